@@ -1,0 +1,1 @@
+scorer = dict(type='Entropy')

@@ -1,0 +1,80 @@
+"""Building an experiment from a config and running it."""
+import logging
+from pathlib import Path
+from typing import List
+
+import torch
+from mmengine.config import Config
+
+from .config import check_resumable, save_config
+from .engine.loop import ActiveLoop, LoopSettings
+from .engine.train import TrainSettings
+from .registry import DATASETS, MODELS, PROTOCOLS, SCORERS, build
+from .utils import derive_seed, resolve_device
+
+logger = logging.getLogger("segal")
+
+
+def build_dataset(cfg: Config):
+    """The dataset of ``cfg.dataset``."""
+    return build(DATASETS, cfg.dataset, "dataset")
+
+
+def build_model(model_cfg: dict, dataset) -> torch.nn.Module:
+    """A model whose input shape and class count default to the dataset's."""
+    model_cfg = dict(model_cfg)
+    model_cfg.setdefault("num_classes", dataset.num_classes)
+    model_cfg.setdefault("input_shape", dataset.input_shape)
+    return build(MODELS, model_cfg, "model")
+
+
+def _settings(cls, section: dict, key: str):
+    section = {k: v for k, v in dict(section).items() if k != "type"}
+    try:
+        return cls(**section)
+    except TypeError as err:
+        raise ValueError(f"config key '{key}': {err}") from err
+
+
+def run_experiment(cfg: Config, work_dir: str, resume: bool = False) -> List[dict]:
+    """Builds every component of ``cfg`` and runs the active-learning loop.
+
+    The merged config is saved to ``work_dir/config.py``. Everything is built
+    and checked (config errors, saved state, budget) before anything is written.
+
+    Args:
+        cfg: The merged config.
+        work_dir: Output folder.
+        resume: Continue the run saved in ``work_dir``.
+
+    Returns:
+        The step records, as in ``metrics.jsonl``.
+    """
+    work_dir = Path(work_dir)
+    seed = int(cfg.get("seed", 0))
+    device = resolve_device(cfg.get("device", "auto"))
+    dataset = build_dataset(cfg)
+    protocol = build(PROTOCOLS, cfg.protocol, "protocol")
+    scorer = build(SCORERS, cfg.scorer, "scorer")
+    torch.manual_seed(derive_seed(seed, 0, "init"))
+    model = build_model(cfg.model, dataset)
+    loop = ActiveLoop(
+        dataset=dataset,
+        model=model,
+        scorer=scorer,
+        protocol=protocol,
+        train_settings=_settings(TrainSettings, cfg.train, "train"),
+        loop_settings=_settings(LoopSettings, cfg.loop, "loop"),
+        work_dir=work_dir,
+        device=device,
+        seed=seed,
+        checkpoint_meta={"model": dict(cfg.model), "classes": list(dataset.classes), "dataset": cfg.dataset["type"]},
+    )
+    loop.prepare(resume=resume)
+    if resume:
+        check_resumable(work_dir / "config.py", cfg)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    cfg.work_dir = str(work_dir)
+    save_config(cfg, work_dir / "config.py")
+    logger.info("work dir %s, device %s, seed %d", work_dir, device, seed)
+    return loop.run()

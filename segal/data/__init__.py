@@ -1,0 +1,9 @@
+"""Datasets, the active pool and the protocols that split data into pool, holdout and test."""
+from .classification import CIFAR10, KMNIST, MNIST, SVHN, DatasetFilesNotFound, Digits, InMemoryClassification
+from .pool import ActivePool, PoolError, Split
+from .protocols import BalancedProtocol, ImbalancedProtocol, Schedule
+
+__all__ = [
+    "ActivePool", "BalancedProtocol", "CIFAR10", "DatasetFilesNotFound", "Digits", "ImbalancedProtocol",
+    "InMemoryClassification", "KMNIST", "MNIST", "PoolError", "SVHN", "Schedule", "Split",
+]

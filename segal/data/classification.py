@@ -1,0 +1,245 @@
+"""Image classification datasets held in memory, addressed by global sample id.
+
+Global ids run over the official train split first and the official test split
+after it, so id ``i`` names the same image in every run.
+
+Every dataset here returns ``dict(inputs, target, id)`` per sample:
+``inputs`` is a normalised float tensor ``[C, H, W]``, ``target`` an int64
+class index and ``id`` the global id.
+"""
+import os
+import pickle
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+import numpy as np
+import torch
+import torchvision
+from torch.utils.data import Dataset
+
+from ..registry import DATASETS
+
+
+class DatasetFilesNotFound(FileNotFoundError):
+    """A dataset's files are not where its config says."""
+
+
+class InMemoryClassification(Dataset):
+    """A classification dataset whose images all fit in memory.
+
+    Args:
+        images: ``[N, C, H, W]`` raw pixel values (uint8 or float).
+        labels: ``[N]`` class indices.
+        is_test: ``[N]`` bool, True for ids of the official test split.
+        classes: Class names, index = class id.
+        scale: Factor that maps raw pixel values to [0, 1].
+        mean: Per-channel mean of the [0, 1] images.
+        std: Per-channel standard deviation of the [0, 1] images.
+    """
+
+    task = "classification"
+    ignore_index = None
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: np.ndarray,
+        is_test: np.ndarray,
+        classes: Sequence[str],
+        scale: float,
+        mean: Sequence[float],
+        std: Sequence[float],
+    ):
+        if images.ndim != 4:
+            raise ValueError(f"images must be [N, C, H, W], got shape {tuple(images.shape)}")
+        if not (len(images) == len(labels) == len(is_test)):
+            raise ValueError(
+                f"images ({len(images)}), labels ({len(labels)}) and is_test ({len(is_test)}) differ in length"
+            )
+        self.images = images
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.is_test = np.asarray(is_test, dtype=bool)
+        self.classes = list(classes)
+        channels = images.shape[1]
+        self._scale = scale
+        self._mean = torch.tensor(mean, dtype=torch.float32).reshape(1, channels, 1, 1)
+        self._std = torch.tensor(std, dtype=torch.float32).reshape(1, channels, 1, 1)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def input_shape(self) -> tuple:
+        """``(C, H, W)`` of one input."""
+        return tuple(self.images.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, idx: int) -> dict:
+        batch = self.__getitems__([idx])
+        return {"inputs": batch["inputs"][0], "target": batch["target"][0], "id": batch["id"][0]}
+
+    def __getitems__(self, ids: List[int]) -> Dict[str, torch.Tensor]:
+        """A whole batch in one indexing operation (used by ``DataLoader``)."""
+        index = torch.as_tensor(ids, dtype=torch.long)
+        inputs = (self.images[index].float() * self._scale - self._mean) / self._std
+        return {"inputs": inputs, "target": torch.from_numpy(self.labels[index.numpy()]), "id": index}
+
+
+@DATASETS.register_module()
+class Digits(InMemoryClassification):
+    """scikit-learn's 8x8 handwritten digits (1,797 images), shipped with the package.
+
+    It has no official test split, so a stratified ``test_fraction`` of it is
+    drawn with the fixed ``split_seed`` and marked as test.
+    """
+
+    def __init__(self, test_fraction: float = 0.3, split_seed: int = 0):
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+
+        if not 0 < test_fraction < 1:
+            raise ValueError(f"dataset.test_fraction must be in (0, 1), got {test_fraction}")
+        digits = load_digits()
+        images = torch.from_numpy(digits.images.astype(np.float32)).unsqueeze(1)  # [N, 1, 8, 8], 0..16
+        labels = digits.target.astype(np.int64)
+        ids = np.arange(len(labels))
+        _, test_ids = train_test_split(ids, test_size=test_fraction, stratify=labels, random_state=split_seed)
+        is_test = np.zeros(len(labels), dtype=bool)
+        is_test[test_ids] = True
+        super().__init__(images, labels, is_test, [str(c) for c in range(10)], 1 / 16, [0.305], [0.376])
+
+
+class TorchvisionClassification(InMemoryClassification):
+    """Base for datasets read by torchvision from a local folder.
+
+    Subclasses name the files torchvision expects (:meth:`expected_files`) and
+    turn torchvision's train and test datasets into arrays (:meth:`load_split`).
+
+    Args:
+        data_root: Folder given to torchvision as ``root``.
+        download: Let torchvision download missing files. Off by default:
+            nothing is fetched unless the config asks for it.
+        verify_checksums: Check the files' MD5 sums against the official
+            release where torchvision knows them.
+    """
+
+    classes_: Sequence[str] = ()
+    mean: Sequence[float] = ()
+    std: Sequence[float] = ()
+
+    def __init__(self, data_root: str, download: bool = False, verify_checksums: bool = True):
+        self.data_root = Path(data_root)
+        if not download:
+            self._check_files()
+        self.verify_checksums = verify_checksums
+        train_images, train_labels = self.load_split(train=True, download=download)
+        test_images, test_labels = self.load_split(train=False, download=False)
+        images = torch.cat([train_images, test_images])
+        labels = np.concatenate([train_labels, test_labels])
+        is_test = np.concatenate([np.zeros(len(train_labels), bool), np.ones(len(test_labels), bool)])
+        super().__init__(images, labels, is_test, self.classes_, 1 / 255, self.mean, self.std)
+
+    def expected_files(self) -> Dict[Path, List[str]]:
+        """Maps each folder to the file names torchvision reads from it."""
+        raise NotImplementedError
+
+    def load_split(self, train: bool, download: bool):
+        """Returns ``(images [N, C, H, W] uint8, labels [N] int64)`` of one official split."""
+        raise NotImplementedError
+
+    def _check_files(self) -> None:
+        for folder, names in self.expected_files().items():
+            missing = [n for n in names if not (folder / n).is_file()]
+            if missing:
+                raise DatasetFilesNotFound(
+                    f"{type(self).__name__}: missing {', '.join(missing)} in {folder}. "
+                    f"Expected files there: {', '.join(names)}. Put the dataset there, point "
+                    f"dataset.data_root at it, or set dataset.download=True to fetch it."
+                )
+
+
+class _MNISTFormat(TorchvisionClassification):
+    tv_class = torchvision.datasets.MNIST
+
+    def expected_files(self):
+        folder = self.data_root / self.tv_class.__name__ / "raw"
+        names = [f"{p}-{k}-idx{n}-ubyte" for p in ("train", "t10k") for k, n in (("images", 3), ("labels", 1))]
+        return {folder: names}
+
+    def load_split(self, train, download):
+        ds = self.tv_class(str(self.data_root), train=train, download=download)
+        return ds.data.unsqueeze(1), ds.targets.numpy().astype(np.int64)
+
+
+@DATASETS.register_module()
+class MNIST(_MNISTFormat):
+    """MNIST from ``<data_root>/MNIST/raw/`` (the four uncompressed idx files)."""
+
+    classes_ = [str(c) for c in range(10)]
+    mean, std = [0.1307], [0.3081]
+
+
+@DATASETS.register_module()
+class KMNIST(_MNISTFormat):
+    """Kuzushiji-MNIST from ``<data_root>/KMNIST/raw/`` (the four uncompressed idx files)."""
+
+    tv_class = torchvision.datasets.KMNIST
+    classes_ = ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]
+    mean, std = [0.1918], [0.3483]
+
+
+class _UncheckedSVHN(torchvision.datasets.SVHN):
+    """torchvision's SVHN with the MD5 check reduced to the file being present."""
+
+    def _check_integrity(self) -> bool:
+        return os.path.isfile(os.path.join(self.root, self.filename))
+
+
+@DATASETS.register_module()
+class SVHN(TorchvisionClassification):
+    """SVHN cropped digits from ``<data_root>/{train,test}_32x32.mat``; label 10 is digit 0."""
+
+    classes_ = [str(c) for c in range(10)]
+    mean, std = [0.4377, 0.4438, 0.4728], [0.1980, 0.2010, 0.1970]
+
+    def expected_files(self):
+        return {self.data_root: ["train_32x32.mat", "test_32x32.mat"]}
+
+    def load_split(self, train, download):
+        tv_class = torchvision.datasets.SVHN if self.verify_checksums else _UncheckedSVHN
+        ds = tv_class(str(self.data_root), split="train" if train else "test", download=download)
+        return torch.from_numpy(ds.data), ds.labels.astype(np.int64)
+
+
+class _UncheckedCIFAR10(torchvision.datasets.CIFAR10):
+    """torchvision's CIFAR10 with the MD5 checks reduced to the files being present."""
+
+    def _check_integrity(self) -> bool:
+        folder = os.path.join(self.root, self.base_folder)
+        return all(os.path.isfile(os.path.join(folder, name)) for name, _ in self.train_list + self.test_list)
+
+    def _load_meta(self) -> None:
+        with open(os.path.join(self.root, self.base_folder, self.meta["filename"]), "rb") as f:
+            self.classes = pickle.load(f, encoding="latin1")[self.meta["key"]]
+        self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
+
+
+@DATASETS.register_module()
+class CIFAR10(TorchvisionClassification):
+    """CIFAR-10 from ``<data_root>/cifar-10-batches-py/`` (the python pickle batches)."""
+
+    classes_ = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    mean, std = [0.4914, 0.4822, 0.4465], [0.2470, 0.2435, 0.2616]
+
+    def expected_files(self):
+        names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]
+        return {self.data_root / "cifar-10-batches-py": names}
+
+    def load_split(self, train, download):
+        tv_class = torchvision.datasets.CIFAR10 if self.verify_checksums else _UncheckedCIFAR10
+        ds = tv_class(str(self.data_root), train=train, download=download)
+        images = torch.from_numpy(np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)))  # HWC -> CHW
+        return images, np.asarray(ds.targets, dtype=np.int64)

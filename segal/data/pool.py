@@ -1,0 +1,142 @@
+"""ActivePool: which global sample ids are pool, holdout or test, and when each was labelled."""
+from enum import IntEnum
+from typing import Iterable, Optional
+
+import numpy as np
+
+UNLABELLED = -1
+
+
+class Split(IntEnum):
+    """The split each global sample id belongs to."""
+
+    UNUSED = 0  # left out by the protocol, e.g. to make a pool imbalanced
+    POOL = 1  # the labelled set and the unlabelled candidates
+    HOLDOUT = 2  # early stopping and the holdout-based scorers
+    TEST = 3  # evaluation only
+
+
+class PoolError(ValueError):
+    """An operation would break one of the pool's invariants."""
+
+
+class ActivePool:
+    """Split and labelling step of every global sample id.
+
+    Invariants: only ``POOL`` ids are ever labelled, each at most once; a
+    candidate is an unlabelled ``POOL`` id.
+
+    Args:
+        splits: ``[N]`` integer array of :class:`Split` values, one per global id.
+    """
+
+    def __init__(self, splits: Iterable[int]):
+        self._split = np.asarray(list(splits) if not isinstance(splits, np.ndarray) else splits, dtype=np.int8)
+        if self._split.ndim != 1:
+            raise PoolError(f"splits must be 1-D, got shape {self._split.shape}")
+        unknown = set(np.unique(self._split).tolist()) - {int(s) for s in Split}
+        if unknown:
+            raise PoolError(f"unknown split values {sorted(unknown)}; valid: {[int(s) for s in Split]}")
+        self._labelled_step = np.full(len(self._split), UNLABELLED, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self._split)
+
+    def split_of(self, ids) -> np.ndarray:
+        """Returns the :class:`Split` values of ``ids``."""
+        return self._split[self._check_ids(ids)]
+
+    def ids(self, split: Split) -> np.ndarray:
+        """Sorted ids of ``split``."""
+        return np.flatnonzero(self._split == split)
+
+    @property
+    def holdout_ids(self) -> np.ndarray:
+        return self.ids(Split.HOLDOUT)
+
+    @property
+    def test_ids(self) -> np.ndarray:
+        return self.ids(Split.TEST)
+
+    def labelled_ids(self, step: Optional[int] = None) -> np.ndarray:
+        """Sorted labelled ids: all of them, or those labelled at ``step``."""
+        if step is None:
+            return np.flatnonzero(self._labelled_step != UNLABELLED)
+        return np.flatnonzero(self._labelled_step == step)
+
+    def candidate_ids(self) -> np.ndarray:
+        """Sorted unlabelled pool ids: what a scorer may select from."""
+        return np.flatnonzero((self._split == Split.POOL) & (self._labelled_step == UNLABELLED))
+
+    def labelled_step(self, ids) -> np.ndarray:
+        """The step each of ``ids`` was labelled at, or -1 when unlabelled."""
+        return self._labelled_step[self._check_ids(ids)]
+
+    @property
+    def last_step(self) -> int:
+        """The highest step any id was labelled at, or -1 when none is labelled."""
+        return int(self._labelled_step.max(initial=UNLABELLED))
+
+    def label(self, ids, step: int) -> None:
+        """Marks ``ids`` as labelled at ``step``.
+
+        Raises:
+            PoolError: an id is repeated, out of range, not in the pool split, or
+                already labelled. Nothing is changed in that case.
+        """
+        ids = self._check_ids(ids)
+        if step < 0:
+            raise PoolError(f"step must be >= 0, got {step}")
+        unique, counts = np.unique(ids, return_counts=True)
+        if (counts > 1).any():
+            raise PoolError(f"ids given more than once: {unique[counts > 1].tolist()[:10]}")
+        not_pool = ids[self._split[ids] != Split.POOL]
+        if len(not_pool):
+            names = [Split(s).name.lower() for s in self._split[not_pool[:10]]]
+            raise PoolError(
+                f"cannot label ids outside the pool split: {not_pool[:10].tolist()} (splits {names})"
+            )
+        done = ids[self._labelled_step[ids] != UNLABELLED]
+        if len(done):
+            raise PoolError(
+                f"ids already labelled: {done[:10].tolist()} "
+                f"(at steps {self._labelled_step[done[:10]].tolist()})"
+            )
+        self._labelled_step[ids] = step
+
+    def _check_ids(self, ids) -> np.ndarray:
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        bad = ids[(ids < 0) | (ids >= len(self))]
+        if len(bad):
+            raise PoolError(f"ids out of range [0, {len(self)}): {bad[:10].tolist()}")
+        return ids
+
+    def state_dict(self) -> dict:
+        """A JSON-serialisable snapshot of the pool."""
+        return {"splits": self._split.tolist(), "labelled_step": self._labelled_step.tolist()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restores a snapshot from :meth:`state_dict`, checking it is consistent.
+
+        Raises:
+            PoolError: the snapshot is for another number of ids, or labels an id
+                outside the pool split.
+        """
+        splits = np.asarray(state["splits"], dtype=np.int8)
+        steps = np.asarray(state["labelled_step"], dtype=np.int64)
+        if splits.shape != self._split.shape or steps.shape != self._split.shape:
+            raise PoolError(
+                f"pool state has {len(splits)} splits and {len(steps)} steps, expected {len(self)} ids"
+            )
+        bad = np.flatnonzero((steps != UNLABELLED) & (splits != Split.POOL))
+        if len(bad):
+            raise PoolError(f"pool state labels ids outside the pool split: {bad[:10].tolist()}")
+        self._split = splits
+        self._labelled_step = steps
+
+    @classmethod
+    def from_state_dict(cls, state: dict) -> "ActivePool":
+        """Builds a pool from a :meth:`state_dict` snapshot."""
+        pool = cls(np.asarray(state["splits"], dtype=np.int8))
+        pool.load_state_dict(state)
+        return pool

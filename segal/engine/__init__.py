@@ -1,0 +1,1 @@
+"""Training stages, inference and the active-learning loop."""

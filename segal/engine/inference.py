@@ -1,0 +1,53 @@
+"""Forward passes over a set of ids, and test-split evaluation."""
+from typing import Iterator, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ..evaluation import ConfusionMatrix
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    """Moves the tensors of a batch dict to ``device``."""
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+def loss_per_element(logits: torch.Tensor, target: torch.Tensor, ignore_index: Optional[int]) -> torch.Tensor:
+    """Cross-entropy of each sample (``[B]``) or pixel (``[B, H, W]``); ignored pixels give 0."""
+    return F.cross_entropy(logits, target, reduction="none", ignore_index=-100 if ignore_index is None else ignore_index)
+
+
+def mean_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: Optional[int]) -> torch.Tensor:
+    """Mean cross-entropy over the counted elements of a batch."""
+    return F.cross_entropy(logits, target, ignore_index=-100 if ignore_index is None else ignore_index)
+
+
+@torch.no_grad()
+def iterate_logits(model: nn.Module, loader: DataLoader, device: torch.device) -> Iterator[Tuple[dict, torch.Tensor]]:
+    """Yields ``(batch, logits)`` for each batch of ``loader``, with the model in eval mode."""
+    model.eval()
+    for batch in loader:
+        batch = to_device(batch, device)
+        yield batch, model(batch["inputs"])
+
+
+def evaluate(
+    model: nn.Module, loader: DataLoader, device: torch.device, num_classes: int, ignore_index: Optional[int] = None
+) -> Tuple[ConfusionMatrix, float]:
+    """Accumulates a confusion matrix and the mean loss over ``loader``.
+
+    Returns:
+        ``(confusion, loss)``, the loss averaged over every counted element.
+    """
+    confusion = ConfusionMatrix(num_classes, ignore_index)
+    loss_sum, count = 0.0, 0
+    for batch, logits in iterate_logits(model, loader, device):
+        target = batch["target"]
+        confusion.update(logits.argmax(1), target)
+        losses = loss_per_element(logits.float(), target, ignore_index)
+        counted = target != ignore_index if ignore_index is not None else torch.ones_like(target, dtype=torch.bool)
+        loss_sum += float(losses[counted].double().sum())
+        count += int(counted.sum())
+    return confusion, loss_sum / max(count, 1)

@@ -1,0 +1,243 @@
+"""The active-learning loop: train, evaluate, score, select, reveal labels; resumable."""
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data.loading import make_loader
+from ..data.pool import ActivePool
+from ..data.protocols import Protocol
+from ..reporting import evaluation_fields, selection_fields, write_metrics
+from ..scorers.base import BudgetError, Scorer, ScoringContext
+from ..utils import atomic_save_torch, atomic_write_text, derive_seed, read_json
+from .inference import evaluate, iterate_logits
+from .train import TrainSettings, train_stage
+
+logger = logging.getLogger("segal")
+
+STATE_FORMAT = 1
+
+
+class RunStateError(RuntimeError):
+    """The work dir's saved state does not allow the requested start or resume."""
+
+
+@dataclass
+class LoopSettings:
+    """The ``loop`` section of a config.
+
+    Attributes:
+        score_batch_size: Batch size of the passes over the pool while scoring.
+        num_workers: DataLoader workers while scoring.
+        keep_checkpoints: How many of the newest step checkpoints to keep; 0 keeps all.
+        progress: Show progress bars.
+    """
+
+    score_batch_size: int = 256
+    num_workers: int = 0
+    keep_checkpoints: int = 0
+    progress: bool = True
+
+
+class ActiveLoop:
+    """Runs the annotation steps of one experiment and keeps its state on disk.
+
+    Step 0 trains on the protocol's initial set. Every step ``s`` then trains
+    (continuing from the current weights with a fresh optimizer), evaluates on
+    the test split and, unless it is the last step, scores the pool and selects
+    ``step_size`` ids, which the simulated oracle labels as step ``s + 1``.
+
+    After each step the loop writes, each atomically: the step's checkpoint,
+    ``state.json`` (the commit point) and ``metrics.jsonl``.
+
+    Args:
+        dataset: The dataset; its ``labels`` act as the oracle.
+        model: A freshly initialised :class:`~segal.models.ProbedModel`.
+        scorer: The selection strategy.
+        protocol: Builds the splits and the step schedule.
+        train_settings: The ``train`` config.
+        loop_settings: The ``loop`` config.
+        work_dir: Where state, metrics and checkpoints go.
+        device: Where to compute.
+        seed: The run seed; every stage derives its own seed from it.
+        checkpoint_meta: Stored in each checkpoint (model config, classes, ...).
+    """
+
+    def __init__(
+        self,
+        dataset,
+        model: nn.Module,
+        scorer: Scorer,
+        protocol: Protocol,
+        train_settings: TrainSettings,
+        loop_settings: LoopSettings,
+        work_dir: Path,
+        device: torch.device,
+        seed: int,
+        checkpoint_meta: Optional[dict] = None,
+    ):
+        self.dataset = dataset
+        self.model = model.to(device)
+        self.scorer = scorer
+        self.protocol = protocol
+        self.schedule = protocol.schedule
+        self.train_settings = train_settings
+        self.loop_settings = loop_settings
+        self.work_dir = Path(work_dir)
+        self.device = device
+        self.seed = seed
+        self.checkpoint_meta = checkpoint_meta or {}
+
+    @property
+    def state_path(self) -> Path:
+        return self.work_dir / "state.json"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.work_dir / "metrics.jsonl"
+
+    def prepare(self, resume: bool = False) -> None:
+        """Builds the splits, or restores them from ``state.json``; writes nothing.
+
+        Args:
+            resume: Continue from ``state.json`` in the work dir. Without it the
+                work dir must not hold a run yet.
+
+        Raises:
+            RunStateError: ``resume`` without a saved state, a saved state
+                without ``resume``, or a saved state of another run.
+            BudgetError: The remaining steps need more ids than the pool has.
+        """
+        if resume:
+            self._pool, self._records, self._protocol_info = self._restore()
+        else:
+            if self.state_path.exists():
+                raise RunStateError(
+                    f"{self.state_path} already holds a run; pass --resume to continue it or choose another --work-dir"
+                )
+            rng = np.random.default_rng(derive_seed(self.seed, 0, "protocol"))
+            self._pool, self._protocol_info = self.protocol.build(self.dataset.labels, self.dataset.is_test, rng)
+            self._records = []
+        self._check_budget(self._pool)
+
+    def run(self) -> List[dict]:
+        """Runs the remaining steps after :meth:`prepare` and returns every step record."""
+        pool, records = self._pool, self._records
+        write_metrics(self.metrics_path, records)
+        last = self.schedule.num_steps
+        if records and not records[-1]["selected_ids"] and records[-1]["step"] < last:
+            # The run was extended: its former last step has not selected yet.
+            records[-1].update(self._select(pool, records[-1]["step"]))
+            self._commit(pool, records, records[-1]["step"])
+        first = records[-1]["step"] + 1 if records else 0
+        if first > last:
+            logger.info("run already complete: %d steps in %s", last, self.work_dir)
+        for step in range(first, last + 1):
+            records.append(self._step(pool, step, select=step < last))
+            self._commit(pool, records, step)
+        return records
+
+    def _step(self, pool: ActivePool, step: int, select: bool) -> dict:
+        labelled = pool.labelled_ids()
+        started = time.perf_counter()
+        stage = train_stage(
+            self.model, self.dataset, labelled, pool.holdout_ids, self.train_settings, self.device,
+            seed=derive_seed(self.seed, step, "train"), progress=self.loop_settings.progress, desc=f"train step {step}",
+        )
+        trained = time.perf_counter()
+        test_loader = make_loader(self.dataset, pool.test_ids, self.train_settings.eval_batch_size)
+        confusion, test_loss = evaluate(
+            self.model, test_loader, self.device, self.dataset.num_classes, getattr(self.dataset, "ignore_index", None)
+        )
+        record = {
+            "step": step,
+            "n_labelled": int(len(labelled)),
+            **evaluation_fields(confusion, self.dataset.task),
+            "test_loss": test_loss,
+            "labelled_class_counts": np.bincount(
+                self.dataset.labels[labelled], minlength=self.dataset.num_classes
+            ).tolist(),
+            "train_epochs": stage.epochs,
+            "best_epoch": stage.best_epoch,
+            "holdout_loss": stage.holdout_loss,
+        }
+        selection = self._select(pool, step) if select else selection_fields(self.dataset.labels, self.dataset.num_classes, [], [])
+        record.update(selection)
+        metric = "accuracy" if "accuracy" in record else "mIoU"
+        logger.info(
+            "step %d/%d: %d labelled, test %s %.4f, mistake rate %s (train %.1fs, select %.1fs)",
+            step, self.schedule.num_steps, len(labelled), metric, record[metric],
+            "-" if record["mistake_rate"] is None else f"{record['mistake_rate']:.3f}",
+            trained - started, time.perf_counter() - trained,
+        )
+        return record
+
+    def _select(self, pool: ActivePool, step: int) -> dict:
+        """Scores the pool with the step's model and labels the chosen ids as step ``step + 1``."""
+        ctx = ScoringContext(
+            model=self.model, dataset=self.dataset, pool=pool, device=self.device, step=step,
+            seed=derive_seed(self.seed, step, "score"), batch_size=self.loop_settings.score_batch_size,
+            num_workers=self.loop_settings.num_workers, progress=self.loop_settings.progress,
+        )
+        selection = self.scorer.select(ctx, self.schedule.step_size)
+        predicted = torch.cat([logits.argmax(1).cpu() for _, logits in iterate_logits(self.model, ctx.loader(selection.ids), self.device)])
+        pool.label(selection.ids, step + 1)
+        return selection_fields(self.dataset.labels, self.dataset.num_classes, selection.ids, predicted.numpy())
+
+    def _check_budget(self, pool: ActivePool) -> None:
+        remaining = self.schedule.num_steps - max(pool.last_step, 0)
+        needed = remaining * self.schedule.step_size
+        available = len(pool.candidate_ids())
+        if needed > available:
+            raise BudgetError(
+                f"{remaining} more steps of {self.schedule.step_size} need {needed} ids, "
+                f"but the pool has only {available} unlabelled ids; lower protocol.num_steps or the step size"
+            )
+
+    def _checkpoint_path(self, step: int) -> Path:
+        return self.work_dir / "checkpoints" / f"step_{step}.pth"
+
+    def _commit(self, pool: ActivePool, records: List[dict], step: int) -> None:
+        checkpoint = self._checkpoint_path(step)
+        meta = {**self.checkpoint_meta, "step": step}
+        atomic_save_torch({"state_dict": self.model.state_dict(), "meta": meta}, checkpoint)
+        state = {
+            "format": STATE_FORMAT,
+            "seed": self.seed,
+            "completed_step": step,
+            "checkpoint": str(checkpoint.relative_to(self.work_dir)),
+            "protocol": self._protocol_info,
+            "pool": pool.state_dict(),
+            "records": records,
+        }
+        atomic_write_text(self.state_path, json.dumps(state))
+        write_metrics(self.metrics_path, records)
+        self._prune_checkpoints(step)
+
+    def _prune_checkpoints(self, step: int) -> None:
+        keep = self.loop_settings.keep_checkpoints
+        if keep > 0:
+            for old in range(0, step - keep + 1):
+                self._checkpoint_path(old).unlink(missing_ok=True)
+
+    def _restore(self):
+        if not self.state_path.exists():
+            raise RunStateError(f"cannot resume: no {self.state_path}; start the run without --resume")
+        state = read_json(self.state_path)
+        if state.get("format") != STATE_FORMAT:
+            raise RunStateError(f"{self.state_path}: unsupported state format {state.get('format')!r}")
+        if state["seed"] != self.seed:
+            raise RunStateError(f"{self.state_path} was written with seed {state['seed']}, not {self.seed}")
+        pool = ActivePool.from_state_dict(state["pool"])
+        if len(pool) != len(self.dataset):
+            raise RunStateError(f"{self.state_path} has {len(pool)} ids but the dataset has {len(self.dataset)}")
+        checkpoint = torch.load(self.work_dir / state["checkpoint"], map_location=self.device, weights_only=True)
+        self.model.load_state_dict(checkpoint["state_dict"])
+        logger.info("resuming %s after step %d", self.work_dir, state["completed_step"])
+        return pool, state["records"], state["protocol"]

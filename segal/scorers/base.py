@@ -1,0 +1,114 @@
+"""The scorer interface: prepare once per step, score the pool batch by batch, select."""
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from ..data.loading import make_loader
+from ..data.pool import ActivePool
+from ..engine.inference import to_device
+
+@dataclass
+class ScoringContext:
+    """Everything a scorer may use at one annotation step.
+
+    Attributes:
+        model: The current model (a :class:`~segal.models.ProbedModel`).
+        dataset: The dataset, addressed by global id.
+        pool: The active pool; its candidates are what may be selected.
+        device: Where to compute.
+        step: The annotation step whose model is scoring.
+        seed: Seed for any randomness of this step's scoring.
+        batch_size: Batch size for passes over the pool and the holdout.
+        num_workers: DataLoader workers.
+        progress: Show a progress bar while scoring.
+    """
+
+    model: nn.Module
+    dataset: object
+    pool: ActivePool
+    device: torch.device
+    step: int
+    seed: int
+    batch_size: int = 256
+    num_workers: int = 0
+    progress: bool = True
+
+    def loader(self, ids: Sequence[int]) -> DataLoader:
+        """A loader over ``ids`` in the given order, without shuffling."""
+        return make_loader(self.dataset, ids, self.batch_size, num_workers=self.num_workers)
+
+    @property
+    def ignore_index(self) -> Optional[int]:
+        return getattr(self.dataset, "ignore_index", None)
+
+@dataclass
+class Selection:
+    """The ids a scorer chose, best first, with their scores (NaN for a joint selector)."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+
+def mean_over_elements(values: torch.Tensor) -> torch.Tensor:
+    """``[B, ...] -> [B]``: the mean over every non-batch dimension (pixels); identity for ``[B]``."""
+    return values.reshape(values.shape[0], -1).mean(dim=1) if values.ndim > 1 else values
+
+class Scorer:
+    """Base class of the selection strategies. Higher score means annotate first.
+
+    A subclass implements :meth:`score`, and :meth:`prepare` when it needs work
+    done once per step (e.g. holdout gradients). Strategies that choose a batch
+    jointly (Coreset, BADGE) override :meth:`select` instead.
+    """
+
+    def prepare(self, ctx: ScoringContext) -> None:
+        """Work done once per step, before any pool batch is scored."""
+
+    def score(self, ctx: ScoringContext, batch: dict) -> torch.Tensor:
+        """Scores one batch of pool samples.
+
+        Args:
+            ctx: The step's context.
+            batch: ``dict(inputs, target, id)`` on ``ctx.device``; scorers must not read ``target``.
+
+        Returns:
+            ``[B]`` float64 scores.
+        """
+        raise NotImplementedError
+
+    def score_ids(self, ctx: ScoringContext, ids: Sequence[int]) -> np.ndarray:
+        """Scores the given ids, one batch in memory at a time. Returns ``[N]`` float64."""
+        self.prepare(ctx)
+        scores = []
+        batches = tqdm(ctx.loader(ids), desc=f"score {type(self).__name__}", disable=None if ctx.progress else True, leave=False)
+        for batch in batches:
+            batch = to_device(batch, ctx.device)
+            batch.pop("target", None)
+            scores.append(self.score(ctx, batch).detach().double().cpu())
+        result = torch.cat(scores).numpy() if scores else np.zeros(0)
+        if np.isnan(result).any():
+            bad = np.asarray(ids)[np.isnan(result)][:10].tolist()
+            raise FloatingPointError(f"{type(self).__name__} gave NaN scores, e.g. for ids {bad}")
+        return result
+
+    def select(self, ctx: ScoringContext, k: int) -> Selection:
+        """Chooses the ``k`` best candidates of ``ctx.pool``; ties go to the lower id."""
+        candidates = ctx.pool.candidate_ids()
+        check_budget(k, len(candidates))
+        scores = self.score_ids(ctx, candidates)
+        order = np.argsort(-scores, kind="stable")[:k]
+        return Selection(ids=candidates[order], scores=scores[order])
+
+class BudgetError(ValueError):
+    """More ids were asked for than the pool can give."""
+
+def check_budget(k: int, available: int, what: str = "unlabelled pool ids") -> None:
+    """Raises :class:`BudgetError` unless ``0 < k <= available``."""
+    if k < 1:
+        raise BudgetError(f"the budget must be at least 1, got {k}")
+    if k > available:
+        raise BudgetError(f"budget of {k} exceeds the {available} {what}")

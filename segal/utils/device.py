@@ -1,0 +1,20 @@
+"""Device selection."""
+import torch
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """Turns a config value into a ``torch.device``.
+
+    Args:
+        device: ``"auto"`` (CUDA when available, else CPU) or any string
+            ``torch.device`` accepts, e.g. ``"cpu"`` or ``"cuda:1"``.
+
+    Raises:
+        ValueError: ``device`` asks for CUDA on a machine without it.
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but CUDA is not available here; use 'auto' or 'cpu'")
+    return resolved
