@@ -1,0 +1,57 @@
+from pathlib import Path
+
+import pytest
+
+from segal.apis import build_model
+from segal.config import REQUIRED_KEYS, ConfigError, config_differences, load_config
+from segal.data import Digits
+from segal.registry import MODELS, PROTOCOLS, SCORERS, UnknownComponentError, build
+
+REPO = Path(__file__).resolve().parents[1]
+LEAF_CONFIGS = sorted(p for p in (REPO / "configs").rglob("*.py") if "_base_" not in p.parts)
+
+
+def test_there_are_leaf_configs_for_every_dataset():
+    folders = {p.parent.name for p in LEAF_CONFIGS}
+    assert {"digits", "mnist", "kmnist", "svhn", "cifar10"} <= folders
+
+
+@pytest.mark.parametrize("path", LEAF_CONFIGS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_config_has_the_top_level_keys_and_takes_scorer_override(path):
+    cfg = load_config(str(path), {"scorer.type": "Entropy"})
+    assert all(k in cfg for k in REQUIRED_KEYS)
+    assert cfg.scorer.type == "Entropy"
+    build(SCORERS, cfg.scorer, "scorer")
+    build(PROTOCOLS, cfg.protocol, "protocol")
+    assert cfg.model.type in MODELS.module_dict
+
+
+def test_paper_sizes_in_the_dataset_configs():
+    initial = {"mnist": 50, "kmnist": 100, "svhn": 500, "cifar10": 5000}
+    for name, size in initial.items():
+        for path in (REPO / "configs" / name).glob("*.py"):
+            assert load_config(str(path)).protocol.initial_size == size, path
+
+
+def test_unknown_type_lists_registered_names():
+    with pytest.raises(UnknownComponentError) as info:
+        build(SCORERS, dict(type="Entropi"), "scorer")
+    message = str(info.value)
+    assert "'Entropi'" in message and "scorer" in message
+    assert "Entropy" in message and "Random" in message
+
+
+def test_model_takes_input_shape_and_classes_from_the_dataset():
+    model = build_model(dict(type="MLPClassifier", hidden=8), Digits())
+    assert model.trunk[1].in_features == 64 and model.head.out_features == 10
+
+
+def test_missing_top_level_key_is_named(tmp_path):
+    path = tmp_path / "bad.py"
+    path.write_text("dataset = dict(type='Digits')\n")
+    with pytest.raises(ConfigError, match="protocol"):
+        load_config(str(path))
+
+
+def test_config_differences_are_dotted_keys():
+    assert config_differences({"a": {"b": 1, "c": 2}, "d": 3}, {"a": {"b": 1, "c": 5}, "e": 3}) == ["a.c", "d", "e"]

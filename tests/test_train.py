@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+import torch
+
+from segal.data import Digits
+from segal.engine.train import TrainSettings, train_stage
+from segal.models import MLPClassifier
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return Digits()
+
+
+def one_step_settings(lr):
+    # one epoch of one full batch: exactly one optimizer step per stage
+    return TrainSettings(optimizer=dict(type="Adam", lr=lr), batch_size=1000, max_epochs=1, patience=1)
+
+
+def test_each_stage_continues_from_the_weights_with_a_fresh_adam(digits):
+    torch.manual_seed(0)
+    model = MLPClassifier(digits.input_shape, 10, hidden=16, dropout=0.0)
+    train_ids, holdout_ids = np.arange(100), np.arange(100, 150)
+    for _ in range(2):
+        before = [p.detach().clone() for p in model.parameters()]
+        train_stage(model, digits, train_ids, holdout_ids, one_step_settings(1e-2), torch.device("cpu"), seed=0, progress=False)
+        # A fresh Adam's first update is lr * g / (|g| + eps): every parameter moves by ~lr.
+        # A carried-over Adam state would give steps of other sizes; a re-initialised model
+        # would move parameters by far more than lr.
+        moved = torch.cat([(new.detach() - old).abs().flatten() for old, new in zip(before, model.parameters())])
+        assert moved.max() <= 1e-2 * (1 + 1e-4)
+        changed = moved[moved > 0]  # dead ReLU units get no gradient
+        assert len(changed) > 0.8 * len(moved)
+        assert ((changed - 1e-2).abs() < 1e-5).float().mean() > 0.99
+
+
+def test_early_stopping_restores_the_best_epoch(digits):
+    torch.manual_seed(0)
+    model = MLPClassifier(digits.input_shape, 10, hidden=16)
+    settings = TrainSettings(optimizer=dict(type="Adam", lr=1e-3), batch_size=16, max_epochs=300, patience=5)
+    result = train_stage(model, digits, np.arange(200), np.arange(200, 300), settings, torch.device("cpu"), seed=0, progress=False)
+    assert result.epochs < 300, "patience must stop training"
+    assert result.epochs - result.best_epoch == 5
+    # the model now holds the weights of the best epoch
+    from segal.data.loading import make_loader
+    from segal.engine.inference import evaluate
+    _, loss = evaluate(model, make_loader(digits, np.arange(200, 300), 256), torch.device("cpu"), 10)
+    assert loss == pytest.approx(result.holdout_loss, rel=1e-6)
+
+
+def test_bad_train_settings_name_the_key():
+    with pytest.raises(ValueError, match="train.monitor"):
+        TrainSettings(monitor="f1")
+    with pytest.raises(ValueError, match="train.patience"):
+        TrainSettings(patience=0)
