@@ -157,3 +157,16 @@ def test_cli_seed_changes_the_run(tmp_path):
         assert result.returncode == 0, result.stderr
     assert load_config(str(tmp_path / "1" / "config.py")).seed == 1
     assert read_records(tmp_path / "1")[0]["selected_ids"] != read_records(tmp_path / "2")[0]["selected_ids"]
+
+
+def test_cifar10_resnet_config_runs_on_files_in_torchvision_format(tmp_path):
+    from conftest import write_cifar10_format
+
+    write_cifar10_format(tmp_path / "cifar", n_per_batch=30)
+    overrides = {
+        **QUIET, "dataset.data_root": str(tmp_path / "cifar"), "dataset.verify_checksums": False,
+        "protocol.initial_size": 10, "protocol.num_steps": 2, "train.max_epochs": 2, "train.batch_size": 8,
+    }
+    records = run_experiment(load_config(str(REPO / "configs/cifar10/resnet18_entropy_balanced.py"), overrides), tmp_path / "wd")
+    assert [r["n_labelled"] for r in records] == [10, 11, 12]
+    assert all(0 <= r["accuracy"] <= 1 for r in records)
