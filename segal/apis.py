@@ -55,7 +55,7 @@ def run_experiment(cfg: Config, work_dir: str, resume: bool = False) -> List[dic
     device = resolve_device(cfg.get("device", "auto"))
     dataset = build_dataset(cfg)
     protocol = build(PROTOCOLS, cfg.protocol, "protocol")
-    scorer = build(SCORERS, cfg.scorer, "scorer")
+    scorer = build(SCORERS, cfg.scorer, "scorer", lenient=True)
     torch.manual_seed(derive_seed(seed, 0, "init"))
     model = build_model(cfg.model, dataset)
     loop = ActiveLoop(

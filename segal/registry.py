@@ -4,6 +4,8 @@ Every component a config names by ``type`` is built through one of these
 mmengine registries. :func:`build` wraps ``Registry.build`` so that an unknown
 ``type`` names the registry and lists what is registered in it.
 """
+import inspect
+import logging
 from typing import Any
 
 from mmengine.registry import OPTIMIZERS as MMENGINE_OPTIMIZERS
@@ -14,6 +16,8 @@ PROTOCOLS = Registry("protocol", scope="segal", locations=["segal.data"])
 MODELS = Registry("model", scope="segal", locations=["segal.models"])
 SCORERS = Registry("scorer", scope="segal", locations=["segal.scorers"])
 OPTIMIZERS = MMENGINE_OPTIMIZERS
+
+logger = logging.getLogger("segal")
 
 
 class UnknownComponentError(KeyError):
@@ -31,13 +35,27 @@ def registered_names(registry: Registry) -> list:
     return sorted(registry.module_dict)
 
 
-def build(registry: Registry, cfg: dict, key: str = "", **default_args: Any) -> Any:
+def _drop_unknown_args(cls: type, cfg: dict, key: str) -> dict:
+    """Removes the entries of ``cfg`` that ``cls`` does not accept, with a warning naming them."""
+    params = inspect.signature(cls).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return cfg
+    unknown = [k for k in cfg if k != "type" and k not in params]
+    if unknown:
+        logger.warning("%s: %s takes no %s; ignored", key, cfg["type"], ", ".join(f"{key}.{k}" for k in unknown))
+    return {k: v for k, v in cfg.items() if k not in unknown}
+
+
+def build(registry: Registry, cfg: dict, key: str = "", lenient: bool = False, **default_args: Any) -> Any:
     """Builds ``cfg`` from ``registry`` with a clear error for an unknown type.
 
     Args:
         registry: The registry holding the component classes.
         cfg: A dict with a ``type`` entry and the constructor's keyword arguments.
         key: The config key ``cfg`` came from (for error messages), e.g. ``"scorer"``.
+        lenient: Drop, with a warning, arguments the chosen type does not take.
+            Lets ``--cfg-options scorer.type=Entropy`` switch a config whose
+            scorer section carries another scorer's settings.
         **default_args: Arguments filled in where ``cfg`` does not set them.
 
     Raises:
@@ -53,4 +71,7 @@ def build(registry: Registry, cfg: dict, key: str = "", **default_args: Any) -> 
             f"{where}: unknown {registry.name} type {cfg['type']!r}. "
             f"Registered {registry.name} types: {', '.join(names)}"
         )
-    return registry.build(dict(cfg), default_args=default_args or None)
+    cfg = dict(cfg)
+    if lenient:
+        cfg = _drop_unknown_args(registry.get(cfg["type"]), cfg, key)
+    return registry.build(cfg, default_args=default_args or None)

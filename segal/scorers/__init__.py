@@ -1,5 +1,11 @@
 """Selection strategies, registered by name in :data:`segal.registry.SCORERS`."""
 from .base import BudgetError, Scorer, ScoringContext, Selection
-from .uncertainty import Entropy, Random
+from .diversity import BADGE, Coreset
+from .error_reduction import ErrReduction
+from .holdout import HoldoutLossChange, HoldoutLossChangeApprox
+from .uncertainty import BALD, Entropy, MCDropout, Random
 
-__all__ = ["BudgetError", "Entropy", "Random", "Scorer", "ScoringContext", "Selection"]
+__all__ = [
+    "BADGE", "BALD", "BudgetError", "Coreset", "Entropy", "ErrReduction", "HoldoutLossChange",
+    "HoldoutLossChangeApprox", "MCDropout", "Random", "Scorer", "ScoringContext", "Selection",
+]

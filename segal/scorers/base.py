@@ -1,6 +1,6 @@
 """The scorer interface: prepare once per step, score the pool batch by batch, select."""
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -46,6 +46,35 @@ class ScoringContext:
     def ignore_index(self) -> Optional[int]:
         return getattr(self.dataset, "ignore_index", None)
 
+    @torch.no_grad()
+    def trunk_features(self, ids: Sequence[int]) -> torch.Tensor:
+        """Trunk features of ``ids`` in eval mode: ``[N, D]`` (or ``[N, D, h, w]``) on ``ctx.device``."""
+        self.model.eval()
+        return torch.cat([self.model.trunk(batch["inputs"]) for batch in self.batches(ids)])
+
+    @torch.no_grad()
+    def labelled_features(self, ids: Sequence[int]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Trunk features and targets of labelled ``ids`` (the holdout, the labelled set)."""
+        self.model.eval()
+        features, targets = [], []
+        for batch in self.batches(ids, with_targets=True):
+            features.append(self.model.trunk(batch["inputs"]))
+            targets.append(batch["target"])
+        return torch.cat(features), torch.cat(targets)
+
+    def batches(self, ids: Sequence[int], with_targets: bool = False, desc: Optional[str] = None):
+        """Yields the batches of ``ids`` on the device; targets only when asked (never for the pool).
+
+        With ``desc``, a progress bar so labelled is shown (when ``progress`` is on and stderr is a terminal).
+        """
+        loader = self.loader(ids)
+        if desc is not None:
+            loader = tqdm(loader, desc=desc, disable=None if self.progress else True, leave=False)
+        for batch in loader:
+            if not with_targets:
+                batch.pop("target", None)
+            yield to_device(batch, self.device)
+
 @dataclass
 class Selection:
     """The ids a scorer chose, best first, with their scores (NaN for a joint selector)."""
@@ -84,10 +113,7 @@ class Scorer:
         """Scores the given ids, one batch in memory at a time. Returns ``[N]`` float64."""
         self.prepare(ctx)
         scores = []
-        batches = tqdm(ctx.loader(ids), desc=f"score {type(self).__name__}", disable=None if ctx.progress else True, leave=False)
-        for batch in batches:
-            batch = to_device(batch, ctx.device)
-            batch.pop("target", None)
+        for batch in ctx.batches(ids, desc=f"score {type(self).__name__}"):
             scores.append(self.score(ctx, batch).detach().double().cpu())
         result = torch.cat(scores).numpy() if scores else np.zeros(0)
         if np.isnan(result).any():

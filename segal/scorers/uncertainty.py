@@ -1,5 +1,8 @@
-"""Scorers that need only the model's predictions: Random and Entropy."""
+"""Scorers that need only the model's predictions: Random, Entropy, MC-Dropout and BALD."""
+from typing import Optional
+
 import torch
+from torch import nn
 
 from ..registry import SCORERS
 from .base import Scorer, ScoringContext, mean_over_elements
@@ -30,3 +33,98 @@ class Entropy(Scorer):
     def score(self, ctx: ScoringContext, batch: dict) -> torch.Tensor:
         ctx.model.eval()
         return mean_over_elements(entropy(ctx.model(batch["inputs"])))
+
+
+class MCStatistics:
+    """Running statistics of T stochastic predictions, one pass at a time.
+
+    Keeps the mean probability and the mean entropy, so memory stays at one
+    batch of probabilities whatever T is.
+    """
+
+    def __init__(self):
+        self.passes = 0
+        self.sum_probs: Optional[torch.Tensor] = None
+        self.sum_entropy: Optional[torch.Tensor] = None
+
+    def update(self, probs: torch.Tensor) -> None:
+        """Adds one pass of probabilities ``[B, C, ...]`` (float64 recommended)."""
+        log_p = torch.log(probs.clamp_min(torch.finfo(probs.dtype).tiny))
+        ent = -(probs * log_p).sum(dim=1)
+        self.sum_probs = probs.clone() if self.sum_probs is None else self.sum_probs + probs
+        self.sum_entropy = ent if self.sum_entropy is None else self.sum_entropy + ent
+        self.passes += 1
+
+    def predictive_entropy(self) -> torch.Tensor:
+        """``H[mean_t p_t]``: ``[B, ...]``."""
+        mean = self.sum_probs / self.passes
+        return -(mean * torch.log(mean.clamp_min(torch.finfo(mean.dtype).tiny))).sum(dim=1)
+
+    def mutual_information(self) -> torch.Tensor:
+        """``H[mean_t p_t] - mean_t H[p_t]``: the BALD information gain, ``[B, ...]``."""
+        return self.predictive_entropy() - self.sum_entropy / self.passes
+
+
+def enable_dropout(model: nn.Module) -> int:
+    """Puts the model in eval mode with its dropout layers active; returns how many have p > 0."""
+    model.eval()
+    active = 0
+    for module in model.modules():
+        if isinstance(module, nn.modules.dropout._DropoutNd):
+            module.train()
+            active += module.p > 0
+    return active
+
+
+class _MonteCarloDropout(Scorer):
+    """T forward passes with dropout active and batch norm in eval mode."""
+
+    def __init__(self, num_passes: int = 20):
+        if num_passes < 2:
+            raise ValueError(f"scorer.num_passes must be >= 2, got {num_passes}")
+        self.num_passes = num_passes
+
+    def prepare(self, ctx: ScoringContext) -> None:
+        torch.manual_seed(ctx.seed)
+
+    @torch.no_grad()
+    def statistics(self, ctx: ScoringContext, inputs: torch.Tensor) -> MCStatistics:
+        if not enable_dropout(ctx.model):
+            raise ValueError(
+                f"{type(self).__name__} needs a model with dropout > 0; set model.dropout in the config"
+            )
+        stats = MCStatistics()
+        try:
+            for _ in range(self.num_passes):
+                stats.update(torch.softmax(ctx.model(inputs).double(), dim=1))
+        finally:
+            ctx.model.eval()
+        return stats
+
+
+@SCORERS.register_module()
+class MCDropout(_MonteCarloDropout):
+    """MC-Dropout uncertainty: the entropy of the mean of T dropout predictions.
+
+    ``H[(1/T) sum_t p_t(y|x)]``, averaged over pixels for segmentation.
+
+    Args:
+        num_passes: T, the number of stochastic forward passes.
+    """
+
+    def score(self, ctx: ScoringContext, batch: dict) -> torch.Tensor:
+        return mean_over_elements(self.statistics(ctx, batch["inputs"]).predictive_entropy())
+
+
+@SCORERS.register_module()
+class BALD(_MonteCarloDropout):
+    """BALD: mutual information between the prediction and the weights, from T dropout passes.
+
+    ``H[mean_t p_t] - mean_t H[p_t]``, averaged over pixels for segmentation.
+
+    Args:
+        num_passes: T, the number of stochastic forward passes.
+    """
+
+    def score(self, ctx: ScoringContext, batch: dict) -> torch.Tensor:
+        return mean_over_elements(self.statistics(ctx, batch["inputs"]).mutual_information())

@@ -1,0 +1,2 @@
+# Predictive entropy of the mean of T dropout passes.
+scorer = dict(type='MCDropout', num_passes=20)

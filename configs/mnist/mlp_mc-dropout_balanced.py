@@ -1,0 +1,5 @@
+_base_ = [
+    '../_base_/datasets/mnist.py', '../_base_/models/mlp.py', '../_base_/scorers/mc_dropout.py',
+    '../_base_/protocols/balanced.py', '../_base_/schedules/adam_early_stop.py', '../_base_/default_runtime.py'
+]
+protocol = dict(initial_size=50)

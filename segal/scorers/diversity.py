@@ -1,0 +1,144 @@
+"""Scorers that choose a whole batch jointly: Coreset (greedy k-center) and BADGE.
+
+Both keep memory at O(N * D): distances to the chosen centers are updated
+incrementally, never as an N x N matrix, and BADGE's gradient embeddings stay
+factored as ``(p - onehot) [N, C]`` and ``z [N, D]``, never as ``[N, C * D]``.
+"""
+from typing import Tuple
+
+import numpy as np
+import torch
+
+from ..registry import SCORERS
+from .base import Scorer, ScoringContext, Selection, check_budget
+
+
+def pooled(z: torch.Tensor) -> torch.Tensor:
+    """``[N, D, ...] -> [N, D]``: global average over spatial dims; identity for ``[N, D]``."""
+    return z.flatten(2).mean(2) if z.ndim > 2 else z
+
+
+def squared_distances_to(points: torch.Tensor, centers: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """``[N]`` squared Euclidean distance from each point to its nearest center (inf without centers).
+
+    Works in ``chunk x chunk`` blocks, in float64.
+    """
+    best = torch.full((len(points),), float("inf"), dtype=torch.float64, device=points.device)
+    for i in range(0, len(points), chunk):
+        p = points[i : i + chunk].double()
+        p_sq = (p * p).sum(1, keepdim=True)
+        for j in range(0, len(centers), chunk):
+            c = centers[j : j + chunk].double()
+            d = (p_sq + (c * c).sum(1).unsqueeze(0) - 2 * p @ c.T).clamp_min(0)
+            best[i : i + chunk] = torch.minimum(best[i : i + chunk], d.min(1).values)
+    return best
+
+
+def greedy_k_center(points: torch.Tensor, centers: torch.Tensor, k: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Greedy k-center (Sener & Savarese): repeatedly takes the point farthest from every center.
+
+    Args:
+        points: ``[N, D]`` candidate features.
+        centers: ``[M, D]`` features of the points already covered (the labelled set).
+        k: How many points to choose.
+
+    Returns:
+        ``(indices [k], distances [k])``: chosen rows of ``points`` in order, and
+        each one's distance to its nearest center when it was chosen.
+    """
+    min_sq = squared_distances_to(points, centers)
+    points64 = points.double()
+    chosen, radii = [], []
+    for _ in range(k):
+        i = int(torch.argmax(min_sq))
+        chosen.append(i)
+        radii.append(float(min_sq[i].sqrt()))
+        new = ((points64 - points64[i]) ** 2).sum(1)
+        min_sq = torch.minimum(min_sq, new)
+        min_sq[i] = -1.0  # never chosen twice, even among duplicates
+    return np.asarray(chosen, dtype=np.int64), np.asarray(radii)
+
+
+@SCORERS.register_module()
+class Coreset(Scorer):
+    """Core-set selection by greedy k-center on trunk features, seeded with the labelled set.
+
+    Segmentation trunk features are averaged over space first.
+    """
+
+    def select(self, ctx: ScoringContext, k: int) -> Selection:
+        candidates = ctx.pool.candidate_ids()
+        check_budget(k, len(candidates))
+        points = pooled(ctx.trunk_features(candidates))
+        centers = pooled(ctx.trunk_features(ctx.pool.labelled_ids()))
+        chosen, radii = greedy_k_center(points, centers, k)
+        return Selection(ids=candidates[chosen], scores=radii)
+
+
+def badge_factors(logits: torch.Tensor, z: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The two factors of BADGE's gradient embedding.
+
+    The gradient of the pseudo-label cross-entropy with respect to the last
+    linear layer's weight is ``outer(p - onehot(y_hat), z)``; it is kept as the
+    pair ``(p - onehot(y_hat) [N, C], z [N, D])``.
+    """
+    probs = torch.softmax(logits.double(), dim=1)
+    onehot = torch.zeros_like(probs).scatter_(1, probs.argmax(1, keepdim=True), 1.0)
+    return probs - onehot, z.double()
+
+
+def kmeans_pp_outer(a: torch.Tensor, z: torch.Tensor, k: int, generator: torch.Generator) -> Tuple[np.ndarray, np.ndarray]:
+    """k-means++ seeding on the embeddings ``g_i = outer(a_i, z_i)`` without forming them.
+
+    Uses ``|g_i - g_j|^2 = |a_i|^2 |z_i|^2 + |a_j|^2 |z_j|^2 - 2 (a_i . a_j)(z_i . z_j)``.
+    The first center is the embedding of largest norm, as in BADGE; each next
+    one is drawn with probability proportional to the squared distance to the
+    nearest center chosen so far.
+
+    Returns:
+        ``(indices [k], squared distances at the time each was chosen [k])``.
+    """
+    sq_norm = (a * a).sum(1) * (z * z).sum(1)
+    chosen = [int(torch.argmax(sq_norm))]
+    picked_d2 = [float(sq_norm[chosen[0]])]
+    min_d2 = torch.full_like(sq_norm, float("inf"))
+    for _ in range(1, k):
+        c = chosen[-1]
+        d2 = (sq_norm + sq_norm[c] - 2 * (a @ a[c]) * (z @ z[c])).clamp_min(0)
+        min_d2 = torch.minimum(min_d2, d2)
+        min_d2[chosen] = 0
+        if min_d2.sum() > 0:
+            weights = min_d2
+        else:  # every point coincides with a center: draw uniformly among the rest
+            weights = torch.ones_like(min_d2)
+            weights[chosen] = 0
+        nxt = int(torch.multinomial(weights.cpu(), 1, generator=generator))
+        chosen.append(nxt)
+        picked_d2.append(float(min_d2[nxt]))
+    return np.asarray(chosen, dtype=np.int64), np.asarray(picked_d2)
+
+
+@SCORERS.register_module()
+class BADGE(Scorer):
+    """BADGE (Ash et al.): k-means++ seeding on last-layer gradient embeddings with pseudo-labels.
+
+    Needs a classifier head that is one linear layer on ``[N, D]`` trunk features.
+    """
+
+    def select(self, ctx: ScoringContext, k: int) -> Selection:
+        candidates = ctx.pool.candidate_ids()
+        check_budget(k, len(candidates))
+        ctx.model.eval()
+        factors_a, factors_z = [], []
+        with torch.no_grad():
+            for batch in ctx.batches(candidates, desc="embed BADGE"):
+                z = ctx.model.trunk(batch["inputs"])
+                if z.ndim != 2:
+                    raise ValueError("BADGE needs [N, D] trunk features and a linear head; got features of shape "
+                                     f"{tuple(z.shape)}")
+                a, zz = badge_factors(ctx.model.head(z), z)
+                factors_a.append(a)
+                factors_z.append(zz)
+        generator = torch.Generator().manual_seed(ctx.seed)
+        chosen, d2 = kmeans_pp_outer(torch.cat(factors_a), torch.cat(factors_z), k, generator)
+        return Selection(ids=candidates[chosen], scores=d2)

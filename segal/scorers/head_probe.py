@@ -1,0 +1,54 @@
+"""A functional view of a model's probed head, for per-sample updates with ``torch.func``.
+
+Shapes: a trunk feature ``z`` is ``[D]`` for classification or ``[D, h, w]``
+for segmentation; a target ``y`` is ``[]`` or ``[H, W]``; head logits are
+``[C]`` or ``[C, H, W]`` per sample.
+"""
+from typing import Dict, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, grad
+
+Params = Dict[str, torch.Tensor]
+
+
+class HeadProbe:
+    """Evaluates and updates ``model.head`` as a pure function of its parameters.
+
+    Args:
+        head: The probed head (its current parameters are the starting point).
+        ignore_index: Target value excluded from holdout losses, or ``None``.
+    """
+
+    def __init__(self, head: nn.Module, ignore_index: Optional[int] = None):
+        self.head = head
+        self.params: Params = {k: p.detach() for k, p in head.named_parameters()}
+        self.buffers: Params = {k: b.detach() for k, b in head.named_buffers()}
+        self.ignore_index = -100 if ignore_index is None else ignore_index
+
+    def logits(self, params: Params, z: torch.Tensor) -> torch.Tensor:
+        """Head output for a batch of features ``[N, D, ...] -> [N, C, ...]``."""
+        return functional_call(self.head, (params, self.buffers), (z,))
+
+    def sample_loss(self, params: Params, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy of one sample (over its pixels for segmentation): a scalar."""
+        return F.cross_entropy(self.logits(params, z.unsqueeze(0)), y.unsqueeze(0))
+
+    def element_losses(self, params: Params, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy per sample or pixel, ``[N, ...]``; ignored pixels give 0."""
+        return F.cross_entropy(self.logits(params, z), y, reduction="none", ignore_index=self.ignore_index)
+
+    def valid(self, y: torch.Tensor) -> torch.Tensor:
+        """Mask of the targets that count (not ``ignore_index``)."""
+        return y != self.ignore_index
+
+    def sgd(self, z: torch.Tensor, y: torch.Tensor, steps: int, lr: float) -> Params:
+        """Head parameters after ``steps`` SGD steps on one sample's loss; vmappable over samples."""
+        loss_grad = grad(self.sample_loss)
+        params = self.params
+        for _ in range(steps):
+            grads = loss_grad(params, z, y)
+            params = {k: params[k] - lr * grads[k] for k in params}
+        return params

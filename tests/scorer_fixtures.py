@@ -1,0 +1,45 @@
+"""Small float64 setups shared by the scorer tests."""
+import numpy as np
+import torch
+
+from segal.data import ActivePool, Digits, Split
+from segal.engine.train import TrainSettings, train_stage
+from segal.models import MLPClassifier
+from segal.scorers import ScoringContext
+
+
+class Digits64(Digits):
+    """Digits with float64 inputs, for float64 models."""
+
+    def __getitems__(self, ids):
+        batch = super().__getitems__(ids)
+        batch["inputs"] = batch["inputs"].double()
+        return batch
+
+
+def trained_mlp64(dataset, hidden=16, dropout=0.0, seed=0):
+    """A small MLP trained briefly on digits (so its predictions vary), then cast to float64."""
+    torch.manual_seed(seed)
+    model = MLPClassifier(dataset.input_shape, 10, hidden=hidden, dropout=dropout)
+    base = Digits()
+    settings = TrainSettings(batch_size=32, max_epochs=5, patience=5)
+    train_stage(model, base, np.arange(60), np.arange(60, 100), settings, torch.device("cpu"), seed=seed, progress=False)
+    return model.double().eval()
+
+
+def digits_context(dataset, model, n_labelled=60, n_holdout=40, n_candidates=None, seed=0, batch_size=64):
+    """A pool over digits: ids [0, n_labelled) labelled, then n_holdout holdout ids, test ids as test."""
+    splits = np.where(dataset.is_test, Split.TEST, Split.POOL).astype(np.int8)
+    train_ids = np.flatnonzero(~dataset.is_test)
+    splits[train_ids[n_labelled:n_labelled + n_holdout]] = Split.HOLDOUT
+    if n_candidates is not None:
+        splits[train_ids[n_labelled + n_holdout + n_candidates:]] = Split.UNUSED
+    pool = ActivePool(splits)
+    pool.label(train_ids[:n_labelled], step=0)
+    return ScoringContext(model=model, dataset=dataset, pool=pool, device=torch.device("cpu"), step=0, seed=seed,
+                          batch_size=batch_size, progress=False)
+
+
+def inputs_and_targets(dataset, ids):
+    batch = dataset.__getitems__([int(i) for i in ids])
+    return batch["inputs"], batch["target"]

@@ -1,0 +1,173 @@
+"""MC-Dropout, BALD, Coreset, BADGE and ErrReduction against direct formulas and references."""
+import copy
+import itertools
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from scorer_fixtures import Digits64, digits_context, inputs_and_targets, trained_mlp64
+from segal.scorers import BADGE, BALD, Coreset, Entropy, ErrReduction, MCDropout
+from segal.scorers.diversity import badge_factors, greedy_k_center, kmeans_pp_outer
+from segal.scorers.uncertainty import MCStatistics
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return Digits64()
+
+
+def test_mc_statistics_match_numpy_formulas():
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(4), size=(7, 5))  # [T, B, C]
+    stats = MCStatistics()
+    for t in range(len(probs)):
+        stats.update(torch.from_numpy(probs[t]))
+    mean = probs.mean(0)
+    predictive = -(mean * np.log(mean)).sum(1)
+    expected_conditional = -(probs * np.log(probs)).sum(2).mean(0)
+    np.testing.assert_allclose(stats.predictive_entropy().numpy(), predictive, rtol=1e-12)
+    np.testing.assert_allclose(stats.mutual_information().numpy(), predictive - expected_conditional, rtol=1e-10)
+    # identical passes carry no information about the weights
+    same = MCStatistics()
+    for _ in range(3):
+        same.update(torch.from_numpy(probs[0]))
+    np.testing.assert_allclose(same.mutual_information().numpy(), 0, atol=1e-12)
+
+
+def test_mc_scorers_use_active_dropout_and_restore_eval_mode(dataset):
+    model = trained_mlp64(dataset, dropout=0.5)
+    ctx = digits_context(dataset, model, n_candidates=50)
+    candidates = ctx.pool.candidate_ids()
+    mc = MCDropout(num_passes=10).score_ids(ctx, candidates)
+    bald = BALD(num_passes=10).score_ids(ctx, candidates)
+    assert (bald > 0).all(), "dropout passes must disagree"
+    assert not np.allclose(mc, Entropy().score_ids(ctx, candidates))
+    assert not model.training and not any(m.training for m in model.modules())
+    # seeded per step: the same step gives the same scores
+    np.testing.assert_array_equal(bald, BALD(num_passes=10).score_ids(ctx, candidates))
+
+
+def test_mc_scorers_need_dropout(dataset):
+    ctx = digits_context(dataset, trained_mlp64(dataset, dropout=0.0), n_candidates=10)
+    with pytest.raises(ValueError, match="model.dropout"):
+        BALD().score_ids(ctx, ctx.pool.candidate_ids())
+
+
+def brute_force_greedy(points, centers, k):
+    """Greedy k-center with the full distance matrix."""
+    everything = np.concatenate([centers, points])
+    dist = np.sqrt(((everything[:, None] - everything[None]) ** 2).sum(-1))
+    covered = list(range(len(centers)))
+    chosen = []
+    for _ in range(k):
+        nearest = dist[len(centers):, covered].min(1)
+        nearest[chosen] = -1
+        i = int(np.argmax(nearest))
+        chosen.append(i)
+        covered.append(len(centers) + i)
+    return chosen
+
+
+def test_greedy_k_center_matches_brute_force_and_is_a_2_approximation():
+    rng = np.random.default_rng(1)
+    points, centers = rng.normal(size=(40, 3)), rng.normal(size=(4, 3))
+    chosen, radii = greedy_k_center(torch.from_numpy(points), torch.from_numpy(centers), 5)
+    assert chosen.tolist() == brute_force_greedy(points, centers, 5)
+    assert np.all(np.diff(radii) <= 1e-12), "each pick is no farther than the one before"
+
+    small = points[:12]
+
+    def radius(picked):  # the k-center objective: farthest point from its nearest center
+        c = np.concatenate([centers, small[list(picked)]])
+        return np.sqrt(((small[:, None] - c[None]) ** 2).sum(-1)).min(1).max()
+
+    chosen, _ = greedy_k_center(torch.from_numpy(small), torch.from_numpy(centers), 3)
+    optimum = min(radius(c) for c in itertools.combinations(range(12), 3))
+    assert radius(chosen) <= 2 * optimum + 1e-12
+
+
+def test_coreset_selects_far_candidates_seeded_with_the_labelled_set(dataset):
+    model = trained_mlp64(dataset)
+    ctx = digits_context(dataset, model, n_candidates=150)
+    selection = Coreset().select(ctx, 8)
+    feats = {int(i): ctx.trunk_features([i])[0].numpy() for i in ctx.pool.candidate_ids()}
+    labelled = ctx.trunk_features(ctx.pool.labelled_ids()).numpy()
+    candidates = ctx.pool.candidate_ids()
+    expected = brute_force_greedy(np.stack([feats[int(i)] for i in candidates]), labelled, 8)
+    assert selection.ids.tolist() == candidates[expected].tolist()
+
+
+def test_badge_embedding_is_the_last_layer_gradient(dataset):
+    model = trained_mlp64(dataset)
+    x, _ = inputs_and_targets(dataset, range(20))
+    z = model.trunk(x).detach()
+    a, zz = badge_factors(model.head(z), z)
+    for i in range(len(x)):
+        logits = model.head(z[i:i + 1])
+        weight_grad, = torch.autograd.grad(F.cross_entropy(logits, logits.argmax(1)), model.head.weight)
+        torch.testing.assert_close(torch.outer(a[i], zz[i]), weight_grad, rtol=1e-10, atol=1e-12)
+
+
+def reference_kmeans_pp(embeddings, k, generator):
+    """k-means++ seeding on explicit embeddings, BADGE's first center being the largest norm."""
+    chosen = [int(torch.argmax((embeddings**2).sum(1)))]
+    d2 = torch.full((len(embeddings),), float("inf"), dtype=torch.float64)
+    for _ in range(1, k):
+        d2 = torch.minimum(d2, ((embeddings - embeddings[chosen[-1]]) ** 2).sum(1))
+        d2[chosen] = 0
+        chosen.append(int(torch.multinomial(d2, 1, generator=generator)))
+    return chosen
+
+
+def test_factored_kmeans_pp_matches_explicit_embeddings():
+    gen = torch.Generator().manual_seed(0)
+    a, z = torch.randn(60, 4, generator=gen, dtype=torch.float64), torch.randn(60, 7, generator=gen, dtype=torch.float64)
+    explicit = torch.einsum("nc,nd->ncd", a, z).reshape(60, -1)
+    chosen, _ = kmeans_pp_outer(a, z, 10, torch.Generator().manual_seed(3))
+    assert chosen.tolist() == reference_kmeans_pp(explicit, 10, torch.Generator().manual_seed(3))
+    assert len(set(chosen.tolist())) == 10
+
+
+def test_badge_selection_is_reproducible_and_from_candidates(dataset):
+    ctx = digits_context(dataset, trained_mlp64(dataset), n_candidates=200)
+    first, second = BADGE().select(ctx, 12), BADGE().select(ctx, 12)
+    assert first.ids.tolist() == second.ids.tolist()
+    assert set(first.ids.tolist()) <= set(ctx.pool.candidate_ids().tolist())
+
+
+def reference_err_reduction(model, x_pool, x_subset, steps, lr, error):
+    scores = []
+    for x in x_pool:
+        with torch.no_grad():
+            probs = torch.softmax(model(x[None]), 1)[0]
+        expected = 0.0
+        for c in range(len(probs)):
+            probe = copy.deepcopy(model)
+            optimizer = torch.optim.SGD(probe.head.parameters(), lr=lr)
+            for _ in range(steps):
+                optimizer.zero_grad()
+                F.cross_entropy(probe(x[None]), torch.tensor([c])).backward()
+                optimizer.step()
+            with torch.no_grad():
+                p = torch.softmax(probe(x_subset), 1)
+            err = -(p * torch.log(p)).sum(1).mean() if error == "log" else (1 - p.max(1).values).mean()
+            expected += float(probs[c] * err)
+        scores.append(-expected)
+    return np.asarray(scores)
+
+
+@pytest.mark.parametrize("error", ["log", "zero_one"])
+def test_err_reduction_matches_the_plain_reference(dataset, error):
+    model = trained_mlp64(dataset)
+    ctx = digits_context(dataset, model, n_candidates=60)
+    scorer = ErrReduction(subset_size=25, steps=3, lr=0.5, error=error)
+    candidates = ctx.pool.candidate_ids()[:12]
+    fast = scorer.score_ids(ctx, candidates)
+    subset = scorer.subset_ids
+    assert len(subset) == 25 and set(subset.tolist()) <= set(ctx.pool.candidate_ids().tolist())
+    x_pool, _ = inputs_and_targets(dataset, candidates)
+    x_subset, _ = inputs_and_targets(dataset, subset)
+    expected = reference_err_reduction(model, x_pool, x_subset, 3, 0.5, error)
+    np.testing.assert_allclose(fast, expected, rtol=1e-8)
