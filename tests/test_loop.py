@@ -170,3 +170,24 @@ def test_cifar10_resnet_config_runs_on_files_in_torchvision_format(tmp_path):
     records = run_experiment(load_config(str(REPO / "configs/cifar10/resnet18_entropy_balanced.py"), overrides), tmp_path / "wd")
     assert [r["n_labelled"] for r in records] == [10, 11, 12]
     assert all(0 <= r["accuracy"] <= 1 for r in records)
+
+
+def test_segmentation_loop_records_miou_and_selected_pixels(tmp_path):
+    overrides = {
+        **QUIET, "dataset.data_root": str(tmp_path / "city"), "dataset.num_train": 14, "dataset.num_val": 4,
+        "dataset.height": 32, "dataset.width": 64, "dataset.workers": 1,
+        "dataset.train_pipeline": [dict(type="HorizontalFlip", p=0.5)],
+        "protocol.initial_size": 4, "protocol.holdout_size": 3, "protocol.step_size": 2, "protocol.num_steps": 2,
+        "train.max_epochs": 2, "train.batch_size": 4,
+    }
+    config = REPO / "configs/synthetic_city/deeplabv3plus-r18_holdout-loss-change.py"
+    records = run_experiment(load_config(str(config), overrides), tmp_path / "wd")
+    from segal.data.cityscapes import TRAIN_CLASSES
+    assert [r["n_labelled"] for r in records] == [4, 6, 8]
+    for record in records:
+        assert 0 <= record["mIoU"] <= 1 and 0 <= record["pixel_accuracy"] <= 1
+        assert list(record["per_class_iou"]) == TRAIN_CLASSES
+    first = records[0]
+    assert len(first["selected_ids"]) == 2 and list(first["selected_class_pixels"]) == TRAIN_CLASSES
+    assert 0 < sum(first["selected_class_pixels"].values()) <= 2 * 32 * 64
+    assert 0 <= first["mistake_rate"] <= 1

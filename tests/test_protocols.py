@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,10 @@ def make_labels(per_class_train=300, per_class_test=50, num_classes=10):
     labels = np.concatenate([np.repeat(np.arange(num_classes), per_class_train), np.repeat(np.arange(num_classes), per_class_test)])
     is_test = np.arange(len(labels)) >= per_class_train * num_classes
     return labels, is_test
+
+
+def build(protocol, labels, is_test, seed):
+    return protocol.build(SimpleNamespace(labels=labels, is_test=is_test), np.random.default_rng(seed))
 
 
 def counts(labels, ids, num_classes=10):
@@ -27,7 +33,7 @@ def check_disjoint_and_test(pool, is_test):
 def test_balanced_counts_follow_the_paper():
     labels, is_test = make_labels()
     protocol = BalancedProtocol(initial_size=50)
-    pool, info = protocol.build(labels, is_test, np.random.default_rng(0))
+    pool, info = build(protocol, labels, is_test, 0)
     assert counts(labels, pool.labelled_ids(0)).tolist() == [5] * 10
     assert counts(labels, pool.holdout_ids).tolist() == [5] * 10  # holdout as large as the initial set
     assert protocol.schedule.step_size == 5 and protocol.schedule.num_steps == 10  # 10% of initial, 10 steps
@@ -40,7 +46,7 @@ def test_balanced_counts_follow_the_paper():
 def test_balanced_numbers_are_config_values():
     labels, is_test = make_labels()
     protocol = BalancedProtocol(initial_size=100, holdout_size=30, step_fraction=0.2, num_steps=4)
-    pool, _ = protocol.build(labels, is_test, np.random.default_rng(1))
+    pool, _ = build(protocol, labels, is_test, 1)
     assert len(pool.labelled_ids(0)) == 100 and len(pool.holdout_ids) == 30
     assert protocol.schedule.step_size == 20 and protocol.schedule.num_steps == 4
     assert BalancedProtocol(initial_size=100, step_size=7).schedule.step_size == 7
@@ -49,7 +55,7 @@ def test_balanced_numbers_are_config_values():
 def test_imbalanced_counts_follow_the_paper():
     labels, is_test = make_labels()
     protocol = ImbalancedProtocol(initial_size=50, minority_classes=[0, 2, 4, 6, 8])
-    pool, info = protocol.build(labels, is_test, np.random.default_rng(0))
+    pool, info = build(protocol, labels, is_test, 0)
     minority = np.isin(np.arange(10), [0, 2, 4, 6, 8])
     initial = counts(labels, pool.labelled_ids(0))
     # base per-class size doubled (2 * 50 / 10 = 10), minority at 1/10 of it
@@ -72,8 +78,8 @@ def test_imbalanced_counts_follow_the_paper():
 def test_imbalanced_draws_half_of_the_classes_as_minority_reproducibly():
     labels, is_test = make_labels()
     protocol = ImbalancedProtocol(initial_size=100, holdout_fraction=0.5)
-    pool_a, info_a = protocol.build(labels, is_test, np.random.default_rng(3))
-    pool_b, info_b = protocol.build(labels, is_test, np.random.default_rng(3))
+    pool_a, info_a = build(protocol, labels, is_test, 3)
+    pool_b, info_b = build(protocol, labels, is_test, 3)
     assert info_a == info_b and len(info_a["minority_classes"]) == 5
     assert pool_a.state_dict() == pool_b.state_dict()
     initial = counts(labels, pool_a.labelled_ids(0))
@@ -86,7 +92,7 @@ def test_imbalanced_draws_half_of_the_classes_as_minority_reproducibly():
 def test_too_few_samples_names_the_class():
     labels, is_test = make_labels(per_class_train=3)
     with pytest.raises(ProtocolError, match="class 0 needs 5"):
-        BalancedProtocol(initial_size=50).build(labels, is_test, np.random.default_rng(0))
+        build(BalancedProtocol(initial_size=50), labels, is_test, 0)
 
 
 @pytest.mark.parametrize("kwargs, key", [(dict(initial_size=0), "initial_size"), (dict(initial_size=10, num_steps=-1), "num_steps")])

@@ -1,9 +1,10 @@
 """Datasets, the active pool and the protocols that split data into pool, holdout and test."""
 from .classification import CIFAR10, KMNIST, MNIST, SVHN, DatasetFilesNotFound, Digits, InMemoryClassification
 from .pool import ActivePool, PoolError, Split
-from .protocols import BalancedProtocol, ImbalancedProtocol, Schedule
+from .cityscapes import Cityscapes, SyntheticCity
+from .protocols import BalancedProtocol, ImbalancedProtocol, RandomSplitProtocol, Schedule
 
 __all__ = [
-    "ActivePool", "BalancedProtocol", "CIFAR10", "DatasetFilesNotFound", "Digits", "ImbalancedProtocol",
+    "ActivePool", "BalancedProtocol", "CIFAR10", "Cityscapes", "RandomSplitProtocol", "SyntheticCity", "DatasetFilesNotFound", "Digits", "ImbalancedProtocol",
     "InMemoryClassification", "KMNIST", "MNIST", "PoolError", "SVHN", "Schedule", "Split",
 ]

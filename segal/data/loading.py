@@ -1,4 +1,5 @@
 """DataLoaders over a subset of global ids."""
+import functools
 from typing import Optional, Sequence
 
 import torch
@@ -7,22 +8,29 @@ from torch.utils.data._utils.collate import default_collate
 
 
 class IdSubset(Dataset):
-    """The samples of ``dataset`` named by the global ``ids``, in that order."""
+    """The samples of ``dataset`` named by the global ``ids``, in that order.
 
-    def __init__(self, dataset: Dataset, ids: Sequence[int]):
+    With ``train=True`` a dataset that has a training pipeline (``load(id, train=True)``)
+    returns augmented samples.
+    """
+
+    def __init__(self, dataset: Dataset, ids: Sequence[int], train: bool = False):
         self.dataset = dataset
         self.ids = [int(i) for i in ids]
+        self.train = train and hasattr(dataset, "load")
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def __getitem__(self, index: int) -> dict:
+        if self.train:
+            return self.dataset.load(self.ids[index], train=True)
         return self.dataset[self.ids[index]]
 
     def __getitems__(self, indices: Sequence[int]):
         ids = [self.ids[i] for i in indices]
-        batched = getattr(self.dataset, "__getitems__", None)
-        return batched(ids) if batched else [self.dataset[i] for i in ids]
+        batched = None if self.train else getattr(self.dataset, "__getitems__", None)
+        return batched(ids) if batched else [self[i] for i in indices]
 
 
 def collate(batch):
@@ -37,17 +45,42 @@ def make_loader(
     shuffle: bool = False,
     seed: Optional[int] = None,
     num_workers: int = 0,
+    train: bool = False,
+    drop_last: bool = False,
 ) -> DataLoader:
-    """A loader over the global ``ids`` of ``dataset``; shuffling is seeded by ``seed``."""
-    generator = None
-    if shuffle:
-        generator = torch.Generator().manual_seed(seed if seed is not None else 0)
+    """A loader over the global ``ids`` of ``dataset``.
+
+    Args:
+        dataset: A dataset addressed by global id.
+        ids: The global ids to load, in order (unless shuffled).
+        batch_size: Samples per batch.
+        shuffle: Shuffle every pass, seeded by ``seed``.
+        seed: Seeds shuffling and, with ``train``, the augmentation pipeline
+            (per worker: ``seed + worker id``).
+        num_workers: DataLoader worker processes.
+        train: Load samples through the dataset's training pipeline.
+        drop_last: Drop a last batch smaller than ``batch_size``.
+    """
+    seed = 0 if seed is None else seed
+    generator = torch.Generator().manual_seed(seed) if shuffle else None
+    seed_augmentation = getattr(dataset, "seed_augmentation", None) if train else None
+    if seed_augmentation is not None and num_workers == 0:
+        seed_augmentation(seed)
+    worker_init_fn = None
+    if seed_augmentation is not None and num_workers > 0:
+        worker_init_fn = functools.partial(_seed_worker, seed=seed)
     return DataLoader(
-        IdSubset(dataset, ids),
+        IdSubset(dataset, ids, train=train),
         batch_size=batch_size,
         shuffle=shuffle,
         generator=generator,
         num_workers=num_workers,
         collate_fn=collate,
-        persistent_workers=False,
+        worker_init_fn=worker_init_fn,
+        drop_last=drop_last,
     )
+
+
+def _seed_worker(worker_id: int, seed: int) -> None:
+    info = torch.utils.data.get_worker_info()
+    info.dataset.dataset.seed_augmentation(seed + worker_id)

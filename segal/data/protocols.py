@@ -66,12 +66,12 @@ class Protocol:
 
     schedule: Schedule
 
-    def build(self, labels: np.ndarray, is_test: np.ndarray, rng: np.random.Generator):
+    def build(self, dataset, rng: np.random.Generator):
         """Splits the ids of a dataset.
 
         Args:
-            labels: ``[N]`` class index of every global id.
-            is_test: ``[N]`` True for ids of the official test split.
+            dataset: The dataset: ``is_test`` (``[N]`` bool, the official test
+                split) and, for class-balanced protocols, ``labels`` (``[N]``).
             rng: The source of every random draw.
 
         Returns:
@@ -116,7 +116,8 @@ class BalancedProtocol(Protocol):
         _check_positive("num_steps", num_steps, allow_zero=True)
         self.schedule = Schedule(int(step), int(num_steps))
 
-    def build(self, labels, is_test, rng):
+    def build(self, dataset, rng):
+        labels, is_test = dataset.labels, dataset.is_test
         num_classes = int(labels.max()) + 1
         train = ~is_test
         initial = _draw_per_class(labels, train, _even_counts(self.initial_size, num_classes, rng), rng, "initial set")
@@ -191,7 +192,8 @@ class ImbalancedProtocol(Protocol):
         minority_size = max(1, round(majority_size * self.minority_ratio))
         return np.where(is_minority, minority_size, majority_size).astype(np.int64)
 
-    def build(self, labels, is_test, rng):
+    def build(self, dataset, rng):
+        labels, is_test = dataset.labels, dataset.is_test
         num_classes = int(labels.max()) + 1
         minority = self._minority(num_classes, rng)
         is_minority = np.isin(np.arange(num_classes), minority)
@@ -216,3 +218,36 @@ class ImbalancedProtocol(Protocol):
         )
         info: Dict = {"type": "imbalanced", "minority_classes": minority.tolist()}
         return pool, info
+
+
+@PROTOCOLS.register_module()
+class RandomSplitProtocol(Protocol):
+    """Uniformly random initial set and holdout from the pool split; for segmentation.
+
+    Args:
+        initial_size: Images in the initial labelled set.
+        holdout_size: Images in the holdout.
+        step_size: Images added per annotation step.
+        num_steps: Number of annotation steps.
+    """
+
+    def __init__(self, initial_size: int, holdout_size: int, step_size: int, num_steps: int = 10):
+        for name, value in (("initial_size", initial_size), ("holdout_size", holdout_size), ("step_size", step_size)):
+            _check_positive(name, value)
+        _check_positive("num_steps", num_steps, allow_zero=True)
+        self.initial_size, self.holdout_size = int(initial_size), int(holdout_size)
+        self.schedule = Schedule(int(step_size), int(num_steps))
+
+    def build(self, dataset, rng):
+        is_test = np.asarray(dataset.is_test)
+        train = np.flatnonzero(~is_test)
+        needed = self.initial_size + self.holdout_size
+        if needed > len(train):
+            raise ProtocolError(
+                f"initial set ({self.initial_size}) and holdout ({self.holdout_size}) need {needed} ids, "
+                f"the pool split has {len(train)}"
+            )
+        drawn = rng.permutation(train)
+        initial, holdout = np.sort(drawn[: self.initial_size]), np.sort(drawn[self.initial_size : needed])
+        pool_ids = np.setdiff1d(train, holdout)
+        return _make_pool(len(is_test), pool_ids, holdout, np.flatnonzero(is_test), initial), {"type": "random"}

@@ -16,7 +16,7 @@ from ..data.protocols import Protocol
 from ..reporting import evaluation_fields, selection_fields, write_metrics
 from ..scorers.base import BudgetError, Scorer, ScoringContext
 from ..utils import atomic_save_torch, atomic_write_text, derive_seed, read_json
-from .inference import evaluate, iterate_logits
+from .inference import evaluate
 from .train import TrainSettings, train_stage
 
 logger = logging.getLogger("segal")
@@ -122,7 +122,7 @@ class ActiveLoop:
                     f"{self.state_path} already holds a run; pass --resume to continue it or choose another --work-dir"
                 )
             rng = np.random.default_rng(derive_seed(self.seed, 0, "protocol"))
-            self._pool, self._protocol_info = self.protocol.build(self.dataset.labels, self.dataset.is_test, rng)
+            self._pool, self._protocol_info = self.protocol.build(self.dataset, rng)
             self._records = []
         self._check_budget(self._pool)
 
@@ -151,24 +151,20 @@ class ActiveLoop:
             seed=derive_seed(self.seed, step, "train"), progress=self.loop_settings.progress, desc=f"train step {step}",
         )
         trained = time.perf_counter()
-        test_loader = make_loader(self.dataset, pool.test_ids, self.train_settings.eval_batch_size)
-        confusion, test_loss = evaluate(
-            self.model, test_loader, self.device, self.dataset.num_classes, getattr(self.dataset, "ignore_index", None)
-        )
+        confusion, test_loss = self._evaluate(pool.test_ids)
         record = {
             "step": step,
             "n_labelled": int(len(labelled)),
-            **evaluation_fields(confusion, self.dataset.task),
+            **evaluation_fields(confusion, self.dataset.task, self.dataset.classes),
             "test_loss": test_loss,
-            "labelled_class_counts": np.bincount(
-                self.dataset.labels[labelled], minlength=self.dataset.num_classes
-            ).tolist(),
             "train_epochs": stage.epochs,
             "best_epoch": stage.best_epoch,
             "holdout_loss": stage.holdout_loss,
         }
-        selection = self._select(pool, step) if select else selection_fields(self.dataset.labels, self.dataset.num_classes, [], [])
-        record.update(selection)
+        if getattr(self.dataset, "labels", None) is not None:
+            counts = np.bincount(self.dataset.labels[labelled], minlength=self.dataset.num_classes)
+            record["labelled_class_counts"] = counts.tolist()
+        record.update(self._select(pool, step) if select else self._selection_fields([]))
         metric = "accuracy" if "accuracy" in record else "mIoU"
         logger.info(
             "step %d/%d: %d labelled, test %s %.4f, mistake rate %s (train %.1fs, select %.1fs)",
@@ -186,9 +182,18 @@ class ActiveLoop:
             num_workers=self.loop_settings.num_workers, progress=self.loop_settings.progress,
         )
         selection = self.scorer.select(ctx, self.schedule.step_size)
-        predicted = torch.cat([logits.argmax(1).cpu() for _, logits in iterate_logits(self.model, ctx.loader(selection.ids), self.device)])
+        fields = self._selection_fields(selection.ids)  # the oracle reveals their labels
         pool.label(selection.ids, step + 1)
-        return selection_fields(self.dataset.labels, self.dataset.num_classes, selection.ids, predicted.numpy())
+        return fields
+
+    def _evaluate(self, ids):
+        loader = make_loader(self.dataset, ids, self.train_settings.eval_batch_size, num_workers=self.train_settings.num_workers)
+        return evaluate(self.model, loader, self.device, self.dataset.num_classes, getattr(self.dataset, "ignore_index", None))
+
+    def _selection_fields(self, ids) -> dict:
+        """Selection record fields: the current model's predictions on ``ids`` against their true labels."""
+        confusion, _ = self._evaluate(ids)
+        return selection_fields(ids, confusion, self.dataset.task, self.dataset.classes)
 
     def _check_budget(self, pool: ActivePool) -> None:
         remaining = self.schedule.num_steps - max(pool.last_step, 0)

@@ -15,6 +15,9 @@ from .inference import evaluate, mean_loss, to_device
 logger = logging.getLogger("segal")
 
 
+MONITORS = ("loss", "accuracy", "miou")
+
+
 @dataclass
 class TrainSettings:
     """The ``train`` section of a config.
@@ -25,7 +28,8 @@ class TrainSettings:
         batch_size: Training batch size.
         max_epochs: Upper bound on epochs per stage.
         patience: Stop after this many epochs without a better holdout value.
-        monitor: ``'loss'`` (lower is better) or ``'accuracy'`` (higher is better) on the holdout.
+        monitor: What early stopping watches on the holdout: ``'loss'`` (lower is
+            better), ``'accuracy'`` (pixel accuracy for segmentation) or ``'miou'``.
         eval_batch_size: Batch size for holdout and test passes.
         num_workers: DataLoader workers.
     """
@@ -39,8 +43,8 @@ class TrainSettings:
     num_workers: int = 0
 
     def __post_init__(self):
-        if self.monitor not in ("loss", "accuracy"):
-            raise ValueError(f"train.monitor must be 'loss' or 'accuracy', got {self.monitor!r}")
+        if self.monitor not in MONITORS:
+            raise ValueError(f"train.monitor must be one of {MONITORS}, got {self.monitor!r}")
         for name in ("batch_size", "max_epochs", "patience", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
@@ -48,17 +52,18 @@ class TrainSettings:
 
 @dataclass
 class StageResult:
-    """What a training stage did."""
+    """What a training stage did, with the holdout loss of the epoch it kept."""
 
     epochs: int
     best_epoch: int
     holdout_loss: float
-    holdout_accuracy: float
 
 
-def _score(monitor: str, loss: float, accuracy: float) -> float:
-    """Higher is better."""
-    return -loss if monitor == "loss" else accuracy
+def _monitored(monitor: str, loss: float, confusion) -> float:
+    """The monitored holdout value; higher is better."""
+    if monitor == "loss":
+        return -loss
+    return confusion.accuracy() if monitor == "accuracy" else confusion.mean_iou()
 
 
 def train_stage(
@@ -94,17 +99,15 @@ def train_stage(
     optimizer = build(OPTIMIZERS, dict(settings.optimizer), "train.optimizer", params=model.parameters())
     holdout_loader = make_loader(dataset, holdout_ids, settings.eval_batch_size, num_workers=settings.num_workers)
 
-    def holdout_metrics():
-        confusion, loss = evaluate(model, holdout_loader, device, dataset.num_classes, ignore_index)
-        return loss, confusion.accuracy()
-
-    best_value, best_epoch, best_loss, best_acc, best_state = -float("inf"), 0, float("nan"), float("nan"), None
+    best_value, best_epoch, best_loss, best_state = -float("inf"), 0, float("nan"), None
     epochs = tqdm(
         range(1, settings.max_epochs + 1), desc=desc, disable=None if progress else True, leave=False, unit="epoch"
     )
     for epoch in epochs:
         loader = make_loader(
-            dataset, train_ids, settings.batch_size, shuffle=True, seed=seed + epoch, num_workers=settings.num_workers
+            dataset, train_ids, settings.batch_size, shuffle=True, seed=seed + epoch,
+            num_workers=settings.num_workers, train=True,
+            drop_last=len(train_ids) % settings.batch_size == 1,  # batch norm cannot train on one sample
         )
         model.train()
         for batch in loader:
@@ -113,12 +116,13 @@ def train_stage(
             loss = mean_loss(model(batch["inputs"]), batch["target"], ignore_index)
             loss.backward()
             optimizer.step()
-        loss, acc = holdout_metrics()
-        epochs.set_postfix(holdout_loss=f"{loss:.4f}", holdout_acc=f"{acc:.4f}", refresh=False)
-        if _score(settings.monitor, loss, acc) > best_value:
-            best_value, best_epoch, best_loss, best_acc = _score(settings.monitor, loss, acc), epoch, loss, acc
+        confusion, loss = evaluate(model, holdout_loader, device, dataset.num_classes, ignore_index)
+        value = _monitored(settings.monitor, loss, confusion)
+        epochs.set_postfix(holdout_loss=f"{loss:.4f}", monitored=f"{value:.4f}", refresh=False)
+        if value > best_value:
+            best_value, best_epoch, best_loss = value, epoch, loss
             best_state = copy.deepcopy(model.state_dict())
         elif epoch - best_epoch >= settings.patience:
             break
     model.load_state_dict(best_state)
-    return StageResult(epochs=epoch, best_epoch=best_epoch, holdout_loss=best_loss, holdout_accuracy=best_acc)
+    return StageResult(epochs=epoch, best_epoch=best_epoch, holdout_loss=best_loss)

@@ -4,8 +4,6 @@ import math
 from pathlib import Path
 from typing import Iterable, List, Sequence
 
-import numpy as np
-
 from ..evaluation import ConfusionMatrix
 from ..utils import atomic_write_text
 
@@ -15,34 +13,50 @@ def _finite_or_none(values: Iterable[float]) -> List:
     return [None if not math.isfinite(v) else float(v) for v in values]
 
 
-def evaluation_fields(confusion: ConfusionMatrix, task: str) -> dict:
-    """The test-split metrics of a step record for ``task``."""
+def evaluation_fields(confusion: ConfusionMatrix, task: str, class_names: Sequence[str]) -> dict:
+    """The test-split metrics of a step record.
+
+    Classification: ``accuracy`` and ``per_class_accuracy`` (a list).
+    Segmentation: ``mIoU``, ``per_class_iou`` (keyed by class name) and ``pixel_accuracy``.
+    """
     if task == "classification":
         return {
             "accuracy": confusion.accuracy(),
             "per_class_accuracy": _finite_or_none(confusion.per_class_accuracy()),
         }
+    if task == "segmentation":
+        return {
+            "mIoU": confusion.mean_iou(),
+            "per_class_iou": dict(zip(class_names, _finite_or_none(confusion.per_class_iou()))),
+            "pixel_accuracy": confusion.accuracy(),
+        }
     raise ValueError(f"unknown task {task!r}")
 
 
-def selection_fields(
-    labels: np.ndarray, num_classes: int, selected_ids: Sequence[int], predicted: Sequence[int]
-) -> dict:
+def selection_fields(selected_ids: Sequence[int], confusion: ConfusionMatrix, task: str, class_names: Sequence[str]) -> dict:
     """The selection part of a step record.
 
     Args:
-        labels: True label of every global id (what the oracle reveals).
-        num_classes: Number of classes.
         selected_ids: The ids chosen at this step for the next one.
-        predicted: The model's prediction for each selected id when it chose it.
+        confusion: The selecting model's predictions on those ids against the
+            labels the oracle reveals for them.
+        task: ``'classification'`` or ``'segmentation'``.
+        class_names: Class names, index = class id.
+
+    Returns:
+        ``selected_ids``; ``selected_class_counts`` (classification, a list) or
+        ``selected_class_pixels`` (segmentation, keyed by class name); and
+        ``mistake_rate``: the fraction of selected samples (pixels, for
+        segmentation) the model predicted wrongly when it selected them.
     """
-    selected = np.asarray(selected_ids, dtype=np.int64)
-    true = labels[selected]
-    return {
-        "selected_ids": selected.tolist(),
-        "selected_class_counts": np.bincount(true, minlength=num_classes).tolist(),
-        "mistake_rate": float(np.mean(np.asarray(predicted) != true)) if len(selected) else None,
-    }
+    true_counts = confusion.matrix.sum(axis=1).tolist()
+    fields = {"selected_ids": [int(i) for i in selected_ids]}
+    if task == "segmentation":
+        fields["selected_class_pixels"] = dict(zip(class_names, true_counts))
+    else:
+        fields["selected_class_counts"] = true_counts
+    fields["mistake_rate"] = 1 - confusion.accuracy() if confusion.total else None
+    return fields
 
 
 def write_metrics(path: Path, records: Sequence[dict]) -> None:

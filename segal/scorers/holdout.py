@@ -17,25 +17,10 @@ from .head_probe import HeadProbe
 REDUCTIONS = ("mean", "rise")
 
 
-def reduce_holdout_change(diff: torch.Tensor, valid: torch.Tensor, reduction: str) -> torch.Tensor:
-    """Reduces per-element holdout loss changes to one score per pool sample, in float64.
-
-    Args:
-        diff: ``[B, Nv, ...]`` loss after minus loss before, per holdout element.
-        valid: ``[Nv, ...]`` mask of the holdout elements that count.
-        reduction: ``'mean'`` averages every counted element (eq. 3 up to the
-            constant 1/Nv). ``'rise'`` averages only the elements whose loss
-            rose (section 4.2); a sample that raises no loss scores 0.
-
-    Returns:
-        ``[B]`` float64 scores.
-    """
-    diff = diff.double().flatten(1)
-    valid = valid.flatten().unsqueeze(0)
-    if reduction == "mean":
-        return (diff * valid).sum(1) / valid.sum().clamp(min=1)
-    counted = valid & (diff > 0)
-    return (diff * counted).sum(1) / counted.sum(1).clamp(min=1)
+def holdout_chunks(count: int, chunk: Optional[int]):
+    """Slices over ``count`` holdout samples, ``chunk`` at a time (all at once for ``None``)."""
+    step = count if not chunk else chunk
+    return [slice(start, start + step) for start in range(0, count, max(step, 1))]
 
 
 @SCORERS.register_module()
@@ -45,48 +30,64 @@ class HoldoutLossChange(Scorer):
     For each pool sample, its predicted label is taken as the truth and
     ``steps`` SGD steps with learning rate ``lr`` are taken on the head from the
     current weights; the score is how much the holdout loss rises. All pool
-    samples of a batch are updated at once with ``torch.func.vmap``.
+    samples of a batch are updated at once with ``torch.func.vmap``. Loss
+    changes are taken per holdout element (sample or pixel) before any sum and
+    reduced in float64.
 
     Args:
         steps: SGD iterations per pool sample (the paper: 3).
         lr: SGD learning rate (the paper: 1e-3 for the MLP, 1e-4 for ResNet).
         reduction: ``'mean'`` over holdout elements, or ``'rise'``: the mean over
             the holdout elements whose loss rose (the paper's segmentation
-            variant). ``None`` picks ``'mean'`` for classification and
-            ``'rise'`` for segmentation.
-        chunk_size: Pool samples per vmap chunk; bounds memory at
-            ``chunk_size * holdout elements * classes``. ``None``: the whole batch.
+            variant; a sample that raises no loss scores 0). ``None`` picks
+            ``'mean'`` for classification and ``'rise'`` for segmentation.
+        chunk_size: Pool samples updated at once; ``None``: the whole batch.
+        holdout_batch: Holdout samples evaluated at once per pool sample;
+            ``None``: all. Together with ``chunk_size`` this bounds memory at
+            ``chunk_size * holdout_batch`` head outputs.
     """
 
-    def __init__(self, steps: int = 3, lr: float = 1e-3, reduction: Optional[str] = None, chunk_size: Optional[int] = None):
+    def __init__(self, steps: int = 3, lr: float = 1e-3, reduction: Optional[str] = None,
+                 chunk_size: Optional[int] = None, holdout_batch: Optional[int] = None):
         if steps < 1:
             raise ValueError(f"scorer.steps must be >= 1, got {steps}")
         if lr <= 0:
             raise ValueError(f"scorer.lr must be > 0, got {lr}")
         if reduction not in (None,) + REDUCTIONS:
             raise ValueError(f"scorer.reduction must be one of {REDUCTIONS} or None, got {reduction!r}")
-        self.steps, self.lr, self.reduction, self.chunk_size = steps, lr, reduction, chunk_size
+        self.steps, self.lr, self.reduction = steps, lr, reduction
+        self.chunk_size, self.holdout_batch = chunk_size, holdout_batch
 
     def prepare(self, ctx: ScoringContext) -> None:
         self.probe = HeadProbe(ctx.model.head, ctx.ignore_index)
         self.holdout_z, self.holdout_y = ctx.labelled_features(ctx.pool.holdout_ids)
+        self.chunks = holdout_chunks(len(self.holdout_y), self.holdout_batch)
         with torch.no_grad():
-            self.holdout_before = self.probe.element_losses(self.probe.params, self.holdout_z, self.holdout_y)
+            self.holdout_before = torch.cat([
+                self.probe.element_losses(self.probe.params, self.holdout_z[c], self.holdout_y[c]).double()
+                for c in self.chunks
+            ])
         self.holdout_valid = self.probe.valid(self.holdout_y)
-        self._reduction = self.reduction or ("mean" if self.holdout_y.ndim == 1 else "rise")
+        self._rise = (self.reduction or ("mean" if self.holdout_y.ndim == 1 else "rise")) == "rise"
 
-    def _holdout_losses_after(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def _holdout_change(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Score of one pool sample (feature ``z``, pseudo-label ``y``): a float64 scalar."""
         params = self.probe.sgd(z, y, self.steps, self.lr)
-        return self.probe.element_losses(params, self.holdout_z, self.holdout_y)
+        total = count = 0
+        for chunk in self.chunks:
+            after = self.probe.element_losses(params, self.holdout_z[chunk], self.holdout_y[chunk])
+            diff = after.double() - self.holdout_before[chunk]
+            counted = self.holdout_valid[chunk] & (diff > 0) if self._rise else self.holdout_valid[chunk]
+            total = total + (diff * counted).sum()
+            count = count + counted.sum()
+        return total / torch.clamp(count, min=1)
 
     @torch.no_grad()
     def score(self, ctx: ScoringContext, batch: dict) -> torch.Tensor:
         ctx.model.eval()
         z = ctx.model.trunk(batch["inputs"])
         pseudo = self.probe.logits(self.probe.params, z).argmax(1)
-        after = vmap(self._holdout_losses_after, chunk_size=self.chunk_size)(z, pseudo)  # [B, Nv, ...]
-        diff = after.double() - self.holdout_before.double().unsqueeze(0)
-        return reduce_holdout_change(diff, self.holdout_valid, self._reduction)
+        return vmap(self._holdout_change, chunk_size=self.chunk_size)(z, pseudo)
 
 
 @SCORERS.register_module()
@@ -97,18 +98,27 @@ class HoldoutLossChangeApprox(Scorer):
     A pool sample's score is then minus the directional derivative of its
     pseudo-label loss along that gradient: one forward-mode ``torch.func.jvp``
     per batch gives every sample's score, without per-sample gradients.
+
+    Args:
+        holdout_batch: Holdout samples per pass while computing the holdout
+            gradient; ``None``: all at once.
     """
+
+    def __init__(self, holdout_batch: Optional[int] = None):
+        self.holdout_batch = holdout_batch
 
     def prepare(self, ctx: ScoringContext) -> None:
         self.probe = HeadProbe(ctx.model.head, ctx.ignore_index)
         holdout_z, holdout_y = ctx.labelled_features(ctx.pool.holdout_ids)
         params = {k: v.clone().requires_grad_(True) for k, v in self.probe.params.items()}
+        total = {k: torch.zeros_like(v) for k, v in params.items()}
+        count = int(self.probe.valid(holdout_y).sum())
         with torch.enable_grad():
-            loss = F.cross_entropy(
-                self.probe.logits(params, holdout_z), holdout_y, ignore_index=self.probe.ignore_index
-            )
-            grads = torch.autograd.grad(loss, list(params.values()))
-        self.holdout_grad = dict(zip(params, (g.detach() for g in grads)))
+            for chunk in holdout_chunks(len(holdout_y), self.holdout_batch):
+                loss_sum = self.probe.element_losses(params, holdout_z[chunk], holdout_y[chunk]).sum()
+                for k, g in zip(params, torch.autograd.grad(loss_sum, list(params.values()))):
+                    total[k] += g
+        self.holdout_grad = {k: g / max(count, 1) for k, g in total.items()}
 
     @torch.no_grad()
     def score(self, ctx: ScoringContext, batch: dict) -> torch.Tensor:

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from ..registry import SCORERS
+from ..utils import derive_seed
 from .base import Scorer, ScoringContext, mean_over_elements
 
 
@@ -84,11 +85,10 @@ class _MonteCarloDropout(Scorer):
             raise ValueError(f"scorer.num_passes must be >= 2, got {num_passes}")
         self.num_passes = num_passes
 
-    def prepare(self, ctx: ScoringContext) -> None:
-        torch.manual_seed(ctx.seed)
-
     @torch.no_grad()
-    def statistics(self, ctx: ScoringContext, inputs: torch.Tensor) -> MCStatistics:
+    def statistics(self, ctx: ScoringContext, batch: dict) -> MCStatistics:
+        """T passes over ``batch``; dropout masks are seeded by the step seed and the batch's first id."""
+        torch.manual_seed(derive_seed(ctx.seed, int(batch["id"][0]), "mc-dropout"))
         if not enable_dropout(ctx.model):
             raise ValueError(
                 f"{type(self).__name__} needs a model with dropout > 0; set model.dropout in the config"
@@ -96,7 +96,7 @@ class _MonteCarloDropout(Scorer):
         stats = MCStatistics()
         try:
             for _ in range(self.num_passes):
-                stats.update(torch.softmax(ctx.model(inputs).double(), dim=1))
+                stats.update(torch.softmax(ctx.model(batch["inputs"]).double(), dim=1))
         finally:
             ctx.model.eval()
         return stats
@@ -113,7 +113,7 @@ class MCDropout(_MonteCarloDropout):
     """
 
     def score(self, ctx: ScoringContext, batch: dict) -> torch.Tensor:
-        return mean_over_elements(self.statistics(ctx, batch["inputs"]).predictive_entropy())
+        return mean_over_elements(self.statistics(ctx, batch).predictive_entropy())
 
 
 @SCORERS.register_module()
@@ -127,4 +127,4 @@ class BALD(_MonteCarloDropout):
     """
 
     def score(self, ctx: ScoringContext, batch: dict) -> torch.Tensor:
-        return mean_over_elements(self.statistics(ctx, batch["inputs"]).mutual_information())
+        return mean_over_elements(self.statistics(ctx, batch).mutual_information())

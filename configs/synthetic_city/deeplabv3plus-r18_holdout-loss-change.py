@@ -1,0 +1,5 @@
+_base_ = [
+    '../_base_/datasets/synthetic_city.py', '../_base_/models/deeplabv3plus_r18.py', '../_base_/scorers/holdout_loss_change.py',
+    '../_base_/protocols/random_split.py', '../_base_/schedules/adam_seg.py', '../_base_/seg_runtime.py'
+]
+scorer = dict(lr=1e-4, chunk_size=2, holdout_batch=4)

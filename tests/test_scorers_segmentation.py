@@ -1,0 +1,128 @@
+"""Pixel-wise scorers on a real smp model against plain references (float64)."""
+import copy
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cityscapes_fixtures import write_random_cityscapes
+from segal.data import ActivePool, Cityscapes, Split
+from segal.models import SegmentationModel
+from segal.scorers import Entropy, HoldoutLossChange, HoldoutLossChangeApprox, MCDropout, ScoringContext
+from segal.scorers.uncertainty import entropy
+from segal.utils import derive_seed
+
+
+class Cityscapes64(Cityscapes):
+    def load(self, idx, train=False):
+        sample = super().load(idx, train)
+        sample["inputs"] = sample["inputs"].double()
+        return sample
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cityscapes")
+    write_random_cityscapes(root, {"train": 10, "val": 2}, height=32, width=64, seed=1)
+    dataset = Cityscapes64(str(root))
+    torch.manual_seed(0)
+    model = SegmentationModel((3,), 19, dropout=0.2).double().eval()
+    splits = np.where(dataset.is_test, Split.TEST, Split.POOL).astype(np.int8)
+    splits[[1, 4, 6]] = Split.HOLDOUT
+    pool = ActivePool(splits)
+    pool.label([0, 2], step=0)
+    ctx = ScoringContext(model=model, dataset=dataset, pool=pool, device=torch.device("cpu"), step=0, seed=0,
+                         batch_size=3, progress=False)
+    return dataset, model, ctx
+
+
+def batch_of(dataset, ids):
+    samples = [dataset[int(i)] for i in ids]
+    return torch.stack([s["inputs"] for s in samples]), torch.stack([s["target"] for s in samples])
+
+
+def reference_rise(model, x_pool, x_hold, y_hold, steps, lr):
+    """Section 4.2: SGD on the head with the per-pixel pseudo-label, then the mean rise over holdout pixels that rose."""
+    with torch.no_grad():
+        before = F.cross_entropy(model(x_hold), y_hold, reduction="none", ignore_index=255)
+    scores = []
+    for x in x_pool:
+        probe = copy.deepcopy(model)
+        with torch.no_grad():
+            pseudo = probe(x[None]).argmax(1)
+        optimizer = torch.optim.SGD(probe.head.parameters(), lr=lr)
+        for _ in range(steps):
+            optimizer.zero_grad()
+            F.cross_entropy(probe(x[None]), pseudo).backward()
+            optimizer.step()
+        with torch.no_grad():
+            diff = F.cross_entropy(probe(x_hold), y_hold, reduction="none", ignore_index=255) - before
+        rose = (diff > 0) & (y_hold != 255)
+        scores.append(float(diff[rose].mean()) if rose.any() else 0.0)
+    return np.asarray(scores)
+
+
+@pytest.mark.parametrize("chunks", [dict(), dict(chunk_size=1, holdout_batch=1)])
+def test_pixelwise_holdout_loss_change_matches_the_reference(setup, chunks):
+    dataset, model, ctx = setup
+    candidates = ctx.pool.candidate_ids()
+    x_pool, _ = batch_of(dataset, candidates)
+    x_hold, y_hold = batch_of(dataset, ctx.pool.holdout_ids)
+    expected = reference_rise(model, x_pool, x_hold, y_hold, steps=3, lr=1e-2)
+    scorer = HoldoutLossChange(steps=3, lr=1e-2, **chunks)
+    fast = scorer.score_ids(ctx, candidates)
+    np.testing.assert_allclose(fast, expected, rtol=1e-8)
+    assert (expected > 0).all(), "with 'rise' only losses that went up count"
+    order = candidates[np.argsort(-expected, kind="stable")]
+    assert scorer.select(ctx, 3).ids.tolist() == order[:3].tolist()
+
+
+def test_pixelwise_mean_reduction_averages_every_valid_pixel(setup):
+    dataset, model, ctx = setup
+    candidates = ctx.pool.candidate_ids()[:2]
+    rise = HoldoutLossChange(lr=1e-2).score_ids(ctx, candidates)
+    mean = HoldoutLossChange(lr=1e-2, reduction="mean").score_ids(ctx, candidates)
+    assert (mean < rise).all()
+
+
+def test_pixelwise_approx_matches_explicit_gradients(setup):
+    dataset, model, ctx = setup
+    candidates = ctx.pool.candidate_ids()
+    x_pool, _ = batch_of(dataset, candidates)
+    x_hold, y_hold = batch_of(dataset, ctx.pool.holdout_ids)
+    head = list(model.head.parameters())
+    holdout_grad = torch.autograd.grad(F.cross_entropy(model(x_hold), y_hold, ignore_index=255), head)
+    expected = []
+    for x in x_pool:
+        logits = model(x[None])
+        grads = torch.autograd.grad(F.cross_entropy(logits, logits.argmax(1)), head)
+        expected.append(-sum(float((a * b).sum()) for a, b in zip(holdout_grad, grads)))
+    for scorer in (HoldoutLossChangeApprox(), HoldoutLossChangeApprox(holdout_batch=2)):
+        np.testing.assert_allclose(scorer.score_ids(ctx, candidates), expected, rtol=1e-8)
+
+
+def test_pixelwise_uncertainty_is_the_image_mean(setup):
+    dataset, model, ctx = setup
+    candidates = ctx.pool.candidate_ids()
+    x_pool, _ = batch_of(dataset, candidates)
+    with torch.no_grad():
+        expected = entropy(model(x_pool)).mean(dim=(1, 2)).numpy()
+    np.testing.assert_allclose(Entropy().score_ids(ctx, candidates), expected, rtol=1e-12)
+    # MC-Dropout: the same passes by hand, every dropout layer on (the head's and ASPP's), batch norm frozen
+    scorer = MCDropout(num_passes=4)
+    fast = scorer.score_ids(ctx, candidates)
+    scores = []
+    with torch.no_grad():
+        dropouts = [m for m in model.modules() if isinstance(m, (torch.nn.Dropout, torch.nn.Dropout2d))]
+        assert len(dropouts) >= 2
+        for m in dropouts:
+            m.train()
+        for start in range(0, len(candidates), ctx.batch_size):
+            chunk = x_pool[start:start + ctx.batch_size]
+            torch.manual_seed(derive_seed(ctx.seed, int(candidates[start]), "mc-dropout"))
+            probs = [torch.softmax(model(chunk), 1) for _ in range(4)]
+            mean_probs = torch.stack(probs).mean(0)
+            scores.append(-(mean_probs * mean_probs.log()).sum(1).mean(dim=(1, 2)))
+        model.eval()
+    np.testing.assert_allclose(fast, torch.cat(scores).numpy(), rtol=1e-10)
