@@ -1,4 +1,5 @@
 """Building an experiment from a config and running it."""
+import functools
 import logging
 from pathlib import Path
 from typing import List
@@ -7,7 +8,7 @@ import torch
 from mmengine.config import Config
 
 from .config import check_resumable, save_config
-from .engine.loop import ActiveLoop, LoopSettings
+from .engine.loop import ActiveLoop, AnnotationLoop, LoopSettings
 from .engine.train import TrainSettings
 from .registry import DATASETS, MODELS, PROTOCOLS, SCORERS, build
 from .utils import derive_seed, resolve_device
@@ -36,7 +37,7 @@ def _settings(cls, section: dict, key: str):
         raise ValueError(f"config key '{key}': {err}") from err
 
 
-def run_experiment(cfg: Config, work_dir: str, resume: bool = False) -> List[dict]:
+def run_experiment(cfg: Config, work_dir: str, resume: bool = False, allow_missing: bool = False) -> List[dict]:
     """Builds every component of ``cfg`` and runs the active-learning loop.
 
     The merged config is saved to ``work_dir/config.py``. Everything is built
@@ -45,7 +46,10 @@ def run_experiment(cfg: Config, work_dir: str, resume: bool = False) -> List[dic
     Args:
         cfg: The merged config.
         work_dir: Output folder.
-        resume: Continue the run saved in ``work_dir``.
+        resume: Continue the run saved in ``work_dir``. Implied with
+            ``loop.oracle='annotators'``, where each call trains the next step.
+        allow_missing: With ``loop.oracle='annotators'``, train without
+            selected images whose labels are still missing.
 
     Returns:
         The step records, as in ``metrics.jsonl``.
@@ -58,18 +62,22 @@ def run_experiment(cfg: Config, work_dir: str, resume: bool = False) -> List[dic
     scorer = build(SCORERS, cfg.scorer, "scorer", lenient=True)
     torch.manual_seed(derive_seed(seed, 0, "init"))
     model = build_model(cfg.model, dataset)
-    loop = ActiveLoop(
+    loop_settings = _settings(LoopSettings, cfg.loop, "loop")
+    annotators = loop_settings.oracle == "annotators"
+    loop_cls = functools.partial(AnnotationLoop, allow_missing=allow_missing) if annotators else ActiveLoop
+    loop = loop_cls(
         dataset=dataset,
         model=model,
         scorer=scorer,
         protocol=protocol,
         train_settings=_settings(TrainSettings, cfg.train, "train"),
-        loop_settings=_settings(LoopSettings, cfg.loop, "loop"),
+        loop_settings=loop_settings,
         work_dir=work_dir,
         device=device,
         seed=seed,
         checkpoint_meta={"model": dict(cfg.model), "classes": list(dataset.classes), "dataset": cfg.dataset["type"]},
     )
+    resume = resume or (annotators and (work_dir / "state.json").exists())
     loop.prepare(resume=resume)
     if resume:
         check_resumable(work_dir / "config.py", cfg)

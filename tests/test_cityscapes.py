@@ -36,17 +36,17 @@ def test_reads_layout_sorted_with_train_ids(tmp_path):
         assert np.array_equal(sample["target"].numpy(), expected_train_ids(label_ids))
         raw, _ = ds.read(idx)
         assert np.array_equal(raw, cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
-    assert Cityscapes(str(tmp_path)).files == ds.files, "ids are stable across runs"
+    assert Cityscapes(str(tmp_path)).images == ds.images, "ids are stable across runs"
 
 
 def test_label_train_ids_files_are_preferred(tmp_path):
     write_random_cityscapes(tmp_path, {"train": 2, "val": 1})
     ds = Cityscapes(str(tmp_path))
-    label_path = ds.files[0][1]
+    label_path = ds.label_path(0)
     train_ids = np.full((32, 64), 4, np.uint8)
     cv2.imwrite(str(label_path).replace("_labelIds.png", "_labelTrainIds.png"), train_ids)
     ds = Cityscapes(str(tmp_path))
-    assert ds.files[0][1].name.endswith("_labelTrainIds.png")
+    assert ds.label_path(0).name.endswith("_labelTrainIds.png")
     assert (ds[0]["target"] == 4).all()
 
 
@@ -82,7 +82,7 @@ def test_size_mismatch_names_the_file(tmp_path):
     write_random_cityscapes(tmp_path, {"train": 2, "val": 1})
     _, label_path = write_pair(tmp_path, "train", "zurich", 0, np.zeros((32, 64, 3), np.uint8), np.zeros((16, 64)))
     ds = Cityscapes(str(tmp_path))
-    index = [str(p[1]) for p in ds.files].index(str(label_path))
+    index = [str(ds.label_path(i)) for i in range(len(ds))].index(str(label_path))
     with pytest.raises(LabelError, match=label_path.name):
         ds[index]
 
@@ -91,6 +91,19 @@ def test_value_that_is_no_cityscapes_id_names_the_file(tmp_path):
     write_random_cityscapes(tmp_path, {"train": 1, "val": 1})
     _, label_path = write_pair(tmp_path, "train", "zurich", 0, np.zeros((8, 8, 3), np.uint8), np.full((8, 8), 40))
     ds = Cityscapes(str(tmp_path))
-    index = [str(p[1]) for p in ds.files].index(str(label_path))
+    index = [str(ds.label_path(i)) for i in range(len(ds))].index(str(label_path))
     with pytest.raises(LabelError, match=rf"{label_path.name}.*\[40\]"):
         ds[index]
+
+
+def test_unlabelled_images_are_allowed_when_labels_are_not_required(tmp_path):
+    written = write_random_cityscapes(tmp_path, {"train": 3, "val": 1})
+    (image_path, label_path), _, _ = written["train"][2]
+    label_path.unlink()
+    ds = Cityscapes(str(tmp_path), require_labels=False)
+    assert ds.has_label(range(4)).tolist() == [True, True, False, True]
+    assert ds[0]["target"].shape == (32, 64)
+    with pytest.raises(LabelError, match=rf"{image_path.name} has no label yet"):
+        ds[2]
+    label_path.write_bytes(written["train"][1][0][1].read_bytes())  # the annotator delivers
+    assert ds.has_label([2]).tolist() == [True]

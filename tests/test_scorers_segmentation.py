@@ -15,8 +15,8 @@ from segal.utils import derive_seed
 
 
 class Cityscapes64(Cityscapes):
-    def load(self, idx, train=False):
-        sample = super().load(idx, train)
+    def load(self, idx, train=False, with_target=True):
+        sample = super().load(idx, train, with_target)
         sample["inputs"] = sample["inputs"].double()
         return sample
 

@@ -28,7 +28,7 @@ def test_miou_matches_cityscapesscripts(tmp_path):
 
         cv2.imwrite(str(pred_path), train_to_label_id[pred.numpy()])
         predictions.append(str(pred_path))
-        ground_truths.append(str(ds.files[idx][1]))
+        ground_truths.append(str(ds.label_path(idx)))
 
     args = cs_eval.CArgs()
     for key, value in vars(cs_eval.args).items():

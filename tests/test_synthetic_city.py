@@ -45,9 +45,9 @@ def test_dataset_generates_once_and_refuses_other_options(tmp_path):
     ds = SyntheticCity(str(root), num_train=6, num_val=3, height=32, width=64, workers=1)
     assert len(ds) == 9 and ds.is_test.sum() == 3
     assert json.loads((root / "synthetic_city.json").read_text())["num_train"] == 6
-    stamp = ds.files[0][0].stat().st_mtime_ns
+    stamp = ds.images[0].stat().st_mtime_ns
     assert len(SyntheticCity(str(root), num_train=6, num_val=3, height=32, width=64)) == 9
-    assert ds.files[0][0].stat().st_mtime_ns == stamp, "an existing dataset is not regenerated"
+    assert ds.images[0].stat().st_mtime_ns == stamp, "an existing dataset is not regenerated"
     with pytest.raises(ValueError, match="generated with"):
         SyntheticCity(str(root), num_train=7, num_val=3, height=32, width=64)
 

@@ -75,12 +75,30 @@ def read_train_ids(path: Path) -> np.ndarray:
     return raw.astype(np.uint8) if train_ids else LABEL_ID_TO_TRAIN_ID[raw]
 
 
-def list_split(root: Path, split: str) -> List[tuple]:
-    """Sorted ``(image, label)`` paths of one split.
+def to_input(image: np.ndarray) -> torch.Tensor:
+    """``[H, W, 3]`` uint8 RGB -> ``[3, H, W]`` float32, normalised with ImageNet statistics."""
+    inputs = (image.astype(np.float32) - IMAGENET_MEAN) / IMAGENET_STD
+    return torch.from_numpy(np.ascontiguousarray(inputs.transpose(2, 0, 1)))
+
+
+def label_candidates(image: Path) -> List[Path]:
+    """Where the label of a ``leftImg8bit`` image may be: ``labelTrainIds`` first, then ``labelIds``."""
+    stem = image.name[: -len("_leftImg8bit.png")]
+    label_dir = image.parents[3] / "gtFine" / image.parent.parent.name / image.parent.name
+    return [label_dir / f"{stem}_gtFine_labelTrainIds.png", label_dir / f"{stem}_gtFine_labelIds.png"]
+
+
+def find_label(image: Path) -> Optional[Path]:
+    """The label file of ``image``, or ``None`` when it has none (yet)."""
+    return next((path for path in label_candidates(image) if path.is_file()), None)
+
+
+def list_split(root: Path, split: str, require_labels: bool = True) -> List[Path]:
+    """Sorted image paths of one split.
 
     Raises:
-        DatasetFilesNotFound: the split's image folder is missing or empty,
-            or an image has no label file.
+        DatasetFilesNotFound: the split's image folder is missing or empty, or
+            (with ``require_labels``) an image has no label file.
     """
     image_dir = root / "leftImg8bit" / split
     images = sorted(image_dir.glob("*/*_leftImg8bit.png"))
@@ -90,17 +108,11 @@ def list_split(root: Path, split: str) -> List[tuple]:
             f"{root / 'gtFine' / split}/<city>/<name>_gtFine_labelIds.png. Set dataset.data_root to your "
             f"Cityscapes folder."
         )
-    pairs = []
-    for image in images:
-        stem = image.name[: -len("_leftImg8bit.png")]
-        label_dir = root / "gtFine" / split / image.parent.name
-        label = label_dir / f"{stem}_gtFine_labelTrainIds.png"
-        if not label.is_file():
-            label = label_dir / f"{stem}_gtFine_labelIds.png"
-        if not label.is_file():
-            raise DatasetFilesNotFound(f"image {image} has no label: expected {label}")
-        pairs.append((image, label))
-    return pairs
+    if require_labels:
+        for image in images:
+            if find_label(image) is None:
+                raise DatasetFilesNotFound(f"image {image} has no label: expected {label_candidates(image)[1]}")
+    return images
 
 
 @DATASETS.register_module()
@@ -115,6 +127,9 @@ class Cityscapes(Dataset):
         train_pipeline: albumentations steps for training (see :mod:`segal.data.transforms`).
         test_pipeline: albumentations steps for evaluation and scoring; empty
             means full resolution.
+        require_labels: Every image must have a label file (benchmarks). Set
+            it to ``False`` for real annotation work, where pool images get
+            their labels as annotators finish them.
     """
 
     task = "segmentation"
@@ -128,11 +143,13 @@ class Cityscapes(Dataset):
         test_split: str = "val",
         train_pipeline: Optional[Sequence[dict]] = None,
         test_pipeline: Optional[Sequence[dict]] = None,
+        require_labels: bool = True,
     ):
         self.data_root = Path(data_root)
-        pool_files, test_files = list_split(self.data_root, pool_split), list_split(self.data_root, test_split)
-        self.files = pool_files + test_files
-        self.is_test = np.array([False] * len(pool_files) + [True] * len(test_files))
+        pool_images = list_split(self.data_root, pool_split, require_labels)
+        test_images = list_split(self.data_root, test_split, require_labels)
+        self.images = pool_images + test_images
+        self.is_test = np.array([False] * len(pool_images) + [True] * len(test_images))
         self.train_transform = build_pipeline(train_pipeline, "dataset.train_pipeline")
         self.test_transform = build_pipeline(test_pipeline, "dataset.test_pipeline")
 
@@ -146,38 +163,58 @@ class Cityscapes(Dataset):
         return (3, None, None)
 
     def __len__(self) -> int:
-        return len(self.files)
+        return len(self.images)
 
     def image_path(self, idx: int) -> Path:
-        return self.files[idx][0]
+        return self.images[idx]
+
+    def label_path(self, idx: int) -> Optional[Path]:
+        """The label file of a global id as it is on disk now, or ``None``."""
+        return find_label(self.images[idx])
+
+    def has_label(self, ids: Sequence[int]) -> np.ndarray:
+        """``[len(ids)]`` bool: which ids have a label file now."""
+        return np.array([self.label_path(int(i)) is not None for i in ids], dtype=bool)
+
+    def read_image(self, idx: int) -> np.ndarray:
+        """The raw image ``[H, W, 3]`` uint8 RGB of a global id."""
+        path = self.images[idx]
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise DatasetFilesNotFound(f"cannot read image {path}")
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
     def read(self, idx: int):
         """The raw image ``[H, W, 3]`` uint8 (RGB) and train-id label ``[H, W]`` uint8 of a global id."""
-        image_path, label_path = self.files[idx]
-        image = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise DatasetFilesNotFound(f"cannot read image {image_path}")
+        image_path = self.images[idx]
+        label_path = self.label_path(idx)
+        if label_path is None:
+            raise LabelError(f"image {image_path} has no label yet: expected {label_candidates(image_path)[1]}")
+        image = self.read_image(idx)
         label = read_train_ids(label_path)
         if image.shape[:2] != label.shape:
             raise LabelError(
                 f"image {image_path} is {image.shape[1]}x{image.shape[0]} but its label {label_path} is "
                 f"{label.shape[1]}x{label.shape[0]}"
             )
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), label
+        return image, label
 
-    def load(self, idx: int, train: bool = False) -> dict:
-        """``dict(inputs [3, H, W] float, target [H, W] int64, id)`` through the train or test pipeline."""
+    def load(self, idx: int, train: bool = False, with_target: bool = True) -> dict:
+        """``dict(inputs [3, H, W] float, target [H, W] int64, id)`` through the train or test pipeline.
+
+        Without ``with_target`` the label is not read (nor required) and the dict has no ``target``.
+        """
+        if not with_target:
+            image = self.read_image(idx)
+            if self.test_transform is not None and not train:
+                image = self.test_transform(image=image)["image"]
+            return {"inputs": to_input(image), "id": idx}
         image, label = self.read(idx)
         transform = self.train_transform if train else self.test_transform
         if transform is not None:
             out = transform(image=image, mask=label)
             image, label = out["image"], out["mask"]
-        inputs = (image.astype(np.float32) - IMAGENET_MEAN) / IMAGENET_STD
-        return {
-            "inputs": torch.from_numpy(np.ascontiguousarray(inputs.transpose(2, 0, 1))),
-            "target": torch.from_numpy(label.astype(np.int64)),
-            "id": idx,
-        }
+        return {"inputs": to_input(image), "target": torch.from_numpy(label.astype(np.int64)), "id": idx}
 
     def __getitem__(self, idx: int) -> dict:
         return self.load(idx, train=False)
@@ -222,3 +259,63 @@ class SyntheticCity(Cityscapes):
                 f"delete it or set dataset.data_root to another folder"
             )
         super().__init__(data_root, pool_split="train", test_split="val", **kwargs)
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+class ImageFolderPool(Dataset):
+    """Unlabelled images for real annotation work, read with a config's test pipeline.
+
+    Args:
+        source: A folder (searched recursively for .png/.jpg/.jpeg files) or a
+            text file listing one image path per line (relative paths are
+            taken from the list file's folder).
+        test_pipeline: albumentations steps, as ``dataset.test_pipeline``.
+        classes: Class names of the model that will score the images.
+
+    Ids are positions in the sorted folder listing, or in the list file's order.
+    """
+
+    task = "segmentation"
+    ignore_index = IGNORE_INDEX
+
+    def __init__(self, source: str, test_pipeline: Optional[Sequence[dict]] = None, classes: Sequence[str] = TRAIN_CLASSES):
+        source = Path(source)
+        if source.is_dir():
+            self.images = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif source.is_file():
+            lines = [line.strip() for line in source.read_text().splitlines() if line.strip()]
+            self.images = [p if p.is_absolute() else source.parent / p for p in map(Path, lines)]
+            missing = [str(p) for p in self.images if not p.is_file()]
+            if missing:
+                raise DatasetFilesNotFound(f"{source} lists images that do not exist: {missing[:10]}")
+        else:
+            raise DatasetFilesNotFound(f"pool {source} is neither a folder nor a list file")
+        if not self.images:
+            raise DatasetFilesNotFound(f"no .png/.jpg images in {source}")
+        self.is_test = np.zeros(len(self.images), dtype=bool)
+        self.classes = list(classes)
+        self.test_transform = build_pipeline(test_pipeline, "dataset.test_pipeline")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def image_path(self, idx: int) -> Path:
+        return self.images[idx]
+
+    def read_image(self, idx: int) -> np.ndarray:
+        image = cv2.imread(str(self.images[idx]), cv2.IMREAD_COLOR)
+        if image is None:
+            raise DatasetFilesNotFound(f"cannot read image {self.images[idx]}")
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+    def __getitem__(self, idx: int) -> dict:
+        image = self.read_image(idx)
+        if self.test_transform is not None:
+            image = self.test_transform(image=image)["image"]
+        return {"inputs": to_input(image), "id": idx}

@@ -7,7 +7,7 @@ from typing import Iterable, List
 import cv2
 from tqdm import tqdm
 
-from .cityscapes import list_split, read_train_ids
+from .cityscapes import find_label, list_split, read_train_ids
 
 
 def _convert_one(label_path: str) -> str:
@@ -33,7 +33,8 @@ def convert_to_train_ids(root, splits: Iterable[str] = ("train", "val"), workers
     root = Path(root)
     sources = []
     for split in splits:
-        for _, label in list_split(root, split):
+        for image in list_split(root, split):
+            label = find_label(image)
             source = label.with_name(label.name.replace("_labelTrainIds.png", "_labelIds.png"))
             target = source.with_name(source.name.replace("_labelIds.png", "_labelTrainIds.png"))
             if overwrite or not target.is_file():
@@ -59,7 +60,8 @@ def write_split_lists(root, out_dir, splits: Iterable[str] = ("train", "val")) -
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for split in splits:
-        lines = [f"{image.relative_to(root)} {label.relative_to(root)}" for image, label in list_split(root, split)]
+        images = list_split(root, split)
+        lines = [f"{image.relative_to(root)} {find_label(image).relative_to(root)}" for image in images]
         path = out_dir / f"{split}.txt"
         path.write_text("\n".join(lines) + "\n")
         paths.append(path)

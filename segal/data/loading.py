@@ -10,26 +10,28 @@ from torch.utils.data._utils.collate import default_collate
 class IdSubset(Dataset):
     """The samples of ``dataset`` named by the global ``ids``, in that order.
 
-    With ``train=True`` a dataset that has a training pipeline (``load(id, train=True)``)
-    returns augmented samples.
+    With ``train=True`` a dataset that reads files (``load(id, train, with_target)``)
+    returns augmented samples; with ``with_targets=False`` it does not read
+    labels, which unlabelled pool images do not have.
     """
 
-    def __init__(self, dataset: Dataset, ids: Sequence[int], train: bool = False):
+    def __init__(self, dataset: Dataset, ids: Sequence[int], train: bool = False, with_targets: bool = True):
         self.dataset = dataset
         self.ids = [int(i) for i in ids]
-        self.train = train and hasattr(dataset, "load")
+        self.reads_files = hasattr(dataset, "load")
+        self.train, self.with_targets = train, with_targets
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def __getitem__(self, index: int) -> dict:
-        if self.train:
-            return self.dataset.load(self.ids[index], train=True)
+        if self.reads_files:
+            return self.dataset.load(self.ids[index], train=self.train, with_target=self.with_targets)
         return self.dataset[self.ids[index]]
 
     def __getitems__(self, indices: Sequence[int]):
         ids = [self.ids[i] for i in indices]
-        batched = None if self.train else getattr(self.dataset, "__getitems__", None)
+        batched = None if self.reads_files else getattr(self.dataset, "__getitems__", None)
         return batched(ids) if batched else [self[i] for i in indices]
 
 
@@ -47,6 +49,7 @@ def make_loader(
     num_workers: int = 0,
     train: bool = False,
     drop_last: bool = False,
+    with_targets: bool = True,
 ) -> DataLoader:
     """A loader over the global ``ids`` of ``dataset``.
 
@@ -60,6 +63,7 @@ def make_loader(
         num_workers: DataLoader worker processes.
         train: Load samples through the dataset's training pipeline.
         drop_last: Drop a last batch smaller than ``batch_size``.
+        with_targets: Read labels (file-based datasets skip them otherwise).
     """
     seed = 0 if seed is None else seed
     generator = torch.Generator().manual_seed(seed) if shuffle else None
@@ -70,7 +74,7 @@ def make_loader(
     if seed_augmentation is not None and num_workers > 0:
         worker_init_fn = functools.partial(_seed_worker, seed=seed)
     return DataLoader(
-        IdSubset(dataset, ids, train=train),
+        IdSubset(dataset, ids, train=train, with_targets=with_targets),
         batch_size=batch_size,
         shuffle=shuffle,
         generator=generator,

@@ -251,3 +251,38 @@ class RandomSplitProtocol(Protocol):
         initial, holdout = np.sort(drawn[: self.initial_size]), np.sort(drawn[self.initial_size : needed])
         pool_ids = np.setdiff1d(train, holdout)
         return _make_pool(len(is_test), pool_ids, holdout, np.flatnonzero(is_test), initial), {"type": "random"}
+
+
+@PROTOCOLS.register_module()
+class LabelledFilesProtocol(Protocol):
+    """For real annotation work: the pool split's images that already have labels start labelled.
+
+    A random ``holdout_size`` of them becomes the holdout, the rest the
+    initial labelled set; every other pool-split image is a candidate. Needs a
+    dataset whose labels are files (``has_label``), such as Cityscapes with
+    ``require_labels=False``.
+
+    Args:
+        holdout_size: Labelled images set aside as the holdout.
+    """
+
+    def __init__(self, holdout_size: int):
+        _check_positive("holdout_size", holdout_size)
+        self.holdout_size = int(holdout_size)
+        self.schedule = Schedule(step_size=0, num_steps=0)
+
+    def build(self, dataset, rng):
+        if not hasattr(dataset, "has_label"):
+            raise ProtocolError(f"LabelledFilesProtocol needs a dataset with label files, not {type(dataset).__name__}")
+        is_test = np.asarray(dataset.is_test)
+        train = np.flatnonzero(~is_test)
+        labelled = train[dataset.has_label(train)]
+        if len(labelled) <= self.holdout_size:
+            raise ProtocolError(
+                f"{len(labelled)} pool-split images have labels; the holdout ({self.holdout_size}) and "
+                f"the initial set need more"
+            )
+        holdout = np.sort(rng.choice(labelled, size=self.holdout_size, replace=False))
+        initial = np.setdiff1d(labelled, holdout)
+        pool = _make_pool(len(is_test), np.setdiff1d(train, holdout), holdout, np.flatnonzero(is_test), initial)
+        return pool, {"type": "labelled_files"}

@@ -24,8 +24,15 @@ logger = logging.getLogger("segal")
 STATE_FORMAT = 1
 
 
+ORACLES = ("simulated", "annotators")
+
+
 class RunStateError(RuntimeError):
     """The work dir's saved state does not allow the requested start or resume."""
+
+
+class MissingLabelsError(RunStateError):
+    """Ids selected for annotation have no label file yet."""
 
 
 @dataclass
@@ -37,12 +44,21 @@ class LoopSettings:
         num_workers: DataLoader workers while scoring.
         keep_checkpoints: How many of the newest step checkpoints to keep; 0 keeps all.
         progress: Show progress bars.
+        oracle: ``'simulated'``: the loop selects and reads the true labels
+            itself (benchmarks). ``'annotators'``: real annotation work; each
+            run trains one step on the labels delivered so far, and
+            ``tools/select.py`` chooses what to annotate next.
     """
 
     score_batch_size: int = 256
     num_workers: int = 0
     keep_checkpoints: int = 0
     progress: bool = True
+    oracle: str = "simulated"
+
+    def __post_init__(self):
+        if self.oracle not in ORACLES:
+            raise ValueError(f"loop.oracle must be one of {ORACLES}, got {self.oracle!r}")
 
 
 class ActiveLoop:
@@ -143,8 +159,12 @@ class ActiveLoop:
             self._commit(pool, records, step)
         return records
 
+    def trainable_ids(self, pool: ActivePool) -> np.ndarray:
+        """The labelled ids to train on."""
+        return pool.labelled_ids()
+
     def _step(self, pool: ActivePool, step: int, select: bool) -> dict:
-        labelled = pool.labelled_ids()
+        labelled = self.trainable_ids(pool)
         started = time.perf_counter()
         stage = train_stage(
             self.model, self.dataset, labelled, pool.holdout_ids, self.train_settings, self.device,
@@ -168,7 +188,7 @@ class ActiveLoop:
         metric = "accuracy" if "accuracy" in record else "mIoU"
         logger.info(
             "step %d/%d: %d labelled, test %s %.4f, mistake rate %s (train %.1fs, select %.1fs)",
-            step, self.schedule.num_steps, len(labelled), metric, record[metric],
+            step, max(self.schedule.num_steps, step), len(labelled), metric, record[metric],
             "-" if record["mistake_rate"] is None else f"{record['mistake_rate']:.3f}",
             trained - started, time.perf_counter() - trained,
         )
@@ -246,3 +266,79 @@ class ActiveLoop:
         self.model.load_state_dict(checkpoint["state_dict"])
         logger.info("resuming %s after step %d", self.work_dir, state["completed_step"])
         return pool, state["records"], state["protocol"]
+
+
+class AnnotationLoop(ActiveLoop):
+    """Real annotation work: each run trains one step on the labels annotators have delivered.
+
+    A fresh run trains step 0 on the protocol's initial set. ``tools/select.py``
+    then records a selection in ``state.json`` as the next step, pending
+    annotation. The next run checks that every pending id has its label file,
+    scores the selecting model's predictions on them (``mistake_rate``), trains
+    the next step on every labelled id that has a label, and stops.
+
+    Args:
+        allow_missing: Train without pending ids whose labels are still
+            missing (with a warning) instead of refusing to.
+        *args, **kwargs: As for :class:`ActiveLoop`.
+    """
+
+    def __init__(self, *args, allow_missing: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.allow_missing = allow_missing
+
+    def prepare(self, resume: bool = False) -> None:
+        """Restores the state when there is one (``resume`` is implied), else builds the splits.
+
+        Raises:
+            RunStateError: The state has no step pending annotation.
+            MissingLabelsError: Pending ids have no label file and ``allow_missing`` is off.
+        """
+        if not self.state_path.exists():
+            super().prepare(resume=False)
+            return
+        self._pool, self._records, self._protocol_info = self._restore()
+        step = self._records[-1]["step"]
+        self._pending = self._pool.labelled_ids(step + 1)
+        if not len(self._pending):
+            raise RunStateError(
+                f"{self.state_path}: step {step} is trained and nothing is pending annotation; "
+                f"run tools/select.py to choose the next images"
+            )
+        missing = self._pending[~self.dataset.has_label(self._pending)]
+        if len(missing) and not self.allow_missing:
+            listing = "\n  ".join(str(self.dataset.image_path(int(i))) for i in missing)
+            raise MissingLabelsError(
+                f"{len(missing)} of the {len(self._pending)} images selected at step {step} have no label file "
+                f"yet:\n  {listing}\nAdd their labels, or pass --allow-missing to train without them for now"
+            )
+        if len(missing):
+            logger.warning("training without %d selected images whose labels are missing: ids %s",
+                           len(missing), missing.tolist())
+
+    def _check_budget(self, pool: ActivePool) -> None:
+        """Selections are made by tools/select.py, which checks its own budget."""
+
+    def trainable_ids(self, pool: ActivePool) -> np.ndarray:
+        labelled = pool.labelled_ids()
+        return labelled[self.dataset.has_label(labelled)]
+
+    def _evaluate(self, ids):
+        ids = np.asarray(ids, dtype=np.int64)
+        return super()._evaluate(ids[self.dataset.has_label(ids)])
+
+    def run(self) -> List[dict]:
+        pool, records = self._pool, self._records
+        if records:
+            last = records[-1]
+            ranked = last["selected_ids"] or self._pending.tolist()  # as tools/select.py ranked them
+            delivered = self._pending[self.dataset.has_label(self._pending)]
+            last.update(self._selection_fields(delivered))  # the selecting model against the new labels
+            last["selected_ids"] = ranked
+            step = last["step"] + 1
+        else:
+            step = 0
+        records.append(self._step(pool, step, select=False))
+        self._commit(pool, records, step)
+        logger.info("step %d trained; run tools/select.py to choose the next images to annotate", step)
+        return records

@@ -38,9 +38,9 @@ class ScoringContext:
     num_workers: int = 0
     progress: bool = True
 
-    def loader(self, ids: Sequence[int]) -> DataLoader:
-        """A loader over ``ids`` in the given order, without shuffling."""
-        return make_loader(self.dataset, ids, self.batch_size, num_workers=self.num_workers)
+    def loader(self, ids: Sequence[int], with_targets: bool = False) -> DataLoader:
+        """A loader over ``ids`` in the given order, without shuffling; targets only when asked."""
+        return make_loader(self.dataset, ids, self.batch_size, num_workers=self.num_workers, with_targets=with_targets)
 
     @property
     def ignore_index(self) -> Optional[int]:
@@ -67,7 +67,7 @@ class ScoringContext:
 
         With ``desc``, a progress bar so labelled is shown (when ``progress`` is on and stderr is a terminal).
         """
-        loader = self.loader(ids)
+        loader = self.loader(ids, with_targets)
         if desc is not None:
             loader = tqdm(loader, desc=desc, disable=None if self.progress else True, leave=False)
         for batch in loader:
@@ -82,6 +82,12 @@ class Selection:
     ids: np.ndarray
     scores: np.ndarray
 
+def entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Predictive entropy over the class dim 1, in float64: ``[B, C, ...] -> [B, ...]``."""
+    log_p = torch.log_softmax(logits.double(), dim=1)
+    return -(log_p.exp() * log_p).sum(dim=1)
+
+
 def mean_over_elements(values: torch.Tensor) -> torch.Tensor:
     """``[B, ...] -> [B]``: the mean over every non-batch dimension (pixels); identity for ``[B]``."""
     return values.reshape(values.shape[0], -1).mean(dim=1) if values.ndim > 1 else values
@@ -93,6 +99,9 @@ class Scorer:
     done once per step (e.g. holdout gradients). Strategies that choose a batch
     jointly (Coreset, BADGE) override :meth:`select` instead.
     """
+
+    #: True for scorers that read the run's holdout or labelled set.
+    needs_labelled_data = False
 
     def prepare(self, ctx: ScoringContext) -> None:
         """Work done once per step, before any pool batch is scored."""
@@ -108,6 +117,16 @@ class Scorer:
             ``[B]`` float64 scores.
         """
         raise NotImplementedError
+
+    @torch.no_grad()
+    def pixel_map(self, ctx: ScoringContext, batch: dict) -> torch.Tensor:
+        """``[B, H, W]``: where in each image the model is likely wrong, for heatmaps.
+
+        Scorers with a per-pixel quantity of their own override this; the
+        default is the per-pixel predictive entropy.
+        """
+        ctx.model.eval()
+        return entropy(ctx.model(batch["inputs"]))
 
     def score_ids(self, ctx: ScoringContext, ids: Sequence[int]) -> np.ndarray:
         """Scores the given ids, one batch in memory at a time. Returns ``[N]`` float64."""

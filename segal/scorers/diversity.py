@@ -66,6 +66,8 @@ class Coreset(Scorer):
     Segmentation trunk features are averaged over space first.
     """
 
+    needs_labelled_data = True
+
     def select(self, ctx: ScoringContext, k: int) -> Selection:
         candidates = ctx.pool.candidate_ids()
         check_budget(k, len(candidates))

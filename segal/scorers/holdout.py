@@ -47,6 +47,8 @@ class HoldoutLossChange(Scorer):
             ``chunk_size * holdout_batch`` head outputs.
     """
 
+    needs_labelled_data = True
+
     def __init__(self, steps: int = 3, lr: float = 1e-3, reduction: Optional[str] = None,
                  chunk_size: Optional[int] = None, holdout_batch: Optional[int] = None):
         if steps < 1:
@@ -104,6 +106,8 @@ class HoldoutLossChangeApprox(Scorer):
             gradient; ``None``: all at once.
     """
 
+    needs_labelled_data = True
+
     def __init__(self, holdout_batch: Optional[int] = None):
         self.holdout_batch = holdout_batch
 
@@ -122,12 +126,20 @@ class HoldoutLossChangeApprox(Scorer):
 
     @torch.no_grad()
     def score(self, ctx: ScoringContext, batch: dict) -> torch.Tensor:
+        return mean_over_elements(self.pixel_map(ctx, batch))
+
+    @torch.no_grad()
+    def pixel_map(self, ctx: ScoringContext, batch: dict) -> torch.Tensor:
+        """Each element's contribution ``-grad l_v . grad l(x_p, y_hat_p)``: ``[B]`` or ``[B, H, W]``.
+
+        Averaged over an image's pixels it is the image's score.
+        """
         ctx.model.eval()
         z = ctx.model.trunk(batch["inputs"])
         pseudo = self.probe.logits(self.probe.params, z).argmax(1)
 
-        def pool_losses(params):  # [B]: each sample's mean pseudo-label loss
-            return mean_over_elements(F.cross_entropy(self.probe.logits(params, z), pseudo, reduction="none"))
+        def element_losses(params):  # pseudo-label loss per sample or pixel
+            return F.cross_entropy(self.probe.logits(params, z), pseudo, reduction="none")
 
-        _, along_holdout_grad = jvp(pool_losses, (self.probe.params,), (self.holdout_grad,))
+        _, along_holdout_grad = jvp(element_losses, (self.probe.params,), (self.holdout_grad,))
         return -along_holdout_grad.double()

@@ -6,13 +6,7 @@ from torch import nn
 
 from ..registry import SCORERS
 from ..utils import derive_seed
-from .base import Scorer, ScoringContext, mean_over_elements
-
-
-def entropy(logits: torch.Tensor) -> torch.Tensor:
-    """Predictive entropy over the class dim 1, in float64: ``[B, C, ...] -> [B, ...]``."""
-    log_p = torch.log_softmax(logits.double(), dim=1)
-    return -(log_p.exp() * log_p).sum(dim=1)
+from .base import Scorer, ScoringContext, entropy, mean_over_elements
 
 
 @SCORERS.register_module()
@@ -113,7 +107,10 @@ class MCDropout(_MonteCarloDropout):
     """
 
     def score(self, ctx: ScoringContext, batch: dict) -> torch.Tensor:
-        return mean_over_elements(self.statistics(ctx, batch).predictive_entropy())
+        return mean_over_elements(self.pixel_map(ctx, batch))
+
+    def pixel_map(self, ctx: ScoringContext, batch: dict) -> torch.Tensor:
+        return self.statistics(ctx, batch).predictive_entropy()
 
 
 @SCORERS.register_module()
@@ -127,4 +124,7 @@ class BALD(_MonteCarloDropout):
     """
 
     def score(self, ctx: ScoringContext, batch: dict) -> torch.Tensor:
-        return mean_over_elements(self.statistics(ctx, batch).mutual_information())
+        return mean_over_elements(self.pixel_map(ctx, batch))
+
+    def pixel_map(self, ctx: ScoringContext, batch: dict) -> torch.Tensor:
+        return self.statistics(ctx, batch).mutual_information()

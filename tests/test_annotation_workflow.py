@@ -1,0 +1,107 @@
+"""The human-in-the-loop cycle as a team runs it: train, select, annotate, train again."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from segal.data.synthetic_city import generate
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "configs/cityscapes/deeplabv3plus-r18_holdout-loss-change_annotation.py"
+
+
+def run_tool(tool, *args):
+    return subprocess.run([sys.executable, str(REPO / "tools" / tool), *args], capture_output=True, text=True, cwd=REPO)
+
+
+def options(root):
+    return ["--cfg-options", f"dataset.data_root={root}", "dataset.train_pipeline=[]", "protocol.holdout_size=2",
+            "train.max_epochs=1", "train.batch_size=4", "loop.progress=False", "device=cpu"]
+
+
+def test_train_select_annotate_train(tmp_path):
+    root = generate(tmp_path / "city", num_train=14, num_val=3, height=32, width=64, progress=False)
+    hidden = tmp_path / "annotations_to_come"
+    pool_labels = sorted((root / "gtFine" / "train").rglob("*_labelIds.png"))
+    for label in pool_labels[6:]:  # only 6 pool images are labelled to begin with
+        target = hidden / label.relative_to(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(label), target)
+    work = tmp_path / "work"
+
+    # 1. train: step 0 on the labelled images (4 initial + 2 holdout)
+    result = run_tool("train.py", str(CONFIG), "--work-dir", str(work), *options(root))
+    assert result.returncode == 0, result.stderr
+    state = json.loads((work / "state.json").read_text())
+    labelled_before = set(np.flatnonzero(np.array(state["pool"]["labelled_step"]) >= 0).tolist())
+    holdout = set(np.flatnonzero(np.array(state["pool"]["splits"]) == 2).tolist())
+    test = set(np.flatnonzero(np.array(state["pool"]["splits"]) == 3).tolist())
+    assert len(labelled_before) == 4 and len(holdout) == 2 and len(test) == 3
+
+    # 2. select K = 3 with heatmaps; the selection is recorded as step 1, pending annotation
+    result = run_tool("select.py", str(CONFIG), str(work / "checkpoints/step_0.pth"), "--budget", "3",
+                      "--state", str(work / "state.json"), "--heatmaps", str(work / "heatmaps"), *options(root))
+    assert result.returncode == 0, result.stderr
+    selection = json.loads((work / "selection_step1.json").read_text())["selection"]
+    chosen = [entry["id"] for entry in selection]
+    assert len(chosen) == 3 and [e["rank"] for e in selection] == [1, 2, 3]
+    assert not set(chosen) & (labelled_before | holdout | test), "no leakage into the selection"
+    assert all(Path(e["image"]).is_file() and e["predicted"] for e in selection)
+    assert len((work / "selection_step1.csv").read_text().splitlines()) == 4
+    assert len(list((work / "heatmaps").glob("*.png"))) == 3
+    state = json.loads((work / "state.json").read_text())
+    assert sorted(np.flatnonzero(np.array(state["pool"]["labelled_step"]) == 1).tolist()) == sorted(chosen)
+
+    # selecting again before training on the pending step is refused
+    again = run_tool("select.py", str(CONFIG), str(work / "checkpoints/step_0.pth"), "--budget", "3",
+                     "--state", str(work / "state.json"), *options(root))
+    assert again.returncode == 1 and "pending annotation" in again.stderr
+
+    # training before the labels exist stops and lists every missing image; the state is untouched
+    before = (work / "state.json").read_bytes()
+    early = run_tool("train.py", str(CONFIG), "--work-dir", str(work), *options(root))
+    assert early.returncode == 1 and "3 of the 3 images" in early.stderr
+    for entry in selection:
+        assert Path(entry["image"]).name in early.stderr
+    assert (work / "state.json").read_bytes() == before
+
+    # 3. the annotator delivers the labels of the selected images
+    for entry in selection:
+        stem = Path(entry["image"]).name.replace("_leftImg8bit.png", "_gtFine_labelIds.png")
+        delivered = next(hidden.rglob(stem))
+        shutil.move(str(delivered), root / delivered.relative_to(hidden))
+
+    # 4. train again: the labelled count grows by exactly K
+    result = run_tool("train.py", str(CONFIG), "--work-dir", str(work), *options(root))
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
+    assert [r["n_labelled"] for r in records] == [4, 7]
+    assert records[0]["selected_ids"] == chosen and 0 <= records[0]["mistake_rate"] <= 1
+    assert sum(records[0]["selected_class_pixels"].values()) > 0
+    assert (work / "checkpoints" / "step_1.pth").is_file()
+
+
+def test_allow_missing_trains_on_the_delivered_labels(tmp_path):
+    root = generate(tmp_path / "city", num_train=12, num_val=2, height=32, width=64, progress=False)
+    pool_labels = sorted((root / "gtFine" / "train").rglob("*_labelIds.png"))
+    held = {}
+    for label in pool_labels[6:]:
+        held[label] = label.read_bytes()
+        label.unlink()
+    work = tmp_path / "work"
+    assert run_tool("train.py", str(CONFIG), "--work-dir", str(work), *options(root)).returncode == 0
+    result = run_tool("select.py", str(CONFIG), str(work / "checkpoints/step_0.pth"), "--budget", "2",
+                      "--state", str(work / "state.json"), *options(root))
+    assert result.returncode == 0, result.stderr
+    first = json.loads((work / "selection_step1.json").read_text())["selection"][0]
+    stem = Path(first["image"]).name.replace("_leftImg8bit.png", "_gtFine_labelIds.png")
+    label = next(p for p in held if p.name == stem)
+    label.write_bytes(held[label])  # one of the two is delivered
+    result = run_tool("train.py", str(CONFIG), "--work-dir", str(work), "--allow-missing", *options(root))
+    assert result.returncode == 0, result.stderr
+    assert "labels are missing" in result.stderr
+    records = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
+    assert [r["n_labelled"] for r in records] == [4, 5]
