@@ -298,6 +298,8 @@ class ImageFolderPool(Dataset):
         self.classes = list(classes)
         self.test_transform = build_pipeline(test_pipeline, "dataset.test_pipeline")
 
+    input_shape = (3, None, None)
+
     @property
     def num_classes(self) -> int:
         return len(self.classes)

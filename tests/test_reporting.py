@@ -1,0 +1,93 @@
+"""tools/report.py on small digits runs, and tools/test.py on a trained checkpoint."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from segal.apis import run_experiment
+from segal.config import load_config
+from segal.reporting.compare import IncomparableRuns, compare_runs
+
+REPO = Path(__file__).resolve().parents[1]
+SHORT = {"loop.progress": False, "protocol.num_steps": 10, "train.max_epochs": 30}
+
+
+def run_tool(tool, *args):
+    return subprocess.run([sys.executable, str(REPO / "tools" / tool), *args], capture_output=True, text=True, cwd=REPO)
+
+
+@pytest.fixture(scope="module")
+def digits_runs(tmp_path_factory):
+    """Two seeds each of Random and Entropy on the balanced digits protocol."""
+    root = tmp_path_factory.mktemp("runs")
+    dirs = {}
+    for scorer in ("random", "entropy"):
+        for seed in (0, 1):
+            cfg = load_config(str(REPO / f"configs/digits/mlp_{scorer}_balanced.py"), SHORT)
+            cfg.seed = seed
+            run_experiment(cfg, root / f"{scorer}_{seed}")
+            dirs.setdefault(scorer, []).append(root / f"{scorer}_{seed}")
+    return dirs
+
+
+def records(work_dir):
+    return [json.loads(line) for line in (work_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_report_numbers_match_the_runs(digits_runs, tmp_path):
+    all_dirs = [str(d) for dirs in digits_runs.values() for d in dirs]
+    result = run_tool("report.py", *all_dirs, "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in tmp_path.iterdir()} >= {"curves.png", "report.md", "summary.json"}
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert list(summary["settings"]) == ["Random", "Entropy"] and summary["metric"] == "accuracy"
+    for scorer, name in (("random", "Random"), ("entropy", "Entropy")):
+        acc = np.array([[r["accuracy"] for r in records(d)] for d in digits_runs[scorer]])
+        entry = summary["settings"][name]
+        np.testing.assert_allclose(entry["mean"], acc.mean(0), rtol=1e-12)
+        np.testing.assert_allclose(entry["std"], acc.std(0), rtol=1e-9, atol=1e-15)
+        n = np.array([r["n_labelled"] for r in records(digits_runs[scorer][0])])
+        mean = acc.mean(0)
+        assert entry["auc"] == pytest.approx(np.sum((mean[1:] + mean[:-1]) / 2 * np.diff(n)) / (n[-1] - n[0]))
+        for s in (1, 5, 10):
+            rates = [records(d)[s - 1]["mistake_rate"] for d in digits_runs[scorer]]
+            assert entry["mistake_rate"][str(s)]["mean"] == pytest.approx(np.mean(rates))
+        target = summary["target"]
+        reached = [n_ for n_, m in zip(n, mean) if m >= target]
+        assert entry["labels_to_reach_random"] == (int(reached[0]) if reached else None)
+    random_final = np.mean([records(d)[-1]["accuracy"] for d in digits_runs["random"]])
+    assert summary["target"] == pytest.approx(random_final)
+    report = (tmp_path / "report.md").read_text()
+    assert "labels to reach Random's final" in report and f"{summary['settings']['Entropy']['auc']:.4f}" in report
+
+
+def test_incomparable_runs_are_refused(digits_runs, tmp_path):
+    other = tmp_path / "bigger_steps"
+    run_experiment(load_config(str(REPO / "configs/digits/mlp_random_balanced.py"),
+                               {**SHORT, "protocol.num_steps": 2, "protocol.step_size": 7}), other)
+    with pytest.raises(IncomparableRuns, match="labels"):
+        compare_runs([str(digits_runs["random"][0]), str(other)], str(tmp_path / "out"))
+    result = run_tool("report.py", str(digits_runs["random"][0]), str(other), "--out", str(tmp_path / "out2"))
+    assert result.returncode == 1 and "labels" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_test_tool_writes_the_evaluation_report(digits_runs, tmp_path):
+    run = digits_runs["entropy"][0]
+    result = run_tool("test.py", str(run / "config.py"), str(run / "checkpoints/step_10.pth"), "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["accuracy"] == pytest.approx(records(run)[-1]["accuracy"])
+    assert (tmp_path / "confusion.png").stat().st_size > 0 and (tmp_path / "config.py").is_file()
+    report = (tmp_path / "report.md").read_text()
+    assert all(f"| {c} |" in report for c in "0123456789")
+
+
+def test_checkpoint_for_another_model_is_refused(digits_runs, tmp_path):
+    run = digits_runs["entropy"][0]
+    result = run_tool("test.py", str(run / "config.py"), str(run / "checkpoints/step_0.pth"), "--out", str(tmp_path),
+                      "--cfg-options", "model.hidden=32")
+    assert result.returncode == 1
+    assert "'hidden': 256" in result.stderr and "'hidden': 32" in result.stderr

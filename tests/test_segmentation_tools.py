@@ -1,0 +1,93 @@
+"""select.py on a folder of unlabelled images, and test.py with prediction PNGs, on synthetic Cityscapes data."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from segal.apis import build_model
+from segal.config import load_config
+from segal.data import SyntheticCity
+from segal.utils import atomic_save_torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_tool(tool, *args):
+    return subprocess.run([sys.executable, str(REPO / "tools" / tool), *args], capture_output=True, text=True, cwd=REPO)
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory):
+    root = tmp_path_factory.mktemp("seg")
+    options = ["dataset.data_root=" + str(root / "city"), "dataset.num_train=6", "dataset.num_val=3",
+               "dataset.height=32", "dataset.width=64", "dataset.workers=1", "loop.progress=False", "device=cpu"]
+    config = REPO / "configs/synthetic_city/deeplabv3plus-r18_entropy.py"
+    cfg = load_config(str(config), {"dataset.data_root": str(root / "city"), "dataset.num_train": 6,
+                                    "dataset.num_val": 3, "dataset.height": 32, "dataset.width": 64, "dataset.workers": 1})
+    dataset = SyntheticCity(**{k: v for k, v in cfg.dataset.items() if k != "type"})
+    torch.manual_seed(0)
+    model = build_model(cfg.model, dataset)
+    checkpoint = root / "model.pth"
+    atomic_save_torch({"state_dict": model.state_dict(), "meta": {"model": dict(cfg.model), "classes": dataset.classes}},
+                      checkpoint)
+    return root, config, options, checkpoint
+
+
+def test_select_from_a_folder_of_unlabelled_images(city, tmp_path):
+    root, config, options, checkpoint = city
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    for i, image in enumerate(sorted((root / "city" / "leftImg8bit" / "train").rglob("*.png"))[:5]):
+        cv2.imwrite(str(folder / f"frame_{i}.png"), cv2.imread(str(image)))
+    out = tmp_path / "sel.json"
+    result = run_tool("select.py", str(config), str(checkpoint), "--budget", "2", "--pool", str(folder),
+                      "--out", str(out), "--heatmaps", str(tmp_path / "heat"), "--cfg-options", *options)
+    assert result.returncode == 0, result.stderr
+    selection = json.loads(out.read_text())["selection"]
+    assert [e["rank"] for e in selection] == [1, 2]
+    assert all(Path(e["image"]).parent == folder for e in selection)
+    scores = [e["score"] for e in selection]
+    assert scores == sorted(scores, reverse=True)
+    heatmap = cv2.imread(str(next((tmp_path / "heat").glob("*.png"))))
+    assert heatmap.shape == (32, 128, 3), "image and its heat map side by side"
+    assert out.with_suffix(".csv").read_text().splitlines()[0] == "rank,id,image,score,predicted"
+
+
+def test_folder_pools_refuse_scorers_that_need_the_holdout(city, tmp_path):
+    root, _, options, checkpoint = city
+    config = REPO / "configs/synthetic_city/deeplabv3plus-r18_holdout-loss-change.py"
+    result = run_tool("select.py", str(config), str(checkpoint), "--budget", "1",
+                      "--pool", str(root / "city" / "leftImg8bit" / "val"), "--cfg-options", *options)
+    assert result.returncode == 1 and "--state" in result.stderr
+
+
+def test_checkpoint_with_other_classes_is_refused(city, tmp_path):
+    root, config, options, checkpoint = city
+    bad = tmp_path / "bad.pth"
+    state = torch.load(checkpoint, weights_only=True)
+    state["meta"]["classes"] = ["road", "sky"]
+    torch.save(state, bad)
+    result = run_tool("select.py", str(config), str(bad), "--budget", "1", "--pool", str(root / "city"),
+                      "--cfg-options", *options)
+    assert result.returncode == 1 and "['road', 'sky']" in result.stderr and "'sidewalk'" in result.stderr
+
+
+def test_test_tool_report_and_prediction_pngs(city, tmp_path):
+    root, config, options, checkpoint = city
+    result = run_tool("test.py", str(config), str(checkpoint), "--out", str(tmp_path / "eval"),
+                      "--show-dir", str(tmp_path / "show"), "--cfg-options", *options)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert set(metrics) == {"mIoU", "per_class_iou", "pixel_accuracy"} and len(metrics["per_class_iou"]) == 19
+    report = (tmp_path / "eval" / "report.md").read_text()
+    assert "| road |" in report and "| bicycle |" in report
+    shows = sorted((tmp_path / "show").glob("*.png"))
+    assert len(shows) == 3 and cv2.imread(str(shows[0])).shape == (32, 192, 3)
+    road = np.array([128, 64, 128])  # Cityscapes' road colour appears in the ground-truth panel
+    gt_panel = cv2.cvtColor(cv2.imread(str(shows[0])), cv2.COLOR_BGR2RGB)[:, 64:128]
+    assert (gt_panel.reshape(-1, 3) == road).all(1).any()
