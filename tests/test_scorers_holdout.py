@@ -42,15 +42,17 @@ def reference_holdout_change(model, x_pool, x_hold, y_hold, steps, lr):
     return np.asarray(scores)
 
 
+@pytest.mark.parametrize("method", ["auto", "vmap"])
 @pytest.mark.parametrize("lr", [1e-3, 0.5])
-def test_holdout_loss_change_matches_the_plain_reference(setup, lr):
+def test_holdout_loss_change_matches_the_plain_reference(setup, lr, method):
     dataset, model, ctx = setup
     candidates = ctx.pool.candidate_ids()
     x_pool, _ = inputs_and_targets(dataset, candidates)
     x_hold, y_hold = inputs_and_targets(dataset, ctx.pool.holdout_ids)
     expected = reference_holdout_change(model, x_pool, x_hold, y_hold, steps=3, lr=lr)
-    scorer = HoldoutLossChange(steps=3, lr=lr)
+    scorer = HoldoutLossChange(steps=3, lr=lr, method=method)
     fast = scorer.score_ids(ctx, candidates)
+    assert scorer._closed_form == (method == "auto"), "a linear head takes the closed form"
     np.testing.assert_allclose(fast, expected, rtol=1e-8, atol=1e-8 * np.abs(expected).max())
     k = 15
     assert scorer.select(ctx, k).ids.tolist() == candidates[np.argsort(-expected, kind="stable")[:k]].tolist()

@@ -8,13 +8,16 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.func import jvp, vmap
 
 from ..registry import SCORERS
 from .base import Scorer, ScoringContext, mean_over_elements
 from .head_probe import HeadProbe
+from .linear_head import holdout_loss_changes
 
 REDUCTIONS = ("mean", "rise")
+METHODS = ("auto", "vmap")
 
 
 def holdout_chunks(count: int, chunk: Optional[int]):
@@ -45,19 +48,24 @@ class HoldoutLossChange(Scorer):
         holdout_batch: Holdout samples evaluated at once per pool sample;
             ``None``: all. Together with ``chunk_size`` this bounds memory at
             ``chunk_size * holdout_batch`` head outputs.
+        method: ``'auto'`` uses the closed form of :mod:`.linear_head` when the
+            head is one ``nn.Linear`` (classifiers) and the vmapped updates
+            otherwise; ``'vmap'`` forces the general path. Both are exact.
     """
 
     needs_labelled_data = True
 
     def __init__(self, steps: int = 3, lr: float = 1e-3, reduction: Optional[str] = None,
-                 chunk_size: Optional[int] = None, holdout_batch: Optional[int] = None):
+                 chunk_size: Optional[int] = None, holdout_batch: Optional[int] = None, method: str = "auto"):
         if steps < 1:
             raise ValueError(f"scorer.steps must be >= 1, got {steps}")
         if lr <= 0:
             raise ValueError(f"scorer.lr must be > 0, got {lr}")
         if reduction not in (None,) + REDUCTIONS:
             raise ValueError(f"scorer.reduction must be one of {REDUCTIONS} or None, got {reduction!r}")
-        self.steps, self.lr, self.reduction = steps, lr, reduction
+        if method not in METHODS:
+            raise ValueError(f"scorer.method must be one of {METHODS}, got {method!r}")
+        self.steps, self.lr, self.reduction, self.method = steps, lr, reduction, method
         self.chunk_size, self.holdout_batch = chunk_size, holdout_batch
 
     def prepare(self, ctx: ScoringContext) -> None:
@@ -71,6 +79,11 @@ class HoldoutLossChange(Scorer):
             ])
         self.holdout_valid = self.probe.valid(self.holdout_y)
         self._rise = (self.reduction or ("mean" if self.holdout_y.ndim == 1 else "rise")) == "rise"
+        self._closed_form = (self.method == "auto" and isinstance(ctx.model.head, nn.Linear)
+                             and bool(self.holdout_valid.all()))
+        if self._closed_form:
+            with torch.no_grad():
+                self.holdout_probs = torch.softmax(ctx.model.head(self.holdout_z).double(), dim=1)
 
     def _holdout_change(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Score of one pool sample (feature ``z``, pseudo-label ``y``): a float64 scalar."""
@@ -88,6 +101,11 @@ class HoldoutLossChange(Scorer):
     def score(self, ctx: ScoringContext, batch: dict) -> torch.Tensor:
         ctx.model.eval()
         z = ctx.model.trunk(batch["inputs"])
+        if self._closed_form:
+            diff = holdout_loss_changes(ctx.model.head, z, self.holdout_z, self.holdout_y, self.holdout_probs,
+                                        self.steps, self.lr)  # [B, Nv]
+            counted = diff > 0 if self._rise else torch.ones_like(diff, dtype=torch.bool)
+            return (diff * counted).sum(1) / counted.sum(1).clamp(min=1)
         pseudo = self.probe.logits(self.probe.params, z).argmax(1)
         return vmap(self._holdout_change, chunk_size=self.chunk_size)(z, pseudo)
 

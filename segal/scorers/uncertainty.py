@@ -60,6 +60,27 @@ class MCStatistics:
         return self.predictive_entropy() - self.sum_entropy / self.passes
 
 
+def _is_dropout(module: nn.Module) -> bool:
+    return isinstance(module, nn.modules.dropout._DropoutNd) and module.p > 0
+
+
+def deterministic_prefix(model: nn.Module):
+    """Splits a probed model for MC passes: ``(prefix, stochastic_rest)`` with no dropout in ``prefix``.
+
+    The prefix runs once per batch; only the rest is repeated per pass. That
+    holds when every dropout layer is in the head or is the trunk's last layer
+    (the classifiers, Unet); otherwise (dropout inside the trunk, e.g.
+    DeepLabV3+'s ASPP) the prefix is empty and every pass runs the whole model.
+    """
+    trunk, head = model.trunk, model.head
+    trunk_dropouts = [m for m in trunk.modules() if _is_dropout(m)]
+    if not trunk_dropouts:
+        return trunk, head
+    if isinstance(trunk, nn.Sequential) and trunk_dropouts == [trunk[-1]]:
+        return trunk[:-1], nn.Sequential(trunk[-1], head)
+    return nn.Identity(), model
+
+
 def enable_dropout(model: nn.Module) -> int:
     """Puts the model in eval mode with its dropout layers active; returns how many have p > 0."""
     model.eval()
@@ -72,7 +93,12 @@ def enable_dropout(model: nn.Module) -> int:
 
 
 class _MonteCarloDropout(Scorer):
-    """T forward passes with dropout active and batch norm in eval mode."""
+    """T forward passes with dropout active and batch norm in eval mode.
+
+    Everything before the first dropout layer is computed once per batch
+    (:func:`deterministic_prefix`); the passes draw the same masks as T full
+    forward passes would.
+    """
 
     def __init__(self, num_passes: int = 20):
         if num_passes < 2:
@@ -88,9 +114,11 @@ class _MonteCarloDropout(Scorer):
                 f"{type(self).__name__} needs a model with dropout > 0; set model.dropout in the config"
             )
         stats = MCStatistics()
+        prefix, rest = deterministic_prefix(ctx.model)
         try:
+            features = prefix(batch["inputs"])
             for _ in range(self.num_passes):
-                stats.update(torch.softmax(ctx.model(batch["inputs"]).double(), dim=1))
+                stats.update(torch.softmax(rest(features).double(), dim=1))
         finally:
             ctx.model.eval()
         return stats
