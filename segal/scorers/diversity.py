@@ -37,6 +37,10 @@ def squared_distances_to(points: torch.Tensor, centers: torch.Tensor, chunk: int
 def greedy_k_center(points: torch.Tensor, centers: torch.Tensor, k: int) -> Tuple[np.ndarray, np.ndarray]:
     """Greedy k-center (Sener & Savarese): repeatedly takes the point farthest from every center.
 
+    Each pick updates the nearest-center distances with one matrix-vector
+    product (``|x - c|^2 = |x|^2 + |c|^2 - 2 x . c``): O(N D) time and O(N)
+    extra memory per pick.
+
     Args:
         points: ``[N, D]`` candidate features.
         centers: ``[M, D]`` features of the points already covered (the labelled set).
@@ -47,15 +51,15 @@ def greedy_k_center(points: torch.Tensor, centers: torch.Tensor, k: int) -> Tupl
         each one's distance to its nearest center when it was chosen.
     """
     min_sq = squared_distances_to(points, centers)
-    points64 = points.double()
+    sq_norm = points.double().pow(2).sum(1)
     chosen, radii = [], []
     for _ in range(k):
         i = int(torch.argmax(min_sq))
         chosen.append(i)
-        radii.append(float(min_sq[i].sqrt()))
-        new = ((points64 - points64[i]) ** 2).sum(1)
+        radii.append(float(min_sq[i].clamp_min(0).sqrt()))
+        new = (sq_norm + sq_norm[i] - 2 * (points @ points[i]).double()).clamp_min(0)
         min_sq = torch.minimum(min_sq, new)
-        min_sq[i] = -1.0  # never chosen twice, even among duplicates
+        min_sq[chosen] = -1.0  # never chosen twice, even among duplicates
     return np.asarray(chosen, dtype=np.int64), np.asarray(radii)
 
 
