@@ -1,6 +1,9 @@
 """Small float64 setups shared by the scorer tests."""
+import copy
+
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from segal.data import ActivePool, Digits, Split
 from segal.engine.train import TrainSettings, train_stage
@@ -43,3 +46,28 @@ def digits_context(dataset, model, n_labelled=60, n_holdout=40, n_candidates=Non
 def inputs_and_targets(dataset, ids):
     batch = dataset.__getitems__([int(i) for i in ids])
     return batch["inputs"], batch["target"]
+
+
+def reference_loss_changes(model, x_pool, x_hold, y_hold, steps, lr, ignore_index=255):
+    """Plain eq. 3 per pool sample: copy the model, take SGD steps on the head with the
+    pseudo-label (``torch.optim.SGD``), re-run the full model on the holdout.
+
+    Returns one tensor per pool sample: the loss change of every holdout element, and
+    the mask of the elements that count.
+    """
+    model.eval()
+    with torch.no_grad():
+        before = F.cross_entropy(model(x_hold), y_hold, reduction="none", ignore_index=ignore_index)
+    changes = []
+    for x in x_pool:
+        probe = copy.deepcopy(model)
+        with torch.no_grad():
+            pseudo = probe(x[None]).argmax(1)
+        optimizer = torch.optim.SGD(probe.head.parameters(), lr=lr)
+        for _ in range(steps):
+            optimizer.zero_grad()
+            F.cross_entropy(probe(x[None]), pseudo).backward()
+            optimizer.step()
+        with torch.no_grad():
+            changes.append(F.cross_entropy(probe(x_hold), y_hold, reduction="none", ignore_index=ignore_index) - before)
+    return changes, y_hold != ignore_index

@@ -1,5 +1,4 @@
 """Pixel-wise scorers on a real smp model against plain references (float64)."""
-import copy
 
 import numpy as np
 import pytest
@@ -7,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from cityscapes_fixtures import write_random_cityscapes
+from scorer_fixtures import reference_loss_changes
 from segal.data import ActivePool, Cityscapes, Split
 from segal.models import SegmentationModel
 from segal.scorers import Entropy, HoldoutLossChange, HoldoutLossChangeApprox, MCDropout, ScoringContext
@@ -43,24 +43,10 @@ def batch_of(dataset, ids):
 
 
 def reference_rise(model, x_pool, x_hold, y_hold, steps, lr):
-    """Section 4.2: SGD on the head with the per-pixel pseudo-label, then the mean rise over holdout pixels that rose."""
-    with torch.no_grad():
-        before = F.cross_entropy(model(x_hold), y_hold, reduction="none", ignore_index=255)
-    scores = []
-    for x in x_pool:
-        probe = copy.deepcopy(model)
-        with torch.no_grad():
-            pseudo = probe(x[None]).argmax(1)
-        optimizer = torch.optim.SGD(probe.head.parameters(), lr=lr)
-        for _ in range(steps):
-            optimizer.zero_grad()
-            F.cross_entropy(probe(x[None]), pseudo).backward()
-            optimizer.step()
-        with torch.no_grad():
-            diff = F.cross_entropy(probe(x_hold), y_hold, reduction="none", ignore_index=255) - before
-        rose = (diff > 0) & (y_hold != 255)
-        scores.append(float(diff[rose].mean()) if rose.any() else 0.0)
-    return np.asarray(scores)
+    """Section 4.2: the mean loss rise over the holdout pixels whose loss rose."""
+    changes, valid = reference_loss_changes(model, x_pool, x_hold, y_hold, steps, lr)
+    rises = [c[(c > 0) & valid] for c in changes]
+    return np.asarray([float(r.mean()) if len(r) else 0.0 for r in rises])
 
 
 @pytest.mark.parametrize("chunks", [dict(), dict(chunk_size=1, holdout_batch=1)])

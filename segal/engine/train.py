@@ -2,7 +2,7 @@
 import copy
 import logging
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Sequence
 
 import torch
 from torch import nn

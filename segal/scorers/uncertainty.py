@@ -123,6 +123,16 @@ class _MonteCarloDropout(Scorer):
             ctx.model.eval()
         return stats
 
+    def quantity(self, stats: MCStatistics) -> torch.Tensor:
+        """The per-element criterion, ``[B, ...]``."""
+        raise NotImplementedError
+
+    def score(self, ctx: ScoringContext, batch: dict) -> torch.Tensor:
+        return mean_over_elements(self.pixel_map(ctx, batch))
+
+    def pixel_map(self, ctx: ScoringContext, batch: dict) -> torch.Tensor:
+        return self.quantity(self.statistics(ctx, batch))
+
 
 @SCORERS.register_module()
 class MCDropout(_MonteCarloDropout):
@@ -134,11 +144,8 @@ class MCDropout(_MonteCarloDropout):
         num_passes: T, the number of stochastic forward passes.
     """
 
-    def score(self, ctx: ScoringContext, batch: dict) -> torch.Tensor:
-        return mean_over_elements(self.pixel_map(ctx, batch))
-
-    def pixel_map(self, ctx: ScoringContext, batch: dict) -> torch.Tensor:
-        return self.statistics(ctx, batch).predictive_entropy()
+    def quantity(self, stats: MCStatistics) -> torch.Tensor:
+        return stats.predictive_entropy()
 
 
 @SCORERS.register_module()
@@ -151,8 +158,5 @@ class BALD(_MonteCarloDropout):
         num_passes: T, the number of stochastic forward passes.
     """
 
-    def score(self, ctx: ScoringContext, batch: dict) -> torch.Tensor:
-        return mean_over_elements(self.pixel_map(ctx, batch))
-
-    def pixel_map(self, ctx: ScoringContext, batch: dict) -> torch.Tensor:
-        return self.statistics(ctx, batch).mutual_information()
+    def quantity(self, stats: MCStatistics) -> torch.Tensor:
+        return stats.mutual_information()

@@ -1,9 +1,3 @@
-# Adam with early stopping on the holdout mIoU; a fresh optimizer per step.
-train = dict(
-    optimizer=dict(type='Adam', lr=1e-3),
-    batch_size=8,
-    max_epochs=20,
-    patience=5,
-    monitor='miou',
-    eval_batch_size=8,
-    num_workers=0)
+# Segmentation: the same Adam schedule, with batches of 8 images and early stopping on the holdout mIoU.
+_base_ = ['./adam_early_stop.py']
+train = dict(batch_size=8, max_epochs=20, patience=5, monitor='miou', eval_batch_size=8)
