@@ -12,7 +12,10 @@ after ``steps`` steps the update is ``W -= lr a z^T``, ``b -= lr a`` with
 
 The loss change is evaluated in delta form,
 ``log(sum_c p_jc exp(delta_jc)) - delta_j,y_j = log1p(sum_c p_jc expm1(delta_jc)) - delta_j,y_j``,
-which stays exact when the change is tiny next to the loss itself.
+which keeps full relative precision however small the change is next to the
+loss itself. The ``[B, Nv, C]`` part runs in the features' dtype (its values
+are small, so float32 keeps ~7 significant digits of each change); the
+per-sample inner optimisation runs in float64 and the result is float64.
 """
 import torch
 from torch import nn
@@ -56,9 +59,9 @@ def holdout_loss_changes(head: nn.Linear, z: torch.Tensor, holdout_z: torch.Tens
     with torch.no_grad():
         logits = head(z).double()
         sq_norm = z.double().pow(2).sum(1) + bias
-        a = accumulated_gradients(logits, sq_norm, steps, lr)  # [B, C]
-        gram = (z @ holdout_z.T).double() + bias  # [B, Nv]
-        delta = -lr * gram[:, :, None] * a[:, None, :]  # [B, Nv, C]
-        log_ratio = torch.log1p((holdout_probs[None] * torch.expm1(delta)).sum(-1))
+        step = (lr * accumulated_gradients(logits, sq_norm, steps, lr)).to(z.dtype)  # [B, C]
+        gram = z @ holdout_z.T + bias  # [B, Nv]
+        delta = -gram[:, :, None] * step[:, None, :]  # [B, Nv, C]
+        log_ratio = torch.log1p((holdout_probs.to(z.dtype)[None] * torch.expm1(delta)).sum(-1))
         own = delta.gather(2, holdout_y.view(1, -1, 1).expand(len(z), -1, 1)).squeeze(2)
-        return log_ratio - own
+        return (log_ratio - own).double()

@@ -44,11 +44,16 @@ class MCStatistics:
 
     def update(self, probs: torch.Tensor) -> None:
         """Adds one pass of probabilities ``[B, C, ...]`` (float64 recommended)."""
+        self.update_many(probs.unsqueeze(0))
+
+    def update_many(self, probs: torch.Tensor) -> None:
+        """Adds ``G`` passes at once: ``[G, B, C, ...]``."""
         log_p = torch.log(probs.clamp_min(torch.finfo(probs.dtype).tiny))
-        ent = -(probs * log_p).sum(dim=1)
-        self.sum_probs = probs.clone() if self.sum_probs is None else self.sum_probs + probs
+        ent = -(probs * log_p).sum(dim=2).sum(dim=0)
+        summed = probs.sum(dim=0)
+        self.sum_probs = summed if self.sum_probs is None else self.sum_probs + summed
         self.sum_entropy = ent if self.sum_entropy is None else self.sum_entropy + ent
-        self.passes += 1
+        self.passes += probs.shape[0]
 
     def predictive_entropy(self) -> torch.Tensor:
         """``H[mean_t p_t]``: ``[B, ...]``."""
@@ -96,8 +101,9 @@ class _MonteCarloDropout(Scorer):
     """T forward passes with dropout active and batch norm in eval mode.
 
     Everything before the first dropout layer is computed once per batch
-    (:func:`deterministic_prefix`); the passes draw the same masks as T full
-    forward passes would.
+    (:func:`deterministic_prefix`). When what remains works on ``[B, D]``
+    feature vectors (the classifiers), the T passes run as one stacked batch
+    of ``T * B`` rows.
     """
 
     def __init__(self, num_passes: int = 20):
@@ -117,8 +123,11 @@ class _MonteCarloDropout(Scorer):
         prefix, rest = deterministic_prefix(ctx.model)
         try:
             features = prefix(batch["inputs"])
-            for _ in range(self.num_passes):
-                stats.update(torch.softmax(rest(features).double(), dim=1))
+            at_once = self.num_passes if features.ndim == 2 else 1  # stack passes of small feature vectors
+            for start in range(0, self.num_passes, at_once):
+                group = min(at_once, self.num_passes - start)
+                logits = rest(features.repeat(group, *([1] * (features.ndim - 1))))
+                stats.update_many(torch.softmax(logits.double(), dim=1).view(group, *features.shape[:1], *logits.shape[1:]))
         finally:
             ctx.model.eval()
         return stats
