@@ -18,7 +18,7 @@ from .records import read_metrics
 
 # config keys that never make runs different settings
 IGNORED_KEYS = {"seed", "work_dir", "loop.progress", "loop.num_workers", "train.num_workers", "device"}
-MISTAKE_STEPS = (1, 5, 10)
+MISTAKE_STEPS = (1, 5, 10)  # metrics.jsonl steps: the mistake rate of the selection made by that step's model
 
 
 class IncomparableRuns(ValueError):
@@ -109,8 +109,8 @@ def summarise(groups: "OrderedDict[str, List[Run]]") -> dict:
             "auc": _mean_over_range(mean, n),
             "mistake_rate": {},
         }
-        for step in MISTAKE_STEPS:  # the s-th selection was made by the model of step s - 1
-            rates = [run.records[step - 1].get("mistake_rate") for run in runs if len(run.records) >= step]
+        for step in MISTAKE_STEPS:
+            rates = [run.records[step].get("mistake_rate") for run in runs if len(run.records) > step]
             rates = [r for r in rates if r is not None]
             if rates:
                 entry["mistake_rate"][str(step)] = {"mean": float(np.mean(rates)), "std": float(np.std(rates))}
@@ -156,8 +156,9 @@ def write_report(summary: dict, out_dir: Path) -> None:
     for i, n in enumerate(n_labelled):
         lines.append(f"| {n} | " + " | ".join(_fmt(settings[k]["mean"][i], settings[k]["std"][i]) for k in names) + " |")
     lines += ["", "## Mistake-selection rate", "",
-              "Fraction of the s-th selection that the selecting model predicted wrongly (pixels, for segmentation).", "",
-              "| setting | " + " | ".join(f"selection {s}" for s in MISTAKE_STEPS) + " |", "|---" * (len(MISTAKE_STEPS) + 1) + "|"]
+              "Fraction of the ids selected by the model of step s that it predicted wrongly (pixels, for "
+              "segmentation); step 10 is empty when it is the last step.", "",
+              "| setting | " + " | ".join(f"step {s}" for s in MISTAKE_STEPS) + " |", "|---" * (len(MISTAKE_STEPS) + 1) + "|"]
     for name in names:
         rates = settings[name]["mistake_rate"]
         cells = [_fmt(rates[str(s)]["mean"], rates[str(s)]["std"], 3) if str(s) in rates else "—" for s in MISTAKE_STEPS]

@@ -51,7 +51,7 @@ def greedy_k_center(points: torch.Tensor, centers: torch.Tensor, k: int) -> Tupl
         each one's distance to its nearest center when it was chosen.
     """
     min_sq = squared_distances_to(points, centers)
-    sq_norm = points.double().pow(2).sum(1)
+    sq_norm = torch.cat([p.double().pow(2).sum(1) for p in points.split(4096)])
     chosen, radii = [], []
     for _ in range(k):
         i = int(torch.argmax(min_sq))
@@ -104,7 +104,7 @@ def kmeans_pp_outer(a: torch.Tensor, z: torch.Tensor, k: int, generator: torch.G
     Returns:
         ``(indices [k], squared distances at the time each was chosen [k])``.
     """
-    sq_norm = (a * a).sum(1) * (z * z).sum(1)
+    sq_norm = (a * a).sum(1) * torch.cat([c.pow(2).sum(1) for c in z.split(4096)])
     chosen = [int(torch.argmax(sq_norm))]
     picked_d2 = [float(sq_norm[chosen[0]])]
     min_d2 = torch.full_like(sq_norm, float("inf"))
