@@ -75,7 +75,7 @@ def run_experiment(cfg: Config, work_dir: str, resume: bool = False, allow_missi
         work_dir=work_dir,
         device=device,
         seed=seed,
-        checkpoint_meta={"model": dict(cfg.model), "classes": list(dataset.classes), "dataset": cfg.dataset["type"]},
+        checkpoint_meta={"model": cfg.model.to_dict(), "classes": list(dataset.classes), "dataset": cfg.dataset["type"]},
     )
     resume = resume or (annotators and (work_dir / "state.json").exists())
     loop.prepare(resume=resume)

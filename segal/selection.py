@@ -43,16 +43,17 @@ def load_checkpoint(path, model: torch.nn.Module, model_cfg: dict, classes: List
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    model_cfg = model_cfg.to_dict() if hasattr(model_cfg, "to_dict") else dict(model_cfg)
     checkpoint = torch.load(path, map_location=device, weights_only=True)
     meta = checkpoint.get("meta", {})
     if meta.get("classes") is not None and list(meta["classes"]) != list(classes):
         raise CheckpointMismatch(f"checkpoint {path} has classes {meta['classes']}, the config's dataset has {list(classes)}")
-    if meta.get("model") is not None and dict(meta["model"]) != dict(model_cfg):
-        raise CheckpointMismatch(f"checkpoint {path} was trained as model {meta['model']}, the config asks for {dict(model_cfg)}")
+    if meta.get("model") is not None and meta["model"] != model_cfg:
+        raise CheckpointMismatch(f"checkpoint {path} was trained as model {meta['model']}, the config asks for {model_cfg}")
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as err:
-        raise CheckpointMismatch(f"checkpoint {path} does not fit the config's model {dict(model_cfg)}: {err}") from err
+        raise CheckpointMismatch(f"checkpoint {path} does not fit the config's model {model_cfg}: {err}") from err
     return meta
 
 

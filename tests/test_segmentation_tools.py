@@ -33,7 +33,7 @@ def city(tmp_path_factory):
     torch.manual_seed(0)
     model = build_model(cfg.model, dataset)
     checkpoint = root / "model.pth"
-    atomic_save_torch({"state_dict": model.state_dict(), "meta": {"model": dict(cfg.model), "classes": dataset.classes}},
+    atomic_save_torch({"state_dict": model.state_dict(), "meta": {"model": cfg.model.to_dict(), "classes": dataset.classes}},
                       checkpoint)
     return root, config, options, checkpoint
 
