@@ -152,25 +152,27 @@ def select_for_annotation(
     )
     if saved is None and scorer.needs_labelled_data:
         raise ValueError(f"{type(scorer).__name__} needs the holdout or labelled set of a run; select with --state")
-    selection = scorer.select(ctx, budget)
-
-    entries = []
     heat_dir = Path(heatmaps) if heatmaps else None
     if heat_dir is not None:
         if dataset.task != "segmentation":
             raise ValueError("--heatmaps needs a segmentation config")
         heat_dir.mkdir(parents=True, exist_ok=True)
-    for rank, (sample_id, score) in enumerate(zip(selection.ids.tolist(), selection.scores.tolist()), 1):
-        batch = next(iter(ctx.batches([sample_id])))
+    selection = scorer.select(ctx, budget)
+
+    rank_of = {int(i): rank for rank, i in enumerate(selection.ids.tolist(), 1)}
+    entries = []
+    for batch in ctx.batches(selection.ids):  # one pass over the selected ids, in rank order
         with torch.no_grad():
-            logits = model(batch["inputs"])[0]
-        image = str(dataset.image_path(sample_id)) if hasattr(dataset, "image_path") else ""
-        entries.append({"rank": rank, "id": int(sample_id), "image": image,
-                        "score": None if not np.isfinite(score) else float(score),
-                        "predicted": _predicted_summary(logits, list(dataset.classes))})
-        if heat_dir is not None:
-            values = scorer.pixel_map(ctx, batch)[0].float().cpu().numpy()
-            _write_heatmap(heat_dir / f"{rank:04d}_id{sample_id}.png", dataset.read_image(sample_id), values)
+            logits = model(batch["inputs"])
+        maps = scorer.pixel_map(ctx, batch).float().cpu().numpy() if heat_dir is not None else None
+        for row, sample_id in enumerate(batch["id"].tolist()):
+            rank, score = rank_of[sample_id], float(selection.scores[rank_of[sample_id] - 1])
+            image = str(dataset.image_path(sample_id)) if hasattr(dataset, "image_path") else ""
+            entries.append({"rank": rank, "id": sample_id, "image": image,
+                            "score": score if np.isfinite(score) else None,
+                            "predicted": _predicted_summary(logits[row], list(dataset.classes))})
+            if maps is not None:
+                _write_heatmap(heat_dir / f"{rank:04d}_id{sample_id}.png", dataset.read_image(sample_id), maps[row])
 
     if out is None:
         out = Path(state).parent / f"selection_step{step + 1}.json" if state else Path("selection.json")

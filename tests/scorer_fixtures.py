@@ -71,3 +71,16 @@ def reference_loss_changes(model, x_pool, x_hold, y_hold, steps, lr, ignore_inde
         with torch.no_grad():
             changes.append(F.cross_entropy(probe(x_hold), y_hold, reduction="none", ignore_index=ignore_index) - before)
     return changes, y_hold != ignore_index
+
+
+def reference_approx_scores(model, x_pool, x_hold, y_hold, ignore_index=255):
+    """Eq. 10 from explicit autograd gradients: minus the holdout-loss gradient dotted with each
+    pool sample's pseudo-label-loss gradient, over the head's parameters."""
+    head = list(model.head.parameters())
+    holdout_grad = torch.autograd.grad(F.cross_entropy(model(x_hold), y_hold, ignore_index=ignore_index), head)
+    scores = []
+    for x in x_pool:
+        logits = model(x[None])
+        sample_grad = torch.autograd.grad(F.cross_entropy(logits, logits.argmax(1)), head)
+        scores.append(-sum(float((g_v * g_i).sum()) for g_v, g_i in zip(holdout_grad, sample_grad)))
+    return np.asarray(scores)

@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import write_cifar10_format
 from segal.apis import run_experiment
 from segal.config import ConfigError, load_config
 from segal.data import Digits
+from segal.data.cityscapes import TRAIN_CLASSES
 from segal.engine.loop import RunStateError
 from segal.scorers import BudgetError, Entropy
 
@@ -160,8 +162,6 @@ def test_cli_seed_changes_the_run(tmp_path):
 
 
 def test_cifar10_resnet_config_runs_on_files_in_torchvision_format(tmp_path):
-    from conftest import write_cifar10_format
-
     write_cifar10_format(tmp_path / "cifar", n_per_batch=30)
     overrides = {
         **QUIET, "dataset.data_root": str(tmp_path / "cifar"), "dataset.verify_checksums": False,
@@ -182,7 +182,6 @@ def test_segmentation_loop_records_miou_and_selected_pixels(tmp_path):
     }
     config = REPO / "configs/synthetic_city/deeplabv3plus-r18_holdout-loss-change.py"
     records = run_experiment(load_config(str(config), overrides), tmp_path / "wd")
-    from segal.data.cityscapes import TRAIN_CLASSES
     assert [r["n_labelled"] for r in records] == [4, 6, 8]
     for record in records:
         assert 0 <= record["mIoU"] <= 1 and 0 <= record["pixel_accuracy"] <= 1

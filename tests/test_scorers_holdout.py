@@ -4,10 +4,10 @@ import copy
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from scorer_fixtures import Digits64, digits_context, inputs_and_targets, reference_loss_changes, trained_mlp64
+from scorer_fixtures import (Digits64, digits_context, inputs_and_targets, reference_approx_scores,
+                             reference_loss_changes, trained_mlp64)
 from segal.data import ActivePool, Split
 from segal.models import ProbedModel
 from segal.scorers import HoldoutLossChange, HoldoutLossChangeApprox, ScoringContext
@@ -58,14 +58,7 @@ def test_approx_matches_explicit_per_sample_gradients(setup):
     candidates = ctx.pool.candidate_ids()
     x_pool, _ = inputs_and_targets(dataset, candidates)
     x_hold, y_hold = inputs_and_targets(dataset, ctx.pool.holdout_ids)
-    head = list(model.head.parameters())
-    holdout_grad = torch.autograd.grad(F.cross_entropy(model(x_hold), y_hold), head)
-    expected = []
-    for x in x_pool:
-        logits = model(x[None])
-        sample_grad = torch.autograd.grad(F.cross_entropy(logits, logits.argmax(1)), head)
-        expected.append(-sum(float((g_v * g_i).sum()) for g_v, g_i in zip(holdout_grad, sample_grad)))
-    expected = np.asarray(expected)
+    expected = reference_approx_scores(model, x_pool, x_hold, y_hold)
     fast = HoldoutLossChangeApprox().score_ids(ctx, candidates)
     np.testing.assert_allclose(fast, expected, rtol=1e-8, atol=1e-10 * np.abs(expected).max())
 

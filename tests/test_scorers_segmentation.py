@@ -3,10 +3,9 @@
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from cityscapes_fixtures import write_random_cityscapes
-from scorer_fixtures import reference_loss_changes
+from scorer_fixtures import reference_approx_scores, reference_loss_changes
 from segal.data import ActivePool, Cityscapes, Split
 from segal.models import SegmentationModel
 from segal.scorers import Entropy, HoldoutLossChange, HoldoutLossChangeApprox, MCDropout, ScoringContext
@@ -77,13 +76,7 @@ def test_pixelwise_approx_matches_explicit_gradients(setup):
     candidates = ctx.pool.candidate_ids()
     x_pool, _ = batch_of(dataset, candidates)
     x_hold, y_hold = batch_of(dataset, ctx.pool.holdout_ids)
-    head = list(model.head.parameters())
-    holdout_grad = torch.autograd.grad(F.cross_entropy(model(x_hold), y_hold, ignore_index=255), head)
-    expected = []
-    for x in x_pool:
-        logits = model(x[None])
-        grads = torch.autograd.grad(F.cross_entropy(logits, logits.argmax(1)), head)
-        expected.append(-sum(float((a * b).sum()) for a, b in zip(holdout_grad, grads)))
+    expected = reference_approx_scores(model, x_pool, x_hold, y_hold)
     for scorer in (HoldoutLossChangeApprox(), HoldoutLossChangeApprox(holdout_batch=2)):
         np.testing.assert_allclose(scorer.score_ids(ctx, candidates), expected, rtol=1e-8)
 

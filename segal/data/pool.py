@@ -1,6 +1,6 @@
 """ActivePool: which global sample ids are pool, holdout or test, and when each was labelled."""
 from enum import IntEnum
-from typing import Iterable, Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -27,11 +27,11 @@ class ActivePool:
     candidate is an unlabelled ``POOL`` id.
 
     Args:
-        splits: ``[N]`` integer array of :class:`Split` values, one per global id.
+        splits: ``[N]`` :class:`Split` values, one per global id (a list or an array).
     """
 
-    def __init__(self, splits: Iterable[int]):
-        self._split = np.asarray(list(splits) if not isinstance(splits, np.ndarray) else splits, dtype=np.int8)
+    def __init__(self, splits: Sequence[int]):
+        self._split = np.asarray(splits, dtype=np.int8)
         if self._split.ndim != 1:
             raise PoolError(f"splits must be 1-D, got shape {self._split.shape}")
         unknown = set(np.unique(self._split).tolist()) - {int(s) for s in Split}

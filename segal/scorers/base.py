@@ -65,7 +65,7 @@ class ScoringContext:
     def batches(self, ids: Sequence[int], with_targets: bool = False, desc: Optional[str] = None):
         """Yields the batches of ``ids`` on the device; targets only when asked (never for the pool).
 
-        With ``desc``, a progress bar so labelled is shown (when ``progress`` is on and stderr is a terminal).
+        With ``desc``, shows a progress bar with that label (when ``progress`` is on and stderr is a terminal).
         """
         loader = self.loader(ids, with_targets)
         if desc is not None:
