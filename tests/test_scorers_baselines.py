@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from scorer_fixtures import Digits64, digits_context, inputs_and_targets, trained_mlp64
 from segal.scorers import BADGE, BALD, Coreset, Entropy, ErrReduction, MCDropout
 from segal.scorers.diversity import badge_factors, greedy_k_center, kmeans_pp_outer
+from segal.scorers.dropout_passes import PassMasks
 from segal.scorers.uncertainty import MCStatistics
 
 
@@ -173,18 +174,90 @@ def test_err_reduction_matches_the_plain_reference(dataset, error):
     np.testing.assert_allclose(fast, expected, rtol=1e-8)
 
 
+def reference_mc_probs(model, masks, x, num_passes):
+    """MC passes by hand, one sample at a time: each dropout layer followed by a multiplication with
+    the pass's mask, the whole model re-run per pass. ``[T, N, C]``."""
+    layers = masks.layers
+    probs = torch.zeros(num_passes, len(x), 10, dtype=torch.float64)
+    with torch.no_grad():
+        for t in range(num_passes):
+            for n in range(len(x)):
+                h = x[n:n + 1]
+                for module in model.trunk:
+                    h = module(h)
+                    if module in layers:
+                        h = h * masks.mask(layers.index(module), t, h.shape[1:], h.dtype, h.device)
+                probs[t, n] = torch.softmax(model.head(h), dim=1)[0]
+    return probs
+
+
 @pytest.mark.parametrize("scorer_cls", [MCDropout, BALD])
-def test_stacked_passes_on_the_dropout_free_prefix_estimate_the_same_quantity(dataset, scorer_cls, monkeypatch):
+def test_folded_passes_match_passes_by_hand(dataset, scorer_cls):
+    model = trained_mlp64(dataset, dropout=0.5)
+    ctx = digits_context(dataset, model, n_candidates=30, batch_size=7)
+    candidates = ctx.pool.candidate_ids()
+    scorer = scorer_cls(num_passes=6)
+    fast = scorer.score_ids(ctx, candidates)
+    x, _ = inputs_and_targets(dataset, candidates)
+    stats = MCStatistics()
+    stats.update_many(reference_mc_probs(model, scorer.masks, x, 6))
+    expected = stats.predictive_entropy() if scorer_cls is MCDropout else stats.mutual_information()
+    np.testing.assert_allclose(fast, expected.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_hooked_passes_match_folded_passes(dataset, monkeypatch):
+    """The general path (whole model per pass, masks applied by hooks) gives the folded path's numbers."""
     from segal.scorers import uncertainty
 
     model = trained_mlp64(dataset, dropout=0.5)
     ctx = digits_context(dataset, model, n_candidates=40)
-    prefix, rest = uncertainty.deterministic_prefix(model)
-    assert len(prefix) == 3 and isinstance(rest[0], torch.nn.Dropout), "trunk minus its final dropout runs once"
-    fast = scorer_cls(num_passes=400).score_ids(ctx, ctx.pool.candidate_ids())
+    folded = BALD(num_passes=8).score_ids(ctx, ctx.pool.candidate_ids())
     monkeypatch.setattr(uncertainty, "deterministic_prefix", lambda m: (torch.nn.Identity(), m))
-    ctx.model = model
-    full = scorer_cls(num_passes=400).score_ids(ctx, ctx.pool.candidate_ids())
-    # two Monte Carlo estimates of one expectation: close, and ranking alike
-    np.testing.assert_allclose(fast, full, rtol=0.05, atol=0.01)
-    assert np.corrcoef(fast, full)[0, 1] > 0.95
+    hooked = BALD(num_passes=8).score_ids(ctx, ctx.pool.candidate_ids())
+    np.testing.assert_allclose(hooked, folded, rtol=1e-10)
+
+
+def test_mc_scores_do_not_depend_on_the_batch(dataset):
+    model = trained_mlp64(dataset, dropout=0.5)
+    small = digits_context(dataset, model, n_candidates=40, batch_size=3)
+    large = digits_context(dataset, model, n_candidates=40, batch_size=64)
+    candidates = small.pool.candidate_ids()
+    np.testing.assert_allclose(MCDropout(5).score_ids(small, candidates[::-1])[::-1],
+                               MCDropout(5).score_ids(large, candidates), rtol=1e-12)
+
+
+def test_pass_masks_are_scaled_bernoulli_shared_per_pass():
+    cpu = torch.device("cpu")
+    masks = PassMasks(torch.nn.Sequential(torch.nn.Dropout(0.3), torch.nn.Dropout2d(0.5)), seed=0)
+    m = masks.mask(0, 0, torch.Size([20000]), torch.float64, cpu)
+    assert set(torch.unique(m).tolist()) == {0.0, 1 / 0.7}
+    assert abs(float((m > 0).double().mean()) - 0.7) < 0.015
+    channel = masks.mask(1, 0, torch.Size([4000, 3, 5]), torch.float32, cpu)
+    assert channel.shape == (4000, 1, 1), "Dropout2d drops whole channels"
+    assert abs(float((channel > 0).float().mean()) - 0.5) < 0.03
+    assert not torch.equal(m, masks.mask(0, 1, torch.Size([20000]), torch.float64, cpu)), "passes differ"
+    again = PassMasks(masks.layers[0], seed=0).mask(0, 0, torch.Size([20000]), torch.float64, cpu)
+    other_seed = PassMasks(masks.layers[0], seed=1).mask(0, 0, torch.Size([20000]), torch.float64, cpu)
+    assert torch.equal(m, again) and not torch.equal(m, other_seed)
+    with pytest.raises(ValueError, match="AlphaDropout"):
+        PassMasks(torch.nn.AlphaDropout(0.2), seed=0)
+
+
+@pytest.mark.parametrize("scorer_cls", [MCDropout, BALD])
+def test_shared_masks_estimate_what_fresh_masks_estimate(dataset, scorer_cls):
+    """Masks shared by all samples or drawn per sample: two MC estimates of one expectation."""
+    model = trained_mlp64(dataset, dropout=0.5)
+    ctx = digits_context(dataset, model, n_candidates=40)
+    candidates = ctx.pool.candidate_ids()
+    shared = scorer_cls(num_passes=400).score_ids(ctx, candidates)
+    x, _ = inputs_and_targets(dataset, candidates)
+    torch.manual_seed(0)
+    model.trunk[-1].train()
+    stats = MCStatistics()
+    with torch.no_grad():
+        for _ in range(400):
+            stats.update(torch.softmax(model(x), dim=1))
+    model.eval()
+    fresh = (stats.predictive_entropy() if scorer_cls is MCDropout else stats.mutual_information()).numpy()
+    np.testing.assert_allclose(shared, fresh, rtol=0.05, atol=0.01)
+    assert np.corrcoef(shared, fresh)[0, 1] > 0.95

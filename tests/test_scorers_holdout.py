@@ -129,3 +129,18 @@ def test_paper_binary_example_equals_the_kernel_sum():
     # the exact criterion ranks the three cases the same way
     exact = HoldoutLossChange(steps=3, lr=0.1).score_ids(ctx, [2, 3, 4])
     assert exact[1] > exact[0] > exact[2] and abs(exact[0]) < 1e-15
+
+
+@pytest.mark.parametrize("scale, fallback", [(1e-5, False), (1e-2, False), (0.1, False), (2.0, True)])
+def test_expected_expm1_keeps_relative_precision_in_float32(scale, fallback):
+    """Both the tanh form (small changes) and the expm1 fallback (|delta| > 2) against float64."""
+    from segal.scorers.linear_head import TANH_LIMIT, expected_expm1
+
+    gen = torch.Generator().manual_seed(0)
+    gram = torch.rand(40, 30, generator=gen, dtype=torch.float64) * 5
+    step = torch.randn(40, 6, generator=gen, dtype=torch.float64) * scale
+    probs = torch.softmax(torch.randn(30, 6, generator=gen, dtype=torch.float64), dim=1)
+    expected = (probs * torch.expm1(-gram[:, :, None] * step[:, None, :])).sum(-1)
+    fast = expected_expm1(gram.float(), step.float(), 2 * probs.float()).double()
+    assert (float((gram.abs().amax(1) * step.abs().amax(1)).max()) > TANH_LIMIT) == fallback
+    np.testing.assert_allclose(fast, expected, rtol=2e-5, atol=1e-6 * float(expected.abs().max()))

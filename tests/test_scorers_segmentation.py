@@ -10,7 +10,6 @@ from segal.data import ActivePool, Cityscapes, Split
 from segal.models import SegmentationModel
 from segal.scorers import Entropy, HoldoutLossChange, HoldoutLossChangeApprox, MCDropout, ScoringContext
 from segal.scorers.uncertainty import entropy
-from segal.utils import derive_seed
 
 
 class Cityscapes64(Cityscapes):
@@ -88,20 +87,33 @@ def test_pixelwise_uncertainty_is_the_image_mean(setup):
     with torch.no_grad():
         expected = entropy(model(x_pool)).mean(dim=(1, 2)).numpy()
     np.testing.assert_allclose(Entropy().score_ids(ctx, candidates), expected, rtol=1e-12)
-    # MC-Dropout: the same passes by hand, every dropout layer on (the head's and ASPP's), batch norm frozen
+    # MC-Dropout: the same passes by hand, image by image, with each dropout layer (the head's and
+    # ASPP's) swapped for a multiplication by the pass's mask; batch norm frozen
     scorer = MCDropout(num_passes=4)
     fast = scorer.score_ids(ctx, candidates)
+    parents = {child: (parent, name) for parent in model.modules() for name, child in parent.named_children()}
+    assert len(scorer.masks.layers) >= 2
     scores = []
     with torch.no_grad():
-        dropouts = [m for m in model.modules() if isinstance(m, (torch.nn.Dropout, torch.nn.Dropout2d))]
-        assert len(dropouts) >= 2
-        for m in dropouts:
-            m.train()
-        for start in range(0, len(candidates), ctx.batch_size):
-            chunk = x_pool[start:start + ctx.batch_size]
-            torch.manual_seed(derive_seed(ctx.seed, int(candidates[start]), "mc-dropout"))
-            probs = [torch.softmax(model(chunk), 1) for _ in range(4)]
-            mean_probs = torch.stack(probs).mean(0)
-            scores.append(-(mean_probs * mean_probs.log()).sum(1).mean(dim=(1, 2)))
-        model.eval()
-    np.testing.assert_allclose(fast, torch.cat(scores).numpy(), rtol=1e-10)
+        for image in x_pool:
+            probs = []
+            for t in range(4):
+                for i, layer in enumerate(scorer.masks.layers):
+                    parent, name = parents[layer]
+                    setattr(parent, name, MaskedBy(lambda shape, i=i, t=t: scorer.masks.mask(
+                        i, t, shape, torch.float64, torch.device("cpu"))))
+                probs.append(torch.softmax(model(image[None]), 1))
+                for layer in scorer.masks.layers:
+                    setattr(*parents[layer], layer)
+            mean_probs = torch.cat(probs).mean(0)
+            scores.append(float(-(mean_probs * mean_probs.log()).sum(0).mean()))
+    np.testing.assert_allclose(fast, scores, rtol=1e-10)
+
+
+class MaskedBy(torch.nn.Module):
+    def __init__(self, mask_for_shape):
+        super().__init__()
+        self.mask_for_shape = mask_for_shape
+
+    def forward(self, x):
+        return x * self.mask_for_shape(x.shape[1:])

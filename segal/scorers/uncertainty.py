@@ -2,11 +2,10 @@
 from typing import Optional
 
 import torch
-from torch import nn
 
 from ..registry import SCORERS
-from ..utils import derive_seed
 from .base import Scorer, ScoringContext, entropy, mean_over_elements
+from .dropout_passes import PassMasks, deterministic_prefix, folded_linear_passes, foldable
 
 
 @SCORERS.register_module()
@@ -65,45 +64,13 @@ class MCStatistics:
         return self.predictive_entropy() - self.sum_entropy / self.passes
 
 
-def _is_dropout(module: nn.Module) -> bool:
-    return isinstance(module, nn.modules.dropout._DropoutNd) and module.p > 0
-
-
-def deterministic_prefix(model: nn.Module):
-    """Splits a probed model for MC passes: ``(prefix, stochastic_rest)`` with no dropout in ``prefix``.
-
-    The prefix runs once per batch; only the rest is repeated per pass. That
-    holds when every dropout layer is in the head or is the trunk's last layer
-    (the classifiers, Unet); otherwise (dropout inside the trunk, e.g.
-    DeepLabV3+'s ASPP) the prefix is empty and every pass runs the whole model.
-    """
-    trunk, head = model.trunk, model.head
-    trunk_dropouts = [m for m in trunk.modules() if _is_dropout(m)]
-    if not trunk_dropouts:
-        return trunk, head
-    if isinstance(trunk, nn.Sequential) and trunk_dropouts == [trunk[-1]]:
-        return trunk[:-1], nn.Sequential(trunk[-1], head)
-    return nn.Identity(), model
-
-
-def enable_dropout(model: nn.Module) -> int:
-    """Puts the model in eval mode with its dropout layers active; returns how many have p > 0."""
-    model.eval()
-    active = 0
-    for module in model.modules():
-        if isinstance(module, nn.modules.dropout._DropoutNd):
-            module.train()
-            active += module.p > 0
-    return active
-
-
 class _MonteCarloDropout(Scorer):
     """T forward passes with dropout active and batch norm in eval mode.
 
-    Everything before the first dropout layer is computed once per batch
-    (:func:`deterministic_prefix`). When what remains works on ``[B, D]``
-    feature vectors (the classifiers), the T passes run as one stacked batch
-    of ``T * B`` rows.
+    Masks are drawn once per pass and shared by all samples (see
+    :mod:`.dropout_passes`): everything before the first dropout layer runs
+    once per batch, and a final ``Dropout -> Linear`` runs all T passes as one
+    matrix product.
     """
 
     def __init__(self, num_passes: int = 20):
@@ -111,25 +78,28 @@ class _MonteCarloDropout(Scorer):
             raise ValueError(f"scorer.num_passes must be >= 2, got {num_passes}")
         self.num_passes = num_passes
 
-    @torch.no_grad()
-    def statistics(self, ctx: ScoringContext, batch: dict) -> MCStatistics:
-        """T passes over ``batch``; dropout masks are seeded by the step seed and the batch's first id."""
-        torch.manual_seed(derive_seed(ctx.seed, int(batch["id"][0]), "mc-dropout"))
-        if not enable_dropout(ctx.model):
+    def prepare(self, ctx: ScoringContext) -> None:
+        self.masks = PassMasks(ctx.model, ctx.seed)
+        if not self.masks.layers:
             raise ValueError(
                 f"{type(self).__name__} needs a model with dropout > 0; set model.dropout in the config"
             )
+
+    @torch.no_grad()
+    def statistics(self, ctx: ScoringContext, batch: dict) -> MCStatistics:
+        """The T passes over ``batch``."""
+        ctx.model.eval()
         stats = MCStatistics()
         prefix, rest = deterministic_prefix(ctx.model)
-        try:
-            features = prefix(batch["inputs"])
-            at_once = self.num_passes if features.ndim == 2 else 1  # stack passes of small feature vectors
-            for start in range(0, self.num_passes, at_once):
-                group = min(at_once, self.num_passes - start)
-                logits = rest(features.repeat(group, *([1] * (features.ndim - 1))))
-                stats.update_many(torch.softmax(logits.double(), dim=1).view(group, *features.shape[:1], *logits.shape[1:]))
-        finally:
-            ctx.model.eval()
+        features = prefix(batch["inputs"])
+        if foldable(rest, features):
+            layer = self.masks.layers.index(rest[0])
+            masks = self.masks.stacked(layer, self.num_passes, features.shape[1:], features.dtype, features.device)
+            stats.update_many(torch.softmax(folded_linear_passes(rest[1], features, masks).double(), dim=2))
+            return stats
+        for t in range(self.num_passes):
+            with self.masks.applied(t):
+                stats.update(torch.softmax(rest(features).double(), dim=1))
         return stats
 
     def quantity(self, stats: MCStatistics) -> torch.Tensor:
