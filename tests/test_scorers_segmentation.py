@@ -1,14 +1,18 @@
 """Pixel-wise scorers on a real smp model against plain references (float64)."""
+import math
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from cityscapes_fixtures import write_random_cityscapes
 from scorer_fixtures import reference_approx_scores, reference_loss_changes
 from segal.data import ActivePool, Cityscapes, Split
 from segal.models import SegmentationModel
 from segal.scorers import Entropy, HoldoutLossChange, HoldoutLossChangeApprox, MCDropout, ScoringContext
+from segal.scorers.head_probe import HeadProbe
+from segal.scorers.holdout_pixels import HoldoutRowBands, split_upsampler
 from segal.scorers.uncertainty import entropy
 
 
@@ -117,3 +121,49 @@ class MaskedBy(torch.nn.Module):
 
     def forward(self, x):
         return x * self.mask_for_shape(x.shape[1:])
+
+
+@pytest.mark.parametrize("reduction", ["rise", "mean"])
+def test_holdout_pixels_over_every_row_is_exact_mode(setup, reduction):
+    _, _, ctx = setup
+    candidates = ctx.pool.candidate_ids()
+    exact = HoldoutLossChange(steps=2, lr=0.05, reduction=reduction).score_ids(ctx, candidates)
+    rows = HoldoutLossChange(steps=2, lr=0.05, reduction=reduction, holdout_pixels=1.0, holdout_batch=2)
+    np.testing.assert_allclose(rows.score_ids(ctx, candidates), exact, rtol=1e-9, atol=1e-14)
+    assert len(rows.bands.rows) == 3 * 7, "every pair of the 8 feature rows, for each of the 3 holdout images"
+
+
+@pytest.mark.parametrize("arch", ["DeepLabV3Plus", "Unet", "FPN"])
+def test_holdout_row_bands_give_the_full_heads_losses_at_their_pixels(arch):
+    torch.manual_seed(0)
+    model = SegmentationModel((3,), 5, arch=arch, dropout=0.1).double().eval()
+    x = torch.randn(2, 3, 64, 96, dtype=torch.float64)
+    targets = torch.randint(0, 5, (2, 64, 96))
+    targets[0, :5] = 255
+    with torch.no_grad():
+        features = model.trunk(x)
+        full = F.cross_entropy(model.head(features), targets, reduction="none", ignore_index=255)  # [2, H, W]
+    probe = HeadProbe(model.head, 255)
+    bands = HoldoutRowBands(model.head, probe.buffers, features, targets, 0.3, np.random.default_rng(0), 255)
+    with torch.no_grad():
+        losses = bands.element_losses(probe.params, bands.band_slice(slice(0, 2)))  # [S, R, W]
+    k = bands.pairs_per_image
+    assert k == math.ceil(0.3 * (features.shape[2] - 1))
+    seen = set()
+    for band, rows in enumerate(bands.rows):
+        for r, row in enumerate(rows.tolist()):
+            if row >= 0:
+                torch.testing.assert_close(losses[band, r], full[band // k, row], rtol=1e-10, atol=1e-12)
+                seen.add((band // k, row))
+    assert len(seen) == int((bands.rows >= 0).sum()), "no pixel row is counted twice"
+    assert 0.2 < len(seen) / (2 * 64) < 0.45
+
+
+def test_holdout_pixels_refuses_non_local_heads_and_classification(setup):
+    head = torch.nn.Sequential(torch.nn.Conv2d(4, 3, 3, padding=1), torch.nn.AdaptiveAvgPool2d(1))
+    with pytest.raises(ValueError, match="head.1 .AdaptiveAvgPool2d"):
+        split_upsampler(head)
+    with pytest.raises(ValueError, match="stride-1"):
+        split_upsampler(torch.nn.Sequential(torch.nn.Conv2d(4, 3, 3, stride=2, padding=1)))
+    with pytest.raises(ValueError, match="holdout_pixels"):
+        HoldoutLossChange(holdout_pixels=0.0)

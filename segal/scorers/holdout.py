@@ -6,14 +6,17 @@ probed head (``model.head``) on cached trunk features.
 """
 from typing import Optional
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import jvp, vmap
 
 from ..registry import SCORERS
+from ..utils import derive_seed
 from .base import Scorer, ScoringContext, mean_over_elements
 from .head_probe import HeadProbe
+from .holdout_pixels import HoldoutRowBands
 from .linear_head import holdout_loss_changes
 
 REDUCTIONS = ("mean", "rise")
@@ -51,12 +54,20 @@ class HoldoutLossChange(Scorer):
         method: ``'auto'`` uses the closed form of :mod:`.linear_head` when the
             head is one ``nn.Linear`` (classifiers) and the vmapped updates
             otherwise; ``'vmap'`` forces the general path. Both are exact.
+        holdout_pixels: Segmentation only. ``None`` (default): every holdout
+            pixel counts. A fraction in ``(0, 1]``: the holdout loss is taken
+            on about that fraction of each holdout image's pixels, as whole
+            rows drawn at random once per step, and the head runs only on the
+            thin feature bands those rows need (:mod:`.holdout_pixels`). The
+            losses at those pixels are exact; fewer pixels make the score
+            cheaper and noisier.
     """
 
     needs_labelled_data = True
 
     def __init__(self, steps: int = 3, lr: float = 1e-3, reduction: Optional[str] = None,
-                 chunk_size: Optional[int] = None, holdout_batch: Optional[int] = None, method: str = "auto"):
+                 chunk_size: Optional[int] = None, holdout_batch: Optional[int] = None, method: str = "auto",
+                 holdout_pixels: Optional[float] = None):
         if steps < 1:
             raise ValueError(f"scorer.steps must be >= 1, got {steps}")
         if lr <= 0:
@@ -65,19 +76,26 @@ class HoldoutLossChange(Scorer):
             raise ValueError(f"scorer.reduction must be one of {REDUCTIONS} or None, got {reduction!r}")
         if method not in METHODS:
             raise ValueError(f"scorer.method must be one of {METHODS}, got {method!r}")
+        if holdout_pixels is not None and not 0 < holdout_pixels <= 1:
+            raise ValueError(f"scorer.holdout_pixels must be a fraction in (0, 1] or None, got {holdout_pixels}")
         self.steps, self.lr, self.reduction, self.method = steps, lr, reduction, method
-        self.chunk_size, self.holdout_batch = chunk_size, holdout_batch
+        self.chunk_size, self.holdout_batch, self.holdout_pixels = chunk_size, holdout_batch, holdout_pixels
 
     def prepare(self, ctx: ScoringContext) -> None:
         self.probe = HeadProbe(ctx.model.head, ctx.ignore_index)
         self.holdout_z, self.holdout_y = ctx.labelled_features(ctx.pool.holdout_ids)
         self.chunks = holdout_chunks(len(self.holdout_y), self.holdout_batch)
+        self.bands = None
+        if self.holdout_pixels is not None:
+            if self.holdout_y.ndim != 3:
+                raise ValueError("scorer.holdout_pixels applies to segmentation only; remove it for classification")
+            rng = np.random.default_rng(derive_seed(ctx.seed, 0, "holdout-pixels"))
+            self.bands = HoldoutRowBands(ctx.model.head, self.probe.buffers, self.holdout_z, self.holdout_y,
+                                         self.holdout_pixels, rng, self.probe.ignore_index)
         with torch.no_grad():
-            self.holdout_before = torch.cat([
-                self.probe.element_losses(self.probe.params, self.holdout_z[c], self.holdout_y[c]).double()
-                for c in self.chunks
-            ])
-        self.holdout_valid = self.probe.valid(self.holdout_y)
+            self.holdout_before = torch.cat([self._holdout_losses(self.probe.params, c).double()
+                                             for c in self.chunks])
+        self.holdout_valid = self.probe.valid(self.holdout_y if self.bands is None else self.bands.targets)
         self._rise = (self.reduction or ("mean" if self.holdout_y.ndim == 1 else "rise")) == "rise"
         self._closed_form = (self.method == "auto" and isinstance(ctx.model.head, nn.Linear)
                              and bool(self.holdout_valid.all()))
@@ -85,14 +103,20 @@ class HoldoutLossChange(Scorer):
             with torch.no_grad():
                 self.holdout_probs = torch.softmax(ctx.model.head(self.holdout_z).double(), dim=1)
 
+    def _holdout_losses(self, params, chunk: slice) -> torch.Tensor:
+        """Loss per element of the holdout images in ``chunk`` (all pixels, or the chosen rows' pixels)."""
+        if self.bands is not None:
+            return self.bands.element_losses(params, self.bands.band_slice(chunk))
+        return self.probe.element_losses(params, self.holdout_z[chunk], self.holdout_y[chunk])
+
     def _holdout_change(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Score of one pool sample (feature ``z``, pseudo-label ``y``): a float64 scalar."""
         params = self.probe.sgd(z, y, self.steps, self.lr)
         total = count = 0
         for chunk in self.chunks:
-            after = self.probe.element_losses(params, self.holdout_z[chunk], self.holdout_y[chunk])
-            diff = after.double() - self.holdout_before[chunk]
-            counted = self.holdout_valid[chunk] & (diff > 0) if self._rise else self.holdout_valid[chunk]
+            rows = self.bands.band_slice(chunk) if self.bands is not None else chunk
+            diff = self._holdout_losses(params, chunk).double() - self.holdout_before[rows]
+            counted = self.holdout_valid[rows] & (diff > 0) if self._rise else self.holdout_valid[rows]
             total = total + (diff * counted).sum()
             count = count + counted.sum()
         return total / torch.clamp(count, min=1)
