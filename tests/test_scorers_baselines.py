@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from scorer_fixtures import Digits64, digits_context, inputs_and_targets, trained_mlp64
 from segal.scorers import BADGE, BALD, Coreset, Entropy, ErrReduction, MCDropout
 from segal.scorers.diversity import badge_factors, greedy_k_center, kmeans_pp_outer
-from segal.scorers.dropout_passes import PassMasks
+from segal.scorers.dropout_passes import PassMasks, memoised
 from segal.scorers.uncertainty import MCStatistics
 
 
@@ -261,3 +261,35 @@ def test_shared_masks_estimate_what_fresh_masks_estimate(dataset, scorer_cls):
     fresh = (stats.predictive_entropy() if scorer_cls is MCDropout else stats.mutual_information()).numpy()
     np.testing.assert_allclose(shared, fresh, rtol=0.05, atol=0.01)
     assert np.corrcoef(shared, fresh)[0, 1] > 0.95
+
+
+class AddOneInPlace(torch.nn.Module):
+    def forward(self, x):
+        return x.add_(1)
+
+
+class CountingLinear(torch.nn.Linear):
+    calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return super().forward(x)
+
+
+def test_memoised_skips_repeated_work_but_not_after_in_place_changes():
+    first = CountingLinear(4, 4)
+    x = torch.randn(3, 4)
+    plain = torch.nn.Sequential(first, torch.nn.Dropout(0.5), torch.nn.Linear(4, 2)).eval()
+    with memoised(plain):
+        outputs = [plain(x) for _ in range(3)]
+    assert first.calls == 1, "the dropout-free first layer runs once for the same input"
+    assert all(torch.equal(o, outputs[0]) for o in outputs)
+    assert "forward" not in first.__dict__, "the module is restored"
+    first.calls = 0
+    # a later layer changes the stored output in place: it must be recomputed every time
+    mutating = torch.nn.Sequential(first, AddOneInPlace(), torch.nn.Dropout(0.5), torch.nn.Linear(4, 2)).eval()
+    expected = mutating(x.clone())
+    with memoised(mutating):
+        for _ in range(3):
+            torch.testing.assert_close(mutating(x), expected)
+    assert first.calls == 1 + 3

@@ -94,7 +94,11 @@ def test_pixelwise_uncertainty_is_the_image_mean(setup):
     # MC-Dropout: the same passes by hand, image by image, with each dropout layer (the head's and
     # ASPP's) swapped for a multiplication by the pass's mask; batch norm frozen
     scorer = MCDropout(num_passes=4)
+    encoder_runs = []
+    hook = model.trunk.encoder.conv1.register_forward_hook(lambda *_: encoder_runs.append(1))
     fast = scorer.score_ids(ctx, candidates)
+    hook.remove()
+    assert len(encoder_runs) == -(-len(candidates) // ctx.batch_size), "the encoder runs once per batch, not per pass"
     parents = {child: (parent, name) for parent in model.modules() for name, child in parent.named_children()}
     assert len(scorer.masks.layers) >= 2
     scores = []

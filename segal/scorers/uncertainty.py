@@ -5,7 +5,7 @@ import torch
 
 from ..registry import SCORERS
 from .base import Scorer, ScoringContext, entropy, mean_over_elements
-from .dropout_passes import PassMasks, deterministic_prefix, folded_linear_passes, foldable
+from .dropout_passes import PassMasks, deterministic_prefix, folded_linear_passes, foldable, memoised
 
 
 @SCORERS.register_module()
@@ -32,12 +32,15 @@ class Entropy(Scorer):
 class MCStatistics:
     """Running statistics of T stochastic predictions, one pass at a time.
 
-    Keeps the mean probability and the mean entropy, so memory stays at one
-    batch of probabilities whatever T is.
+    Keeps the summed probabilities (float64) and, when asked, the summed
+    entropies, so memory stays at one batch of probabilities whatever T is.
+
+    Args:
+        with_entropy: Also keep the per-pass entropies (BALD needs them).
     """
 
-    def __init__(self):
-        self.passes = 0
+    def __init__(self, with_entropy: bool = True):
+        self.passes, self.with_entropy = 0, with_entropy
         self.sum_probs: Optional[torch.Tensor] = None
         self.sum_entropy: Optional[torch.Tensor] = None
 
@@ -46,12 +49,20 @@ class MCStatistics:
         self.update_many(probs.unsqueeze(0))
 
     def update_many(self, probs: torch.Tensor) -> None:
-        """Adds ``G`` passes at once: ``[G, B, C, ...]``."""
-        log_p = torch.log(probs.clamp_min(torch.finfo(probs.dtype).tiny))
-        ent = -(probs * log_p).sum(dim=2).sum(dim=0)
-        summed = probs.sum(dim=0)
+        """Adds ``G`` passes of probabilities at once: ``[G, B, C, ...]``."""
+        self._add(probs, torch.log(probs.clamp_min(torch.finfo(probs.dtype).tiny)))
+
+    def update_logits(self, logits: torch.Tensor) -> None:
+        """Adds ``G`` passes given as logits ``[G, B, C, ...]``, normalised in their own dtype."""
+        log_p = torch.log_softmax(logits, dim=2)
+        self._add(log_p.exp(), log_p)
+
+    def _add(self, probs: torch.Tensor, log_p: torch.Tensor) -> None:
+        summed = probs.sum(dim=0, dtype=torch.float64)
         self.sum_probs = summed if self.sum_probs is None else self.sum_probs + summed
-        self.sum_entropy = ent if self.sum_entropy is None else self.sum_entropy + ent
+        if self.with_entropy:
+            ent = -(probs * log_p).sum(dim=2).sum(dim=0, dtype=torch.float64)
+            self.sum_entropy = ent if self.sum_entropy is None else self.sum_entropy + ent
         self.passes += probs.shape[0]
 
     def predictive_entropy(self) -> torch.Tensor:
@@ -89,18 +100,22 @@ class _MonteCarloDropout(Scorer):
     def statistics(self, ctx: ScoringContext, batch: dict) -> MCStatistics:
         """The T passes over ``batch``."""
         ctx.model.eval()
-        stats = MCStatistics()
+        stats = MCStatistics(with_entropy=self.needs_entropy)
         prefix, rest = deterministic_prefix(ctx.model)
         features = prefix(batch["inputs"])
         if foldable(rest, features):
             layer = self.masks.layers.index(rest[0])
             masks = self.masks.stacked(layer, self.num_passes, features.shape[1:], features.dtype, features.device)
-            stats.update_many(torch.softmax(folded_linear_passes(rest[1], features, masks).double(), dim=2))
+            stats.update_logits(folded_linear_passes(rest[1], features, masks))
             return stats
-        for t in range(self.num_passes):
-            with self.masks.applied(t):
-                stats.update(torch.softmax(rest(features).double(), dim=1))
+        with memoised(rest):
+            for t in range(self.num_passes):
+                with self.masks.applied(t):
+                    stats.update_logits(rest(features).unsqueeze(0))
         return stats
+
+    #: Whether :meth:`quantity` reads the per-pass entropies.
+    needs_entropy = True
 
     def quantity(self, stats: MCStatistics) -> torch.Tensor:
         """The per-element criterion, ``[B, ...]``."""
@@ -122,6 +137,8 @@ class MCDropout(_MonteCarloDropout):
     Args:
         num_passes: T, the number of stochastic forward passes.
     """
+
+    needs_entropy = False
 
     def quantity(self, stats: MCStatistics) -> torch.Tensor:
         return stats.predictive_entropy()
