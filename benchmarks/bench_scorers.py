@@ -8,19 +8,23 @@ Cases:
                   on CUDA 1024x2048 with pool 64.
   joint:          Coreset and BADGE choosing 1,000 of 100,000 x 512 features (quick: 100 of 10,000).
 
-Per scorer: median seconds over repeats after a warm-up, the ratio to one
+Per scorer: median seconds over repeats after a warm-up, of which the
+per-step preparation (holdout features and gradients, masks), the ratio to one
 plain inference pass over the same pool timed in the same run, the speed-up
 over the plain reference (deepcopy, SGD steps, full model on the holdout;
 timed on a subset of the pool and scaled per sample), agreement with the same
-scorer in float64 (Spearman, top-K overlap), and peak memory above the
-baseline (process RSS on CPU, allocator peak on CUDA). Writes
-benchmarks/results/<device>.json.
+scorer in float64 (Spearman, top-K overlap) and, for approximate modes, with
+the exact mode; and peak memory above the level before scoring (the kernel's
+peak-RSS counter, reset before scoring, on CPU; the allocator peak on CUDA).
+The segmentation case is scored again with a 4x pool to show how peak memory
+grows with the pool. Writes benchmarks/results/<device>.json.
 """
 import argparse
 import copy
+import ctypes
+import gc
 import json
 import statistics
-import threading
 import time
 from pathlib import Path
 
@@ -40,15 +44,16 @@ CASES = ("classification", "segmentation", "joint")
 
 
 class PeakMemory:
-    """Peak memory above the level at entry: CUDA allocator peak, or sampled process RSS on CPU."""
+    """Peak memory above the level at entry: CUDA allocator peak, or the peak RSS (VmHWM, reset at entry) on CPU."""
 
     def __init__(self, device: torch.device):
         self.device, self.peak = device, 0
 
     @staticmethod
-    def _rss() -> int:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * 4096
+    def _status(field: str) -> int:
+        with open("/proc/self/status") as f:
+            line = next(line for line in f if line.startswith(field + ":"))
+        return int(line.split()[1]) * 1024
 
     def __enter__(self):
         if self.device.type == "cuda":
@@ -56,29 +61,24 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats()
             self.base = torch.cuda.memory_allocated()
         else:
-            self.base, self.running = self._rss(), True
-            self.thread = threading.Thread(target=self._sample, daemon=True)
-            self.thread.start()
+            gc.collect()
+            ctypes.CDLL("libc.so.6").malloc_trim(0)  # hand freed heap back, so reuse cannot hide a peak
+            with open("/proc/self/clear_refs", "w") as f:  # resets VmHWM to the current RSS
+                f.write("5")
+            self.base = self._status("VmRSS")
         return self
-
-    def _sample(self):
-        while self.running:
-            self.peak = max(self.peak, self._rss() - self.base)
-            time.sleep(0.002)
 
     def __exit__(self, *exc):
         if self.device.type == "cuda":
             torch.cuda.synchronize()
             self.peak = torch.cuda.max_memory_allocated() - self.base
         else:
-            self.running = False
-            self.thread.join()
-            self.peak = max(self.peak, self._rss() - self.base)
+            self.peak = self._status("VmHWM") - self.base
 
 
-def timed(fn, device, repeats):
-    """Median seconds of ``repeats`` calls after one warm-up, and the last result."""
-    result = fn()
+def timed(fn, device, repeats, warmup=None):
+    """Median seconds of ``repeats`` calls after one warm-up call (``warmup`` or ``fn``), and the last result."""
+    (warmup or fn)()
     times = []
     for _ in range(repeats):
         if device.type == "cuda":
@@ -135,12 +135,12 @@ def make_context(model, dataset, n_pool, device, batch_size):
                           batch_size=batch_size, progress=False)
 
 
-def inference_seconds(ctx, repeats):
-    def run():
+def inference_seconds(ctx, repeats, warmup_ids):
+    def run(ids):
         with torch.no_grad():
-            for batch in ctx.batches(ctx.pool.candidate_ids()):
+            for batch in ctx.batches(ids):
                 ctx.model(batch["inputs"]).argmax(1)
-    return timed(run, ctx.device, repeats)[0]
+    return timed(lambda: run(ctx.pool.candidate_ids()), ctx.device, repeats, lambda: run(warmup_ids))[0]
 
 
 def reference_seconds_per_sample(model, dataset, pool_ids, holdout_ids, steps, lr, device):
@@ -165,24 +165,51 @@ def reference_seconds_per_sample(model, dataset, pool_ids, holdout_ids, steps, l
     return (time.perf_counter() - start) / len(pool_ids)
 
 
-def bench_case(name, model, dataset, dataset64, n_pool, scorers, device, repeats, batch_size, reference_subset, k):
+class Case:
+    """One scorer row: ``label``, the scorer, whether it has a plain reference, and the label of its exact mode."""
+
+    def __init__(self, label, scorer, reference=False, exact_of=None):
+        self.label, self.scorer, self.reference, self.exact_of = label, scorer, reference, exact_of
+
+
+def bench_case(name, model, dataset, dataset64, n_pool, cases, device, repeats, batch_size, reference_subset, k):
     ctx = make_context(model, dataset, n_pool, device, batch_size)
     ctx64 = make_context(copy.deepcopy(model).double(), dataset64, n_pool, device, batch_size)
-    infer = inference_seconds(ctx, repeats)
-    rows = [{"case": name, "scorer": "inference", "seconds": infer, "ratio_to_inference": 1.0}]
     candidates = ctx.pool.candidate_ids()
-    for label, scorer, reference in scorers:
+    warmup_ids = candidates[:batch_size]
+    infer = inference_seconds(ctx, repeats, warmup_ids)
+    rows = [{"case": name, "scorer": "inference", "seconds": infer, "ratio_to_inference": 1.0}]
+    scores_of = {}
+    for case in cases:
+        scorer = case.scorer
         with PeakMemory(device) as memory:
-            seconds, scores = timed(lambda: scorer.score_ids(ctx, candidates), device, repeats)
+            seconds, scores = timed(lambda: scorer.score_ids(ctx, candidates), device, repeats,
+                                    lambda: scorer.score_ids(ctx, warmup_ids))
+        prepare, _ = timed(lambda: scorer.prepare(ctx), device, 1)
         exact = copy.deepcopy(scorer).score_ids(ctx64, candidates) if not isinstance(scorer, Random) else scores
-        row = {"case": name, "scorer": label, "seconds": seconds, "ratio_to_inference": seconds / infer,
-               "spearman_vs_float64": spearman(scores, exact), "top_k_overlap": top_k_overlap(scores, exact, k),
-               "peak_memory_mb": memory.peak / 2**20}
-        if reference:
+        scores_of[case.label] = scores
+        row = {"case": name, "scorer": case.label, "seconds": seconds, "prepare_seconds": prepare,
+               "ratio_to_inference": seconds / infer, "spearman_vs_float64": spearman(scores, exact),
+               "top_k_overlap": top_k_overlap(scores, exact, k), "peak_memory_mb": memory.peak / 2**20}
+        if case.exact_of:
+            row["spearman_vs_exact"] = spearman(scores, scores_of[case.exact_of])
+            row["top_k_overlap_vs_exact"] = top_k_overlap(scores, scores_of[case.exact_of], k)
+        if case.reference:
             per_sample = reference_seconds_per_sample(model, dataset, candidates[:reference_subset],
                                                       ctx.pool.holdout_ids, scorer.steps, scorer.lr, device)
             row["speedup_vs_reference"] = per_sample * len(candidates) / seconds
         rows.append(row)
+    return rows
+
+
+def peak_memory_rows(name, model, dataset, n_pool, cases, device, batch_size):
+    """Peak memory of one scoring pass per scorer (no timing, no float64 run)."""
+    ctx = make_context(model, dataset, n_pool, device, batch_size)
+    rows = []
+    for case in cases:
+        with PeakMemory(device) as memory:
+            case.scorer.score_ids(ctx, ctx.pool.candidate_ids())
+        rows.append({"case": name, "scorer": case.label, "peak_memory_mb": memory.peak / 2**20})
     return rows
 
 
@@ -193,17 +220,19 @@ def classification_case(device, quick, repeats):
     labels = torch.randint(0, 10, (n_pool + n_hold,), generator=gen).numpy()
     torch.manual_seed(0)
     model = MLPClassifier((1, 28, 28), 10, hidden=256, dropout=0.5).to(device).eval()
-    scorers = [("Random", Random(), False), ("Entropy", Entropy(), False),
-               ("HoldoutLossChangeApprox", HoldoutLossChangeApprox(), False),
-               ("HoldoutLossChange (closed form)", HoldoutLossChange(lr=1e-3), True),
-               ("MCDropout T=20", MCDropout(20), False), ("BALD T=20", BALD(20), False)]
+    cases = [Case("Random", Random()), Case("Entropy", Entropy()),
+             Case("HoldoutLossChangeApprox", HoldoutLossChangeApprox()),
+             Case("HoldoutLossChange (closed form)", HoldoutLossChange(lr=1e-3), reference=True),
+             Case("MCDropout T=20", MCDropout(20)), Case("BALD T=20", BALD(20))]
     if quick:  # the general vmap path on the same head, for comparison (minutes at full size on a CPU)
-        scorers.insert(4, ("HoldoutLossChange (vmap)", HoldoutLossChange(lr=1e-3, method="vmap", chunk_size=64), True))
+        cases.insert(4, Case("HoldoutLossChange (vmap)", HoldoutLossChange(lr=1e-3, method="vmap", chunk_size=64),
+                             reference=True, exact_of="HoldoutLossChange (closed form)"))
     return bench_case("classification", model, TensorDataset(inputs, labels), TensorDataset(inputs, labels, True),
-                      n_pool, scorers, device, repeats, 1000, 20 if quick else 200, 20 if quick else 100)
+                      n_pool, cases, device, repeats, 1000, 20 if quick else 200, 20 if quick else 100)
 
 
-def segmentation_case(device, quick, repeats, n_pool=None):
+def segmentation_setup(device, quick, n_pool=None):
+    """DeepLabV3+ ResNet18 on random images and labels; the pool first, then the holdout."""
     if device.type == "cuda":
         (h, w), n_pool, n_hold = (1024, 2048), n_pool or 64, 16
     else:
@@ -213,13 +242,35 @@ def segmentation_case(device, quick, repeats, n_pool=None):
     targets = torch.randint(0, 19, (n_pool + n_hold, h, w), generator=gen)
     torch.manual_seed(0)
     model = SegmentationModel((3,), 19, dropout=0.1).to(device).eval()
-    data, data64 = SegTensorDataset(inputs, np.zeros(len(inputs), np.int64)), SegTensorDataset(inputs, np.zeros(len(inputs), np.int64), True)
+    data, data64 = (SegTensorDataset(inputs, np.zeros(len(inputs), np.int64), double) for double in (False, True))
     data.targets = data64.targets = targets
-    scorers = [("Entropy", Entropy(), False), ("HoldoutLossChangeApprox", HoldoutLossChangeApprox(holdout_batch=4), False),
-               ("HoldoutLossChange", HoldoutLossChange(lr=1e-4, chunk_size=1, holdout_batch=4), True),
-               ("MCDropout T=20", MCDropout(20), False)]
-    return bench_case(f"segmentation {h}x{w} pool {n_pool}", model, data, data64, n_pool, scorers, device, repeats,
-                      2, 1, max(1, n_pool // 4))
+    return f"segmentation {h}x{w} pool {n_pool}", model, data, data64, n_pool
+
+
+def segmentation_scorers(quick):
+    pixels = 0.25 if quick else 1 / 16
+    return [Case("Entropy", Entropy()),
+            Case("HoldoutLossChangeApprox", HoldoutLossChangeApprox(holdout_batch=4)),
+            Case("HoldoutLossChange", HoldoutLossChange(lr=1e-4, chunk_size=1, holdout_batch=4), reference=True),
+            Case(f"HoldoutLossChange holdout_pixels={pixels:g}",
+                 HoldoutLossChange(lr=1e-4, chunk_size=1, holdout_batch=16, holdout_pixels=pixels), reference=True,
+                 exact_of="HoldoutLossChange"),
+            Case("MCDropout T=20", MCDropout(20)), Case("BALD T=20", BALD(20))]
+
+
+def segmentation_case(device, quick, repeats):
+    name, model, data, data64, n_pool = segmentation_setup(device, quick)
+    return bench_case(name, model, data, data64, n_pool, segmentation_scorers(quick), device, repeats, 2, 1,
+                      max(1, n_pool // 4))
+
+
+def segmentation_memory_growth(device, quick, rows):
+    """Peak memory of the holdout scorers with a 4x pool, next to the rows of the 1x pool."""
+    name, model, data, _, n_pool = segmentation_setup(device, quick, n_pool=4 * (2 if quick else 32))
+    cases = [c for c in segmentation_scorers(quick) if c.label.startswith("HoldoutLossChange")]
+    grown = peak_memory_rows(name, model, data, n_pool, cases, device, 2)
+    base = {r["scorer"]: r["peak_memory_mb"] for r in rows if r["scorer"] in {c.label for c in cases}}
+    return {r["scorer"]: [base[r["scorer"]], r["peak_memory_mb"]] for r in grown}
 
 
 def joint_case(device, quick):
@@ -245,14 +296,16 @@ def joint_case(device, quick):
 
 
 def print_table(rows):
-    header = f"{'case':<34} {'scorer':<42} {'s':>8} {'x infer':>8} {'x ref':>8} {'spearman':>9} {'top-K':>6} {'peak MB':>8}"
+    header = (f"{'case':<34} {'scorer':<40} {'s':>8} {'prep s':>7} {'x infer':>8} {'x ref':>7} {'spearman':>9} "
+              f"{'top-K':>6} {'vs exact':>9} {'peak MB':>8}")
     print(header)
     print("-" * len(header))
     for r in rows:
         def cell(key, fmt):
-            return format(r[key], fmt) if key in r else "-"
-        print(f"{r['case']:<34} {r['scorer']:<42} {cell('seconds', '8.3f')} {cell('ratio_to_inference', '8.2f')} "
-              f"{cell('speedup_vs_reference', '8.1f')} {cell('spearman_vs_float64', '9.5f')} {cell('top_k_overlap', '6.2f')} "
+            return format(r[key], fmt) if key in r else format("-", ">" + fmt.split(".")[0])
+        print(f"{r['case']:<34} {r['scorer']:<40} {cell('seconds', '8.3f')} {cell('prepare_seconds', '7.2f')} "
+              f"{cell('ratio_to_inference', '8.2f')} {cell('speedup_vs_reference', '7.1f')} "
+              f"{cell('spearman_vs_float64', '9.5f')} {cell('top_k_overlap', '6.2f')} {cell('spearman_vs_exact', '9.4f')} "
               f"{cell('peak_memory_mb', '8.1f')}")
 
 
@@ -264,26 +317,20 @@ def main():
     parser.add_argument("--out", help="result JSON (default: benchmarks/results/<device>[_quick].json)")
     args = parser.parse_args()
     device = torch.device(args.device)
-    if device.type == "cuda":  # the holdout-loss differences are tiny: keep fp32 matmuls exact
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
     repeats = 1 if args.quick else 3
     rows, extra = [], {}
     if "classification" in args.cases:
         rows += classification_case(device, args.quick, repeats)
     if "segmentation" in args.cases:
         seg = segmentation_case(device, args.quick, repeats)
-        seg_4x = segmentation_case(device, args.quick, 1, n_pool=4 * (2 if args.quick else 32))
-        rows += seg + [r for r in seg_4x if r["scorer"] == "HoldoutLossChange"]
-        base = next(r for r in seg if r["scorer"] == "HoldoutLossChange")["peak_memory_mb"]
-        grown = next(r for r in seg_4x if r["scorer"] == "HoldoutLossChange")["peak_memory_mb"]
-        extra["seg_memory_mb_pool_x1_x4"] = [base, grown]
+        rows += seg
+        extra["seg_peak_memory_mb_pool_x1_x4"] = segmentation_memory_growth(device, args.quick, seg)
     if "joint" in args.cases:
         rows += joint_case(device, args.quick)
     print_table(rows)
-    if extra:
-        base, grown = extra["seg_memory_mb_pool_x1_x4"]
-        print(f"\nsegmentation HoldoutLossChange peak memory above baseline, pool x1 -> x4: {base:.1f} MB -> {grown:.1f} MB")
+    for label, (base, grown) in extra.get("seg_peak_memory_mb_pool_x1_x4", {}).items():
+        print(f"segmentation {label}: peak memory above the pre-scoring level, pool x1 -> x4: "
+              f"{base:.1f} MB -> {grown:.1f} MB")
     out = Path(args.out) if args.out else RESULTS / f"{args.device}{'_quick' if args.quick else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"device": args.device, "quick": args.quick, "torch": torch.__version__,

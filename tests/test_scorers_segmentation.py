@@ -66,6 +66,23 @@ def test_pixelwise_holdout_loss_change_matches_the_reference(setup, chunks):
     assert scorer.select(ctx, 3).ids.tolist() == order[:3].tolist()
 
 
+def test_heads_without_delta_rules_fall_back_to_subtracting_losses(setup, monkeypatch):
+    from segal.scorers import holdout
+    from segal.scorers.head_delta import UnsupportedHead
+
+    def no_chain(head):
+        raise UnsupportedHead("head.9 (GroupNorm) has no delta rule")
+
+    dataset, model, ctx = setup
+    candidates = ctx.pool.candidate_ids()[:3]
+    x_pool, _ = batch_of(dataset, candidates)
+    x_hold, y_hold = batch_of(dataset, ctx.pool.holdout_ids)
+    monkeypatch.setattr(holdout, "DeltaChain", no_chain)
+    with pytest.warns(UserWarning, match="GroupNorm"):
+        fast = HoldoutLossChange(steps=3, lr=1e-2, chunk_size=2).score_ids(ctx, candidates)
+    np.testing.assert_allclose(fast, reference_rise(model, x_pool, x_hold, y_hold, steps=3, lr=1e-2), rtol=1e-8)
+
+
 def test_pixelwise_mean_reduction_averages_every_valid_pixel(setup):
     dataset, model, ctx = setup
     candidates = ctx.pool.candidate_ids()[:2]

@@ -11,6 +11,7 @@ from tqdm import tqdm
 from ..data.loading import make_loader
 from ..data.pool import ActivePool
 from ..engine.inference import to_device
+from ..utils import no_tf32
 
 @dataclass
 class ScoringContext:
@@ -129,11 +130,15 @@ class Scorer:
         return entropy(ctx.model(batch["inputs"]))
 
     def score_ids(self, ctx: ScoringContext, ids: Sequence[int]) -> np.ndarray:
-        """Scores the given ids, one batch in memory at a time. Returns ``[N]`` float64."""
-        self.prepare(ctx)
+        """Scores the given ids, one batch in memory at a time. Returns ``[N]`` float64.
+
+        On CUDA, TF32 is off while scoring (:func:`~segal.utils.no_tf32`).
+        """
         scores = []
-        for batch in ctx.batches(ids, desc=f"score {type(self).__name__}"):
-            scores.append(self.score(ctx, batch).detach().double().cpu())
+        with no_tf32():
+            self.prepare(ctx)
+            for batch in ctx.batches(ids, desc=f"score {type(self).__name__}"):
+                scores.append(self.score(ctx, batch).detach().double().cpu())
         result = torch.cat(scores).numpy() if scores else np.zeros(0)
         if np.isnan(result).any():
             bad = np.asarray(ids)[np.isnan(result)][:10].tolist()

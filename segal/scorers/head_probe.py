@@ -44,11 +44,20 @@ class HeadProbe:
         """Mask of the targets that count (not ``ignore_index``)."""
         return y != self.ignore_index
 
+    def sgd_delta(self, z: torch.Tensor, y: torch.Tensor, steps: int, lr: float) -> Params:
+        """The change of every head parameter after ``steps`` SGD steps on one sample's loss; vmappable.
+
+        The change is accumulated on its own rather than folded into the
+        parameters, so it keeps its precision however small it is next to them.
+        """
+        loss_grad = grad(self.sample_loss)
+        delta = {k: torch.zeros_like(p) for k, p in self.params.items()}
+        for _ in range(steps):
+            grads = loss_grad({k: self.params[k] + delta[k] for k in delta}, z, y)
+            delta = {k: delta[k] - lr * grads[k] for k in delta}
+        return delta
+
     def sgd(self, z: torch.Tensor, y: torch.Tensor, steps: int, lr: float) -> Params:
         """Head parameters after ``steps`` SGD steps on one sample's loss; vmappable over samples."""
-        loss_grad = grad(self.sample_loss)
-        params = self.params
-        for _ in range(steps):
-            grads = loss_grad(params, z, y)
-            params = {k: params[k] - lr * grads[k] for k in params}
-        return params
+        delta = self.sgd_delta(z, y, steps, lr)
+        return {k: self.params[k] + delta[k] for k in delta}

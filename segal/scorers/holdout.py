@@ -4,17 +4,19 @@ Both treat the model's prediction on a pool sample as its label and ask how
 learning from it would change the loss on the holdout set, touching only the
 probed head (``model.head``) on cached trunk features.
 """
+import warnings
 from typing import Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import jvp, vmap
+from torch.func import functional_call, jvp, vmap
 
 from ..registry import SCORERS
 from ..utils import derive_seed
 from .base import Scorer, ScoringContext, mean_over_elements
+from .head_delta import DeltaChain, UnsupportedHead, cross_entropy_change
 from .head_probe import HeadProbe
 from .holdout_pixels import HoldoutRowBands
 from .linear_head import holdout_loss_changes
@@ -92,34 +94,57 @@ class HoldoutLossChange(Scorer):
             rng = np.random.default_rng(derive_seed(ctx.seed, 0, "holdout-pixels"))
             self.bands = HoldoutRowBands(ctx.model.head, self.probe.buffers, self.holdout_z, self.holdout_y,
                                          self.holdout_pixels, rng, self.probe.ignore_index)
-        with torch.no_grad():
-            self.holdout_before = torch.cat([self._holdout_losses(self.probe.params, c).double()
-                                             for c in self.chunks])
-        self.holdout_valid = self.probe.valid(self.holdout_y if self.bands is None else self.bands.targets)
         self._rise = (self.reduction or ("mean" if self.holdout_y.ndim == 1 else "rise")) == "rise"
         self._closed_form = (self.method == "auto" and isinstance(ctx.model.head, nn.Linear)
-                             and bool(self.holdout_valid.all()))
-        if self._closed_form:
-            with torch.no_grad():
+                             and bool(self.probe.valid(self.holdout_y).all()))
+        with torch.no_grad():
+            if self._closed_form:
                 self.holdout_probs = torch.softmax(ctx.model.head(self.holdout_z).double(), dim=1)
+            else:
+                self.chain = self._delta_chain()
 
-    def _holdout_losses(self, params, chunk: slice) -> torch.Tensor:
-        """Loss per element of the holdout images in ``chunk`` (all pixels, or the chosen rows' pixels)."""
-        if self.bands is not None:
-            return self.bands.element_losses(params, self.bands.band_slice(chunk))
-        return self.probe.element_losses(params, self.holdout_z[chunk], self.holdout_y[chunk])
+    def _view(self, chunk: slice):
+        """Inputs, targets and output map of the holdout images in ``chunk``: the full head's, or the row bands'."""
+        if self.bands is None:
+            return self.holdout_z[chunk], self.holdout_y[chunk], lambda out: out
+        rows = self.bands.band_slice(chunk)
+        return self.bands.bands[rows], self.bands.targets[rows], lambda low: self.bands.interpolate(low, rows)
 
-    def _holdout_change(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Score of one pool sample (feature ``z``, pseudo-label ``y``): a float64 scalar."""
-        params = self.probe.sgd(z, y, self.steps, self.lr)
-        total = count = 0
-        for chunk in self.chunks:
-            rows = self.bands.band_slice(chunk) if self.bands is not None else chunk
-            diff = self._holdout_losses(params, chunk).double() - self.holdout_before[rows]
-            counted = self.holdout_valid[rows] & (diff > 0) if self._rise else self.holdout_valid[rows]
-            total = total + (diff * counted).sum()
-            count = count + counted.sum()
-        return total / torch.clamp(count, min=1)
+    def _module(self) -> nn.Module:
+        return self.probe.head if self.bands is None else self.bands.body
+
+    def _delta_chain(self) -> Optional[DeltaChain]:
+        """The head as a :class:`DeltaChain`, checked against its own forward; ``None`` if it is no chain."""
+        params, buffers = self.probe.params, self.probe.buffers
+        try:
+            chain = DeltaChain(self._module())
+            inputs = self._view(slice(0, 1))[0]
+            expected = functional_call(self._module(), (params, buffers), (inputs,))
+            if not torch.allclose(chain.forward(params, buffers, inputs)[-1], expected, rtol=1e-4, atol=1e-5):
+                raise UnsupportedHead("its layers, run one after another, do not give its output")
+            return chain
+        except UnsupportedHead as error:
+            warnings.warn(f"HoldoutLossChange: the head is evaluated twice and the losses subtracted, "
+                          f"which keeps fewer digits of small changes in float32: {error}")
+            return None
+
+    def _losses(self, params, chunk: slice) -> torch.Tensor:
+        """Loss per holdout element of ``chunk`` at ``params`` (the difference form, for heads that are no chain)."""
+        inputs, targets, post = self._view(chunk)
+        logits = post(functional_call(self._module(), (params, self.probe.buffers), (inputs,)))
+        return F.cross_entropy(logits, targets, reduction="none", ignore_index=self.probe.ignore_index)
+
+    def _changes(self, deltas, chunk: slice) -> torch.Tensor:
+        """``[b, n, ...]`` float64: each holdout element's loss change for each parameter change in ``deltas``."""
+        params, buffers = self.probe.params, self.probe.buffers
+        inputs, targets, post = self._view(chunk)
+        if self.chain is None:
+            before = self._losses(params, chunk).double()
+            after = vmap(lambda d: self._losses({k: params[k] + d[k] for k in d}, chunk))(deltas)
+            return after.double() - before
+        values = self.chain.forward(params, buffers, inputs)
+        change = vmap(lambda d: post(self.chain.change(params, d, buffers, values)))(deltas)
+        return cross_entropy_change(post(values[-1]), change, targets, self.probe.ignore_index).double()
 
     @torch.no_grad()
     def score(self, ctx: ScoringContext, batch: dict) -> torch.Tensor:
@@ -131,7 +156,20 @@ class HoldoutLossChange(Scorer):
             counted = diff > 0 if self._rise else torch.ones_like(diff, dtype=torch.bool)
             return (diff * counted).sum(1) / counted.sum(1).clamp(min=1)
         pseudo = self.probe.logits(self.probe.params, z).argmax(1)
-        return vmap(self._holdout_change, chunk_size=self.chunk_size)(z, pseudo)
+        deltas = vmap(lambda zi, yi: self.probe.sgd_delta(zi, yi, self.steps, self.lr),
+                      chunk_size=self.chunk_size)(z, pseudo)
+        total = torch.zeros(len(z), dtype=torch.float64, device=z.device)
+        count = torch.zeros_like(total)
+        step = self.chunk_size or len(z)
+        for chunk in self.chunks:
+            valid = self.probe.valid(self._view(chunk)[1])
+            for start in range(0, len(z), step):
+                rows = slice(start, start + step)
+                diff = self._changes({k: d[rows] for k, d in deltas.items()}, chunk)  # [b, n, ...]
+                counted = (valid & (diff > 0)) if self._rise else valid.expand_as(diff)
+                total[rows] += (diff * counted).flatten(1).sum(1)
+                count[rows] += counted.flatten(1).sum(1)
+        return total / count.clamp(min=1)
 
 
 @SCORERS.register_module()

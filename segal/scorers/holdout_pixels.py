@@ -134,10 +134,13 @@ class HoldoutRowBands:
         k = self.pairs_per_image
         return slice(images.start * k, images.stop * k)
 
+    def interpolate(self, low: torch.Tensor, bands: slice) -> torch.Tensor:
+        """``[..., s, C, hb, w] -> [..., s, C, R, W]``: the chosen output rows from the body's band output."""
+        return torch.einsum("...schw,srh,Ww->...scrW", low, self.row_weights[bands], self.columns)
+
     def logits(self, params: Dict[str, torch.Tensor], bands: slice) -> torch.Tensor:
         """``[s, C, R, W]``: the head's logits at the chosen rows of bands ``bands``."""
-        low = functional_call(self.body, (params, self.buffers), (self.bands[bands],))  # [s, C, hb, w]
-        return torch.einsum("schw,srh,Ww->scrW", low, self.row_weights[bands], self.columns)
+        return self.interpolate(functional_call(self.body, (params, self.buffers), (self.bands[bands],)), bands)
 
     def element_losses(self, params: Dict[str, torch.Tensor], bands: slice) -> torch.Tensor:
         """``[s, R, W]`` cross-entropy per evaluated pixel; ignored and padding pixels give 0."""
