@@ -16,7 +16,8 @@ timed on a subset of the pool and scaled per sample), agreement with the same
 scorer in float64 (Spearman, top-K overlap) and, for approximate modes, with
 the exact mode; and peak memory above the level before scoring (the kernel's
 peak-RSS counter, reset before scoring, on CPU; the allocator peak on CUDA).
-The segmentation case is scored again with a 4x pool to show how peak memory
+The holdout scorers of the segmentation case are scored once more with the same
+pool and with a 4x pool, each after a warm-up batch, to show how peak memory
 grows with the pool. Writes benchmarks/results/<device>.json.
 """
 import argparse
@@ -203,12 +204,14 @@ def bench_case(name, model, dataset, dataset64, n_pool, cases, device, repeats, 
 
 
 def peak_memory_rows(name, model, dataset, n_pool, cases, device, batch_size):
-    """Peak memory of one scoring pass per scorer (no timing, no float64 run)."""
+    """Peak memory of one scoring pass per scorer, after a warm-up batch (no timing, no float64 run)."""
     ctx = make_context(model, dataset, n_pool, device, batch_size)
+    candidates = ctx.pool.candidate_ids()
     rows = []
     for case in cases:
+        case.scorer.score_ids(ctx, candidates[:batch_size])
         with PeakMemory(device) as memory:
-            case.scorer.score_ids(ctx, ctx.pool.candidate_ids())
+            case.scorer.score_ids(ctx, candidates)
         rows.append({"case": name, "scorer": case.label, "peak_memory_mb": memory.peak / 2**20})
     return rows
 
@@ -248,7 +251,7 @@ def segmentation_setup(device, quick, n_pool=None):
 
 
 def segmentation_scorers(quick):
-    pixels = 0.25 if quick else 1 / 16
+    pixels = 0.25 if quick else 1 / 32
     return [Case("Entropy", Entropy()),
             Case("HoldoutLossChangeApprox", HoldoutLossChangeApprox(holdout_batch=4)),
             Case("HoldoutLossChange", HoldoutLossChange(lr=1e-4, chunk_size=1, holdout_batch=4), reference=True),
@@ -264,13 +267,15 @@ def segmentation_case(device, quick, repeats):
                       max(1, n_pool // 4))
 
 
-def segmentation_memory_growth(device, quick, rows):
-    """Peak memory of the holdout scorers with a 4x pool, next to the rows of the 1x pool."""
-    name, model, data, _, n_pool = segmentation_setup(device, quick, n_pool=4 * (2 if quick else 32))
-    cases = [c for c in segmentation_scorers(quick) if c.label.startswith("HoldoutLossChange")]
-    grown = peak_memory_rows(name, model, data, n_pool, cases, device, 2)
-    base = {r["scorer"]: r["peak_memory_mb"] for r in rows if r["scorer"] in {c.label for c in cases}}
-    return {r["scorer"]: [base[r["scorer"]], r["peak_memory_mb"]] for r in grown}
+def segmentation_memory_growth(device, quick):
+    """Peak memory of the holdout scorers with the pool as in the timed case and 4x as large, measured alike."""
+    growth = {}
+    for n_pool in (2, 8) if quick else (32, 128):
+        name, model, data, _, n_pool = segmentation_setup(device, quick, n_pool=n_pool)
+        cases = [c for c in segmentation_scorers(quick) if c.label.startswith("HoldoutLossChange")]
+        for row in peak_memory_rows(name, model, data, n_pool, cases, device, 2):
+            growth.setdefault(row["scorer"], []).append(row["peak_memory_mb"])
+    return growth
 
 
 def joint_case(device, quick):
@@ -315,16 +320,21 @@ def main():
     parser.add_argument("--quick", action="store_true", help="small sizes, one repeat: a smoke test")
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--out", help="result JSON (default: benchmarks/results/<device>[_quick].json)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats per scorer (median), after a warm-up")
+    parser.add_argument("--seg-repeats", type=int,
+                        help="timed repeats in the segmentation case (default: 1 on CPU, where one pass takes "
+                             "minutes; --repeats on CUDA)")
     args = parser.parse_args()
     device = torch.device(args.device)
-    repeats = 1 if args.quick else 3
+    repeats = 1 if args.quick else args.repeats
+    seg_repeats = args.seg_repeats or (repeats if device.type == "cuda" or args.quick else 1)
     rows, extra = [], {}
     if "classification" in args.cases:
         rows += classification_case(device, args.quick, repeats)
     if "segmentation" in args.cases:
-        seg = segmentation_case(device, args.quick, repeats)
+        seg = segmentation_case(device, args.quick, seg_repeats)
         rows += seg
-        extra["seg_peak_memory_mb_pool_x1_x4"] = segmentation_memory_growth(device, args.quick, seg)
+        extra["seg_peak_memory_mb_pool_x1_x4"] = segmentation_memory_growth(device, args.quick)
     if "joint" in args.cases:
         rows += joint_case(device, args.quick)
     print_table(rows)

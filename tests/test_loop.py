@@ -172,7 +172,8 @@ def test_cifar10_resnet_config_runs_on_files_in_torchvision_format(tmp_path):
     assert all(0 <= r["accuracy"] <= 1 for r in records)
 
 
-def test_segmentation_loop_records_miou_and_selected_pixels(tmp_path):
+@pytest.mark.parametrize("name", ["holdout-loss-change", "holdout-loss-change_pixels"])
+def test_segmentation_loop_records_miou_and_selected_pixels(tmp_path, name):
     overrides = {
         **QUIET, "dataset.data_root": str(tmp_path / "city"), "dataset.num_train": 14, "dataset.num_val": 4,
         "dataset.height": 32, "dataset.width": 64, "dataset.workers": 1,
@@ -180,7 +181,7 @@ def test_segmentation_loop_records_miou_and_selected_pixels(tmp_path):
         "protocol.initial_size": 4, "protocol.holdout_size": 3, "protocol.step_size": 2, "protocol.num_steps": 2,
         "train.max_epochs": 2, "train.batch_size": 4,
     }
-    config = REPO / "configs/synthetic_city/deeplabv3plus-r18_holdout-loss-change.py"
+    config = REPO / f"configs/synthetic_city/deeplabv3plus-r18_{name}.py"
     records = run_experiment(load_config(str(config), overrides), tmp_path / "wd")
     assert [r["n_labelled"] for r in records] == [4, 6, 8]
     for record in records:

@@ -122,16 +122,16 @@ class DeltaChain:
         return layer(d)  # upsampling is linear
 
 
-def cross_entropy_change(logits: torch.Tensor, change: torch.Tensor, target: torch.Tensor,
+def cross_entropy_change(probs: torch.Tensor, change: torch.Tensor, target: torch.Tensor,
                          ignore_index: int) -> torch.Tensor:
     """Per-element cross-entropy change when ``logits`` move by ``change``; ignored elements give 0.
 
     ``log(sum_c p_c exp(change_c)) - change_y = log1p(sum_c p_c expm1(change_c)) - change_y`` with
-    ``p = softmax(logits)``, so small changes keep their relative precision. ``expm1`` is taken as
+    ``p`` the probabilities before the change, so small changes keep their relative precision. ``expm1`` is taken as
     ``2 t / (1 - t)``, ``t = tanh(change / 2)``, unless some change exceeds ``TANH_LIMIT``.
 
     Args:
-        logits: ``[N, C, ...]`` logits before the change.
+        probs: ``[N, C, ...]`` class probabilities before the change.
         change: ``[*lead, N, C, ...]`` changes (e.g. one per pool sample).
         target: ``[N, ...]`` labels.
         ignore_index: Label that does not count.
@@ -140,7 +140,7 @@ def cross_entropy_change(logits: torch.Tensor, change: torch.Tensor, target: tor
         ``[*lead, N, ...]``.
     """
     class_dim = change.ndim - target.ndim
-    twice_probs = 2 * torch.softmax(logits, dim=1)
+    twice_probs = 2 * probs
     if change.abs().max() > TANH_LIMIT:
         expected = (twice_probs * torch.expm1(change)).sum(class_dim) / 2
     else:

@@ -39,8 +39,10 @@ class HoldoutLossChange(Scorer):
     ``steps`` SGD steps with learning rate ``lr`` are taken on the head from the
     current weights; the score is how much the holdout loss rises. All pool
     samples of a batch are updated at once with ``torch.func.vmap``. Loss
-    changes are taken per holdout element (sample or pixel) before any sum and
-    reduced in float64.
+    changes are taken per holdout element (sample or pixel) before any sum,
+    never as a float32 difference of two losses: a linear head has a closed
+    form (:mod:`.linear_head`), other heads are evaluated in delta form
+    (:mod:`.head_delta`). They are reduced in float64.
 
     Args:
         steps: SGD iterations per pool sample (the paper: 3).
@@ -52,7 +54,8 @@ class HoldoutLossChange(Scorer):
         chunk_size: Pool samples updated at once; ``None``: the whole batch.
         holdout_batch: Holdout samples evaluated at once per pool sample;
             ``None``: all. Together with ``chunk_size`` this bounds memory at
-            ``chunk_size * holdout_batch`` head outputs.
+            ``chunk_size * holdout_batch`` head outputs, plus the head's
+            activations for ``holdout_batch`` samples.
         method: ``'auto'`` uses the closed form of :mod:`.linear_head` when the
             head is one ``nn.Linear`` (classifiers) and the vmapped updates
             otherwise; ``'vmap'`` forces the general path. Both are exact.
@@ -134,17 +137,25 @@ class HoldoutLossChange(Scorer):
         logits = post(functional_call(self._module(), (params, self.probe.buffers), (inputs,)))
         return F.cross_entropy(logits, targets, reduction="none", ignore_index=self.probe.ignore_index)
 
-    def _changes(self, deltas, chunk: slice) -> torch.Tensor:
-        """``[b, n, ...]`` float64: each holdout element's loss change for each parameter change in ``deltas``."""
+    def _change_function(self, chunk: slice):
+        """``deltas -> [b, n, ...]`` float64: each holdout element's loss change in ``chunk`` per parameter change.
+
+        What does not depend on the pool sample (the head's activations on the
+        holdout, its probabilities) is computed here, once per batch and chunk.
+        """
         params, buffers = self.probe.params, self.probe.buffers
         inputs, targets, post = self._view(chunk)
         if self.chain is None:
             before = self._losses(params, chunk).double()
-            after = vmap(lambda d: self._losses({k: params[k] + d[k] for k in d}, chunk))(deltas)
-            return after.double() - before
+            return lambda deltas: vmap(
+                lambda d: self._losses({k: params[k] + d[k] for k in d}, chunk))(deltas).double() - before
         values = self.chain.forward(params, buffers, inputs)
-        change = vmap(lambda d: post(self.chain.change(params, d, buffers, values)))(deltas)
-        return cross_entropy_change(post(values[-1]), change, targets, self.probe.ignore_index).double()
+        probs = torch.softmax(post(values[-1]), dim=1)
+
+        def changes(deltas):
+            logit_changes = vmap(lambda d: post(self.chain.change(params, d, buffers, values)))(deltas)
+            return cross_entropy_change(probs, logit_changes, targets, self.probe.ignore_index).double()
+        return changes
 
     @torch.no_grad()
     def score(self, ctx: ScoringContext, batch: dict) -> torch.Tensor:
@@ -163,9 +174,10 @@ class HoldoutLossChange(Scorer):
         step = self.chunk_size or len(z)
         for chunk in self.chunks:
             valid = self.probe.valid(self._view(chunk)[1])
+            changes = self._change_function(chunk)
             for start in range(0, len(z), step):
                 rows = slice(start, start + step)
-                diff = self._changes({k: d[rows] for k, d in deltas.items()}, chunk)  # [b, n, ...]
+                diff = changes({k: d[rows] for k, d in deltas.items()})  # [b, n, ...]
                 counted = (valid & (diff > 0)) if self._rise else valid.expand_as(diff)
                 total[rows] += (diff * counted).flatten(1).sum(1)
                 count[rows] += counted.flatten(1).sum(1)
