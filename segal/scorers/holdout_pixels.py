@@ -21,7 +21,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call
 
 #: Leaf modules that act on each pixel alone (or are switched off in eval mode).
 POINTWISE = (nn.BatchNorm2d, nn.Identity, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh,
@@ -137,12 +136,3 @@ class HoldoutRowBands:
     def interpolate(self, low: torch.Tensor, bands: slice) -> torch.Tensor:
         """``[..., s, C, hb, w] -> [..., s, C, R, W]``: the chosen output rows from the body's band output."""
         return torch.einsum("...schw,srh,Ww->...scrW", low, self.row_weights[bands], self.columns)
-
-    def logits(self, params: Dict[str, torch.Tensor], bands: slice) -> torch.Tensor:
-        """``[s, C, R, W]``: the head's logits at the chosen rows of bands ``bands``."""
-        return self.interpolate(functional_call(self.body, (params, self.buffers), (self.bands[bands],)), bands)
-
-    def element_losses(self, params: Dict[str, torch.Tensor], bands: slice) -> torch.Tensor:
-        """``[s, R, W]`` cross-entropy per evaluated pixel; ignored and padding pixels give 0."""
-        return F.cross_entropy(self.logits(params, bands), self.targets[bands], reduction="none",
-                               ignore_index=self.ignore_index)
