@@ -186,7 +186,7 @@ def bench_case(name, model, dataset, dataset64, n_pool, cases, device, repeats, 
         with PeakMemory(device) as memory:
             seconds, scores = timed(lambda: scorer.score_ids(ctx, candidates), device, repeats,
                                     lambda: scorer.score_ids(ctx, warmup_ids))
-        prepare, _ = timed(lambda: scorer.prepare(ctx), device, 1)
+        prepare = timed(lambda: scorer.prepare(ctx), device, 1, warmup=lambda: None)[0]  # already warm
         exact = copy.deepcopy(scorer).score_ids(ctx64, candidates) if not isinstance(scorer, Random) else scores
         scores_of[case.label] = scores
         row = {"case": name, "scorer": case.label, "seconds": seconds, "prepare_seconds": prepare,

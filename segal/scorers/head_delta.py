@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .linear_head import TANH_LIMIT
+from .linear_head import weighted_expm1_sum
 
 Params = Dict[str, torch.Tensor]
 PASS_THROUGH = (nn.Identity, nn.modules.dropout._DropoutNd)
@@ -127,8 +127,8 @@ def cross_entropy_change(probs: torch.Tensor, change: torch.Tensor, target: torc
     """Per-element cross-entropy change when ``logits`` move by ``change``; ignored elements give 0.
 
     ``log(sum_c p_c exp(change_c)) - change_y = log1p(sum_c p_c expm1(change_c)) - change_y`` with
-    ``p`` the probabilities before the change, so small changes keep their relative precision. ``expm1`` is taken as
-    ``2 t / (1 - t)``, ``t = tanh(change / 2)``, unless some change exceeds ``TANH_LIMIT``.
+    ``p`` the probabilities before the change, so small changes keep their relative precision
+    (``expm1`` as in :func:`.linear_head.weighted_expm1_sum`).
 
     Args:
         probs: ``[N, C, ...]`` class probabilities before the change.
@@ -140,12 +140,7 @@ def cross_entropy_change(probs: torch.Tensor, change: torch.Tensor, target: torc
         ``[*lead, N, ...]``.
     """
     class_dim = change.ndim - target.ndim
-    twice_probs = 2 * probs
-    if change.abs().max() > TANH_LIMIT:
-        expected = (twice_probs * torch.expm1(change)).sum(class_dim) / 2
-    else:
-        t = (0.5 * change).tanh_()
-        expected = (t * twice_probs).div_(torch.rsub(t, 1)).sum(class_dim)
+    expected = weighted_expm1_sum(0.5 * change, 2 * probs, class_dim, change.abs().max())
     valid = target != ignore_index
     label = torch.where(valid, target, torch.zeros_like(target)).unsqueeze(1)  # [N, 1, ...]
     own = change.gather(class_dim, label.expand(*change.shape[:class_dim], *label.shape[1:])).squeeze(class_dim)

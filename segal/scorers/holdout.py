@@ -138,16 +138,18 @@ class HoldoutLossChange(Scorer):
         return F.cross_entropy(logits, targets, reduction="none", ignore_index=self.probe.ignore_index)
 
     def _change_function(self, chunk: slice):
-        """``deltas -> [b, n, ...]`` float64: each holdout element's loss change in ``chunk`` per parameter change.
+        """The holdout elements of ``chunk`` that count, and ``deltas -> [b, n, ...]`` float64: their loss
+        change per parameter change.
 
         What does not depend on the pool sample (the head's activations on the
         holdout, its probabilities) is computed here, once per batch and chunk.
         """
         params, buffers = self.probe.params, self.probe.buffers
         inputs, targets, post = self._view(chunk)
+        valid = self.probe.valid(targets)
         if self.chain is None:
             before = self._losses(params, chunk).double()
-            return lambda deltas: vmap(
+            return valid, lambda deltas: vmap(
                 lambda d: self._losses({k: params[k] + d[k] for k in d}, chunk))(deltas).double() - before
         values = self.chain.forward(params, buffers, inputs)
         probs = torch.softmax(post(values[-1]), dim=1)
@@ -155,7 +157,7 @@ class HoldoutLossChange(Scorer):
         def changes(deltas):
             logit_changes = vmap(lambda d: post(self.chain.change(params, d, buffers, values)))(deltas)
             return cross_entropy_change(probs, logit_changes, targets, self.probe.ignore_index).double()
-        return changes
+        return valid, changes
 
     @torch.no_grad()
     def score(self, ctx: ScoringContext, batch: dict) -> torch.Tensor:
@@ -173,8 +175,7 @@ class HoldoutLossChange(Scorer):
         count = torch.zeros_like(total)
         step = self.chunk_size or len(z)
         for chunk in self.chunks:
-            valid = self.probe.valid(self._view(chunk)[1])
-            changes = self._change_function(chunk)
+            valid, changes = self._change_function(chunk)
             for start in range(0, len(z), step):
                 rows = slice(start, start + step)
                 diff = changes({k: d[rows] for k, d in deltas.items()})  # [b, n, ...]

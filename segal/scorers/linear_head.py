@@ -77,15 +77,21 @@ def holdout_loss_changes(head: nn.Linear, z: torch.Tensor, holdout_z: torch.Tens
 
 
 def expected_expm1(gram: torch.Tensor, step: torch.Tensor, twice_probs: torch.Tensor) -> torch.Tensor:
-    """``sum_c p_jc expm1(-gram_bj step_bc)`` as ``sum_c 2 p_jc t / (1 - t)``, ``t = tanh(-gram_bj step_bc / 2)``.
+    """``sum_c p_jc expm1(-gram_bj step_bc)``: ``[b, Nv]`` from gram ``[b, Nv]``, step ``[b, C]``, ``2 p`` ``[Nv, C]``."""
+    bound = gram.abs().amax(1).mul(step.abs().amax(1)).max()  # max |delta| without forming delta
+    return weighted_expm1_sum(gram[:, :, None] * (-0.5 * step)[:, None, :], twice_probs, -1, bound)
 
-    Args:
-        gram: ``[b, Nv]``; step: ``[b, C]``; twice_probs: ``[Nv, C]``, ``2 p``.
 
-    Returns:
-        ``[b, Nv]``.
+def weighted_expm1_sum(half_delta: torch.Tensor, twice_weights: torch.Tensor, dim: int,
+                       max_abs_delta: torch.Tensor) -> torch.Tensor:
+    """``sum_dim w * expm1(delta)``, given ``delta / 2`` (overwritten) and ``2 w`` broadcasting against it.
+
+    ``expm1(delta) = 2 t / (1 - t)`` with ``t = tanh(delta / 2)``: full relative
+    precision for small ``delta``, and vectorised on CPUs where ``torch.expm1``
+    is not. Above ``TANH_LIMIT`` (``max_abs_delta``, from the caller), where
+    ``1 - t`` loses digits, ``torch.expm1`` itself is used.
     """
-    if gram.abs().amax(1).mul(step.abs().amax(1)).max() > TANH_LIMIT:  # t near +-1: expm1 itself
-        return (torch.expm1(gram[:, :, None] * -step[:, None, :]) * twice_probs).sum(-1) / 2
-    t = (gram[:, :, None] * (-0.5 * step)[:, None, :]).tanh_()  # [b, Nv, C]
-    return (t * twice_probs).div_(torch.rsub(t, 1)).sum(-1)
+    if max_abs_delta > TANH_LIMIT:
+        return (twice_weights * torch.expm1(half_delta.mul_(2))).sum(dim) / 2
+    t = half_delta.tanh_()
+    return (t * twice_weights).div_(torch.rsub(t, 1)).sum(dim)
