@@ -11,7 +11,9 @@ from .config import check_resumable, save_config
 from .engine.loop import ActiveLoop, AnnotationLoop, LoopSettings
 from .engine.train import TrainSettings
 from .registry import DATASETS, MODELS, PROTOCOLS, SCORERS, build
-from .utils import derive_seed, resolve_device
+from .utils.seeding import derive_seed
+from .utils.device import resolve_device
+from .utils.logs import log_file
 
 logger = logging.getLogger("segal")
 
@@ -40,8 +42,9 @@ def _settings(cls, section: dict, key: str):
 def run_experiment(cfg: Config, work_dir: str, resume: bool = False, allow_missing: bool = False) -> List[dict]:
     """Builds every component of ``cfg`` and runs the active-learning loop.
 
-    The merged config is saved to ``work_dir/config.py``. Everything is built
-    and checked (config errors, saved state, budget) before anything is written.
+    The merged config is saved to ``work_dir/config.py`` and the log to
+    ``work_dir/<timestamp>.log``. Everything is built and checked (config
+    errors, saved state, budget) before anything is written.
 
     Args:
         cfg: The merged config.
@@ -84,5 +87,6 @@ def run_experiment(cfg: Config, work_dir: str, resume: bool = False, allow_missi
     work_dir.mkdir(parents=True, exist_ok=True)
     cfg.work_dir = str(work_dir)
     save_config(cfg, work_dir / "config.py")
-    logger.info("work dir %s, device %s, seed %d", work_dir, device, seed)
-    return loop.run()
+    with log_file(work_dir) as log_path:
+        logger.info("work dir %s, device %s, seed %d, log %s", work_dir, device, seed, log_path.name)
+        return loop.run()

@@ -1,25 +1,50 @@
-"""Shared command-line plumbing for the scripts in ``tools/``."""
+"""Shared command-line plumbing for the scripts in ``tools/``.
+
+This module imports nothing heavy, so that ``--help`` answers at once: the
+tools parse their arguments first and import torch and the rest of segal after.
+"""
 import argparse
-import logging
 import sys
 from pathlib import Path
 
-from mmengine.config import DictAction
+from .utils.logs import setup_console_logging
+
+#: Errors that mean the user asked for something segal cannot do; tools print them as one line.
+USER_ERRORS = (ValueError, KeyError, FileNotFoundError, RuntimeError)
 
 
-def base_parser(description: str) -> argparse.ArgumentParser:
-    """A parser with the arguments every tool takes: CONFIG, --work-dir, --cfg-options."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("config", help="config file, e.g. configs/digits/mlp_entropy_balanced.py")
-    parser.add_argument("--work-dir", help="output folder (default: work_dirs/<config name>)")
+class CfgOptionsAction(argparse.Action):
+    """``--cfg-options KEY=VALUE ...``: mmengine's ``DictAction``, imported only when the option is used."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        for item in values:
+            if "=" not in item:
+                parser.error(f"{option_string} takes KEY=VALUE pairs, e.g. scorer.type=Entropy; got {item!r}")
+        from mmengine.config import DictAction
+
+        DictAction(self.option_strings, self.dest)(parser, namespace, values, option_string)
+
+
+def add_cfg_options(parser: argparse.ArgumentParser) -> None:
+    """Adds ``--cfg-options``."""
     parser.add_argument(
         "--cfg-options",
         nargs="+",
-        action=DictAction,
+        action=CfgOptionsAction,
         default={},
         metavar="KEY=VALUE",
-        help="override config entries, e.g. scorer.type=Entropy protocol.num_steps=5",
+        help="override config entries, e.g. scorer.type=Entropy protocol.num_steps=5 device=cpu "
+             "(lists as KEY=[a,b] or KEY=a,b)",
     )
+
+
+def base_parser(description: str, usage_example: str = "") -> argparse.ArgumentParser:
+    """A parser with the CONFIG argument and ``--cfg-options``; ``usage_example`` is shown under ``--help``."""
+    parser = argparse.ArgumentParser(
+        description=description, epilog=usage_example or None, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("config", help="config file, e.g. configs/digits/mlp_entropy_balanced.py")
+    add_cfg_options(parser)
     return parser
 
 
@@ -28,14 +53,15 @@ def default_work_dir(config_path: str) -> str:
     return str(Path("work_dirs") / Path(config_path).stem)
 
 
+def beside_checkpoint(checkpoint: str, name: str) -> str:
+    """``<run dir>/<name>`` for ``<run dir>/checkpoints/step_1.pth``, else ``<checkpoint's folder>/<name>``."""
+    folder = Path(checkpoint).resolve().parent
+    return str(folder.parent / name if folder.name == "checkpoints" else folder / name)
+
+
 def setup_logging(verbose: bool = False) -> None:
     """Prints segal's progress messages to stderr."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
-    logger = logging.getLogger("segal")
-    logger.handlers[:] = [handler]
-    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
-    logger.propagate = False
+    setup_console_logging(verbose)
 
 
 def exit_on_error(err: Exception) -> None:

@@ -4,7 +4,7 @@ from typing import List, Optional
 
 from mmengine.config import Config
 
-from .utils import atomic_write_text
+from .utils.io import atomic_write_text
 
 REQUIRED_KEYS = ("dataset", "protocol", "model", "scorer", "train", "loop")
 # Keys a resumed run may change: extending a finished run by more steps.

@@ -46,6 +46,22 @@ def _drop_unknown_args(cls: type, cfg: dict, key: str) -> dict:
     return {k: v for k, v in cfg.items() if k not in unknown}
 
 
+def effective_settings(registry: Registry, cfg: dict) -> dict:
+    """The settings a component is built with from ``cfg``: ``type``, every entry its constructor takes,
+    and the defaults of the arguments ``cfg`` leaves out. Entries it does not take are left out.
+    """
+    cls = registry.get(cfg["type"])
+    settings = {"type": cfg["type"]}
+    for name, param in inspect.signature(cls).parameters.items():
+        if param.kind in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL):
+            continue
+        if name in cfg:
+            settings[name] = cfg[name]
+        elif param.default is not inspect.Parameter.empty:
+            settings[name] = param.default
+    return settings
+
+
 def build(registry: Registry, cfg: dict, key: str = "", lenient: bool = False, **default_args: Any) -> Any:
     """Builds ``cfg`` from ``registry`` with a clear error for an unknown type.
 

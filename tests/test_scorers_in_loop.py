@@ -7,7 +7,7 @@ import pytest
 from segal.apis import run_experiment
 from segal.config import load_config
 from segal.data import ActivePool, Split
-from segal.utils import read_json
+from segal.utils.io import read_json
 
 REPO = Path(__file__).resolve().parents[1]
 DIGITS_CONFIGS = sorted((REPO / "configs" / "digits").glob("*.py"))

@@ -1,7 +1,10 @@
-"""Compare runs: python tools/report.py WORK_DIR [WORK_DIR ...] --out DIR
+"""Compare active-learning runs: curves, tables and a summary over seeds.
+
+    python tools/report.py WORK_DIR [WORK_DIR ...] --out DIR [--allow-partial]
 
 Writes DIR/curves.png, DIR/report.md and DIR/summary.json. Seeds of one
-setting are aggregated; runs on different datasets or step sizes are refused.
+setting are aggregated; runs on different datasets or step sizes are refused,
+and so are unfinished runs beside longer ones unless --allow-partial is given.
 """
 
 import os
@@ -13,24 +16,34 @@ if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(
 
 import argparse
 
-from segal.cli import exit_on_error, setup_logging
-from segal.reporting.compare import compare_runs
+from segal.cli import USER_ERRORS, exit_on_error, setup_logging
 
-EXPECTED_ERRORS = (ValueError, KeyError, FileNotFoundError)
+EXAMPLE = """example:
+  python tools/report.py work_dirs/bench_digits/imbalanced/*/seed* --out work_dirs/report_digits"""
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description="Compare active-learning runs: curves, tables, summary.",
+                                     epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("work_dirs", nargs="+", metavar="WORK_DIR", help="run folders (each with config.py and metrics.jsonl)")
+    parser.add_argument("--out", required=True, help="output folder for curves.png, report.md and summary.json")
+    parser.add_argument("--allow-partial", action="store_true",
+                        help="compare unfinished runs with longer ones (marked in the table and dashed on the plot)")
+    return parser.parse_args(argv)
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description="Compare active-learning runs: curves, tables, summary.")
-    parser.add_argument("work_dirs", nargs="+", help="run folders (each with config.py and metrics.jsonl)")
-    parser.add_argument("--out", required=True, help="output folder")
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     setup_logging()
+    from segal.reporting.compare import compare_runs
+
     try:
-        summary = compare_runs(args.work_dirs, args.out)
-    except EXPECTED_ERRORS as err:
+        summary = compare_runs(args.work_dirs, args.out, allow_partial=args.allow_partial)
+    except USER_ERRORS as err:
         exit_on_error(err)
     for name, entry in summary["settings"].items():
-        print(f"{name:<40} final {summary['metric']} {entry['mean'][-1]:.4f}  AUC {entry['auc']:.4f}")
+        partial = f"  ({len(entry['partial'])} unfinished)" if entry["partial"] else ""
+        print(f"{name:<40} final {summary['metric']} {entry['mean'][-1]:.4f}  AUC {entry['auc']:.4f}{partial}")
     print(f"wrote {args.out}/curves.png, report.md, summary.json")
 
 

@@ -1,7 +1,7 @@
 """Choose the next images to annotate.
 
-    python tools/select.py CONFIG CHECKPOINT --budget K [--state WORK_DIR/state.json | --pool DIR_OR_LIST]
-        [--out selection.json] [--heatmaps DIR] [--cfg-options ...]
+    python tools/select.py CONFIG CHECKPOINT --budget K (--state WORK_DIR/state.json | --pool DIR_OR_LIST)
+        [--work-dir DIR] [--heatmaps DIR] [--cfg-options KEY=VALUE ...]
 """
 
 import os
@@ -11,45 +11,62 @@ import sys
 if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
     del sys.path[0]
 
-import argparse
 from pathlib import Path
 
-from mmengine.config import DictAction
+from segal.cli import USER_ERRORS, base_parser, beside_checkpoint, exit_on_error, setup_logging
 
-from segal.cli import exit_on_error, setup_logging
-from segal.config import load_config, save_config
-from segal.selection import select_for_annotation
+EXAMPLE = """examples:
+  # an annotation run: record the next 100 images as its next step, pending annotation
+  python tools/select.py CONFIG W/checkpoints/step_0.pth --budget 100 --state W/state.json --heatmaps W/heatmaps_step1
+  -> W/selection_step1.json and .csv
+  # images outside any run (segmentation configs)
+  python tools/select.py CONFIG W/checkpoints/step_0.pth --budget 20 --pool incoming/
+  -> W/selection_step_0/selection.json and .csv"""
 
-EXPECTED_ERRORS = (ValueError, KeyError, FileNotFoundError, RuntimeError)
+
+def parse_args(argv=None):
+    parser = base_parser("Score the unlabelled pool with a trained checkpoint and write a ranked selection "
+                         "(JSON and CSV: rank, id, image, score, predicted classes).", EXAMPLE)
+    parser.add_argument("checkpoint", help="trained weights, e.g. WORK_DIR/checkpoints/step_0.pth")
+    parser.add_argument("--budget", type=int, required=True, help="how many images to select")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--state", help="an annotation run's state.json (loop.oracle='annotators'): select from "
+                                        "its unlabelled pool and record the selection there as the next step")
+    source.add_argument("--pool", help="segmentation: a folder (searched recursively) or a list file of "
+                                       "unlabelled images outside any run")
+    parser.add_argument("--work-dir", help="output folder for the selection files (default: with --state, the "
+                                           "run folder; with --pool, selection_<checkpoint name> in the run folder "
+                                           "that holds checkpoints/, else beside the checkpoint)")
+    parser.add_argument("--heatmaps", metavar="DIR", help="segmentation: one PNG per selected image, named after "
+                                                          "it, showing where the model is likely wrong")
+    return parser.parse_args(argv)
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description="Score the unlabelled pool and write a ranked selection.")
-    parser.add_argument("config")
-    parser.add_argument("checkpoint", help="trained weights, e.g. WORK_DIR/checkpoints/step_0.pth")
-    parser.add_argument("--budget", type=int, required=True, help="how many images to select")
-    parser.add_argument("--state", help="a run's state.json: select from its pool and record the selection there")
-    parser.add_argument("--pool", help="a folder or list file of unlabelled images (segmentation)")
-    parser.add_argument("--out", help="selection JSON (a CSV is written beside it)")
-    parser.add_argument("--heatmaps", help="folder for per-image PNGs of where the model is likely wrong")
-    parser.add_argument("--work-dir", help="output folder: selection files go there, with the merged config.py "
-                                               "(not written into a folder that holds a run's state.json)")
-    parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={}, metavar="KEY=VALUE")
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     setup_logging()
-    out = args.out or (str(Path(args.work_dir) / "selection.json") if args.work_dir else None)
+    from segal.annotation import select_for_annotation
+    from segal.config import load_config, save_config
+
+    if args.work_dir:
+        out_dir = Path(args.work_dir)
+    elif args.state:
+        out_dir = Path(args.state).parent
+    else:
+        out_dir = Path(beside_checkpoint(args.checkpoint, f"selection_{Path(args.checkpoint).stem}"))
     try:
         cfg = load_config(args.config, args.cfg_options)
-        entries = select_for_annotation(cfg, args.checkpoint, args.budget, state=args.state, pool_source=args.pool,
-                                        out=out, heatmaps=args.heatmaps)
-        if args.work_dir and not (Path(args.work_dir) / "state.json").exists():
-            save_config(cfg, Path(args.work_dir) / "config.py")
-    except EXPECTED_ERRORS as err:
+        entries, out = select_for_annotation(cfg, args.checkpoint, args.budget, str(out_dir), state=args.state,
+                                             pool_source=args.pool, heatmaps=args.heatmaps)
+        if not args.state:
+            save_config(cfg, out_dir / "config.py")
+    except USER_ERRORS as err:
         exit_on_error(err)
     for entry in entries[:10]:
         print(f"{entry['rank']:>4}  id {entry['id']:<8} score {entry['score']}  {entry['image']}")
     if len(entries) > 10:
         print(f"... {len(entries) - 10} more")
+    print(f"wrote {out} and {out.with_suffix('.csv')}" + (f"; heat maps in {args.heatmaps}" if args.heatmaps else ""))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Evaluate a checkpoint on the test split.
 
-    python tools/test.py CONFIG CHECKPOINT [--out DIR] [--show-dir DIR] [--cfg-options ...]
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR] [--cfg-options KEY=VALUE ...]
 
 Writes DIR/metrics.json, DIR/report.md, DIR/confusion.png and DIR/config.py.
 """
@@ -14,29 +14,41 @@ if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(
 
 from pathlib import Path
 
-from segal.cli import base_parser, exit_on_error, setup_logging
-from segal.config import load_config, save_config
-from segal.evaluation.checkpoint import evaluate_checkpoint
+from segal.cli import USER_ERRORS, base_parser, beside_checkpoint, exit_on_error, setup_logging
 
-EXPECTED_ERRORS = (ValueError, KeyError, FileNotFoundError, RuntimeError)
+EXAMPLE = """example:
+  python tools/test.py CONFIG work_dirs/run/checkpoints/step_3.pth --show-dir work_dirs/run/test_step_3/show
+  -> work_dirs/run/test_step_3/metrics.json, report.md, confusion.png, config.py"""
+
+
+def parse_args(argv=None):
+    parser = base_parser("Evaluate a checkpoint on the test split: metrics, per-class report, confusion plot.",
+                         EXAMPLE)
+    parser.add_argument("checkpoint", help="trained weights, e.g. WORK_DIR/checkpoints/step_3.pth")
+    parser.add_argument("--work-dir", help="output folder (default: test_<checkpoint name> in the run folder "
+                                           "that holds checkpoints/, else beside the checkpoint)")
+    parser.add_argument("--show-dir", help="segmentation: one PNG per test image (image | ground truth | "
+                                           "prediction, with a class legend) goes here")
+    return parser.parse_args(argv)
 
 
 def main(argv=None) -> None:
-    parser = base_parser("Evaluate a checkpoint on the test split: metrics, per-class report, confusion plot.")
-    parser.add_argument("checkpoint")
-    parser.add_argument("--out", help="output folder (same as --work-dir; default: <checkpoint folder>/../test)")
-    parser.add_argument("--show-dir", help="write image | ground truth | prediction PNGs here (segmentation)")
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     setup_logging()
-    out = args.out or args.work_dir or str(Path(args.checkpoint).resolve().parent.parent / "test")
+    from segal.annotation import evaluate_checkpoint
+    from segal.config import load_config, save_config
+
+    out = Path(args.work_dir or beside_checkpoint(args.checkpoint, f"test_{Path(args.checkpoint).stem}"))
     try:
         cfg = load_config(args.config, args.cfg_options)
-        metrics = evaluate_checkpoint(cfg, args.checkpoint, out, args.show_dir)
-        save_config(cfg, Path(out) / "config.py")
-    except EXPECTED_ERRORS as err:
+        metrics = evaluate_checkpoint(cfg, args.checkpoint, str(out), args.show_dir)
+        save_config(cfg, out / "config.py")
+    except USER_ERRORS as err:
         exit_on_error(err)
     headline = {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}
     print(" ".join(f"{k}={v:.4f}" for k, v in headline.items()))
+    print(f"wrote {out / 'metrics.json'}, {out / 'report.md'}, {out / 'confusion.png'}"
+          + (f" and predictions in {args.show_dir}" if args.show_dir else ""))
 
 
 if __name__ == "__main__":

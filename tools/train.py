@@ -1,4 +1,7 @@
-"""Run an active-learning experiment: python tools/train.py CONFIG [--work-dir DIR] [--seed N] [--resume]."""
+"""Run an active-learning experiment from a config.
+
+    python tools/train.py CONFIG [--work-dir DIR] [--seed N] [--resume] [--allow-missing] [--cfg-options KEY=VALUE ...]
+"""
 
 import os
 import sys
@@ -7,28 +10,37 @@ import sys
 if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
     del sys.path[0]
 
-from segal.apis import run_experiment
-from segal.cli import base_parser, default_work_dir, exit_on_error, setup_logging
-from segal.config import load_config
+from segal.cli import USER_ERRORS, base_parser, default_work_dir, exit_on_error, setup_logging
 
-EXPECTED_ERRORS = (ValueError, KeyError, FileNotFoundError, RuntimeError)
+EXAMPLE = """example:
+  python tools/train.py configs/digits/mlp_holdout-loss-change_imbalanced.py --seed 1
+  python tools/train.py CONFIG --work-dir work_dirs/run --resume --cfg-options protocol.num_steps=15"""
+
+
+def parse_args(argv=None):
+    parser = base_parser("Run an active-learning experiment from a config.", EXAMPLE)
+    parser.add_argument("--work-dir", help="run folder: state, metrics, checkpoints, log (default: work_dirs/<config name>)")
+    parser.add_argument("--seed", type=int, help="run seed (overrides the config's seed)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run saved in the work dir; with a larger protocol.num_steps, extend it")
+    parser.add_argument("--allow-missing", action="store_true",
+                        help="annotation runs: train without selected images whose labels are still missing")
+    return parser.parse_args(argv)
 
 
 def main(argv=None) -> None:
-    parser = base_parser("Run an active-learning experiment from a config.")
-    parser.add_argument("--seed", type=int, help="run seed (overrides the config's seed)")
-    parser.add_argument("--resume", action="store_true", help="continue the run saved in the work dir")
-    parser.add_argument("--allow-missing", action="store_true",
-                        help="annotation mode: train without selected images whose labels are still missing")
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     setup_logging()
+    from segal.apis import run_experiment
+    from segal.config import load_config
+
     try:
         cfg = load_config(args.config, args.cfg_options)
         if args.seed is not None:
             cfg.seed = args.seed
         run_experiment(cfg, args.work_dir or default_work_dir(args.config), resume=args.resume,
                        allow_missing=args.allow_missing)
-    except EXPECTED_ERRORS as err:
+    except USER_ERRORS as err:
         exit_on_error(err)
 
 

@@ -316,6 +316,36 @@ class ImageFolderPool(Dataset):
             raise DatasetFilesNotFound(f"cannot read image {self.images[idx]}")
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
+    def check_one_size(self) -> None:
+        """Checks that the test pipeline brings every image to one size, so the images can be batched.
+
+        Reads only the image headers. Raises :class:`ValueError` naming the
+        sizes and files when they differ.
+        """
+        from PIL import Image
+
+        files_by_size = {}
+        for path in self.images:
+            with Image.open(path) as image:
+                width, height = image.size
+            files_by_size.setdefault((height, width), []).append(path)
+        out_sizes = {}
+        for (height, width), files in files_by_size.items():
+            shape = (height, width)
+            if self.test_transform is not None:
+                shape = self.test_transform(image=np.zeros((height, width, 3), np.uint8))["image"].shape[:2]
+            out_sizes.setdefault(tuple(shape), []).extend(files)
+        if len(out_sizes) > 1:
+            listing = "; ".join(
+                f"{h}x{w}: {', '.join(str(p) for p in files[:3])}" + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+                for (h, w), files in sorted(out_sizes.items(), key=lambda item: -len(item[1]))
+            )
+            raise ValueError(
+                f"the pool's images come in {len(out_sizes)} sizes after dataset.test_pipeline (height x width: "
+                f"{listing}); add a resize to dataset.test_pipeline, e.g. dict(type='Resize', height=H, width=W), "
+                f"or pool images of one size"
+            )
+
     def __getitem__(self, idx: int) -> dict:
         image = self.read_image(idx)
         if self.test_transform is not None:

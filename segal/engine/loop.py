@@ -15,8 +15,11 @@ from ..data.pool import ActivePool
 from ..data.protocols import Protocol
 from ..reporting import evaluation_fields, selection_fields, write_metrics
 from ..scorers.base import BudgetError, Scorer, ScoringContext
-from ..utils import atomic_save_torch, atomic_write_text, derive_seed, read_json
+from ..utils.io import atomic_save_torch, atomic_write_text, read_json
+from ..utils.seeding import derive_seed
+from ..utils.progress import format_seconds
 from .inference import evaluate
+from .tensorboard import TensorBoardWriter
 from .train import TrainSettings, train_stage
 
 logger = logging.getLogger("segal")
@@ -43,7 +46,10 @@ class LoopSettings:
         score_batch_size: Batch size of the passes over the pool while scoring.
         num_workers: DataLoader workers while scoring.
         keep_checkpoints: How many of the newest step checkpoints to keep; 0 keeps all.
-        progress: Show progress bars.
+        progress: Show progress: bars on a terminal, a log line every 30 s otherwise.
+        tensorboard: Also write per-step metrics and per-epoch losses as
+            TensorBoard events to ``work_dir/tensorboard`` (needs the
+            ``tensorboard`` package: ``pip install 'segal[tensorboard]'``).
         oracle: ``'simulated'``: the loop selects and reads the true labels
             itself (benchmarks). ``'annotators'``: real annotation work; each
             run trains one step on the labels delivered so far, and
@@ -54,6 +60,7 @@ class LoopSettings:
     num_workers: int = 0
     keep_checkpoints: int = 0
     progress: bool = True
+    tensorboard: bool = False
     oracle: str = "simulated"
 
     def __post_init__(self):
@@ -109,6 +116,7 @@ class ActiveLoop:
         self.device = device
         self.seed = seed
         self.checkpoint_meta = checkpoint_meta or {}
+        self.tensorboard = None
 
     @property
     def state_path(self) -> Path:
@@ -144,6 +152,16 @@ class ActiveLoop:
 
     def run(self) -> List[dict]:
         """Runs the remaining steps after :meth:`prepare` and returns every step record."""
+        if self.loop_settings.tensorboard:
+            self.tensorboard = TensorBoardWriter(self.work_dir / "tensorboard", self.dataset.classes)
+        try:
+            return self._run()
+        finally:
+            if self.tensorboard is not None:
+                self.tensorboard.close()
+                self.tensorboard = None
+
+    def _run(self) -> List[dict]:
         pool, records = self._pool, self._records
         write_metrics(self.metrics_path, records)
         last = self.schedule.num_steps
@@ -169,6 +187,7 @@ class ActiveLoop:
         stage = train_stage(
             self.model, self.dataset, labelled, pool.holdout_ids, self.train_settings, self.device,
             seed=derive_seed(self.seed, step, "train"), progress=self.loop_settings.progress, desc=f"train step {step}",
+            on_epoch=None if self.tensorboard is None else lambda info: self.tensorboard.epoch(step, info),
         )
         trained = time.perf_counter()
         confusion, test_loss = self._evaluate(pool.test_ids)
@@ -201,7 +220,13 @@ class ActiveLoop:
             seed=derive_seed(self.seed, step, "score"), batch_size=self.loop_settings.score_batch_size,
             num_workers=self.loop_settings.num_workers, progress=self.loop_settings.progress,
         )
+        candidates = len(pool.candidate_ids())
+        started = time.perf_counter()
         selection = self.scorer.select(ctx, self.schedule.step_size)
+        seconds = time.perf_counter() - started
+        logger.info("step %d: %s scored %d pool samples in %s (%.3g samples/s) and selected %d",
+                    step, type(self.scorer).__name__, candidates, format_seconds(seconds),
+                    candidates / max(seconds, 1e-9), len(selection.ids))
         fields = self._selection_fields(selection.ids)  # the oracle reveals their labels
         pool.label(selection.ids, step + 1)
         return fields
@@ -235,6 +260,7 @@ class ActiveLoop:
         state = {
             "format": STATE_FORMAT,
             "seed": self.seed,
+            "oracle": self.loop_settings.oracle,
             "completed_step": step,
             "checkpoint": str(checkpoint.relative_to(self.work_dir)),
             "protocol": self._protocol_info,
@@ -244,6 +270,8 @@ class ActiveLoop:
         atomic_write_text(self.state_path, json.dumps(state))
         write_metrics(self.metrics_path, records)
         self._prune_checkpoints(step)
+        if self.tensorboard is not None:
+            self.tensorboard.step(records[-1])
 
     def _prune_checkpoints(self, step: int) -> None:
         keep = self.loop_settings.keep_checkpoints
@@ -327,7 +355,7 @@ class AnnotationLoop(ActiveLoop):
         ids = np.asarray(ids, dtype=np.int64)
         return super()._evaluate(ids[self.dataset.has_label(ids)])
 
-    def run(self) -> List[dict]:
+    def _run(self) -> List[dict]:
         pool, records = self._pool, self._records
         if records:
             last = records[-1]

@@ -1,15 +1,16 @@
 """One training stage: Adam (or any registered optimizer) with early stopping on the holdout."""
 import copy
 import logging
+import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from ..data.loading import make_loader
 from ..registry import OPTIMIZERS, build
+from ..utils.progress import Progress
 from .inference import evaluate, mean_loss, to_device
 
 logger = logging.getLogger("segal")
@@ -51,6 +52,29 @@ class TrainSettings:
 
 
 @dataclass
+class EpochInfo:
+    """What one training epoch did.
+
+    Attributes:
+        epoch: 1-based epoch of the stage.
+        train_loss: Mean training loss over the epoch's samples.
+        holdout_loss: Mean cross-entropy on the holdout after the epoch.
+        monitor: The name of the monitored holdout value (``loss``, ``accuracy``, ``miou``).
+        holdout_value: The monitored value after the epoch.
+        best_epoch: The epoch with the best monitored value so far.
+        seconds: Wall time of the epoch, holdout evaluation included.
+    """
+
+    epoch: int
+    train_loss: float
+    holdout_loss: float
+    monitor: str
+    holdout_value: float
+    best_epoch: int
+    seconds: float
+
+
+@dataclass
 class StageResult:
     """What a training stage did, with the holdout loss of the epoch it kept."""
 
@@ -60,10 +84,16 @@ class StageResult:
 
 
 def _monitored(monitor: str, loss: float, confusion) -> float:
-    """The monitored holdout value; higher is better."""
+    """The monitored holdout value, as reported (lower loss, higher accuracy or mIoU is better)."""
     if monitor == "loss":
-        return -loss
+        return loss
     return confusion.accuracy() if monitor == "accuracy" else confusion.mean_iou()
+
+
+def _improves(monitor: str, value: float, best: Optional[float]) -> bool:
+    if best is None:
+        return True
+    return value < best if monitor == "loss" else value > best
 
 
 def train_stage(
@@ -76,12 +106,14 @@ def train_stage(
     seed: int,
     progress: bool = True,
     desc: str = "train",
+    on_epoch: Optional[Callable[[EpochInfo], None]] = None,
 ) -> StageResult:
     """Trains ``model`` in place from its current weights with a fresh optimizer.
 
     The holdout is evaluated after every epoch; training stops once
     ``patience`` epochs pass without a better value, and the weights of the
-    best epoch are restored.
+    best epoch are restored. Each epoch is logged (to the log file always; to
+    the console when no progress bar shows it).
 
     Args:
         model: The model; its weights are the starting point.
@@ -91,38 +123,56 @@ def train_stage(
         settings: The ``train`` config.
         device: Where to train.
         seed: Seeds shuffling and dropout, so a stage is reproducible.
-        progress: Show a progress bar over epochs.
-        desc: Label of the progress bar.
+        progress: Show progress (a bar on a terminal, periodic lines otherwise).
+        desc: What the stage is called in progress and log lines, e.g. ``'train step 3'``.
+        on_epoch: Called after every epoch with its :class:`EpochInfo`.
     """
     torch.manual_seed(seed)
     ignore_index = getattr(dataset, "ignore_index", None)
     optimizer = build(OPTIMIZERS, dict(settings.optimizer), "train.optimizer", params=model.parameters())
     holdout_loader = make_loader(dataset, holdout_ids, settings.eval_batch_size, num_workers=settings.num_workers)
+    monitor = settings.monitor
 
-    best_value, best_epoch, best_loss, best_state = -float("inf"), 0, float("nan"), None
-    epochs = tqdm(
-        range(1, settings.max_epochs + 1), desc=desc, disable=None if progress else True, leave=False, unit="epoch"
-    )
-    for epoch in epochs:
-        loader = make_loader(
-            dataset, train_ids, settings.batch_size, shuffle=True, seed=seed + epoch,
-            num_workers=settings.num_workers, train=True,
-            drop_last=len(train_ids) % settings.batch_size == 1,  # batch norm cannot train on one sample
-        )
-        model.train()
-        for batch in loader:
-            batch = to_device(batch, device)
-            optimizer.zero_grad(set_to_none=True)
-            loss = mean_loss(model(batch["inputs"]), batch["target"], ignore_index)
-            loss.backward()
-            optimizer.step()
-        confusion, loss = evaluate(model, holdout_loader, device, dataset.num_classes, ignore_index)
-        value = _monitored(settings.monitor, loss, confusion)
-        epochs.set_postfix(holdout_loss=f"{loss:.4f}", monitored=f"{value:.4f}", refresh=False)
-        if value > best_value:
-            best_value, best_epoch, best_loss = value, epoch, loss
-            best_state = copy.deepcopy(model.state_dict())
-        elif epoch - best_epoch >= settings.patience:
-            break
+    best_value, best_epoch, best_loss, best_state = None, 0, float("nan"), None
+    # The bar's length is the epoch at which early stopping would stop if nothing improves from now on.
+    bar = Progress(min(settings.max_epochs, settings.patience), desc, unit="epoch", enabled=progress)
+    with bar:
+        for epoch in range(1, settings.max_epochs + 1):
+            started = time.perf_counter()
+            loader = make_loader(
+                dataset, train_ids, settings.batch_size, shuffle=True, seed=seed + epoch,
+                num_workers=settings.num_workers, train=True,
+                drop_last=len(train_ids) % settings.batch_size == 1,  # batch norm cannot train on one sample
+            )
+            model.train()
+            loss_sum, seen = torch.zeros((), dtype=torch.float64, device=device), 0
+            for batch in loader:
+                batch = to_device(batch, device)
+                optimizer.zero_grad(set_to_none=True)
+                loss = mean_loss(model(batch["inputs"]), batch["target"], ignore_index)
+                loss.backward()
+                optimizer.step()
+                n = len(batch["target"])
+                loss_sum += loss.detach().double() * n
+                seen += n
+            confusion, holdout_loss = evaluate(model, holdout_loader, device, dataset.num_classes, ignore_index)
+            value = _monitored(monitor, holdout_loss, confusion)
+            if _improves(monitor, value, best_value):
+                best_value, best_epoch, best_loss = value, epoch, holdout_loss
+                best_state = copy.deepcopy(model.state_dict())
+            info = EpochInfo(epoch, float(loss_sum) / max(seen, 1), holdout_loss, monitor, value, best_epoch,
+                             time.perf_counter() - started)
+            bar.set_total(min(settings.max_epochs, best_epoch + settings.patience))
+            bar.update(postfix=f"train loss {info.train_loss:.4f}, holdout {monitor} {value:.4f} "
+                               f"(best {best_value:.4f} at epoch {best_epoch})")
+            logger.info(
+                "%s epoch %d: train loss %.4f, holdout %s %.4f (best %.4f at epoch %d), %.1fs",
+                desc, epoch, info.train_loss, monitor, value, best_value, best_epoch, info.seconds,
+                extra={"shown_by_bar": bar.shows_bar},
+            )
+            if on_epoch is not None:
+                on_epoch(info)
+            if epoch - best_epoch >= settings.patience:
+                break
     model.load_state_dict(best_state)
     return StageResult(epochs=epoch, best_epoch=best_epoch, holdout_loss=best_loss)

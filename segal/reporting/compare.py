@@ -13,7 +13,8 @@ import numpy as np
 from mmengine.config import Config
 
 from ..config import config_differences
-from ..utils import atomic_write_text
+from ..utils.io import atomic_write_text
+from .figures import pyplot, save_figure
 from .records import read_metrics
 
 # config keys that never make runs different settings
@@ -22,7 +23,10 @@ MISTAKE_STEPS = (1, 5, 10)  # metrics.jsonl steps: the mistake rate of the selec
 
 
 class IncomparableRuns(ValueError):
-    """The runs differ in dataset or in step sizes."""
+    """The runs differ in dataset or in step sizes, or unfinished runs would be compared with finished ones."""
+
+
+DEFAULT_NUM_STEPS = 10  # the protocols' default ``num_steps``
 
 
 class Run:
@@ -44,6 +48,20 @@ class Run:
         return self.config["scorer"]["type"]
 
     @property
+    def planned_steps(self) -> int:
+        """Records a finished run has: step 0 and ``protocol.num_steps`` annotation steps.
+
+        An annotation run (``loop.oracle='annotators'``) has no planned length: it is as long as it is.
+        """
+        if self.config.get("loop", {}).get("oracle") == "annotators":
+            return len(self.records)
+        return int(self.config["protocol"].get("num_steps", DEFAULT_NUM_STEPS)) + 1
+
+    @property
+    def finished(self) -> bool:
+        return len(self.records) >= self.planned_steps
+
+    @property
     def n_labelled(self) -> List[int]:
         return [r["n_labelled"] for r in self.records]
 
@@ -59,19 +77,40 @@ def _setting_label(run: Run, differing: Sequence[str]) -> str:
     return run.scorer + (f" ({', '.join(parts)})" if parts else "")
 
 
-def group_runs(runs: Sequence[Run]) -> "OrderedDict[str, List[Run]]":
+def _check_partial(runs: Sequence[Run], allow_partial: bool) -> None:
+    """Refuses unfinished runs beside runs of another length unless ``allow_partial``."""
+    partial = [run for run in runs if not run.finished]
+    if not partial or allow_partial or len({len(run.records) for run in runs}) == 1:
+        return
+    listing = ", ".join(f"{run.work_dir} ({len(run.records)} of {run.planned_steps} steps)" for run in partial)
+    raise IncomparableRuns(
+        f"unfinished runs: {listing}. Finish them with python tools/train.py CONFIG --work-dir DIR --resume, "
+        f"or pass --allow-partial to compare them with the others anyway"
+    )
+
+
+def group_runs(runs: Sequence[Run], allow_partial: bool = False) -> "OrderedDict[str, List[Run]]":
     """Checks the runs are comparable and groups them by setting.
 
+    Args:
+        runs: The runs to compare.
+        allow_partial: Compare unfinished runs with runs of another length
+            (each step is averaged over the runs that reached it).
+
     Raises:
-        IncomparableRuns: two runs use different datasets or label counts per step.
+        IncomparableRuns: two runs use different datasets or label counts per
+            step, or an unfinished run would be compared with a longer one
+            without ``allow_partial``.
     """
+    _check_partial(runs, allow_partial)
     first = runs[0]
     for run in runs[1:]:
         if config_differences(first.config["dataset"], run.config["dataset"]):
             raise IncomparableRuns(
                 f"{run.work_dir} uses dataset {run.config['dataset']}, {first.work_dir} uses {first.config['dataset']}"
             )
-        if run.n_labelled != first.n_labelled:
+        common = min(len(run.n_labelled), len(first.n_labelled))
+        if run.n_labelled[:common] != first.n_labelled[:common]:
             raise IncomparableRuns(
                 f"{run.work_dir} labels {run.n_labelled} per step, {first.work_dir} labels {first.n_labelled}"
             )
@@ -94,18 +133,26 @@ def _mean_over_range(values: np.ndarray, n: np.ndarray) -> float:
 
 def summarise(groups: "OrderedDict[str, List[Run]]") -> dict:
     """Per setting: the metric per step (mean, std), label efficiency, area under the curve, mistake rates."""
-    metric = next(iter(groups.values()))[0].metric
-    summary = {"metric": metric, "settings": OrderedDict()}
+    first = next(iter(groups.values()))[0]
+    metric = first.metric
+    summary = {"metric": metric, "dataset": first.config["dataset"]["type"],
+               "protocol": first.config["protocol"]["type"], "settings": OrderedDict()}
     for name, runs in groups.items():
-        values = np.array([[r[metric] for r in run.records] for run in runs])  # [seeds, steps]
-        n = np.array(runs[0].n_labelled, dtype=float)
-        mean = values.mean(0)
+        longest = max(runs, key=lambda run: len(run.records))
+        values = np.full((len(runs), len(longest.records)), np.nan)  # [seeds, steps]; NaN after a run's last step
+        for row, run in enumerate(runs):
+            values[row, : len(run.records)] = [r[metric] for r in run.records]
+        n = np.array(longest.n_labelled, dtype=float)
+        mean = np.nanmean(values, 0)
         entry = {
             "runs": [str(run.work_dir) for run in runs],
             "seeds": [run.config.get("seed") for run in runs],
-            "n_labelled": runs[0].n_labelled,
+            "n_labelled": longest.n_labelled,
             "mean": mean.tolist(),
-            "std": values.std(0).tolist(),
+            "std": np.nanstd(values, 0).tolist(),
+            "runs_per_step": np.isfinite(values).sum(0).tolist(),
+            "partial": [str(run.work_dir) for run in runs if not run.finished],
+            "steps": {str(run.work_dir): [len(run.records), run.planned_steps] for run in runs},
             "auc": _mean_over_range(mean, n),
             "mistake_rate": {},
         }
@@ -115,9 +162,10 @@ def summarise(groups: "OrderedDict[str, List[Run]]") -> dict:
             if rates:
                 entry["mistake_rate"][str(step)] = {"mean": float(np.mean(rates)), "std": float(np.std(rates))}
         if metric == "mIoU":
-            classes = list(runs[0].records[-1]["per_class_iou"])
+            complete = [run for run in runs if len(run.records) == len(longest.records)]
+            classes = list(longest.records[-1]["per_class_iou"])
             last = np.array([[np.nan if run.records[-1]["per_class_iou"][c] is None else run.records[-1]["per_class_iou"][c]
-                              for c in classes] for run in runs])
+                              for c in classes] for run in complete])
             entry["per_class_iou_last"] = dict(zip(classes, np.nanmean(last, 0).tolist()))
         summary["settings"][name] = entry
     baseline = next((name for name in summary["settings"] if name.split(" (")[0] == "Random"), None)
@@ -149,7 +197,12 @@ def write_report(summary: dict, out_dir: Path) -> None:
         e = settings[name]
         reach = e.get("labels_to_reach_random")
         reach = "—" if summary["baseline"] is None else ("not reached" if reach is None else str(reach))
-        lines.append(f"| {name} | {len(e['runs'])} | {e['auc']:.4f} | {_fmt(e['mean'][-1], e['std'][-1])} | {reach} |")
+        runs = f"{len(e['runs'])}" + (f" ({len(e['partial'])} unfinished)" if e["partial"] else "")
+        lines.append(f"| {name} | {runs} | {e['auc']:.4f} | {_fmt(e['mean'][-1], e['std'][-1])} | {reach} |")
+    unfinished = [(run, steps) for e in settings.values() for run, steps in e["steps"].items() if run in e["partial"]]
+    if unfinished:
+        lines += ["", "**Unfinished runs** (each step is averaged over the runs that reached it): "
+                  + ", ".join(f"`{run}` ({done} of {planned} steps)" for run, (done, planned) in unfinished) + "."]
     if summary["baseline"] is not None:
         lines += ["", f"Random's final mean {metric}: {summary['target']:.4f}. AUC is the mean {metric} over the labelled range (trapezoid rule)."]
     lines += ["", f"## {metric} per step", "", "| labelled | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
@@ -181,31 +234,36 @@ def write_report(summary: dict, out_dir: Path) -> None:
 
 def plot_curves(summary: dict, path: Path) -> None:
     """Metric against labelled samples, mean ± std band per setting."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, e in summary["settings"].items():
         n, mean, std = np.array(e["n_labelled"]), np.array(e["mean"]), np.array(e["std"])
-        ax.plot(n, mean, marker="o", markersize=3, label=f"{name} (n={len(e['runs'])})")
+        label = f"{name} (n={len(e['runs'])}" + (f", {len(e['partial'])} unfinished)" if e["partial"] else ")")
+        ax.plot(n, mean, marker="o", markersize=3, linestyle="--" if e["partial"] else "-", label=label)
         ax.fill_between(n, mean - std, mean + std, alpha=0.15)
     ax.set_xlabel("labelled samples")
     ax.set_ylabel(summary["metric"])
+    ax.set_title(f"{summary['dataset']}, {summary['protocol']}: test {summary['metric']} (mean ± std over seeds)",
+                 fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
-def compare_runs(work_dirs: Sequence[str], out_dir: str) -> dict:
-    """Reads the runs, writes ``curves.png``, ``report.md`` and ``summary.json`` into ``out_dir``."""
+def compare_runs(work_dirs: Sequence[str], out_dir: str, allow_partial: bool = False) -> dict:
+    """Reads the runs, writes ``curves.png``, ``report.md`` and ``summary.json`` into ``out_dir``.
+
+    Args:
+        work_dirs: Run folders.
+        out_dir: Output folder.
+        allow_partial: Compare unfinished runs with longer ones (see :func:`group_runs`).
+    """
     if not work_dirs:
         raise ValueError("give at least one work dir")
     runs = [Run(w) for w in work_dirs]
-    summary = summarise(group_runs(runs))
+    summary = summarise(group_runs(runs, allow_partial))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_report(summary, out)

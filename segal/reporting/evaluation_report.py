@@ -1,13 +1,13 @@
-"""Files of the evaluation report: metrics.json, report.md, confusion.png, coloured predictions."""
+"""Files of the evaluation report: metrics.json, report.md, confusion.png."""
 import json
 from pathlib import Path
 from typing import Sequence
 
-import cv2
 import numpy as np
 
 from ..evaluation import ConfusionMatrix
-from ..utils import atomic_write_text
+from ..utils.io import atomic_write_text
+from .figures import pyplot, save_figure
 from .records import evaluation_fields
 
 
@@ -48,10 +48,7 @@ def write_report_md(out_dir: Path, confusion: ConfusionMatrix, task: str, classe
 
 def plot_confusion(path: Path, confusion: ConfusionMatrix, classes: Sequence[str]) -> None:
     """The row-normalised confusion matrix as a heat map."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = confusion.matrix.sum(axis=1, keepdims=True)
     normalised = np.divide(confusion.matrix, rows, out=np.zeros(confusion.matrix.shape), where=rows > 0)
@@ -65,11 +62,4 @@ def plot_confusion(path: Path, confusion: ConfusionMatrix, classes: Sequence[str
     ax.set_title("confusion (rows normalised)")
     fig.colorbar(image, ax=ax, fraction=0.046)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def write_prediction_png(path: Path, image: np.ndarray, target: np.ndarray, pred: np.ndarray, palette: np.ndarray) -> None:
-    """Image | ground truth | prediction, in the Cityscapes palette."""
-    panels = [image, palette[target.astype(np.int64)], palette[pred.astype(np.int64)]]
-    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(panels, axis=1), cv2.COLOR_RGB2BGR))
+    save_figure(fig, path)

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Iterable, List, Sequence
 
 from ..evaluation import ConfusionMatrix
-from ..utils import atomic_write_text
+from ..utils.io import atomic_write_text
 
 
 def _finite_or_none(values: Iterable[float]) -> List:

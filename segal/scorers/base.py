@@ -6,12 +6,12 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from ..data.loading import make_loader
 from ..data.pool import ActivePool
 from ..engine.inference import to_device
-from ..utils import no_tf32
+from ..utils.precision import no_tf32
+from ..utils.progress import Progress
 
 @dataclass
 class ScoringContext:
@@ -66,15 +66,15 @@ class ScoringContext:
     def batches(self, ids: Sequence[int], with_targets: bool = False, desc: Optional[str] = None):
         """Yields the batches of ``ids`` on the device; targets only when asked (never for the pool).
 
-        With ``desc``, shows a progress bar with that label (when ``progress`` is on and stderr is a terminal).
+        With ``desc``, shows progress under that label when ``progress`` is on:
+        a bar on a terminal, a log line every 30 seconds otherwise.
         """
-        loader = self.loader(ids, with_targets)
-        if desc is not None:
-            loader = tqdm(loader, desc=desc, disable=None if self.progress else True, leave=False)
-        for batch in loader:
-            if not with_targets:
-                batch.pop("target", None)
-            yield to_device(batch, self.device)
+        with Progress(len(ids), desc or "", unit="sample", enabled=self.progress and desc is not None) as progress:
+            for batch in self.loader(ids, with_targets):
+                if not with_targets:
+                    batch.pop("target", None)
+                yield to_device(batch, self.device)
+                progress.update(len(batch["id"]))
 
 @dataclass
 class Selection:
@@ -103,6 +103,8 @@ class Scorer:
 
     #: True for scorers that read the run's holdout or labelled set.
     needs_labelled_data = False
+    #: What :meth:`pixel_map` shows, for the colour bar of heat maps.
+    pixel_map_name = "predictive entropy (nats)"
 
     def prepare(self, ctx: ScoringContext) -> None:
         """Work done once per step, before any pool batch is scored."""

@@ -27,7 +27,7 @@ from typing import Dict, Iterator, List, Tuple
 import torch
 from torch import nn
 
-from ..utils import derive_seed
+from ..utils.seeding import derive_seed
 
 SUPPORTED = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
 

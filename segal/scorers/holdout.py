@@ -14,7 +14,7 @@ from torch import nn
 from torch.func import functional_call, jvp, vmap
 
 from ..registry import SCORERS
-from ..utils import derive_seed
+from ..utils.seeding import derive_seed
 from .base import Scorer, ScoringContext, mean_over_elements
 from .head_delta import DeltaChain, UnsupportedHead, cross_entropy_change
 from .head_probe import HeadProbe
@@ -198,6 +198,8 @@ class HoldoutLossChangeApprox(Scorer):
         holdout_batch: Holdout samples per pass while computing the holdout
             gradient; ``None``: all at once.
     """
+
+    pixel_map_name = "contribution to -grad(holdout loss) . grad(pseudo-label loss)"
 
     needs_labelled_data = True
 

@@ -138,6 +138,8 @@ class MCDropout(_MonteCarloDropout):
         num_passes: T, the number of stochastic forward passes.
     """
 
+    pixel_map_name = "entropy of the mean MC-dropout prediction (nats)"
+
     needs_entropy = False
 
     def quantity(self, stats: MCStatistics) -> torch.Tensor:
@@ -153,6 +155,8 @@ class BALD(_MonteCarloDropout):
     Args:
         num_passes: T, the number of stochastic forward passes.
     """
+
+    pixel_map_name = "mutual information, MC dropout (nats)"
 
     def quantity(self, stats: MCStatistics) -> torch.Tensor:
         return stats.mutual_information()

@@ -1,7 +1,6 @@
-"""Small helpers shared across segal: atomic file writes, devices, seeds, float32 precision."""
-from .device import resolve_device
-from .io import atomic_save_torch, atomic_write_text, read_json
-from .precision import no_tf32
-from .seeding import derive_seed
+"""Small helpers shared across segal, one module each: ``io`` (atomic file writes), ``device``, ``seeding``,
+``precision`` (float32 settings), ``logs`` (console and log file) and ``progress``.
 
-__all__ = ["atomic_save_torch", "atomic_write_text", "derive_seed", "no_tf32", "read_json", "resolve_device"]
+Import from the module itself (``from segal.utils.io import atomic_write_text``): this package imports
+nothing on its own, so light callers such as the command-line parsers do not pay for torch.
+"""

@@ -7,17 +7,16 @@ import cv2
 import numpy as np
 import torch
 from mmengine.config import Config
-from tqdm import tqdm
 
 from ..apis import build_dataset, build_model
 from ..data.loading import make_loader
 from ..engine.inference import to_device
-from ..reporting.evaluation_report import (
-    cityscapes_palette, plot_confusion, write_metrics_json, write_prediction_png, write_report_md,
-)
-from ..selection import load_checkpoint
-from ..utils import resolve_device
-from .confusion import ConfusionMatrix
+from ..evaluation import ConfusionMatrix
+from ..reporting.evaluation_report import cityscapes_palette, plot_confusion, write_metrics_json, write_report_md
+from ..reporting.figures import write_prediction_figure
+from ..utils.device import resolve_device
+from ..utils.progress import Progress
+from .checkpoint import load_checkpoint
 
 logger = logging.getLogger("segal")
 
@@ -26,14 +25,17 @@ def evaluate_checkpoint(cfg: Config, checkpoint: str, out_dir: str, show_dir: Op
     """Evaluates ``checkpoint`` on the test split and writes the report into ``out_dir``.
 
     Writes ``metrics.json``, ``report.md`` and ``confusion.png``; with
-    ``show_dir`` (segmentation), one PNG per test image: image, ground truth and
-    prediction in the Cityscapes palette.
+    ``show_dir`` (segmentation), one PNG per test image named after it:
+    image, ground truth and prediction in the Cityscapes palette, with a
+    legend of the classes shown.
 
     Returns:
         The metrics written to ``metrics.json``.
     """
     device = resolve_device(cfg.get("device", "auto"))
     dataset = build_dataset(cfg)
+    if show_dir is not None and dataset.task != "segmentation":
+        raise ValueError("--show-dir needs a segmentation config")
     model = build_model(cfg.model, dataset).to(device)
     load_checkpoint(checkpoint, model, cfg.model, list(dataset.classes), device)
     model.eval()
@@ -45,26 +47,32 @@ def evaluate_checkpoint(cfg: Config, checkpoint: str, out_dir: str, show_dir: Op
     out, show = Path(out_dir), Path(show_dir) if show_dir else None
     out.mkdir(parents=True, exist_ok=True)
     if show is not None:
-        if dataset.task != "segmentation":
-            raise ValueError("--show-dir needs a segmentation config")
         show.mkdir(parents=True, exist_ok=True)
         palette = cityscapes_palette(dataset.num_classes)
     loader = make_loader(dataset, ids, cfg.train.get("eval_batch_size", 8))
-    with torch.no_grad():
-        for batch in tqdm(loader, desc="test", disable=None if cfg.loop.get("progress", True) else True, leave=False):
+    with torch.no_grad(), Progress(len(ids), "test", unit="sample", enabled=cfg.loop.get("progress", True)) as bar:
+        for batch in loader:
             batch = to_device(batch, device)
             pred = model(batch["inputs"]).argmax(1)
             confusion.update(pred, batch["target"])
+            bar.update(len(batch["id"]))
             if show is not None:
-                for sample_id, target, prediction in zip(batch["id"].tolist(), batch["target"].cpu().numpy(), pred.cpu().numpy()):
-                    image = dataset.read_image(sample_id)
-                    if image.shape[:2] != target.shape:  # a resizing test pipeline
-
-                        image = cv2.resize(image, (target.shape[1], target.shape[0]))
-                    write_prediction_png(show / f"{Path(dataset.image_path(sample_id)).stem}.png", image,
-                                         np.where(target == ignore_index, 255, target), prediction, palette)
+                for sample_id, target, prediction in zip(batch["id"].tolist(), batch["target"].cpu().numpy(),
+                                                         pred.cpu().numpy()):
+                    _show_prediction(show, dataset, sample_id, target, prediction, palette, ignore_index)
     metrics = write_metrics_json(out, confusion, dataset.task, dataset.classes)
     write_report_md(out, confusion, dataset.task, dataset.classes, f"Evaluation of {checkpoint}")
     plot_confusion(out / "confusion.png", confusion, dataset.classes)
-    logger.info("wrote %s, %s and %s", out / "metrics.json", out / "report.md", out / "confusion.png")
     return metrics
+
+
+def _show_prediction(show: Path, dataset, sample_id: int, target: np.ndarray, prediction: np.ndarray,
+                     palette: np.ndarray, ignore_index: int) -> None:
+    image = dataset.read_image(sample_id)
+    if image.shape[:2] != target.shape:  # a resizing test pipeline
+        image = cv2.resize(image, (target.shape[1], target.shape[0]))
+    counted = target != ignore_index
+    accuracy = (prediction[counted] == target[counted]).mean() if counted.any() else float("nan")
+    stem = Path(dataset.image_path(sample_id)).stem
+    write_prediction_figure(show / f"{stem}.png", image, np.where(counted, target, ignore_index), prediction,
+                            palette, list(dataset.classes), f"{stem}: pixel accuracy {accuracy:.3f}", ignore_index)

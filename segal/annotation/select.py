@@ -1,0 +1,199 @@
+"""Choosing images for annotators: score an unlabelled pool with a trained checkpoint.
+
+The pool comes from an annotation run's ``state.json`` (its unlabelled pool
+ids), or from a folder or list of images that have no labels at all. The
+result is a ranked selection written as JSON and CSV; with a state file, the
+chosen ids are also recorded there as the next step, pending annotation.
+Every check runs before anything is written.
+"""
+import csv
+import io
+import json
+import logging
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+import numpy as np
+import torch
+from mmengine.config import Config
+
+from ..apis import build_dataset, build_model
+from ..data.cityscapes import ImageFolderPool
+from ..data.pool import ActivePool, Split
+from ..engine.loop import RunStateError
+from ..registry import DATASETS, SCORERS, build, effective_settings
+from ..reporting import write_metrics
+from ..reporting.figures import write_heatmap_figure
+from ..scorers.base import ScoringContext, check_budget
+from ..utils.device import resolve_device
+from ..utils.io import atomic_write_text, read_json
+from ..utils.seeding import derive_seed
+from .checkpoint import load_checkpoint
+
+logger = logging.getLogger("segal")
+
+IMAGE_SUFFIX = "_leftImg8bit"  # dropped from heat map names, as Cityscapes label files do
+
+
+def _predicted_summary(logits: torch.Tensor, classes: List[str], top: int = 3) -> dict:
+    """What the model predicts for one sample: the class (classification) or the top classes by pixel share."""
+    probs = torch.softmax(logits.double(), dim=0)
+    if probs.ndim == 1:
+        best = int(probs.argmax())
+        return {"class": classes[best], "confidence": round(float(probs[best]), 4)}
+    shares = torch.bincount(probs.argmax(0).flatten(), minlength=len(classes)).double() / probs[0].numel()
+    order = torch.argsort(shares, descending=True)[:top]
+    return {classes[int(c)]: round(float(shares[c]), 4) for c in order if shares[c] > 0}
+
+
+def _write_selection(out: Path, entries: List[dict], meta: dict) -> None:
+    atomic_write_text(out, json.dumps({**meta, "selection": entries}, indent=2))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["rank", "id", "image", "score", "predicted"])
+    for e in entries:
+        writer.writerow([e["rank"], e["id"], e["image"], e["score"], json.dumps(e["predicted"])])
+    atomic_write_text(out.with_suffix(".csv"), buffer.getvalue())
+
+
+def heatmap_name(image: str, sample_id: int, taken: set) -> str:
+    """``frankfurt_000000_000294.png`` for ``.../frankfurt_000000_000294_leftImg8bit.png``; unique in ``taken``."""
+    stem = Path(image).stem if image else f"id{sample_id}"
+    stem = stem[: -len(IMAGE_SUFFIX)] if stem.endswith(IMAGE_SUFFIX) else stem
+    name = f"{stem}.png" if f"{stem}.png" not in taken else f"{stem}_id{sample_id}.png"
+    taken.add(name)
+    return name
+
+
+def _restore_annotation_state(state: str, cfg: Config, dataset) -> Tuple[dict, ActivePool, int]:
+    """Reads an annotation run's state and checks a selection may be recorded in it.
+
+    Returns:
+        ``(saved state, pool, step of the selecting model)``.
+
+    Raises:
+        RunStateError: The state belongs to a simulated run, has no trained
+            step, or a selection is still pending annotation; the message says
+            which command resolves it.
+    """
+    saved = read_json(state)
+    if not isinstance(saved, dict) or "pool" not in saved or "completed_step" not in saved:
+        raise RunStateError(f"{state} is not a segal run state (it lacks 'pool' or 'completed_step')")
+    oracle = saved.get("oracle", cfg.loop.get("oracle", "simulated"))
+    if oracle != "annotators":
+        raise RunStateError(
+            f"{state} belongs to a simulated run (loop.oracle='{oracle}'), whose selections tools/train.py makes; "
+            f"select.py leaves its history alone. To rank images with this checkpoint without changing the run, "
+            f"use --pool DIR_OR_LIST; to annotate for real, start an annotation run "
+            f"(loop.oracle='annotators', e.g. configs/cityscapes/*_annotation.py)"
+        )
+    if not saved.get("records"):
+        raise RunStateError(f"{state} has no trained step yet; run tools/train.py on its work dir first")
+    pool = ActivePool.from_state_dict(saved["pool"])
+    if len(pool) != len(dataset):
+        raise RunStateError(f"{state} has {len(pool)} ids but the config's dataset has {len(dataset)}")
+    step = saved["completed_step"]
+    pending = pool.labelled_ids(step + 1)
+    if len(pending):
+        raise RunStateError(
+            f"{state}: the {len(pending)} images selected for step {step + 1} are still pending annotation. "
+            f"Deliver their labels, then train step {step + 1} with: python tools/train.py CONFIG --work-dir "
+            f"{Path(state).parent} (add --allow-missing to train without the missing ones)"
+        )
+    return saved, pool, step
+
+
+def select_for_annotation(
+    cfg: Config,
+    checkpoint: str,
+    budget: int,
+    out_dir: str,
+    state: Optional[str] = None,
+    pool_source: Optional[str] = None,
+    heatmaps: Optional[str] = None,
+) -> Tuple[List[dict], Path]:
+    """Scores the unlabelled pool with the config's scorer and writes the top ``budget``.
+
+    Args:
+        cfg: The experiment config (its dataset, model and scorer).
+        checkpoint: Trained weights, e.g. ``work_dir/checkpoints/step_0.pth``.
+        budget: How many images to select.
+        out_dir: Folder for ``selection_step<N>.json`` (with ``state``) or
+            ``selection.json`` (with ``pool_source``), and the CSV beside it.
+        state: An annotation run's ``state.json``: select from its unlabelled
+            pool and record the selection there as the next step, pending annotation.
+        pool_source: Without ``state``: a folder or list file of unlabelled
+            images (segmentation configs), read with the config's test pipeline.
+        heatmaps: Folder for one PNG per selected image, named after the image,
+            showing the per-pixel quantity behind the score (segmentation only).
+
+    Returns:
+        The ranked entries (``rank``, ``id``, ``image``, ``score``, ``predicted``)
+        and the path of the JSON file.
+    """
+    if (state is None) == (pool_source is None):
+        raise ValueError("give exactly one of --state (a run's state.json) or --pool (a folder or list of images)")
+    device = resolve_device(cfg.get("device", "auto"))
+    scorer = build(SCORERS, cfg.scorer, "scorer", lenient=True)
+    saved = None
+    if state is not None:
+        dataset = build_dataset(cfg)
+        saved, pool, step = _restore_annotation_state(state, cfg, dataset)
+    else:
+        dataset_cls = DATASETS.get(cfg.dataset["type"])
+        if getattr(dataset_cls, "task", None) != "segmentation":
+            raise ValueError("--pool works with segmentation configs; for classification select with --state")
+        dataset = ImageFolderPool(pool_source, cfg.dataset.get("test_pipeline"), dataset_cls.classes)
+        dataset.check_one_size()
+        pool = ActivePool(np.full(len(dataset), Split.POOL, dtype=np.int8))
+        step = 0
+    if saved is None and scorer.needs_labelled_data:
+        raise ValueError(f"{type(scorer).__name__} needs the holdout or labelled set of a run; select with --state")
+    if heatmaps is not None and dataset.task != "segmentation":
+        raise ValueError("--heatmaps needs a segmentation config")
+    check_budget(budget, len(pool.candidate_ids()))
+    model = build_model(cfg.model, dataset).to(device)
+    load_checkpoint(checkpoint, model, cfg.model, list(dataset.classes), device)
+    model.eval()
+
+    ctx = ScoringContext(
+        model=model, dataset=dataset, pool=pool, device=device, step=step,
+        seed=derive_seed(int(cfg.get("seed", 0)), step, "score"), batch_size=cfg.loop.get("score_batch_size", 8),
+        progress=cfg.loop.get("progress", True),
+    )
+    selection = scorer.select(ctx, budget)
+
+    heat_dir = Path(heatmaps) if heatmaps is not None else None
+    if heat_dir is not None:
+        heat_dir.mkdir(parents=True, exist_ok=True)
+    rank_of = {int(i): rank for rank, i in enumerate(selection.ids.tolist(), 1)}
+    entries, names = [], set()
+    for batch in ctx.batches(selection.ids):  # one pass over the selected ids, in rank order
+        with torch.no_grad():
+            logits = model(batch["inputs"])
+        maps = scorer.pixel_map(ctx, batch).float().cpu().numpy() if heat_dir is not None else None
+        for row, sample_id in enumerate(batch["id"].tolist()):
+            rank, score = rank_of[sample_id], float(selection.scores[rank_of[sample_id] - 1])
+            image = str(dataset.image_path(sample_id)) if hasattr(dataset, "image_path") else ""
+            entries.append({"rank": rank, "id": sample_id, "image": image,
+                            "score": score if np.isfinite(score) else None,
+                            "predicted": _predicted_summary(logits[row], list(dataset.classes))})
+            if maps is not None:
+                name = heatmap_name(image, sample_id, names)
+                score_text = f"score {score:.4g}" if np.isfinite(score) else "chosen jointly"
+                write_heatmap_figure(heat_dir / name, dataset.read_image(sample_id), maps[row],
+                                     f"rank {rank}: {Path(name).stem} ({type(scorer).__name__}, {score_text})",
+                                     scorer.pixel_map_name)
+
+    out = Path(out_dir) / (f"selection_step{step + 1}.json" if saved is not None else "selection.json")
+    meta = {"scorer": effective_settings(SCORERS, dict(cfg.scorer)), "checkpoint": str(checkpoint),
+            "budget": budget, "next_step": step + 1 if saved is not None else None}
+    _write_selection(out, entries, meta)
+    if saved is not None:
+        pool.label(selection.ids, step + 1)
+        saved["pool"] = pool.state_dict()
+        saved["records"][-1]["selected_ids"] = selection.ids.tolist()
+        atomic_write_text(state, json.dumps(saved))
+        write_metrics(Path(state).parent / "metrics.jsonl", saved["records"])
+        logger.info("recorded %d images as step %d, pending annotation, in %s", len(entries), step + 1, state)
+    return entries, out

@@ -1,0 +1,54 @@
+"""segal's log: console lines for a person, and a log file in every work dir."""
+import logging
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+LOGGER_NAME = "segal"
+FORMAT = "%(asctime)s %(levelname)s %(message)s"
+
+
+class HideLinesShownByBar(logging.Filter):
+    """Keeps off the console the log lines that a progress bar is showing already.
+
+    A record logged with ``extra={'shown_by_bar': True}`` (e.g. a training
+    epoch while its bar is drawn) still goes to the log file.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(record, "shown_by_bar", False)
+
+
+def setup_console_logging(verbose: bool = False) -> None:
+    """Sends segal's messages to stderr, one timestamped line each."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(FORMAT, "%H:%M:%S"))
+    handler.addFilter(HideLinesShownByBar())
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.handlers[:] = [h for h in logger.handlers if isinstance(h, logging.FileHandler)] + [handler]
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logger.propagate = False
+
+
+@contextmanager
+def log_file(work_dir: Path) -> Iterator[Path]:
+    """Copies segal's log lines into ``work_dir/<YYYYmmdd_HHMMSS>.log`` while the block runs.
+
+    The file gets every line the console gets plus the ones progress bars
+    show on a terminal (one per training epoch).
+    """
+    work_dir = Path(work_dir)
+    path = work_dir / f"{time.strftime('%Y%m%d_%H%M%S')}.log"
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(FORMAT, "%Y-%m-%d %H:%M:%S"))
+    logger = logging.getLogger(LOGGER_NAME)
+    if logger.level == logging.NOTSET or logger.level > logging.INFO:
+        logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield path
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
