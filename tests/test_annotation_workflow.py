@@ -59,6 +59,7 @@ def test_train_select_annotate_train(tmp_path):
     again = run_tool("select.py", str(CONFIG), str(work / "checkpoints/step_0.pth"), "--budget", "3",
                      "--state", str(work / "state.json"), *options(root))
     assert again.returncode == 1 and "pending annotation" in again.stderr
+    assert "selected for step 1" in again.stderr and f"python tools/train.py CONFIG --work-dir {work}" in again.stderr
 
     # training before the labels exist stops and lists every missing image; the state is untouched
     before = (work / "state.json").read_bytes()

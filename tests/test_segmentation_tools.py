@@ -92,8 +92,54 @@ def test_test_tool_report_and_prediction_pngs(city, tmp_path):
     assert "| road |" in report and "| bicycle |" in report
     shows = sorted((tmp_path / "show").glob("*.png"))
     val_images = sorted((root / "city" / "leftImg8bit" / "val").rglob("*.png"))
-    assert [p.name for p in shows] == [p.name for p in val_images], "one figure per test image, named after it"
+    expected = [p.name.replace("_leftImg8bit", "") for p in val_images]
+    assert [p.name for p in shows] == expected, "one figure per test image, named after it"
     figure = cv2.cvtColor(cv2.imread(str(shows[0])), cv2.COLOR_BGR2RGB)
     assert figure.shape[1] >= 1000
     road = np.array([128, 64, 128])  # Cityscapes' road colour appears in the panels and the legend
     assert (np.abs(figure.reshape(-1, 3).astype(int) - road).sum(1) <= 3).sum() > 100
+
+
+def test_mixed_sizes_are_refused_before_anything_is_written(city, tmp_path):
+    root, config, options, checkpoint = city
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    images = sorted((root / "city" / "leftImg8bit" / "train").rglob("*.png"))
+    cv2.imwrite(str(folder / "small.png"), cv2.imread(str(images[0])))
+    cv2.imwrite(str(folder / "large.png"), cv2.resize(cv2.imread(str(images[1])), (128, 64)))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = run_tool("select.py", str(config), str(checkpoint), "--budget", "1", "--pool", str(folder),
+                      "--work-dir", str(tmp_path / "sel"), "--heatmaps", str(tmp_path / "heat"), "--cfg-options", *options)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "32x64" in result.stderr and "64x128" in result.stderr
+    assert "small.png" in result.stderr and "large.png" in result.stderr and "test_pipeline" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before, "no heat map or selection folder was created"
+
+
+def test_a_resizing_test_pipeline_accepts_mixed_sizes(city, tmp_path):
+    root, config, options, checkpoint = city
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    images = sorted((root / "city" / "leftImg8bit" / "train").rglob("*.png"))
+    cv2.imwrite(str(folder / "small.png"), cv2.imread(str(images[0])))
+    cv2.imwrite(str(folder / "large.png"), cv2.resize(cv2.imread(str(images[1])), (128, 64)))
+    resizing = tmp_path / "resizing.py"
+    resizing.write_text(f"_base_ = ['{config}']\ndataset = dict(test_pipeline=[dict(type='Resize', height=32, width=64)])\n")
+    result = run_tool("select.py", str(resizing), str(checkpoint), "--budget", "2", "--pool", str(folder),
+                      "--cfg-options", *options)
+    assert result.returncode == 0, result.stderr
+    default_out = root / "selection_model" / "selection.json"  # beside the checkpoint, named after it
+    assert f"wrote {default_out}" in result.stdout
+    assert len(json.loads(default_out.read_text())["selection"]) == 2
+
+
+def test_selection_records_the_settings_the_scorer_used(city, tmp_path):
+    root, _, options, checkpoint = city
+    config = REPO / "configs/synthetic_city/deeplabv3plus-r18_holdout-loss-change.py"  # its scorer has lr, steps, ...
+    result = run_tool("select.py", str(config), str(checkpoint), "--budget", "1", "--work-dir", str(tmp_path),
+                      "--pool", str(root / "city" / "leftImg8bit" / "val"), "--cfg-options", *options,
+                      "scorer.type=MCDropout")
+    assert result.returncode == 0, result.stderr
+    assert "ignored" in result.stderr
+    recorded = json.loads((tmp_path / "selection.json").read_text())["scorer"]
+    assert recorded == {"type": "MCDropout", "num_passes": 20}

@@ -53,3 +53,33 @@ def test_bad_train_settings_name_the_key():
         TrainSettings(monitor="f1")
     with pytest.raises(ValueError, match="train.patience"):
         TrainSettings(patience=0)
+
+
+def test_terminal_bar_names_the_metric_and_runs_to_the_early_stopping_horizon(digits, monkeypatch, caplog):
+    """On a terminal the bar's length is best epoch + patience, not max_epochs; epoch lines stay off the console."""
+    import logging
+
+    from segal.utils import progress as progress_module
+    from segal.utils.logs import HideLinesShownByBar
+
+    monkeypatch.setattr(progress_module, "stderr_is_terminal", lambda: True)
+    totals, postfixes = [], []
+    original_update = progress_module.Progress.update
+
+    def recording_update(self, n=1, postfix=None):
+        totals.append(self.total)
+        postfixes.append(postfix)
+        original_update(self, n, postfix)
+
+    monkeypatch.setattr(progress_module.Progress, "update", recording_update)
+    caplog.set_level(logging.INFO, logger="segal")
+    torch.manual_seed(0)
+    model = MLPClassifier(digits.input_shape, 10, hidden=16)
+    settings = TrainSettings(optimizer=dict(type="Adam", lr=1e-3), batch_size=64, max_epochs=200, patience=4,
+                             monitor="accuracy")
+    result = train_stage(model, digits, np.arange(200), np.arange(200, 300), settings, torch.device("cpu"), seed=0)
+    assert totals[0] == 5 and totals[-1] == result.best_epoch + 4 and max(totals) < 200
+    assert postfixes[-1].startswith("train loss ") and "holdout accuracy " in postfixes[-1]
+    epoch_records = [r for r in caplog.records if " epoch " in r.getMessage()]
+    assert len(epoch_records) == result.epochs
+    assert not any(HideLinesShownByBar().filter(r) for r in epoch_records), "the bar shows them on the console"

@@ -22,18 +22,18 @@ EXAMPLE = """example:
   python tools/report.py work_dirs/bench_digits/imbalanced/*/seed* --out work_dirs/report_digits"""
 
 
-def parse_args(argv=None):
+def build_parser():
     parser = argparse.ArgumentParser(description="Compare active-learning runs: curves, tables, summary.",
                                      epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("work_dirs", nargs="+", metavar="WORK_DIR", help="run folders (each with config.py and metrics.jsonl)")
     parser.add_argument("--out", required=True, help="output folder for curves.png, report.md and summary.json")
     parser.add_argument("--allow-partial", action="store_true",
                         help="compare unfinished runs with longer ones (marked in the table and dashed on the plot)")
-    return parser.parse_args(argv)
+    return parser
 
 
 def main(argv=None) -> None:
-    args = parse_args(argv)
+    args = build_parser().parse_args(argv)
     setup_logging()
     from segal.reporting.compare import compare_runs
 

@@ -24,7 +24,7 @@ EXAMPLE = """examples:
   -> W/selection_step_0/selection.json and .csv"""
 
 
-def parse_args(argv=None):
+def build_parser():
     parser = base_parser("Score the unlabelled pool with a trained checkpoint and write a ranked selection "
                          "(JSON and CSV: rank, id, image, score, predicted classes).", EXAMPLE)
     parser.add_argument("checkpoint", help="trained weights, e.g. WORK_DIR/checkpoints/step_0.pth")
@@ -39,11 +39,11 @@ def parse_args(argv=None):
                                            "that holds checkpoints/, else beside the checkpoint)")
     parser.add_argument("--heatmaps", metavar="DIR", help="segmentation: one PNG per selected image, named after "
                                                           "it, showing where the model is likely wrong")
-    return parser.parse_args(argv)
+    return parser
 
 
 def main(argv=None) -> None:
-    args = parse_args(argv)
+    args = build_parser().parse_args(argv)
     setup_logging()
     from segal.annotation import select_for_annotation
     from segal.config import load_config, save_config

@@ -21,7 +21,7 @@ EXAMPLE = """example:
   -> work_dirs/run/test_step_3/metrics.json, report.md, confusion.png, config.py"""
 
 
-def parse_args(argv=None):
+def build_parser():
     parser = base_parser("Evaluate a checkpoint on the test split: metrics, per-class report, confusion plot.",
                          EXAMPLE)
     parser.add_argument("checkpoint", help="trained weights, e.g. WORK_DIR/checkpoints/step_3.pth")
@@ -29,11 +29,11 @@ def parse_args(argv=None):
                                            "that holds checkpoints/, else beside the checkpoint)")
     parser.add_argument("--show-dir", help="segmentation: one PNG per test image (image | ground truth | "
                                            "prediction, with a class legend) goes here")
-    return parser.parse_args(argv)
+    return parser
 
 
 def main(argv=None) -> None:
-    args = parse_args(argv)
+    args = build_parser().parse_args(argv)
     setup_logging()
     from segal.annotation import evaluate_checkpoint
     from segal.config import load_config, save_config

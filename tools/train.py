@@ -17,7 +17,7 @@ EXAMPLE = """example:
   python tools/train.py CONFIG --work-dir work_dirs/run --resume --cfg-options protocol.num_steps=15"""
 
 
-def parse_args(argv=None):
+def build_parser():
     parser = base_parser("Run an active-learning experiment from a config.", EXAMPLE)
     parser.add_argument("--work-dir", help="run folder: state, metrics, checkpoints, log (default: work_dirs/<config name>)")
     parser.add_argument("--seed", type=int, help="run seed (overrides the config's seed)")
@@ -25,11 +25,11 @@ def parse_args(argv=None):
                         help="continue the run saved in the work dir; with a larger protocol.num_steps, extend it")
     parser.add_argument("--allow-missing", action="store_true",
                         help="annotation runs: train without selected images whose labels are still missing")
-    return parser.parse_args(argv)
+    return parser
 
 
 def main(argv=None) -> None:
-    args = parse_args(argv)
+    args = build_parser().parse_args(argv)
     setup_logging()
     from segal.apis import run_experiment
     from segal.config import load_config

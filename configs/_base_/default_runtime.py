@@ -1,3 +1,3 @@
 seed = 0
 device = 'auto'
-loop = dict(score_batch_size=256, num_workers=0, keep_checkpoints=0, progress=True)
+loop = dict(score_batch_size=256, num_workers=0, keep_checkpoints=0, progress=True, tensorboard=False)

@@ -13,7 +13,7 @@ from ..data.loading import make_loader
 from ..engine.inference import to_device
 from ..evaluation import ConfusionMatrix
 from ..reporting.evaluation_report import cityscapes_palette, plot_confusion, write_metrics_json, write_report_md
-from ..reporting.figures import write_prediction_figure
+from ..reporting.figures import image_stem, write_prediction_figure
 from ..utils.device import resolve_device
 from ..utils.progress import Progress
 from .checkpoint import load_checkpoint
@@ -73,6 +73,6 @@ def _show_prediction(show: Path, dataset, sample_id: int, target: np.ndarray, pr
         image = cv2.resize(image, (target.shape[1], target.shape[0]))
     counted = target != ignore_index
     accuracy = (prediction[counted] == target[counted]).mean() if counted.any() else float("nan")
-    stem = Path(dataset.image_path(sample_id)).stem
+    stem = image_stem(str(dataset.image_path(sample_id)))
     write_prediction_figure(show / f"{stem}.png", image, np.where(counted, target, ignore_index), prediction,
                             palette, list(dataset.classes), f"{stem}: pixel accuracy {accuracy:.3f}", ignore_index)

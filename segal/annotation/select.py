@@ -23,7 +23,7 @@ from ..data.pool import ActivePool, Split
 from ..engine.loop import RunStateError
 from ..registry import DATASETS, SCORERS, build, effective_settings
 from ..reporting import write_metrics
-from ..reporting.figures import write_heatmap_figure
+from ..reporting.figures import image_stem, write_heatmap_figure
 from ..scorers.base import ScoringContext, check_budget
 from ..utils.device import resolve_device
 from ..utils.io import atomic_write_text, read_json
@@ -31,9 +31,6 @@ from ..utils.seeding import derive_seed
 from .checkpoint import load_checkpoint
 
 logger = logging.getLogger("segal")
-
-IMAGE_SUFFIX = "_leftImg8bit"  # dropped from heat map names, as Cityscapes label files do
-
 
 def _predicted_summary(logits: torch.Tensor, classes: List[str], top: int = 3) -> dict:
     """What the model predicts for one sample: the class (classification) or the top classes by pixel share."""
@@ -58,8 +55,7 @@ def _write_selection(out: Path, entries: List[dict], meta: dict) -> None:
 
 def heatmap_name(image: str, sample_id: int, taken: set) -> str:
     """``frankfurt_000000_000294.png`` for ``.../frankfurt_000000_000294_leftImg8bit.png``; unique in ``taken``."""
-    stem = Path(image).stem if image else f"id{sample_id}"
-    stem = stem[: -len(IMAGE_SUFFIX)] if stem.endswith(IMAGE_SUFFIX) else stem
+    stem = image_stem(image) if image else f"id{sample_id}"
     name = f"{stem}.png" if f"{stem}.png" not in taken else f"{stem}_id{sample_id}.png"
     taken.add(name)
     return name

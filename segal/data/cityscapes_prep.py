@@ -5,8 +5,8 @@ from pathlib import Path
 from typing import Iterable, List
 
 import cv2
-from tqdm import tqdm
 
+from ..utils.progress import Progress
 from .cityscapes import find_label, list_split, read_train_ids
 
 
@@ -39,7 +39,7 @@ def convert_to_train_ids(root, splits: Iterable[str] = ("train", "val"), workers
             target = source.with_name(source.name.replace("_labelIds.png", "_labelTrainIds.png"))
             if overwrite or not target.is_file():
                 sources.append(str(source))
-    bar = tqdm(total=len(sources), desc="labelTrainIds", unit="img", disable=None if progress else True)
+    bar = Progress(len(sources), "labelTrainIds", unit="img", enabled=progress)
     written = []
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:

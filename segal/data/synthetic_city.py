@@ -17,7 +17,8 @@ from typing import Dict, Tuple
 
 import cv2
 import numpy as np
-from tqdm import tqdm
+
+from ..utils.progress import Progress
 
 # Cityscapes label ids
 UNLABELED, EGO, ROAD, SIDEWALK, BUILDING, WALL, FENCE, POLE = 0, 1, 7, 8, 11, 12, 13, 17
@@ -214,7 +215,7 @@ def generate(root, num_train: int = 200, num_val: int = 50, height: int = 64, wi
     options = dict(num_train=num_train, num_val=num_val, height=height, width=width, seed=seed)
     jobs = [(str(root), split, i, height, width, seed) for split, n in (("train", num_train), ("val", num_val))
             for i in range(n)]
-    bar = tqdm(total=len(jobs), desc="synthetic city", unit="img", disable=None if progress else True)
+    bar = Progress(len(jobs), "synthetic city", unit="img", enabled=progress)
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
             for _ in pool.map(_write_one, jobs, chunksize=8):

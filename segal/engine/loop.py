@@ -224,7 +224,7 @@ class ActiveLoop:
         started = time.perf_counter()
         selection = self.scorer.select(ctx, self.schedule.step_size)
         seconds = time.perf_counter() - started
-        logger.info("step %d: %s scored %d pool samples in %s (%.3g samples/s) and selected %d",
+        logger.info("step %d: %s scored %d pool samples in %s (%.1f samples/s) and selected %d",
                     step, type(self.scorer).__name__, candidates, format_seconds(seconds),
                     candidates / max(seconds, 1e-9), len(selection.ids))
         fields = self._selection_fields(selection.ids)  # the oracle reveals their labels

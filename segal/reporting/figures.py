@@ -34,6 +34,15 @@ def save_figure(fig, path: Path, dpi: int = DPI) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+IMAGE_SUFFIX = "_leftImg8bit"  # dropped from figure names, as Cityscapes label files drop it
+
+
+def image_stem(path: str) -> str:
+    """``frankfurt_000000_000294`` for ``.../frankfurt_000000_000294_leftImg8bit.png``."""
+    stem = Path(path).stem
+    return stem[: -len(IMAGE_SUFFIX)] if stem.endswith(IMAGE_SUFFIX) else stem
+
+
 def _panel_height(image: np.ndarray, panels: int) -> float:
     """Figure height in inches for ``panels`` side by side, keeping the image's aspect ratio."""
     height, width = image.shape[:2]
@@ -60,7 +69,10 @@ def write_heatmap_figure(path: Path, image: np.ndarray, values: np.ndarray, titl
     axes[1].set_title("where the model is likely wrong")
     for ax in axes:
         ax.set_axis_off()
-    fig.colorbar(overlay, ax=axes[1], fraction=0.046, pad=0.02).set_label(quantity)
+    colour_bar = fig.colorbar(overlay, ax=axes[1], fraction=0.046, pad=0.02, shrink=0.9)
+    colour_bar.formatter.set_useOffset(False)
+    colour_bar.update_ticks()
+    colour_bar.set_label(quantity)
     fig.suptitle(title)
     save_figure(fig, path)
 
@@ -83,7 +95,7 @@ def write_prediction_figure(path: Path, image: np.ndarray, target: np.ndarray, p
     from matplotlib.patches import Patch
 
     plt = pyplot()
-    fig, axes = plt.subplots(1, 3, figsize=(FIGURE_WIDTH, _panel_height(image, 3) + 0.8), constrained_layout=True)
+    fig, axes = plt.subplots(1, 3, figsize=(FIGURE_WIDTH, _panel_height(image, 3) + 0.4), constrained_layout=True)
     panels = (("image", image), ("ground truth", palette[target.astype(np.int64)]),
               ("prediction", palette[pred.astype(np.int64)]))
     for ax, (name, picture) in zip(axes, panels):

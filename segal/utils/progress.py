@@ -18,7 +18,9 @@ def stderr_is_terminal() -> bool:
 
 
 def format_seconds(seconds: float) -> str:
-    """``75.3 -> '1m15s'``, ``4.2 -> '4.2s'``."""
+    """``75.3 -> '1m15s'``, ``4.2 -> '4.2s'``, ``0.012 -> '0.01s'``."""
+    if seconds < 1:
+        return f"{seconds:.2f}s"
     if seconds < 60:
         return f"{seconds:.1f}s"
     minutes, seconds = divmod(int(round(seconds)), 60)

@@ -1,0 +1,99 @@
+"""The command-line tools as a newcomer meets them: fast and complete --help, usage errors, umask, log files."""
+import argparse
+import importlib.util
+import json
+import logging
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from segal.utils.io import atomic_save_torch, atomic_write_text
+from segal.utils.progress import Progress
+
+REPO = Path(__file__).resolve().parents[1]
+TOOLS = ("train", "test", "select", "report")
+
+
+def load_tool(name):
+    spec = importlib.util.spec_from_file_location(f"segal_tool_{name}", REPO / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_help_imports_neither_torch_nor_mmengine(tool):
+    code = (f"import runpy, sys; sys.argv = ['{tool}.py', '--help']\n"
+            f"try:\n    runpy.run_path('tools/{tool}.py', run_name='__main__')\n"
+            f"except SystemExit:\n    pass\n"
+            f"print('heavy:', sorted(m for m in ('torch', 'mmengine', 'cv2', 'matplotlib') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert "usage:" in result.stdout and "example" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "heavy: []"
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_every_option_has_a_help_text(tool):
+    parser = load_tool(tool).build_parser()
+    for action in parser._actions:
+        if not isinstance(action, argparse._HelpAction):
+            assert action.help and action.help != argparse.SUPPRESS, f"tools/{tool}.py: {action.dest} has no help"
+
+
+def test_usage_lines_in_docstrings_list_every_option():
+    for tool in TOOLS:
+        module = load_tool(tool)
+        options = {s for a in module.build_parser()._actions for s in a.option_strings if s.startswith("--")}
+        missing = {o for o in options - {"--help"} if o not in module.__doc__}
+        assert not missing, f"tools/{tool}.py's usage line lacks {sorted(missing)}"
+
+
+def test_one_option_per_meaning():
+    test_options = {s for a in load_tool("test").build_parser()._actions for s in a.option_strings}
+    select_options = {s for a in load_tool("select").build_parser()._actions for s in a.option_strings}
+    assert "--work-dir" in test_options and "--out" not in test_options
+    assert "--work-dir" in select_options and "--out" not in select_options
+
+
+def test_cfg_options_without_equals_is_a_usage_error():
+    result = subprocess.run([sys.executable, "tools/train.py", "configs/digits/mlp_random_balanced.py",
+                             "--cfg-options", "protocol.num_steps"], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 2
+    assert "KEY=VALUE" in result.stderr and "'protocol.num_steps'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_written_files_honour_the_umask(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        atomic_write_text(tmp_path / "state.json", "{}")
+        atomic_save_torch({"a": 1}, tmp_path / "checkpoints" / "step_0.pth")
+    finally:
+        os.umask(old)
+    for path in (tmp_path / "state.json", tmp_path / "checkpoints" / "step_0.pth"):
+        assert stat.S_IMODE(path.stat().st_mode) == mode, path.name
+
+
+def test_progress_logs_lines_when_stderr_is_not_a_terminal(caplog):
+    caplog.set_level(logging.INFO, logger="segal")
+    with Progress(10, "score Entropy", unit="sample", interval=0.0) as progress:
+        assert not progress.shows_bar  # pytest captures stderr
+        for _ in range(5):
+            progress.update(2)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 5
+    assert lines[-1].startswith("score Entropy: 10/10 sample (100%)")
+    assert "sample/s" in lines[0] and "left" in lines[0]
+
+
+def test_disabled_progress_is_silent(caplog):
+    caplog.set_level(logging.INFO, logger="segal")
+    with Progress(4, "x", interval=0.0, enabled=False) as progress:
+        progress.update(4)
+    assert not caplog.records
