@@ -17,6 +17,7 @@ logger = logging.getLogger("segal")
 
 
 MONITORS = ("loss", "accuracy", "miou")
+MONITOR_NAMES = {"loss": "loss", "accuracy": "accuracy", "miou": "mIoU"}  # as progress and log lines show them
 
 
 @dataclass
@@ -163,11 +164,12 @@ def train_stage(
             info = EpochInfo(epoch, float(loss_sum) / max(seen, 1), holdout_loss, monitor, value, best_epoch,
                              time.perf_counter() - started)
             bar.set_total(min(settings.max_epochs, best_epoch + settings.patience))
-            bar.update(postfix=f"train loss {info.train_loss:.4f}, holdout {monitor} {value:.4f} "
+            shown = MONITOR_NAMES[monitor]
+            bar.update(postfix=f"train loss {info.train_loss:.4f}, holdout {shown} {value:.4f} "
                                f"(best {best_value:.4f} at epoch {best_epoch})")
             logger.info(
                 "%s epoch %d: train loss %.4f, holdout %s %.4f (best %.4f at epoch %d), %.1fs",
-                desc, epoch, info.train_loss, monitor, value, best_value, best_epoch, info.seconds,
+                desc, epoch, info.train_loss, shown, value, best_value, best_epoch, info.seconds,
                 extra={"shown_by_bar": bar.shows_bar},
             )
             if on_epoch is not None:
