@@ -1,18 +1,22 @@
 """Building an experiment from a config and running it."""
 import functools
 import logging
+import shutil
 from pathlib import Path
 from typing import List
 
 import torch
 from mmengine.config import Config
 
-from .config import check_resumable, save_config
+from .config import ConfigError, check_resumable, config_hash, save_config
+from .config_check import validate_config
 from .engine.loop import ActiveLoop, AnnotationLoop, LoopSettings
 from .engine.train import TrainSettings
 from .registry import DATASETS, MODELS, PROTOCOLS, SCORERS, build
 from .utils.seeding import derive_seed
 from .utils.device import resolve_device
+from .utils.io import remove_stale_temp_files
+from .utils.lock import work_dir_lock
 from .utils.logs import log_file
 
 logger = logging.getLogger("segal")
@@ -42,9 +46,11 @@ def _settings(cls, section: dict, key: str):
 def run_experiment(cfg: Config, work_dir: str, resume: bool = False, allow_missing: bool = False) -> List[dict]:
     """Builds every component of ``cfg`` and runs the active-learning loop.
 
-    The merged config is saved to ``work_dir/config.py`` and the log to
-    ``work_dir/<timestamp>.log``. Everything is built and checked (config
-    errors, saved state, budget) before anything is written.
+    The merged config is saved to ``work_dir/config.py`` and ``config.json``,
+    the log to ``work_dir/<timestamp>.log``. Every config key is checked, and
+    everything is built and checked (saved state, budget) before anything is
+    written. The work dir is locked while the run writes to it: a second
+    process on it is refused. Temporary files of an interrupted write are removed.
 
     Args:
         cfg: The merged config.
@@ -58,6 +64,9 @@ def run_experiment(cfg: Config, work_dir: str, resume: bool = False, allow_missi
         The step records, as in ``metrics.jsonl``.
     """
     work_dir = Path(work_dir)
+    if work_dir.exists() and not work_dir.is_dir():
+        raise ConfigError(f"work dir {work_dir} is a file, not a folder; choose another --work-dir")
+    validate_config(cfg)
     seed = int(cfg.get("seed", 0))
     device = resolve_device(cfg.get("device", "auto"))
     dataset = build_dataset(cfg)
@@ -79,14 +88,24 @@ def run_experiment(cfg: Config, work_dir: str, resume: bool = False, allow_missi
         device=device,
         seed=seed,
         checkpoint_meta={"model": cfg.model.to_dict(), "classes": list(dataset.classes), "dataset": cfg.dataset["type"]},
+        identity={"config_hash": config_hash(cfg.to_dict()), "seed": seed},
     )
     resume = resume or (annotators and (work_dir / "state.json").exists())
-    loop.prepare(resume=resume)
     if resume:
-        check_resumable(work_dir / "config.py", cfg)
-    work_dir.mkdir(parents=True, exist_ok=True)
-    cfg.work_dir = str(work_dir)
-    save_config(cfg, work_dir / "config.py")
-    with log_file(work_dir) as log_path:
-        logger.info("work dir %s, device %s, seed %d, log %s", work_dir, device, seed, log_path.name)
-        return loop.run()
+        check_resumable(work_dir, cfg)
+    created = not work_dir.exists()
+    with work_dir_lock(work_dir, "tools/train.py"):
+        try:
+            loop.prepare(resume=resume)
+        except BaseException:
+            if created:  # a refused start leaves no folder behind
+                shutil.rmtree(work_dir, ignore_errors=True)
+            raise
+        removed = remove_stale_temp_files(work_dir)
+        cfg.work_dir = str(work_dir)
+        save_config(cfg, work_dir / "config.py")
+        with log_file(work_dir) as log_path:
+            logger.info("work dir %s, device %s, seed %d, log %s", work_dir, device, seed, log_path.name)
+            if removed:
+                logger.info("removed %d temporary files left by an interrupted write", len(removed))
+            return loop.run()

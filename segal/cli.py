@@ -9,8 +9,9 @@ from pathlib import Path
 
 from .utils.logs import setup_console_logging
 
-#: Errors that mean the user asked for something segal cannot do; tools print them as one line.
-USER_ERRORS = (ValueError, KeyError, FileNotFoundError, RuntimeError)
+#: Errors that mean the user asked for something segal cannot do (or the machine refused it: a read-only
+#: folder, a full disk); tools print them as one line, and the traceback only with --debug.
+USER_ERRORS = (ValueError, KeyError, OSError, RuntimeError, ArithmeticError, ImportError)
 
 
 class CfgOptionsAction(argparse.Action):
@@ -38,12 +39,20 @@ def add_cfg_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def base_parser(description: str, usage_example: str = "") -> argparse.ArgumentParser:
-    """A parser with the CONFIG argument and ``--cfg-options``; ``usage_example`` is shown under ``--help``."""
+def tool_parser(description: str, usage_example: str = "") -> argparse.ArgumentParser:
+    """A parser with ``--debug``; ``usage_example`` is shown under ``--help``."""
     parser = argparse.ArgumentParser(
         description=description, epilog=usage_example or None, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("config", help="config file, e.g. configs/digits/mlp_entropy_balanced.py")
+    parser.add_argument("--debug", action="store_true", help="on an error, show the full traceback")
+    return parser
+
+
+def base_parser(description: str, usage_example: str = "") -> argparse.ArgumentParser:
+    """A :func:`tool_parser` with the CONFIG argument and ``--cfg-options``."""
+    parser = tool_parser(description, usage_example)
+    parser.add_argument("config", help="config file, e.g. configs/digits/mlp_entropy_balanced.py, or a run's "
+                                       "config.json")
     add_cfg_options(parser)
     return parser
 
@@ -64,7 +73,10 @@ def setup_logging(verbose: bool = False) -> None:
     setup_console_logging(verbose)
 
 
-def exit_on_error(err: Exception) -> None:
-    """Prints a user-facing error without a traceback and exits with status 1."""
-    print(f"error: {err}", file=sys.stderr)
+def exit_on_error(err: Exception, debug: bool = False) -> None:
+    """Prints a user-facing error as one line and exits with status 1; with ``debug``, re-raises it."""
+    if debug:
+        raise err
+    message = " ".join(str(err).split()) if not isinstance(err, KeyError) else str(err.args[0] if err.args else err)
+    print(f"error: {message}", file=sys.stderr)
     raise SystemExit(1)

@@ -1,6 +1,6 @@
 """Compare active-learning runs: curves, tables and a summary over seeds.
 
-    python tools/report.py WORK_DIR [WORK_DIR ...] --out DIR [--allow-partial]
+    python tools/report.py WORK_DIR [WORK_DIR ...] --out DIR [--allow-partial] [--debug]
 
 Writes DIR/curves.png, DIR/report.md and DIR/summary.json. Seeds of one
 setting are aggregated; runs on different datasets or step sizes are refused,
@@ -14,17 +14,14 @@ import sys
 if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
     del sys.path[0]
 
-import argparse
-
-from segal.cli import USER_ERRORS, exit_on_error, setup_logging
+from segal.cli import USER_ERRORS, exit_on_error, setup_logging, tool_parser
 
 EXAMPLE = """example:
   python tools/report.py work_dirs/bench_digits/imbalanced/*/seed* --out work_dirs/report_digits"""
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(description="Compare active-learning runs: curves, tables, summary.",
-                                     epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser("Compare active-learning runs: curves, tables, summary.", EXAMPLE)
     parser.add_argument("work_dirs", nargs="+", metavar="WORK_DIR", help="run folders (each with config.py and metrics.jsonl)")
     parser.add_argument("--out", required=True, help="output folder for curves.png, report.md and summary.json")
     parser.add_argument("--allow-partial", action="store_true",
@@ -40,7 +37,7 @@ def main(argv=None) -> None:
     try:
         summary = compare_runs(args.work_dirs, args.out, allow_partial=args.allow_partial)
     except USER_ERRORS as err:
-        exit_on_error(err)
+        exit_on_error(err, args.debug)
     for name, entry in summary["settings"].items():
         partial = f"  ({len(entry['partial'])} unfinished)" if entry["partial"] else ""
         print(f"{name:<40} final {summary['metric']} {entry['mean'][-1]:.4f}  AUC {entry['auc']:.4f}{partial}")

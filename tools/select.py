@@ -1,7 +1,7 @@
 """Choose the next images to annotate.
 
     python tools/select.py CONFIG CHECKPOINT --budget K (--state WORK_DIR/state.json | --pool DIR_OR_LIST)
-        [--work-dir DIR] [--heatmaps DIR] [--cfg-options KEY=VALUE ...]
+        [--work-dir DIR] [--heatmaps DIR] [--cfg-options KEY=VALUE ...] [--debug]
 """
 
 import os
@@ -61,7 +61,7 @@ def main(argv=None) -> None:
         if not args.state:
             save_config(cfg, out_dir / "config.py")
     except USER_ERRORS as err:
-        exit_on_error(err)
+        exit_on_error(err, args.debug)
     for entry in entries[:10]:
         print(f"{entry['rank']:>4}  id {entry['id']:<8} score {entry['score']}  {entry['image']}")
     if len(entries) > 10:

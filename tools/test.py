@@ -1,6 +1,6 @@
 """Evaluate a checkpoint on the test split.
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR] [--cfg-options KEY=VALUE ...]
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR] [--cfg-options KEY=VALUE ...] [--debug]
 
 Writes DIR/metrics.json, DIR/report.md, DIR/confusion.png and DIR/config.py.
 """
@@ -44,7 +44,7 @@ def main(argv=None) -> None:
         metrics = evaluate_checkpoint(cfg, args.checkpoint, str(out), args.show_dir)
         save_config(cfg, out / "config.py")
     except USER_ERRORS as err:
-        exit_on_error(err)
+        exit_on_error(err, args.debug)
     headline = {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}
     print(" ".join(f"{k}={v:.4f}" for k, v in headline.items()))
     print(f"wrote {out / 'metrics.json'}, {out / 'report.md'}, {out / 'confusion.png'}"

@@ -1,6 +1,6 @@
 """Run an active-learning experiment from a config.
 
-    python tools/train.py CONFIG [--work-dir DIR] [--seed N] [--resume] [--allow-missing] [--cfg-options KEY=VALUE ...]
+    python tools/train.py CONFIG [--work-dir DIR] [--seed N] [--resume] [--allow-missing] [--cfg-options KEY=VALUE ...] [--debug]
 """
 
 import os
@@ -41,7 +41,7 @@ def main(argv=None) -> None:
         run_experiment(cfg, args.work_dir or default_work_dir(args.config), resume=args.resume,
                        allow_missing=args.allow_missing)
     except USER_ERRORS as err:
-        exit_on_error(err)
+        exit_on_error(err, args.debug)
 
 
 if __name__ == "__main__":

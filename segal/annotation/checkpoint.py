@@ -4,6 +4,8 @@ from typing import List
 
 import torch
 
+from ..utils.io import load_torch_file
+
 
 class CheckpointMismatch(ValueError):
     """A checkpoint was trained for other classes or another architecture than the config's."""
@@ -27,13 +29,14 @@ def load_checkpoint(path, model: torch.nn.Module, model_cfg: dict, classes: List
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
+        UnreadableFileError: ``path`` is truncated, not a checkpoint, or holds objects other than tensors.
         CheckpointMismatch: its classes or model config differ from the config's; the message names both.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
     model_cfg = model_cfg.to_dict() if hasattr(model_cfg, "to_dict") else dict(model_cfg)
-    checkpoint = torch.load(path, map_location=device, weights_only=True)
+    checkpoint = load_torch_file(path, device)
+    if not isinstance(checkpoint.get("state_dict"), dict):
+        raise CheckpointMismatch(f"{path} is not a segal checkpoint: it has no 'state_dict'")
     meta = checkpoint.get("meta", {})
     if meta.get("classes") is not None and list(meta["classes"]) != list(classes):
         raise CheckpointMismatch(f"checkpoint {path} has classes {meta['classes']}, the config's dataset has {list(classes)}")

@@ -20,13 +20,15 @@ from mmengine.config import Config
 from ..apis import build_dataset, build_model
 from ..data.cityscapes import ImageFolderPool
 from ..data.pool import ActivePool, Split
-from ..engine.loop import RunStateError
+from ..config import RUN_CONFIG, RUNTIME_KEYS, config_differences, config_hash, read_run_config
+from ..engine.loop import RunStateError, read_run_state
 from ..registry import DATASETS, SCORERS, build, effective_settings
 from ..reporting import write_metrics
 from ..reporting.figures import image_stem, write_heatmap_figure
 from ..scorers.base import ScoringContext, check_budget
 from ..utils.device import resolve_device
-from ..utils.io import atomic_write_text, read_json
+from ..utils.io import atomic_write_text
+from ..utils.lock import work_dir_lock
 from ..utils.seeding import derive_seed
 from .checkpoint import load_checkpoint
 
@@ -72,9 +74,7 @@ def _restore_annotation_state(state: str, cfg: Config, dataset) -> Tuple[dict, A
             step, or a selection is still pending annotation; the message says
             which command resolves it.
     """
-    saved = read_json(state)
-    if not isinstance(saved, dict) or "pool" not in saved or "completed_step" not in saved:
-        raise RunStateError(f"{state} is not a segal run state (it lacks 'pool' or 'completed_step')")
+    saved = read_run_state(Path(state))
     oracle = saved.get("oracle", cfg.loop.get("oracle", "simulated"))
     if oracle != "annotators":
         raise RunStateError(
@@ -85,7 +85,21 @@ def _restore_annotation_state(state: str, cfg: Config, dataset) -> Tuple[dict, A
         )
     if not saved.get("records"):
         raise RunStateError(f"{state} has no trained step yet; run tools/train.py on its work dir first")
-    pool = ActivePool.from_state_dict(saved["pool"])
+    if saved.get("config_hash") not in (None, config_hash(cfg.to_dict())):
+        run_config = Path(state).parent / RUN_CONFIG
+        differing = ""
+        if run_config.is_file():
+            allowed = set(RUNTIME_KEYS) | {"protocol.num_steps", "seed"}
+            keys = [k for k in config_differences(read_run_config(run_config.parent), cfg.to_dict()) if k not in allowed]
+            differing = f" (it differs in {', '.join(keys)})" if keys else ""
+        raise RunStateError(f"{state} was written by a run of another config{differing}; "
+                            f"select with the run's own config, {run_config}")
+    if saved["seed"] != int(cfg.get("seed", 0)):
+        raise RunStateError(f"{state} was written with seed {saved['seed']}, the config has seed {cfg.get('seed', 0)}")
+    try:
+        pool = ActivePool.from_state_dict(saved["pool"])
+    except (ValueError, TypeError, OverflowError) as err:
+        raise RunStateError(f"{state}: its pool is not valid: {err}") from None
     if len(pool) != len(dataset):
         raise RunStateError(f"{state} has {len(pool)} ids but the config's dataset has {len(dataset)}")
     step = saved["completed_step"]
@@ -97,6 +111,39 @@ def _restore_annotation_state(state: str, cfg: Config, dataset) -> Tuple[dict, A
             f"{Path(state).parent} (add --allow-missing to train without the missing ones)"
         )
     return saved, pool, step
+
+
+def _check_checkpoint_of_state(checkpoint: str, meta: dict, saved: dict, state: str) -> None:
+    """Refuses a checkpoint that is not the latest step's of the run whose state is ``saved``."""
+    expected = {"config_hash": saved.get("config_hash"), "seed": saved["seed"], "step": saved["completed_step"]}
+    run = meta.get("run")
+    if expected["config_hash"] is None:
+        return  # a state written before runs carried their identity
+    latest = Path(state).parent / saved["checkpoint"]
+    if run is None:
+        raise RunStateError(f"{checkpoint} does not say which run it belongs to; select with {latest}, the "
+                            f"checkpoint of step {saved['completed_step']} of {state}")
+    if run != expected:
+        which = ("another run" if (run.get("config_hash"), run.get("seed")) != (expected["config_hash"], expected["seed"])
+                 else f"step {run.get('step')}")
+        raise RunStateError(f"{checkpoint} is the checkpoint of {which}, not of step {saved['completed_step']} of "
+                            f"{state}; select with {latest}")
+
+
+def _run_images(checkpoint: str, cfg: Config) -> dict:
+    """Holdout and test images of the run that ``checkpoint`` belongs to: ``{resolved path: split name}``.
+
+    Empty when the checkpoint does not lie in a run folder (``<run>/checkpoints/``).
+    """
+    run_dir = Path(checkpoint).resolve().parent.parent
+    if Path(checkpoint).resolve().parent.name != "checkpoints" or not (run_dir / "state.json").is_file():
+        return {}
+    pool = ActivePool.from_state_dict(read_run_state(run_dir / "state.json")["pool"])
+    dataset = build_dataset(cfg)
+    if len(dataset) != len(pool) or not hasattr(dataset, "image_path"):
+        return {}
+    return {**{Path(dataset.image_path(int(i))).resolve(): "test" for i in pool.test_ids},
+            **{Path(dataset.image_path(int(i))).resolve(): "holdout" for i in pool.holdout_ids}}
 
 
 def select_for_annotation(
@@ -127,6 +174,24 @@ def select_for_annotation(
         The ranked entries (``rank``, ``id``, ``image``, ``score``, ``predicted``)
         and the path of the JSON file.
     """
+    if state is None:
+        return _select(cfg, checkpoint, budget, out_dir, None, pool_source, heatmaps)
+    if not Path(state).is_file():
+        raise FileNotFoundError(f"run state not found: {state}")
+    with work_dir_lock(Path(state).parent, "tools/select.py"):
+        return _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps)
+
+
+def _select(
+    cfg: Config,
+    checkpoint: str,
+    budget: int,
+    out_dir: str,
+    state: Optional[str] = None,
+    pool_source: Optional[str] = None,
+    heatmaps: Optional[str] = None,
+) -> Tuple[List[dict], Path]:
+    """:func:`select_for_annotation` while holding the run's lock."""
     if (state is None) == (pool_source is None):
         raise ValueError("give exactly one of --state (a run's state.json) or --pool (a folder or list of images)")
     device = resolve_device(cfg.get("device", "auto"))
@@ -140,6 +205,11 @@ def select_for_annotation(
         if getattr(dataset_cls, "task", None) != "segmentation":
             raise ValueError("--pool works with segmentation configs; for classification select with --state")
         dataset = ImageFolderPool(pool_source, cfg.dataset.get("test_pipeline"), dataset_cls.classes)
+        run_images = _run_images(checkpoint, cfg)
+        clashes = [f"{p} ({run_images[p.resolve()]})" for p in dataset.images if p.resolve() in run_images]
+        if clashes:
+            raise ValueError(f"--pool holds {len(clashes)} images of the checkpoint's run that are not for annotation: "
+                             f"{', '.join(clashes[:5])}" + (" ..." if len(clashes) > 5 else ""))
         dataset.check_one_size()
         pool = ActivePool(np.full(len(dataset), Split.POOL, dtype=np.int8))
         step = 0
@@ -149,7 +219,9 @@ def select_for_annotation(
         raise ValueError("--heatmaps needs a segmentation config")
     check_budget(budget, len(pool.candidate_ids()))
     model = build_model(cfg.model, dataset).to(device)
-    load_checkpoint(checkpoint, model, cfg.model, list(dataset.classes), device)
+    meta = load_checkpoint(checkpoint, model, cfg.model, list(dataset.classes), device)
+    if saved is not None:
+        _check_checkpoint_of_state(checkpoint, meta, saved, state)
     model.eval()
 
     ctx = ScoringContext(

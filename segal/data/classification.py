@@ -69,6 +69,10 @@ class InMemoryClassification(Dataset):
     def num_classes(self) -> int:
         return len(self.classes)
 
+    def has_label(self, ids) -> np.ndarray:
+        """``[len(ids)]`` bool: every sample held in memory has its label."""
+        return np.ones(len(ids), dtype=bool)
+
     @property
     def input_shape(self) -> tuple:
         """``(C, H, W)`` of one input."""

@@ -31,12 +31,7 @@ class ActivePool:
     """
 
     def __init__(self, splits: Sequence[int]):
-        self._split = np.asarray(splits, dtype=np.int8)
-        if self._split.ndim != 1:
-            raise PoolError(f"splits must be 1-D, got shape {self._split.shape}")
-        unknown = set(np.unique(self._split).tolist()) - {int(s) for s in Split}
-        if unknown:
-            raise PoolError(f"unknown split values {sorted(unknown)}; valid: {[int(s) for s in Split]}")
+        self._split = _valid_splits(splits)
         self._labelled_step = np.full(len(self._split), UNLABELLED, dtype=np.int64)
 
     def __len__(self) -> int:
@@ -85,8 +80,8 @@ class ActivePool:
                 already labelled. Nothing is changed in that case.
         """
         ids = self._check_ids(ids)
-        if step < 0:
-            raise PoolError(f"step must be >= 0, got {step}")
+        if not _is_integer(step) or step < 0:
+            raise PoolError(f"step must be an integer >= 0, got {step!r}")
         unique, counts = np.unique(ids, return_counts=True)
         if (counts > 1).any():
             raise PoolError(f"ids given more than once: {unique[counts > 1].tolist()[:10]}")
@@ -105,7 +100,7 @@ class ActivePool:
         self._labelled_step[ids] = step
 
     def _check_ids(self, ids) -> np.ndarray:
-        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        ids = _integer_array(ids, "ids").reshape(-1)
         bad = ids[(ids < 0) | (ids >= len(self))]
         if len(bad):
             raise PoolError(f"ids out of range [0, {len(self)}): {bad[:10].tolist()}")
@@ -122,12 +117,15 @@ class ActivePool:
             PoolError: the snapshot is for another number of ids, or labels an id
                 outside the pool split.
         """
-        splits = np.asarray(state["splits"], dtype=np.int8)
-        steps = np.asarray(state["labelled_step"], dtype=np.int64)
+        splits = _valid_splits(state["splits"])
+        steps = _integer_array(state["labelled_step"], "labelled_step")
         if splits.shape != self._split.shape or steps.shape != self._split.shape:
             raise PoolError(
                 f"pool state has {len(splits)} splits and {len(steps)} steps, expected {len(self)} ids"
             )
+        below = np.flatnonzero(steps < UNLABELLED)
+        if len(below):
+            raise PoolError(f"pool state has labelling steps below {UNLABELLED} for ids {below[:10].tolist()}")
         bad = np.flatnonzero((steps != UNLABELLED) & (splits != Split.POOL))
         if len(bad):
             raise PoolError(f"pool state labels ids outside the pool split: {bad[:10].tolist()}")
@@ -137,6 +135,34 @@ class ActivePool:
     @classmethod
     def from_state_dict(cls, state: dict) -> "ActivePool":
         """Builds a pool from a :meth:`state_dict` snapshot."""
-        pool = cls(np.asarray(state["splits"], dtype=np.int8))
+        if not isinstance(state, dict) or not {"splits", "labelled_step"} <= set(state):
+            raise PoolError("a pool state needs 'splits' and 'labelled_step'")
+        pool = cls(state["splits"])
         pool.load_state_dict(state)
         return pool
+
+
+def _is_integer(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _integer_array(values, what: str) -> np.ndarray:
+    """``values`` as int64, refusing booleans, fractions and non-numbers instead of truncating them."""
+    array = np.asarray(values)
+    if array.size == 0:
+        return array.astype(np.int64)
+    if array.dtype.kind == "f" and np.all(np.isfinite(array)) and np.all(array == np.round(array)):
+        array = array.astype(np.int64)
+    if array.dtype.kind not in "iu":
+        raise PoolError(f"{what} must be integers, got {array.reshape(-1)[:5].tolist()} ({array.dtype})")
+    return array.astype(np.int64)
+
+
+def _valid_splits(splits) -> np.ndarray:
+    array = _integer_array(splits, "splits")
+    if array.ndim != 1:
+        raise PoolError(f"splits must be 1-D, got shape {array.shape}")
+    unknown = set(np.unique(array).tolist()) - {int(s) for s in Split}
+    if unknown:
+        raise PoolError(f"unknown split values {sorted(unknown)}; valid: {[int(s) for s in Split]}")
+    return array.astype(np.int8)

@@ -81,8 +81,12 @@ class Protocol:
         raise NotImplementedError
 
 
-def _check_positive(name: str, value, allow_zero: bool = False) -> None:
-    if value is None or value < 0 or (value == 0 and not allow_zero):
+def _check_positive(name: str, value, allow_zero: bool = False, integer: bool = False) -> None:
+    if integer and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
+        raise ProtocolError(f"protocol.{name} must be an integer, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not np.isfinite(value):
+        raise ProtocolError(f"protocol.{name} must be a finite number, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
         raise ProtocolError(f"protocol.{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
 
 
@@ -107,13 +111,16 @@ class BalancedProtocol(Protocol):
         step_size: Optional[int] = None,
         num_steps: int = 10,
     ):
-        _check_positive("initial_size", initial_size)
+        _check_positive("initial_size", initial_size, integer=True)
+        if holdout_size is not None:
+            _check_positive("holdout_size", holdout_size, integer=True)
+        if step_size is not None:
+            _check_positive("step_size", step_size, integer=True)
+        _check_positive("step_fraction", step_fraction)
+        _check_positive("num_steps", num_steps, allow_zero=True, integer=True)
         self.initial_size = int(initial_size)
         self.holdout_size = int(initial_size if holdout_size is None else holdout_size)
-        _check_positive("holdout_size", self.holdout_size)
         step = step_size if step_size is not None else max(1, round(step_fraction * initial_size))
-        _check_positive("step_size", step)
-        _check_positive("num_steps", num_steps, allow_zero=True)
         self.schedule = Schedule(int(step), int(num_steps))
 
     def build(self, dataset, rng):
@@ -162,10 +169,13 @@ class ImbalancedProtocol(Protocol):
         step_fraction: float = 0.1,
         num_steps: int = 10,
     ):
-        _check_positive("initial_size", initial_size)
+        _check_positive("initial_size", initial_size, integer=True)
         _check_positive("scale", scale)
         _check_positive("holdout_fraction", holdout_fraction)
-        _check_positive("num_steps", num_steps, allow_zero=True)
+        _check_positive("step_fraction", step_fraction)
+        _check_positive("num_steps", num_steps, allow_zero=True, integer=True)
+        if pool_per_class is not None:
+            _check_positive("pool_per_class", pool_per_class, integer=True)
         if not 0 < minority_ratio <= 1:
             raise ProtocolError(f"protocol.minority_ratio must be in (0, 1], got {minority_ratio}")
         if not 0 <= minority_fraction < 1:
@@ -186,6 +196,11 @@ class ImbalancedProtocol(Protocol):
                 raise ProtocolError(f"protocol.minority_classes {bad} outside [0, {num_classes})")
             return np.asarray(self.minority_classes, dtype=np.int64)
         count = round(self.minority_fraction * num_classes)
+        if count >= num_classes:
+            raise ProtocolError(
+                f"protocol.minority_fraction={self.minority_fraction} makes {count} of the {num_classes} classes "
+                f"minorities, leaving no majority class; lower it below {(num_classes - 0.5) / num_classes:.3g}"
+            )
         return np.sort(rng.choice(num_classes, size=count, replace=False))
 
     def _class_sizes(self, majority_size: int, is_minority: np.ndarray) -> np.ndarray:
@@ -199,7 +214,14 @@ class ImbalancedProtocol(Protocol):
         is_minority = np.isin(np.arange(num_classes), minority)
         train = ~is_test
 
-        initial_counts = self._class_sizes(round(self.scale * self.initial_size / num_classes), is_minority)
+        majority_initial = round(self.scale * self.initial_size / num_classes)
+        if majority_initial < 1:
+            raise ProtocolError(
+                f"protocol.initial_size={self.initial_size} gives each majority class round(scale * initial_size / "
+                f"{num_classes}) = {majority_initial} initial samples, fewer than a minority class's 1; raise "
+                f"initial_size to at least {int(np.ceil(0.5 * num_classes / self.scale))}"
+            )
+        initial_counts = self._class_sizes(majority_initial, is_minority)
         initial = _draw_per_class(labels, train, initial_counts, rng, "initial set")
         free = train.copy()
         free[initial] = False
@@ -211,6 +233,8 @@ class ImbalancedProtocol(Protocol):
 
         left = np.bincount(labels[free], minlength=num_classes)
         majority_size = self.pool_per_class or int(left[~is_minority].min())
+        if majority_size < 1:
+            raise ProtocolError("pool: a majority class has no samples left after the initial set and the holdout")
         unlabelled = _draw_per_class(labels, free, self._class_sizes(majority_size, is_minority), rng, "pool")
 
         pool = _make_pool(

@@ -11,16 +11,17 @@ import torch
 from torch import nn
 
 from ..data.loading import make_loader
-from ..data.pool import ActivePool
+from ..data.pool import ActivePool, PoolError
 from ..data.protocols import Protocol
 from ..reporting import evaluation_fields, selection_fields, write_metrics
 from ..scorers.base import BudgetError, Scorer, ScoringContext
-from ..utils.io import atomic_save_torch, atomic_write_text, read_json
+from ..utils.io import atomic_save_torch, atomic_write_text, load_torch_file, read_json
 from ..utils.seeding import derive_seed
 from ..utils.progress import format_seconds
 from .inference import evaluate
+from .step_progress import StepProgress
 from .tensorboard import TensorBoardWriter
-from .train import TrainSettings, train_stage
+from .train import StageResult, TrainSettings, train_stage
 
 logger = logging.getLogger("segal")
 
@@ -77,7 +78,11 @@ class ActiveLoop:
     ``step_size`` ids, which the simulated oracle labels as step ``s + 1``.
 
     After each step the loop writes, each atomically: the step's checkpoint,
-    ``state.json`` (the commit point) and ``metrics.jsonl``.
+    ``state.json`` (the commit point) and ``metrics.jsonl``. Within a step,
+    the trained weights, the training stage every ``train.checkpoint_interval``
+    epochs and the pool scores after every batch are saved as they are done
+    (:class:`~segal.engine.step_progress.StepProgress`), so that a resumed run
+    continues where it stopped and still writes what an uninterrupted run writes.
 
     Args:
         dataset: The dataset; its ``labels`` act as the oracle.
@@ -90,6 +95,8 @@ class ActiveLoop:
         device: Where to compute.
         seed: The run seed; every stage derives its own seed from it.
         checkpoint_meta: Stored in each checkpoint (model config, classes, ...).
+        identity: ``{'config_hash', 'seed'}`` of the run; checkpoints, the state
+            and the saved progress inside a step carry it.
     """
 
     def __init__(
@@ -104,6 +111,7 @@ class ActiveLoop:
         device: torch.device,
         seed: int,
         checkpoint_meta: Optional[dict] = None,
+        identity: Optional[dict] = None,
     ):
         self.dataset = dataset
         self.model = model.to(device)
@@ -116,6 +124,7 @@ class ActiveLoop:
         self.device = device
         self.seed = seed
         self.checkpoint_meta = checkpoint_meta or {}
+        self.identity = identity or {"config_hash": None, "seed": seed}
         self.tensorboard = None
 
     @property
@@ -138,6 +147,9 @@ class ActiveLoop:
                 without ``resume``, or a saved state of another run.
             BudgetError: The remaining steps need more ids than the pool has.
         """
+        if resume and not self.state_path.exists() and (self.work_dir / "config.json").is_file():
+            logger.info("%s: the run was interrupted before its first commit; starting at step 0", self.work_dir)
+            resume = False
         if resume:
             self._pool, self._records, self._protocol_info = self._restore()
         else:
@@ -181,14 +193,29 @@ class ActiveLoop:
         """The labelled ids to train on."""
         return pool.labelled_ids()
 
-    def _step(self, pool: ActivePool, step: int, select: bool) -> dict:
-        labelled = self.trainable_ids(pool)
-        started = time.perf_counter()
+    def _train(self, pool: ActivePool, step: int, labelled: np.ndarray, progress: StepProgress) -> StageResult:
+        """Trains step ``step``'s model, or takes the weights a run interrupted after this stage had saved."""
+        trained = progress.load_trained()
+        if trained is not None:
+            self.model.load_state_dict(trained[0])
+            logger.info("step %d: using the weights trained before the interruption", step)
+            return StageResult(**trained[1])
+        saved_stage = progress.load_training()
+        if saved_stage is not None:
+            logger.info("step %d: resuming training after epoch %d", step, saved_stage["epoch"])
         stage = train_stage(
             self.model, self.dataset, labelled, pool.holdout_ids, self.train_settings, self.device,
             seed=derive_seed(self.seed, step, "train"), progress=self.loop_settings.progress, desc=f"train step {step}",
             on_epoch=None if self.tensorboard is None else lambda info: self.tensorboard.epoch(step, info),
+            saved=saved_stage, save=progress.save_training,
         )
+        progress.save_trained(self.model.state_dict(), stage.__dict__)
+        return stage
+
+    def _step(self, pool: ActivePool, step: int, select: bool) -> dict:
+        labelled = self.trainable_ids(pool)
+        started = time.perf_counter()
+        stage = self._train(pool, step, labelled, StepProgress(self.work_dir, step, self.identity))
         trained = time.perf_counter()
         confusion, test_loss = self._evaluate(pool.test_ids)
         record = {
@@ -219,6 +246,7 @@ class ActiveLoop:
             model=self.model, dataset=self.dataset, pool=pool, device=self.device, step=step,
             seed=derive_seed(self.seed, step, "score"), batch_size=self.loop_settings.score_batch_size,
             num_workers=self.loop_settings.num_workers, progress=self.loop_settings.progress,
+            score_store=StepProgress(self.work_dir, step, self.identity),
         )
         candidates = len(pool.candidate_ids())
         started = time.perf_counter()
@@ -255,11 +283,12 @@ class ActiveLoop:
 
     def _commit(self, pool: ActivePool, records: List[dict], step: int) -> None:
         checkpoint = self._checkpoint_path(step)
-        meta = {**self.checkpoint_meta, "step": step}
+        meta = {**self.checkpoint_meta, "step": step, "run": {**self.identity, "step": step}}
         atomic_save_torch({"state_dict": self.model.state_dict(), "meta": meta}, checkpoint)
         state = {
             "format": STATE_FORMAT,
             "seed": self.seed,
+            "config_hash": self.identity["config_hash"],
             "oracle": self.loop_settings.oracle,
             "completed_step": step,
             "checkpoint": str(checkpoint.relative_to(self.work_dir)),
@@ -269,6 +298,7 @@ class ActiveLoop:
         }
         atomic_write_text(self.state_path, json.dumps(state))
         write_metrics(self.metrics_path, records)
+        StepProgress(self.work_dir, step, self.identity).clear()
         self._prune_checkpoints(step)
         if self.tensorboard is not None:
             self.tensorboard.step(records[-1])
@@ -280,20 +310,67 @@ class ActiveLoop:
                 self._checkpoint_path(old).unlink(missing_ok=True)
 
     def _restore(self):
-        if not self.state_path.exists():
-            raise RunStateError(f"cannot resume: no {self.state_path}; start the run without --resume")
-        state = read_json(self.state_path)
-        if state.get("format") != STATE_FORMAT:
-            raise RunStateError(f"{self.state_path}: unsupported state format {state.get('format')!r}")
+        state = read_run_state(self.state_path)
         if state["seed"] != self.seed:
             raise RunStateError(f"{self.state_path} was written with seed {state['seed']}, not {self.seed}")
-        pool = ActivePool.from_state_dict(state["pool"])
+        saved_hash = state.get("config_hash")
+        if saved_hash is not None and self.identity["config_hash"] is not None and saved_hash != self.identity["config_hash"]:
+            raise RunStateError(f"{self.state_path} was written by a run of another config; "
+                                f"resume it with the config in {self.work_dir / 'config.json'}")
+        try:
+            pool = ActivePool.from_state_dict(state["pool"])
+        except (PoolError, TypeError, ValueError, OverflowError) as err:
+            raise RunStateError(f"{self.state_path}: its pool is not valid: {err}") from None
         if len(pool) != len(self.dataset):
             raise RunStateError(f"{self.state_path} has {len(pool)} ids but the dataset has {len(self.dataset)}")
-        checkpoint = torch.load(self.work_dir / state["checkpoint"], map_location=self.device, weights_only=True)
+        last_step = state["records"][-1]["step"] if state["records"] else -1
+        if last_step > self.schedule.num_steps and self.loop_settings.oracle == "simulated":
+            raise RunStateError(
+                f"{self.work_dir} has finished {last_step} steps; protocol.num_steps={self.schedule.num_steps} "
+                f"would shorten it. Resume with protocol.num_steps >= {last_step}, or start a new run"
+            )
+        checkpoint_path = checkpoint_in_work_dir(self.work_dir, state["checkpoint"])
+        checkpoint = load_torch_file(checkpoint_path, self.device)
+        run = checkpoint.get("meta", {}).get("run")
+        expected = {**self.identity, "step": state["completed_step"]}
+        if run is not None and saved_hash is not None and run != {**expected, "config_hash": saved_hash}:
+            raise RunStateError(f"{checkpoint_path} is not the checkpoint of step {state['completed_step']} of this "
+                                f"run (it says {run})")
         self.model.load_state_dict(checkpoint["state_dict"])
         logger.info("resuming %s after step %d", self.work_dir, state["completed_step"])
         return pool, state["records"], state["protocol"]
+
+
+STATE_KEYS = {"format": int, "seed": int, "completed_step": int, "checkpoint": str, "protocol": dict, "pool": dict,
+              "records": list}
+
+
+def read_run_state(path: Path) -> dict:
+    """Reads a run's ``state.json`` and checks it is one.
+
+    Raises:
+        RunStateError: The file is missing, not JSON, or lacks a key of a run state; the message names it.
+    """
+    if not path.exists():
+        raise RunStateError(f"cannot resume: no {path}; start the run without --resume")
+    state = read_json(path)
+    if not isinstance(state, dict):
+        raise RunStateError(f"{path} is not a segal run state: it holds a {type(state).__name__}, not an object")
+    for key, kind in STATE_KEYS.items():
+        if not isinstance(state.get(key), kind) or (kind is int and isinstance(state.get(key), bool)):
+            raise RunStateError(f"{path} is not a segal run state: '{key}' is missing or not a {kind.__name__}")
+    if state["format"] != STATE_FORMAT:
+        raise RunStateError(f"{path}: unsupported state format {state['format']!r}")
+    return state
+
+
+def checkpoint_in_work_dir(work_dir: Path, relative: str) -> Path:
+    """``work_dir / relative``, refusing a path that leads outside the work dir."""
+    path = (Path(work_dir) / relative).resolve()
+    if not path.is_relative_to(Path(work_dir).resolve()):
+        raise RunStateError(f"{Path(work_dir) / 'state.json'} names checkpoint {relative!r}, outside the work dir; "
+                            f"a run state may only point at its own checkpoints/")
+    return path
 
 
 class AnnotationLoop(ActiveLoop):

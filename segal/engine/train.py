@@ -1,6 +1,7 @@
 """One training stage: Adam (or any registered optimizer) with early stopping on the holdout."""
 import copy
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
@@ -17,6 +18,8 @@ logger = logging.getLogger("segal")
 
 
 MONITORS = ("loss", "accuracy", "miou")
+# A mean cross-entropy this large means the weights have blown up (a sane model's stays near log(classes)).
+DIVERGED_LOSS = 1e4
 MONITOR_NAMES = {"loss": "loss", "accuracy": "accuracy", "miou": "mIoU"}  # as progress and log lines show them
 
 
@@ -34,6 +37,9 @@ class TrainSettings:
             better), ``'accuracy'`` (pixel accuracy for segmentation) or ``'miou'``.
         eval_batch_size: Batch size for holdout and test passes.
         num_workers: DataLoader workers.
+        checkpoint_interval: Save the stage in progress every this many epochs,
+            so a resumed run continues inside the stage (bit for bit); 0 saves
+            only the stage's result.
     """
 
     optimizer: dict = field(default_factory=lambda: dict(type="Adam", lr=1e-3))
@@ -43,13 +49,21 @@ class TrainSettings:
     monitor: str = "loss"
     eval_batch_size: int = 256
     num_workers: int = 0
+    checkpoint_interval: int = 0
 
     def __post_init__(self):
         if self.monitor not in MONITORS:
             raise ValueError(f"train.monitor must be one of {MONITORS}, got {self.monitor!r}")
+        if self.checkpoint_interval < 0 or self.num_workers < 0:
+            raise ValueError(f"train.checkpoint_interval and train.num_workers must be >= 0, got "
+                             f"{self.checkpoint_interval} and {self.num_workers}")
         for name in ("batch_size", "max_epochs", "patience", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+
+
+class DivergenceError(RuntimeError):
+    """Training produced a non-finite loss: the learning rate is too high or the data is broken."""
 
 
 @dataclass
@@ -108,6 +122,8 @@ def train_stage(
     progress: bool = True,
     desc: str = "train",
     on_epoch: Optional[Callable[[EpochInfo], None]] = None,
+    saved: Optional[dict] = None,
+    save: Optional[Callable[[dict], None]] = None,
 ) -> StageResult:
     """Trains ``model`` in place from its current weights with a fresh optimizer.
 
@@ -127,6 +143,13 @@ def train_stage(
         progress: Show progress (a bar on a terminal, periodic lines otherwise).
         desc: What the stage is called in progress and log lines, e.g. ``'train step 3'``.
         on_epoch: Called after every epoch with its :class:`EpochInfo`.
+        saved: A stage in progress, as ``save`` received it: training continues
+            after its epoch exactly as it would have without the interruption.
+        save: Called with the stage's state every ``settings.checkpoint_interval`` epochs.
+
+    Raises:
+        DivergenceError: The training or holdout loss became NaN or infinite;
+            the message names the stage, the epoch and the setting to change.
     """
     torch.manual_seed(seed)
     ignore_index = getattr(dataset, "ignore_index", None)
@@ -135,10 +158,22 @@ def train_stage(
     monitor = settings.monitor
 
     best_value, best_epoch, best_loss, best_state = None, 0, float("nan"), None
+    first_epoch = 1
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        best_value, best_epoch, best_loss, best_state = (saved["best_value"], saved["best_epoch"], saved["best_loss"],
+                                                         saved["best_state"])
+        torch.set_rng_state(saved["rng"])
+        if saved.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(saved["cuda_rng"])
+        first_epoch = saved["epoch"] + 1
     # The bar's length is the epoch at which early stopping would stop if nothing improves from now on.
-    bar = Progress(min(settings.max_epochs, settings.patience), desc, unit="epoch", enabled=progress)
+    bar = Progress(min(settings.max_epochs, best_epoch + settings.patience), desc, unit="epoch", enabled=progress,
+                   initial=first_epoch - 1)
+    epoch = first_epoch - 1
     with bar:
-        for epoch in range(1, settings.max_epochs + 1):
+        for epoch in range(first_epoch, settings.max_epochs + 1):
             started = time.perf_counter()
             loader = make_loader(
                 dataset, train_ids, settings.batch_size, shuffle=True, seed=seed + epoch,
@@ -156,13 +191,14 @@ def train_stage(
                 n = len(batch["target"])
                 loss_sum += loss.detach().double() * n
                 seen += n
+            train_loss = float(loss_sum) / max(seen, 1)
             confusion, holdout_loss = evaluate(model, holdout_loader, device, dataset.num_classes, ignore_index)
+            _check_finite(desc, epoch, train_loss, holdout_loss, settings)
             value = _monitored(monitor, holdout_loss, confusion)
             if _improves(monitor, value, best_value):
                 best_value, best_epoch, best_loss = value, epoch, holdout_loss
                 best_state = copy.deepcopy(model.state_dict())
-            info = EpochInfo(epoch, float(loss_sum) / max(seen, 1), holdout_loss, monitor, value, best_epoch,
-                             time.perf_counter() - started)
+            info = EpochInfo(epoch, train_loss, holdout_loss, monitor, value, best_epoch, time.perf_counter() - started)
             bar.set_total(min(settings.max_epochs, best_epoch + settings.patience))
             shown = MONITOR_NAMES[monitor]
             bar.update(postfix=f"train loss {info.train_loss:.4f}, holdout {shown} {value:.4f} "
@@ -176,5 +212,22 @@ def train_stage(
                 on_epoch(info)
             if epoch - best_epoch >= settings.patience:
                 break
+            if save is not None and settings.checkpoint_interval and epoch % settings.checkpoint_interval == 0:
+                save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                      "best_value": best_value, "best_epoch": best_epoch, "best_loss": best_loss,
+                      "best_state": best_state, "rng": torch.get_rng_state(),
+                      "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None})
+    if best_state is None:
+        raise DivergenceError(f"{desc}: no epoch was trained (train.max_epochs={settings.max_epochs})")
     model.load_state_dict(best_state)
     return StageResult(epochs=epoch, best_epoch=best_epoch, holdout_loss=best_loss)
+
+
+def _check_finite(desc: str, epoch: int, train_loss: float, holdout_loss: float, settings: TrainSettings) -> None:
+    """Stops a stage whose loss became NaN, infinite or absurdly large, naming the setting to change."""
+    for which, loss in (("training", train_loss), ("holdout", holdout_loss)):
+        if not math.isfinite(loss) or loss > DIVERGED_LOSS:
+            raise DivergenceError(
+                f"{desc} diverged at epoch {epoch}: the {which} loss became {loss:.4g}. Lower train.optimizer.lr "
+                f"(now {settings.optimizer.get('lr')}); nothing of this step was committed"
+            )

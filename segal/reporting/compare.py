@@ -10,9 +10,7 @@ from pathlib import Path
 from typing import Dict, List, Sequence
 
 import numpy as np
-from mmengine.config import Config
-
-from ..config import config_differences
+from ..config import RUN_CONFIG, config_differences, read_run_config
 from ..utils.io import atomic_write_text
 from .figures import pyplot, save_figure
 from .records import read_metrics
@@ -34,10 +32,10 @@ class Run:
 
     def __init__(self, work_dir):
         self.work_dir = Path(work_dir)
-        for name in ("config.py", "metrics.jsonl"):
+        for name in (RUN_CONFIG, "metrics.jsonl"):
             if not (self.work_dir / name).is_file():
                 raise FileNotFoundError(f"{self.work_dir} is not a segal run: {name} is missing")
-        self.config = Config.fromfile(str(self.work_dir / "config.py")).to_dict()
+        self.config = read_run_config(self.work_dir)
         self.records = read_metrics(self.work_dir / "metrics.jsonl")
         if not self.records:
             raise ValueError(f"{self.work_dir / 'metrics.jsonl'} has no records yet")

@@ -1,4 +1,5 @@
 """The scorer interface: prepare once per step, score the pool batch by batch, select."""
+import logging
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
@@ -27,6 +28,9 @@ class ScoringContext:
         batch_size: Batch size for passes over the pool and the holdout.
         num_workers: DataLoader workers.
         progress: Show a progress bar while scoring.
+        score_store: Where a scoring pass saves its scores after every batch and
+            finds the scores of an interrupted pass (``save_scores(ids, scores)``,
+            ``load_scores() -> (ids, scores) or None``); ``None`` saves nothing.
     """
 
     model: nn.Module
@@ -38,6 +42,7 @@ class ScoringContext:
     batch_size: int = 256
     num_workers: int = 0
     progress: bool = True
+    score_store: Optional[object] = None
 
     def loader(self, ids: Sequence[int], with_targets: bool = False) -> DataLoader:
         """A loader over ``ids`` in the given order, without shuffling; targets only when asked."""
@@ -134,18 +139,38 @@ class Scorer:
     def score_ids(self, ctx: ScoringContext, ids: Sequence[int]) -> np.ndarray:
         """Scores the given ids, one batch in memory at a time. Returns ``[N]`` float64.
 
-        On CUDA, TF32 is off while scoring (:func:`~segal.utils.no_tf32`).
+        On CUDA, TF32 is off while scoring (:func:`~segal.utils.no_tf32`). With
+        ``ctx.score_store``, the scores so far are saved after every batch, and
+        a pass over the same ids continues after the ids an interrupted pass
+        had scored (scores do not depend on batching, so the result is the same).
+
+        Raises:
+            NonFiniteScores: A score is NaN or infinite; the message names the ids.
         """
-        scores = []
+        ids = np.asarray(ids, dtype=np.int64)
+        done = self._resumed_scores(ctx, ids)
+        scores = [done] if len(done) else []
         with no_tf32():
             self.prepare(ctx)
-            for batch in ctx.batches(ids, desc=f"score {type(self).__name__}"):
-                scores.append(self.score(ctx, batch).detach().double().cpu())
-        result = torch.cat(scores).numpy() if scores else np.zeros(0)
-        if np.isnan(result).any():
-            bad = np.asarray(ids)[np.isnan(result)][:10].tolist()
-            raise FloatingPointError(f"{type(self).__name__} gave NaN scores, e.g. for ids {bad}")
+            for batch in ctx.batches(ids[len(done):], desc=f"score {type(self).__name__}"):
+                scores.append(self.score(ctx, batch).detach().double().cpu().numpy())
+                if ctx.score_store is not None:
+                    so_far = np.concatenate(scores)
+                    ctx.score_store.save_scores(ids[: len(so_far)], so_far)
+        result = np.concatenate(scores) if scores else np.zeros(0)
+        check_finite_scores(type(self).__name__, ids, result)
         return result
+
+    def _resumed_scores(self, ctx: ScoringContext, ids: np.ndarray) -> np.ndarray:
+        saved = ctx.score_store.load_scores() if ctx.score_store is not None else None
+        if saved is None:
+            return np.zeros(0)
+        saved_ids, saved_scores = saved
+        if len(saved_ids) > len(ids) or not np.array_equal(saved_ids, ids[: len(saved_ids)]):
+            return np.zeros(0)
+        logging.getLogger("segal").info("%s: continuing an interrupted pass after %d of %d ids",
+                                        type(self).__name__, len(saved_ids), len(ids))
+        return saved_scores
 
     def select(self, ctx: ScoringContext, k: int) -> Selection:
         """Chooses the ``k`` best candidates of ``ctx.pool``; ties go to the lower id."""
@@ -157,6 +182,20 @@ class Scorer:
 
 class BudgetError(ValueError):
     """More ids were asked for than the pool can give."""
+
+
+class NonFiniteScores(FloatingPointError):
+    """A scorer produced NaN or infinite scores, typically from a diverged model or an absurd scorer setting."""
+
+
+def check_finite_scores(scorer: str, ids: np.ndarray, scores: np.ndarray) -> None:
+    """Raises :class:`NonFiniteScores` naming the first ids whose score is NaN or infinite."""
+    bad = ~np.isfinite(scores)
+    if bad.any():
+        raise NonFiniteScores(
+            f"{scorer} gave {int(bad.sum())} non-finite scores (e.g. ids {np.asarray(ids)[bad][:10].tolist()}); "
+            f"the model may have diverged, or a scorer setting (scorer.lr, scorer.steps) is too large"
+        )
 
 def check_budget(k: int, available: int, what: str = "unlabelled pool ids") -> None:
     """Raises :class:`BudgetError` unless ``0 < k <= available``."""

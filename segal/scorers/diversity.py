@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..registry import SCORERS
-from .base import Scorer, ScoringContext, Selection, check_budget
+from .base import Scorer, ScoringContext, Selection, check_budget, check_finite_scores
 
 
 def pooled(z: torch.Tensor) -> torch.Tensor:
@@ -76,6 +76,7 @@ class Coreset(Scorer):
         candidates = ctx.pool.candidate_ids()
         check_budget(k, len(candidates))
         points = pooled(ctx.trunk_features(candidates))
+        check_finite_scores("Coreset (trunk features)", candidates, points.double().norm(dim=1).cpu().numpy())
         centers = pooled(ctx.trunk_features(ctx.pool.labelled_ids()))
         chosen, radii = greedy_k_center(points, centers, k)
         return Selection(ids=candidates[chosen], scores=radii)
@@ -145,6 +146,9 @@ class BADGE(Scorer):
                 a, zz = badge_factors(ctx.model.head(z), z)
                 factors_a.append(a)
                 factors_z.append(zz)
+        factors_a, factors_z = torch.cat(factors_a), torch.cat(factors_z)
+        norms = (factors_a.norm(dim=1) * factors_z.norm(dim=1)).cpu().numpy()
+        check_finite_scores("BADGE (gradient embeddings)", candidates, norms)
         generator = torch.Generator().manual_seed(ctx.seed)
-        chosen, d2 = kmeans_pp_outer(torch.cat(factors_a), torch.cat(factors_z), k, generator)
+        chosen, d2 = kmeans_pp_outer(factors_a, factors_z, k, generator)
         return Selection(ids=candidates[chosen], scores=d2)

@@ -64,10 +64,60 @@ def atomic_save_torch(obj: Any, path: PathLike) -> None:
     _atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
+class UnreadableFileError(ValueError):
+    """A file segal reads is truncated, of another kind, or holds what segal refuses to load."""
+
+
+def load_torch_file(path: PathLike, device="cpu") -> dict:
+    """``torch.load`` of a file segal wrote, with ``weights_only=True``: tensors and plain containers only.
+
+    A file that holds other objects could run code when unpickled; it is
+    refused, and so is a truncated or foreign file, each with one line naming it.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        UnreadableFileError: ``path`` is not a complete checkpoint of tensors and plain data.
+    """
+    import pickle
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        loaded = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError:
+        raise UnreadableFileError(
+            f"{path} holds objects other than tensors and plain data; segal does not load it, since unpickling "
+            f"it could run code. Use a checkpoint written by segal"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        raise UnreadableFileError(f"{path} is truncated or not a torch checkpoint ({type(err).__name__}: "
+                                  f"{str(err).splitlines()[0] if str(err) else 'no detail'})") from None
+    if not isinstance(loaded, dict):
+        raise UnreadableFileError(f"{path} is not a segal checkpoint: it holds a {type(loaded).__name__}, not a dict")
+    return loaded
+
+
+def remove_stale_temp_files(folder: PathLike) -> list:
+    """Removes the temporary files that interrupted atomic writes left in ``folder`` and its subfolders.
+
+    Call it only while holding the folder's lock: a live writer's temporary file looks the same.
+
+    Returns:
+        The removed paths.
+    """
+    removed = []
+    for path in Path(folder).rglob(".*.tmp"):
+        if path.is_file():
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
 def read_json(path: PathLike) -> Any:
     """Reads a JSON file, naming the file when it cannot be parsed."""
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON: {err}") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UnreadableFileError(f"{path} is not valid JSON: {err}") from None

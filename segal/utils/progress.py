@@ -39,16 +39,18 @@ class Progress:
         unit: Name of one unit, e.g. ``'img'``.
         enabled: ``False`` shows nothing at all.
         interval: Seconds between log lines when stderr is not a terminal.
+        initial: Units already done before this process started (a resumed stage).
     """
 
     def __init__(self, total: Optional[int], desc: str, unit: str = "it", enabled: bool = True,
-                 interval: float = LOG_INTERVAL):
+                 interval: float = LOG_INTERVAL, initial: int = 0):
         self.total, self.desc, self.unit = total, desc, unit
-        self.done = 0
+        self.done = self.initial = initial
         self.started = self._last_line = time.perf_counter()
         self.interval = interval
         self.enabled = enabled
-        self.bar = tqdm(total=total, desc=desc, unit=unit, leave=False) if enabled and stderr_is_terminal() else None
+        self.bar = (tqdm(total=total, desc=desc, unit=unit, leave=False, initial=initial)
+                    if enabled and stderr_is_terminal() else None)
 
     @property
     def shows_bar(self) -> bool:
@@ -79,7 +81,7 @@ class Progress:
 
     def status(self) -> str:
         """``'40/96 img (42%), 3.3 img/s, about 17.0s left'``."""
-        rate = self.done / max(self.elapsed, 1e-9)
+        rate = (self.done - self.initial) / max(self.elapsed, 1e-9)
         if not self.total:
             return f"{self.done} {self.unit}, {rate:.3g} {self.unit}/s"
         left = (self.total - self.done) / rate if rate > 0 else float("inf")

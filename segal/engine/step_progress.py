@@ -1,0 +1,101 @@
+"""Work inside an annotation step, saved as it is done, so that a killed run loses at most one chunk of it.
+
+A step is train -> evaluate -> score -> select -> commit. Until the commit
+(``state.json``), its progress lives in ``work_dir/partial/``:
+
+* ``step_<s>_training.pth``: the training stage every ``train.checkpoint_interval``
+  epochs (weights, optimizer, best epoch so far, random number generator);
+* ``step_<s>_trained.pth``: the stage's result once it ends;
+* ``step_<s>_scores.npz``: the pool scores of the ids scored so far, after every batch.
+
+Every file is written atomically and carries the run's identity (config
+hash, seed, step); a file of another run or step is ignored with a warning.
+The commit of the step removes them.
+"""
+import logging
+import shutil
+from pathlib import Path
+from typing import Optional, Tuple
+
+import numpy as np
+
+from ..utils.io import atomic_save_torch, atomic_write_bytes, load_torch_file
+
+logger = logging.getLogger("segal")
+
+PARTIAL_DIR = "partial"
+
+
+class StepProgress:
+    """The saved progress of step ``step`` of the run whose identity is ``identity``.
+
+    Args:
+        work_dir: The run folder.
+        step: The step in progress.
+        identity: ``{'config_hash': ..., 'seed': ...}`` of the run.
+    """
+
+    def __init__(self, work_dir: Path, step: int, identity: dict):
+        self.folder = Path(work_dir) / PARTIAL_DIR
+        self.step = step
+        self.identity = {**identity, "step": step}
+
+    def _path(self, what: str, suffix: str = ".pth") -> Path:
+        return self.folder / f"step_{self.step}_{what}{suffix}"
+
+    def _save(self, what: str, payload: dict) -> None:
+        atomic_save_torch({"identity": self.identity, **payload}, self._path(what))
+
+    def _load(self, what: str) -> Optional[dict]:
+        path = self._path(what)
+        if not path.is_file():
+            return None
+        saved = load_torch_file(path, "cpu")
+        if saved.get("identity") != self.identity:
+            logger.warning("ignoring %s: it belongs to another run or step (%s, not %s)",
+                           path, saved.get("identity"), self.identity)
+            return None
+        return saved
+
+    def save_training(self, stage_state: dict) -> None:
+        """Saves a training stage in progress (see :func:`~segal.engine.train.train_stage`)."""
+        self._save("training", {"stage": stage_state})
+
+    def load_training(self) -> Optional[dict]:
+        saved = self._load("training")
+        return None if saved is None else saved["stage"]
+
+    def save_trained(self, model_state: dict, result: dict) -> None:
+        """Saves the weights a finished training stage kept, with its :class:`StageResult` fields."""
+        self._save("trained", {"model": model_state, "result": result})
+        self._path("training").unlink(missing_ok=True)
+
+    def load_trained(self) -> Optional[Tuple[dict, dict]]:
+        saved = self._load("trained")
+        return None if saved is None else (saved["model"], saved["result"])
+
+    def save_scores(self, ids: np.ndarray, scores: np.ndarray) -> None:
+        """Saves the scores of the first ``len(ids)`` ids of a scoring pass."""
+        import io
+        import json
+
+        buffer = io.BytesIO()
+        np.savez(buffer, ids=np.asarray(ids, np.int64), scores=np.asarray(scores, np.float64),
+                 identity=np.array(json.dumps(self.identity, sort_keys=True)))
+        atomic_write_bytes(self._path("scores", ".npz"), buffer.getvalue())
+
+    def load_scores(self) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+        import json
+
+        path = self._path("scores", ".npz")
+        if not path.is_file():
+            return None
+        with np.load(path, allow_pickle=False) as saved:
+            if json.loads(str(saved["identity"])) != json.loads(json.dumps(self.identity, sort_keys=True)):
+                logger.warning("ignoring %s: it belongs to another run or step", path)
+                return None
+            return saved["ids"], saved["scores"]
+
+    def clear(self) -> None:
+        """Removes the saved progress (after the step's commit)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
