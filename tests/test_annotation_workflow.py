@@ -55,6 +55,14 @@ def test_train_select_annotate_train(tmp_path):
     state = json.loads((work / "state.json").read_text())
     assert sorted(np.flatnonzero(np.array(state["pool"]["labelled_step"]) == 1).tolist()) == sorted(chosen)
 
+    # a folder pool may not hold the run's own test or holdout images
+    listing = tmp_path / "incoming.txt"
+    test_image = sorted((root / "leftImg8bit" / "val").rglob("*.png"))[0]
+    listing.write_text(f"{test_image}\n")
+    leaked = run_tool("select.py", str(CONFIG), str(work / "checkpoints/step_0.pth"), "--budget", "1",
+                      "--pool", str(listing), "--cfg-options", *options(root)[1:])
+    assert leaked.returncode == 1 and test_image.name in leaked.stderr and "(test)" in leaked.stderr
+
     # selecting again before training on the pending step is refused
     again = run_tool("select.py", str(CONFIG), str(work / "checkpoints/step_0.pth"), "--budget", "3",
                      "--state", str(work / "state.json"), *options(root))

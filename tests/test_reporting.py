@@ -77,7 +77,7 @@ def test_incomparable_runs_are_refused(digits_runs, tmp_path):
 
 def test_test_tool_writes_the_evaluation_report(digits_runs, tmp_path):
     run = digits_runs["entropy"][0]
-    result = run_tool("test.py", str(run / "config.py"), str(run / "checkpoints/step_10.pth"), "--work-dir", str(tmp_path))
+    result = run_tool("test.py", str(run / "config.json"), str(run / "checkpoints/step_10.pth"), "--work-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["accuracy"] == pytest.approx(records(run)[-1]["accuracy"])
@@ -88,7 +88,7 @@ def test_test_tool_writes_the_evaluation_report(digits_runs, tmp_path):
 
 def test_checkpoint_for_another_model_is_refused(digits_runs, tmp_path):
     run = digits_runs["entropy"][0]
-    result = run_tool("test.py", str(run / "config.py"), str(run / "checkpoints/step_0.pth"), "--work-dir", str(tmp_path),
+    result = run_tool("test.py", str(run / "config.json"), str(run / "checkpoints/step_0.pth"), "--work-dir", str(tmp_path),
                       "--cfg-options", "model.hidden=32")
     assert result.returncode == 1
     assert "'hidden': 256" in result.stderr and "'hidden': 32" in result.stderr

@@ -6,4 +6,5 @@ train = dict(
     patience=10,
     monitor='loss',
     eval_batch_size=512,
-    num_workers=0)
+    num_workers=0,
+    checkpoint_interval=0)  # epochs between saves inside a stage; 0: only when the stage ends
