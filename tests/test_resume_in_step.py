@@ -34,8 +34,8 @@ def straight(tmp_path_factory):
     return outputs(work)
 
 
-def kill_on_call(monkeypatch, method: str, call: int):
-    """Makes the ``call``-th call of ``StepProgress.<method>`` finish its write, then kills the run."""
+def killed_run(work: Path, monkeypatch, method: str, call: int) -> None:
+    """Starts the run in ``work``; the ``call``-th ``StepProgress.<method>`` finishes its write, then the run is killed."""
     original = getattr(StepProgress, method)
     calls = {"n": 0}
 
@@ -46,7 +46,9 @@ def kill_on_call(monkeypatch, method: str, call: int):
             raise Killed(f"killed after {method} #{call}")
 
     monkeypatch.setattr(StepProgress, method, wrapped)
-    return calls
+    with pytest.raises(Killed):
+        run_experiment(load_config(CONFIG, OPTIONS), work)
+    monkeypatch.undo()
 
 
 @pytest.mark.parametrize("method, call, resumed_line", [
@@ -56,11 +58,8 @@ def kill_on_call(monkeypatch, method: str, call: int):
 ])
 def test_kill_inside_a_step_resumes_exactly(straight, tmp_path, monkeypatch, caplog, method, call, resumed_line):
     work = tmp_path / "run"
-    kill_on_call(monkeypatch, method, call)
-    with pytest.raises(Killed):
-        run_experiment(load_config(CONFIG, OPTIONS), work)
+    killed_run(work, monkeypatch, method, call)
     assert any((work / "partial").iterdir()), "the step's progress was saved"
-    monkeypatch.undo()
     caplog.set_level(logging.INFO, logger="segal")
     run_experiment(load_config(CONFIG, OPTIONS), work, resume=True)
     assert resumed_line in caplog.text
@@ -70,10 +69,7 @@ def test_kill_inside_a_step_resumes_exactly(straight, tmp_path, monkeypatch, cap
 
 def test_progress_of_another_run_is_ignored(straight, tmp_path, monkeypatch, caplog):
     work = tmp_path / "run"
-    kill_on_call(monkeypatch, "save_scores", 7)
-    with pytest.raises(Killed):
-        run_experiment(load_config(CONFIG, OPTIONS), work)
-    monkeypatch.undo()
+    killed_run(work, monkeypatch, "save_scores", 7)
     saved = next((work / "partial").glob("*_scores.npz"))
     step = int(saved.name.split("_")[1])
     other = StepProgress(work, step, {"config_hash": "someone-else", "seed": 0})
@@ -86,10 +82,7 @@ def test_progress_of_another_run_is_ignored(straight, tmp_path, monkeypatch, cap
 
 def test_temp_files_of_interrupted_writes_are_removed_on_the_next_start(straight, tmp_path, monkeypatch, caplog):
     work = tmp_path / "run"
-    kill_on_call(monkeypatch, "save_trained", 2)
-    with pytest.raises(Killed):
-        run_experiment(load_config(CONFIG, OPTIONS), work)
-    monkeypatch.undo()
+    killed_run(work, monkeypatch, "save_trained", 2)
     leftovers = [work / ".state.json.k2j3.tmp", work / "checkpoints" / ".step_1.pth.x8a1.tmp"]
     for path in leftovers:
         path.write_bytes(b"half a file")
@@ -102,10 +95,7 @@ def test_temp_files_of_interrupted_writes_are_removed_on_the_next_start(straight
 
 def test_a_kill_before_the_first_commit_can_be_resumed(straight, tmp_path, monkeypatch):
     work = tmp_path / "run"
-    kill_on_call(monkeypatch, "save_training", 1)
-    with pytest.raises(Killed):
-        run_experiment(load_config(CONFIG, OPTIONS), work)
-    monkeypatch.undo()
+    killed_run(work, monkeypatch, "save_training", 1)
     assert (work / "config.json").is_file() and not (work / "state.json").exists()
     run_experiment(load_config(CONFIG, OPTIONS), work, resume=True)
     assert outputs(work) == straight

@@ -100,13 +100,19 @@ def test_test_tool_report_and_prediction_pngs(city, tmp_path):
     assert (np.abs(figure.reshape(-1, 3).astype(int) - road).sum(1) <= 3).sum() > 100
 
 
-def test_mixed_sizes_are_refused_before_anything_is_written(city, tmp_path):
-    root, config, options, checkpoint = city
+def mixed_size_folder(root, tmp_path):
+    """``tmp_path/incoming`` with a 32x64 and a 64x128 image."""
     folder = tmp_path / "incoming"
     folder.mkdir()
     images = sorted((root / "city" / "leftImg8bit" / "train").rglob("*.png"))
     cv2.imwrite(str(folder / "small.png"), cv2.imread(str(images[0])))
     cv2.imwrite(str(folder / "large.png"), cv2.resize(cv2.imread(str(images[1])), (128, 64)))
+    return folder
+
+
+def test_mixed_sizes_are_refused_before_anything_is_written(city, tmp_path):
+    root, config, options, checkpoint = city
+    folder = mixed_size_folder(root, tmp_path)
     before = sorted(p.name for p in tmp_path.iterdir())
     result = run_tool("select.py", str(config), str(checkpoint), "--budget", "1", "--pool", str(folder),
                       "--work-dir", str(tmp_path / "sel"), "--heatmaps", str(tmp_path / "heat"), "--cfg-options", *options)
@@ -118,11 +124,7 @@ def test_mixed_sizes_are_refused_before_anything_is_written(city, tmp_path):
 
 def test_a_resizing_test_pipeline_accepts_mixed_sizes(city, tmp_path):
     root, config, options, checkpoint = city
-    folder = tmp_path / "incoming"
-    folder.mkdir()
-    images = sorted((root / "city" / "leftImg8bit" / "train").rglob("*.png"))
-    cv2.imwrite(str(folder / "small.png"), cv2.imread(str(images[0])))
-    cv2.imwrite(str(folder / "large.png"), cv2.resize(cv2.imread(str(images[1])), (128, 64)))
+    folder = mixed_size_folder(root, tmp_path)
     resizing = tmp_path / "resizing.py"
     resizing.write_text(f"_base_ = ['{config}']\ndataset = dict(test_pipeline=[dict(type='Resize', height=32, width=64)])\n")
     result = run_tool("select.py", str(resizing), str(checkpoint), "--budget", "2", "--pool", str(folder),

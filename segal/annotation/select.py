@@ -6,6 +6,7 @@ result is a ranked selection written as JSON and CSV; with a state file, the
 chosen ids are also recorded there as the next step, pending annotation.
 Every check runs before anything is written.
 """
+import contextlib
 import csv
 import io
 import json
@@ -174,24 +175,14 @@ def select_for_annotation(
         The ranked entries (``rank``, ``id``, ``image``, ``score``, ``predicted``)
         and the path of the JSON file.
     """
-    if state is None:
-        return _select(cfg, checkpoint, budget, out_dir, None, pool_source, heatmaps)
-    if not Path(state).is_file():
+    if state is not None and not Path(state).is_file():
         raise FileNotFoundError(f"run state not found: {state}")
-    with work_dir_lock(Path(state).parent, "tools/select.py"):
+    with work_dir_lock(Path(state).parent, "tools/select.py") if state is not None else contextlib.nullcontext():
         return _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps)
 
 
-def _select(
-    cfg: Config,
-    checkpoint: str,
-    budget: int,
-    out_dir: str,
-    state: Optional[str] = None,
-    pool_source: Optional[str] = None,
-    heatmaps: Optional[str] = None,
-) -> Tuple[List[dict], Path]:
-    """:func:`select_for_annotation` while holding the run's lock."""
+def _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps) -> Tuple[List[dict], Path]:
+    """:func:`select_for_annotation`, holding the run's lock when there is a run."""
     if (state is None) == (pool_source is None):
         raise ValueError("give exactly one of --state (a run's state.json) or --pool (a folder or list of images)")
     device = resolve_device(cfg.get("device", "auto"))

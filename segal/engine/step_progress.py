@@ -12,6 +12,8 @@ Every file is written atomically and carries the run's identity (config
 hash, seed, step); a file of another run or step is ignored with a warning.
 The commit of the step removes them.
 """
+import io
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -76,17 +78,12 @@ class StepProgress:
 
     def save_scores(self, ids: np.ndarray, scores: np.ndarray) -> None:
         """Saves the scores of the first ``len(ids)`` ids of a scoring pass."""
-        import io
-        import json
-
         buffer = io.BytesIO()
         np.savez(buffer, ids=np.asarray(ids, np.int64), scores=np.asarray(scores, np.float64),
                  identity=np.array(json.dumps(self.identity, sort_keys=True)))
         atomic_write_bytes(self._path("scores", ".npz"), buffer.getvalue())
 
     def load_scores(self) -> Optional[Tuple[np.ndarray, np.ndarray]]:
-        import json
-
         path = self._path("scores", ".npz")
         if not path.is_file():
             return None
