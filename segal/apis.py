@@ -12,6 +12,7 @@ from .config import ConfigError, check_resumable, config_hash, save_config
 from .config_check import validate_config
 from .engine.loop import ActiveLoop, AnnotationLoop, LoopSettings
 from .engine.train import TrainSettings
+from .models.pretrained import load_pretrained
 from .registry import DATASETS, MODELS, PROTOCOLS, SCORERS, build
 from .utils.seeding import derive_seed
 from .utils.device import resolve_device
@@ -28,8 +29,12 @@ def build_dataset(cfg: Config):
 
 
 def build_model(model_cfg: dict, dataset) -> torch.nn.Module:
-    """A model whose input shape and class count default to the dataset's."""
-    model_cfg = dict(model_cfg)
+    """A model whose input shape and class count default to the dataset's.
+
+    ``model.load_from`` is not applied here: a run applies it to the model of
+    step 0 (:func:`run_experiment`); tools that load a checkpoint do not need it.
+    """
+    model_cfg = {k: v for k, v in dict(model_cfg).items() if k != "load_from"}
     model_cfg.setdefault("num_classes", dataset.num_classes)
     model_cfg.setdefault("input_shape", dataset.input_shape)
     return build(MODELS, model_cfg, "model")
@@ -74,6 +79,9 @@ def run_experiment(cfg: Config, work_dir: str, resume: bool = False, allow_missi
     scorer = build(SCORERS, cfg.scorer, "scorer", lenient=True)
     torch.manual_seed(derive_seed(seed, 0, "init"))
     model = build_model(cfg.model, dataset)
+    if cfg.model.get("load_from") and not (work_dir / "state.json").exists():
+        logger.info("model.load_from: %s weights from %s", load_pretrained(model, cfg.model.load_from),
+                    cfg.model.load_from)
     loop_settings = _settings(LoopSettings, cfg.loop, "loop")
     annotators = loop_settings.oracle == "annotators"
     loop_cls = functools.partial(AnnotationLoop, allow_missing=allow_missing) if annotators else ActiveLoop

@@ -21,8 +21,8 @@ from .registry import DATASETS, MODELS, OPTIMIZERS, PROTOCOLS, SCORERS, register
 
 #: Top-level keys a config may hold besides :data:`REQUIRED_KEYS`; names starting with ``_`` are helpers.
 OPTIONAL_KEYS = ("seed", "device", "work_dir")
-#: Arguments a builder fills in itself, never taken from the config.
-FILLED_BY_SEGAL = {"model": ("num_classes", "input_shape")}
+#: Arguments a builder fills in itself, and keys segal reads beside the constructor's (model.load_from).
+FILLED_BY_SEGAL = {"model": ("num_classes", "input_shape", "load_from")}
 
 
 def _closest(name: str, valid: Iterable[str]) -> str:

@@ -8,14 +8,15 @@ import inspect
 import logging
 from typing import Any
 
-from mmengine.registry import OPTIMIZERS as MMENGINE_OPTIMIZERS
 from mmengine.registry import Registry
 
 DATASETS = Registry("dataset", scope="segal", locations=["segal.data"])
 PROTOCOLS = Registry("protocol", scope="segal", locations=["segal.data"])
 MODELS = Registry("model", scope="segal", locations=["segal.models"])
 SCORERS = Registry("scorer", scope="segal", locations=["segal.scorers"])
-OPTIMIZERS = MMENGINE_OPTIMIZERS
+# torch's optimizers, registered by segal itself: mmengine's optimizer registry would import mmengine.optim,
+# which imports transformers when it is installed (seconds at every start) to register optimizers segal never uses.
+OPTIMIZERS = Registry("optimizer", scope="segal")
 
 logger = logging.getLogger("segal")
 
@@ -30,9 +31,18 @@ class UnknownComponentError(KeyError):
 def registered_names(registry: Registry) -> list:
     """Returns the sorted names registered in ``registry``, importing its modules."""
     registry.import_from_location()
-    if registry is OPTIMIZERS:
-        import mmengine.optim  # noqa: F401  registers torch's optimizers
+    if registry is OPTIMIZERS and not registry.module_dict:
+        _register_torch_optimizers()
     return sorted(registry.module_dict)
+
+
+def _register_torch_optimizers() -> None:
+    import torch
+
+    for name in dir(torch.optim):
+        candidate = getattr(torch.optim, name)
+        if isinstance(candidate, type) and issubclass(candidate, torch.optim.Optimizer) and candidate is not torch.optim.Optimizer:
+            OPTIMIZERS.register_module(name=name, module=candidate)
 
 
 def _drop_unknown_args(cls: type, cfg: dict, key: str) -> dict:

@@ -1,4 +1,4 @@
-"""The scorer benchmark's --quick mode runs end to end (no timing assertions)."""
+"""The benchmarks' --quick modes run end to end (no timing assertions)."""
 import json
 import subprocess
 import sys
@@ -20,3 +20,17 @@ def test_bench_scorers_quick(tmp_path):
         if "spearman_vs_float64" in row:
             assert row["spearman_vs_float64"] > 0.9, row
     assert "x infer" in result.stdout
+
+
+def test_bench_loop_quick(tmp_path):
+    """The loop benchmark runs the real loop, counts worker processes and prints its ratios."""
+    out = tmp_path / "loop_quick.json"
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks/bench_loop.py"), "--quick", "--device", "cpu",
+                             "--data-root", str(tmp_path / "data"), "--scorers", "Entropy", "HoldoutLossChange",
+                             "--out", str(out)], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert set(report["scoring"]) == {"Entropy", "HoldoutLossChange"}
+    assert report["dataloader_workers_started"] % report["sizes"]["workers"] == 0
+    assert report["phases"]["train stage (holdout evaluation included)"]["seconds"] > 0
+    assert "loop training / best plain training step" in result.stdout

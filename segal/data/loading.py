@@ -1,9 +1,9 @@
 """DataLoaders over a subset of global ids."""
-import functools
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 from torch.utils.data._utils.collate import default_collate
 
 
@@ -12,7 +12,10 @@ class IdSubset(Dataset):
 
     With ``train=True`` a dataset that reads files (``load(id, train, with_target)``)
     returns augmented samples; with ``with_targets=False`` it does not read
-    labels, which unlabelled pool images do not have.
+    labels, which unlabelled pool images do not have. An index may be a
+    position or a ``(position, augmentation seed)`` pair (see :class:`EpochShuffle`):
+    the training pipeline is then seeded per sample, so augmentations depend
+    neither on the number of workers nor on which worker loads a sample.
     """
 
     def __init__(self, dataset: Dataset, ids: Sequence[int], train: bool = False, with_targets: bool = True):
@@ -24,15 +27,47 @@ class IdSubset(Dataset):
     def __len__(self) -> int:
         return len(self.ids)
 
-    def __getitem__(self, index: int) -> dict:
-        if self.reads_files:
-            return self.dataset.load(self.ids[index], train=self.train, with_target=self.with_targets)
-        return self.dataset[self.ids[index]]
+    def __getitem__(self, index) -> dict:
+        position, augmentation_seed = index if isinstance(index, tuple) else (index, None)
+        if not self.reads_files:
+            return self.dataset[self.ids[position]]
+        if augmentation_seed is not None and self.train and hasattr(self.dataset, "seed_augmentation"):
+            self.dataset.seed_augmentation(augmentation_seed)
+        return self.dataset.load(self.ids[position], train=self.train, with_target=self.with_targets)
 
-    def __getitems__(self, indices: Sequence[int]):
-        ids = [self.ids[i] for i in indices]
+    def __getitems__(self, indices: Sequence):
         batched = None if self.reads_files else getattr(self.dataset, "__getitems__", None)
-        return batched(ids) if batched else [self[i] for i in indices]
+        if batched is not None:
+            return batched([self.ids[i[0] if isinstance(i, tuple) else i] for i in indices])
+        return [self[i] for i in indices]
+
+
+class EpochShuffle(Sampler):
+    """A new permutation every epoch, drawn from ``seed + epoch``, with a seed for each sample's augmentation.
+
+    One loader (and its worker processes) serves a whole training stage:
+    :meth:`set_epoch` before each epoch gives that epoch's order, the same
+    as a loader shuffled with ``torch.Generator().manual_seed(seed + epoch)``.
+
+    Args:
+        size: Samples in the subset.
+        seed: The stage's seed.
+    """
+
+    def __init__(self, size: int, seed: int):
+        self.size, self.seed, self.epoch = size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[Tuple[int, int]]:
+        order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()
+        augmentation = np.random.SeedSequence([self.seed, self.epoch]).generate_state(self.size)
+        for position, augmentation_seed in zip(order, augmentation[order].tolist()):
+            yield position, augmentation_seed
 
 
 def collate(batch):
@@ -44,47 +79,63 @@ def make_loader(
     dataset: Dataset,
     ids: Sequence[int],
     batch_size: int,
-    shuffle: bool = False,
-    seed: Optional[int] = None,
     num_workers: int = 0,
-    train: bool = False,
-    drop_last: bool = False,
     with_targets: bool = True,
+    pin_memory: bool = False,
+    persistent: bool = False,
 ) -> DataLoader:
-    """A loader over the global ``ids`` of ``dataset``.
+    """A loader over the global ``ids`` of ``dataset``, in order, through the test pipeline.
 
     Args:
         dataset: A dataset addressed by global id.
-        ids: The global ids to load, in order (unless shuffled).
+        ids: The global ids to load, in order.
         batch_size: Samples per batch.
-        shuffle: Shuffle every pass, seeded by ``seed``.
-        seed: Seeds shuffling and, with ``train``, the augmentation pipeline
-            (per worker: ``seed + worker id``).
         num_workers: DataLoader worker processes.
-        train: Load samples through the dataset's training pipeline.
-        drop_last: Drop a last batch smaller than ``batch_size``.
         with_targets: Read labels (file-based datasets skip them otherwise).
+        pin_memory: Collate into page-locked memory (on CUDA: faster, asynchronous copies).
+        persistent: Keep the worker processes between passes (a loader used every epoch).
     """
-    seed = 0 if seed is None else seed
-    generator = torch.Generator().manual_seed(seed) if shuffle else None
-    seed_augmentation = getattr(dataset, "seed_augmentation", None) if train else None
-    if seed_augmentation is not None and num_workers == 0:
-        seed_augmentation(seed)
-    worker_init_fn = None
-    if seed_augmentation is not None and num_workers > 0:
-        worker_init_fn = functools.partial(_seed_worker, seed=seed)
+    return DataLoader(IdSubset(dataset, ids, with_targets=with_targets), batch_size=batch_size,
+                      num_workers=num_workers, collate_fn=collate, pin_memory=pin_memory,
+                      persistent_workers=persistent and num_workers > 0, generator=_private_generator(0))
+
+
+def make_train_loader(
+    dataset: Dataset,
+    ids: Sequence[int],
+    batch_size: int,
+    seed: int,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+) -> DataLoader:
+    """One loader for a whole training stage: call ``loader.sampler.set_epoch(epoch)`` before each epoch.
+
+    Shuffled by :class:`EpochShuffle`, through the training pipeline; its
+    workers persist across epochs. A last batch of one sample is dropped
+    (batch norm cannot train on it).
+
+    Args:
+        dataset: A dataset addressed by global id.
+        ids: The global ids to train on.
+        batch_size: Samples per batch.
+        seed: The stage's seed: epoch ``e`` is shuffled and augmented from ``seed + e``.
+        num_workers: DataLoader worker processes, started once per stage.
+        pin_memory: Collate into page-locked memory.
+    """
     return DataLoader(
-        IdSubset(dataset, ids, train=train, with_targets=with_targets),
+        IdSubset(dataset, ids, train=True),
         batch_size=batch_size,
-        shuffle=shuffle,
-        generator=generator,
+        sampler=EpochShuffle(len(ids), seed),
         num_workers=num_workers,
         collate_fn=collate,
-        worker_init_fn=worker_init_fn,
-        drop_last=drop_last,
+        pin_memory=pin_memory,
+        drop_last=len(ids) % batch_size == 1,
+        persistent_workers=num_workers > 0,
+        generator=_private_generator(seed),
     )
 
 
-def _seed_worker(worker_id: int, seed: int) -> None:
-    info = torch.utils.data.get_worker_info()
-    info.dataset.dataset.seed_augmentation(seed + worker_id)
+def _private_generator(seed: int) -> torch.Generator:
+    """A loader's own generator: starting an iterator draws a worker base seed from it, never from the global
+    generator that dropout uses, so creating a loader does not shift a training stage's random numbers."""
+    return torch.Generator().manual_seed(seed)

@@ -7,6 +7,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..evaluation import ConfusionMatrix
+from ..utils.precision import autocast
 
 
 def to_device(batch: dict, device: torch.device) -> dict:
@@ -25,25 +26,35 @@ def mean_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: Optional
 
 
 @torch.no_grad()
-def iterate_logits(model: nn.Module, loader: DataLoader, device: torch.device) -> Iterator[Tuple[dict, torch.Tensor]]:
-    """Yields ``(batch, logits)`` for each batch of ``loader``, with the model in eval mode."""
+def iterate_logits(model: nn.Module, loader: DataLoader, device: torch.device,
+                   amp_dtype: Optional[torch.dtype] = None) -> Iterator[Tuple[dict, torch.Tensor]]:
+    """Yields ``(batch, logits)`` for each batch of ``loader``, with the model in eval mode.
+
+    With ``amp_dtype``, the forward pass runs under autocast (the logits are in that dtype).
+    """
     model.eval()
     for batch in loader:
         batch = to_device(batch, device)
-        yield batch, model(batch["inputs"])
+        with autocast(device, amp_dtype):
+            logits = model(batch["inputs"])
+        yield batch, logits
 
 
 def evaluate(
-    model: nn.Module, loader: DataLoader, device: torch.device, num_classes: int, ignore_index: Optional[int] = None
+    model: nn.Module, loader: DataLoader, device: torch.device, num_classes: int, ignore_index: Optional[int] = None,
+    amp_dtype: Optional[torch.dtype] = None,
 ) -> Tuple[ConfusionMatrix, float]:
     """Accumulates a confusion matrix and the mean loss over ``loader``.
+
+    Args:
+        amp_dtype: Run the forward passes under autocast in this dtype (the loss is taken in float32).
 
     Returns:
         ``(confusion, loss)``, the loss averaged over every counted element.
     """
     confusion = ConfusionMatrix(num_classes, ignore_index)
     loss_sum, count = 0.0, 0
-    for batch, logits in iterate_logits(model, loader, device):
+    for batch, logits in iterate_logits(model, loader, device, amp_dtype):
         target = batch["target"]
         confusion.update(logits.argmax(1), target)
         losses = loss_per_element(logits.float(), target, ignore_index)

@@ -17,6 +17,7 @@ from ..reporting import evaluation_fields, selection_fields, write_metrics
 from ..scorers.base import BudgetError, Scorer, ScoringContext
 from ..utils.io import atomic_save_torch, atomic_write_text, load_torch_file, read_json
 from ..utils.seeding import derive_seed
+from ..utils.precision import autocast_dtype
 from ..utils.progress import format_seconds
 from .inference import evaluate
 from .step_progress import StepProgress
@@ -260,8 +261,10 @@ class ActiveLoop:
         return fields
 
     def _evaluate(self, ids):
-        loader = make_loader(self.dataset, ids, self.train_settings.eval_batch_size, num_workers=self.train_settings.num_workers)
-        return evaluate(self.model, loader, self.device, self.dataset.num_classes, getattr(self.dataset, "ignore_index", None))
+        loader = make_loader(self.dataset, ids, self.train_settings.eval_batch_size, self.train_settings.num_workers,
+                             pin_memory=self.device.type == "cuda")
+        return evaluate(self.model, loader, self.device, self.dataset.num_classes, getattr(self.dataset, "ignore_index", None),
+                        autocast_dtype(self.train_settings.amp, self.device))
 
     def _selection_fields(self, ids) -> dict:
         """Selection record fields: the current model's predictions on ``ids`` against their true labels."""

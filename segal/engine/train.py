@@ -9,8 +9,9 @@ from typing import Callable, Optional, Sequence
 import torch
 from torch import nn
 
-from ..data.loading import make_loader
+from ..data.loading import make_loader, make_train_loader
 from ..registry import OPTIMIZERS, build
+from ..utils.precision import AMP_MODES, autocast, autocast_dtype
 from ..utils.progress import Progress
 from .inference import evaluate, mean_loss, to_device
 
@@ -40,6 +41,14 @@ class TrainSettings:
         checkpoint_interval: Save the stage in progress every this many epochs,
             so a resumed run continues inside the stage (bit for bit); 0 saves
             only the stage's result.
+        amp: Mixed precision: ``'auto'`` (bfloat16 on CUDA, off on CPU),
+            ``'bf16'``, ``'fp16'`` (with a gradient scaler) or ``None`` (float32).
+            Holdout evaluation runs in the same precision.
+        channels_last: Train convolutional models in channels-last memory
+            format; ``None``: on CUDA for image inputs.
+        poly_power: Decay the learning rate over the stage as
+            ``lr * (1 - iteration / (max_epochs * iterations per epoch)) ** poly_power``
+            (mmsegmentation's poly schedule, per stage); ``None`` keeps it constant.
     """
 
     optimizer: dict = field(default_factory=lambda: dict(type="Adam", lr=1e-3))
@@ -50,8 +59,13 @@ class TrainSettings:
     eval_batch_size: int = 256
     num_workers: int = 0
     checkpoint_interval: int = 0
+    amp: Optional[str] = "auto"
+    channels_last: Optional[bool] = None
+    poly_power: Optional[float] = None
 
     def __post_init__(self):
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"train.amp must be one of {AMP_MODES}, got {self.amp!r}")
         if self.monitor not in MONITORS:
             raise ValueError(f"train.monitor must be one of {MONITORS}, got {self.monitor!r}")
         if self.checkpoint_interval < 0 or self.num_workers < 0:
@@ -153,8 +167,17 @@ def train_stage(
     """
     torch.manual_seed(seed)
     ignore_index = getattr(dataset, "ignore_index", None)
+    amp_dtype = autocast_dtype(settings.amp, device)
+    channels_last = _use_channels_last(settings, device, dataset)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     optimizer = build(OPTIMIZERS, dict(settings.optimizer), "train.optimizer", params=model.parameters())
-    holdout_loader = make_loader(dataset, holdout_ids, settings.eval_batch_size, num_workers=settings.num_workers)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    pin = device.type == "cuda"
+    train_loader = make_train_loader(dataset, train_ids, settings.batch_size, seed, settings.num_workers, pin)
+    schedule = _poly_schedule(optimizer, settings, len(train_loader))
+    holdout_loader = make_loader(dataset, holdout_ids, settings.eval_batch_size, settings.num_workers, pin_memory=pin,
+                                 persistent=True)
     monitor = settings.monitor
 
     best_value, best_epoch, best_loss, best_state = None, 0, float("nan"), None
@@ -162,6 +185,8 @@ def train_stage(
     if saved is not None:
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
+        scaler.load_state_dict(saved["scaler"])
+        schedule.load_state_dict(saved["schedule"])
         best_value, best_epoch, best_loss, best_state = (saved["best_value"], saved["best_epoch"], saved["best_loss"],
                                                          saved["best_state"])
         torch.set_rng_state(saved["rng"])
@@ -175,24 +200,25 @@ def train_stage(
     with bar:
         for epoch in range(first_epoch, settings.max_epochs + 1):
             started = time.perf_counter()
-            loader = make_loader(
-                dataset, train_ids, settings.batch_size, shuffle=True, seed=seed + epoch,
-                num_workers=settings.num_workers, train=True,
-                drop_last=len(train_ids) % settings.batch_size == 1,  # batch norm cannot train on one sample
-            )
+            train_loader.sampler.set_epoch(epoch)
             model.train()
             loss_sum, seen = torch.zeros((), dtype=torch.float64, device=device), 0
-            for batch in loader:
+            for batch in train_loader:
                 batch = to_device(batch, device)
+                inputs = batch["inputs"].contiguous(memory_format=torch.channels_last) if channels_last else batch["inputs"]
                 optimizer.zero_grad(set_to_none=True)
-                loss = mean_loss(model(batch["inputs"]), batch["target"], ignore_index)
-                loss.backward()
-                optimizer.step()
+                with autocast(device, amp_dtype):
+                    logits = model(inputs)
+                loss = mean_loss(logits.float(), batch["target"], ignore_index)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                schedule.step()
                 n = len(batch["target"])
                 loss_sum += loss.detach().double() * n
                 seen += n
             train_loss = float(loss_sum) / max(seen, 1)
-            confusion, holdout_loss = evaluate(model, holdout_loader, device, dataset.num_classes, ignore_index)
+            confusion, holdout_loss = evaluate(model, holdout_loader, device, dataset.num_classes, ignore_index, amp_dtype)
             _check_finite(desc, epoch, train_loss, holdout_loss, settings)
             value = _monitored(monitor, holdout_loss, confusion)
             if _improves(monitor, value, best_value):
@@ -214,6 +240,7 @@ def train_stage(
                 break
             if save is not None and settings.checkpoint_interval and epoch % settings.checkpoint_interval == 0:
                 save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                      "scaler": scaler.state_dict(), "schedule": schedule.state_dict(),
                       "best_value": best_value, "best_epoch": best_epoch, "best_loss": best_loss,
                       "best_state": best_state, "rng": torch.get_rng_state(),
                       "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None})
@@ -221,6 +248,21 @@ def train_stage(
         raise DivergenceError(f"{desc}: no epoch was trained (train.max_epochs={settings.max_epochs})")
     model.load_state_dict(best_state)
     return StageResult(epochs=epoch, best_epoch=best_epoch, holdout_loss=best_loss)
+
+
+def _poly_schedule(optimizer, settings: TrainSettings, iterations_per_epoch: int):
+    """mmsegmentation's poly decay over the stage's maximum length; constant without ``poly_power``."""
+    total = max(1, settings.max_epochs * iterations_per_epoch)
+    power = settings.poly_power
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda iteration: 1.0 if power is None else max(0.0, 1 - iteration / total) ** power
+    )
+
+
+def _use_channels_last(settings: TrainSettings, device: torch.device, dataset) -> bool:
+    if settings.channels_last is not None:
+        return settings.channels_last
+    return device.type == "cuda" and len(getattr(dataset, "input_shape", ())) == 3
 
 
 def _check_finite(desc: str, epoch: int, train_loss: float, holdout_loss: float, settings: TrainSettings) -> None:

@@ -46,7 +46,8 @@ class ScoringContext:
 
     def loader(self, ids: Sequence[int], with_targets: bool = False) -> DataLoader:
         """A loader over ``ids`` in the given order, without shuffling; targets only when asked."""
-        return make_loader(self.dataset, ids, self.batch_size, num_workers=self.num_workers, with_targets=with_targets)
+        return make_loader(self.dataset, ids, self.batch_size, self.num_workers, with_targets,
+                           pin_memory=self.device.type == "cuda")
 
     @property
     def ignore_index(self) -> Optional[int]:

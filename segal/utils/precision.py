@@ -1,8 +1,28 @@
-"""Full float32 precision on CUDA for the small loss differences scorers rank by."""
+"""Numeric precision: mixed precision for training, full float32 for the small loss differences scorers rank by."""
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Optional
 
 import torch
+
+AMP_MODES = ("auto", "bf16", "fp16", None)
+
+
+def autocast_dtype(amp: Optional[str], device: torch.device) -> Optional[torch.dtype]:
+    """The autocast dtype of ``train.amp``: ``'auto'`` is bfloat16 on CUDA and off elsewhere.
+
+    Raises:
+        ValueError: ``amp`` is not one of :data:`AMP_MODES`.
+    """
+    if amp not in AMP_MODES:
+        raise ValueError(f"train.amp must be one of {AMP_MODES}, got {amp!r}")
+    if amp == "auto":
+        return torch.bfloat16 if device.type == "cuda" else None
+    return {None: None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+
+
+def autocast(device: torch.device, dtype: Optional[torch.dtype]):
+    """``torch.autocast`` for ``dtype`` on ``device``'s type; a no-op context for ``None``."""
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
 
 
 @contextmanager

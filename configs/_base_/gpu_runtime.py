@@ -1,0 +1,4 @@
+# A GPU node: CUDA when present, 8 loader workers, scoring batches of 8 images.
+seed = 0
+device = 'auto'
+loop = dict(score_batch_size=8, num_workers=8, keep_checkpoints=0, progress=True, tensorboard=True)

@@ -1,0 +1,7 @@
+# Cityscapes on a GPU node: ImageNet-pretrained encoder, 512x1024 crops with scaling and flips, SGD with poly decay.
+_base_ = [
+    '../_base_/datasets/cityscapes.py', '../_base_/models/deeplabv3plus_r18_imagenet.py', '../_base_/scorers/holdout_loss_change.py',
+    '../_base_/protocols/random_split.py', '../_base_/schedules/sgd_poly_seg.py', '../_base_/gpu_runtime.py'
+]
+protocol = dict(initial_size=200, holdout_size=50, step_size=100, num_steps=10)
+scorer = dict(lr=1e-4, holdout_batch=4)
