@@ -190,3 +190,22 @@ def test_holdout_pixels_refuses_non_local_heads_and_classification(setup):
         split_upsampler(torch.nn.Sequential(torch.nn.Conv2d(4, 3, 3, stride=2, padding=1)))
     with pytest.raises(ValueError, match="holdout_pixels"):
         HoldoutLossChange(holdout_pixels=0.0)
+
+
+@pytest.mark.parametrize("arch", ["FPN", "Unet"])
+def test_replicated_passes_match_hooked_passes(setup, arch, monkeypatch):
+    """Heads that start with their dropout run the T passes as one batch; the numbers are the hooked passes'."""
+    from segal.scorers import BALD, uncertainty
+
+    dataset, _, ctx = setup
+    torch.manual_seed(0)
+    model = SegmentationModel((3,), 19, arch=arch, dropout=0.3).double().eval()
+    head_ctx = ScoringContext(model=model, dataset=dataset, pool=ctx.pool, device=torch.device("cpu"), step=0,
+                              seed=0, batch_size=3, progress=False)
+    candidates = ctx.pool.candidate_ids()
+    assert uncertainty.leading_dropout(model.head)
+    batched = {g: BALD(num_passes=5, passes_per_batch=g).score_ids(head_ctx, candidates) for g in (None, 2)}
+    monkeypatch.setattr(uncertainty, "leading_dropout", lambda rest: False)
+    hooked = BALD(num_passes=5).score_ids(head_ctx, candidates)
+    for scores in batched.values():
+        np.testing.assert_allclose(scores, hooked, rtol=1e-10)

@@ -11,6 +11,12 @@ sample falls in, and the passes get cheaper:
 * when what follows is ``Dropout -> Linear`` on ``[B, D]`` features (the
   classifiers), the masks fold into the weights: all T passes are one
   ``[B, D] x [D, T * C]`` product (:func:`folded_linear_passes`);
+* when what follows is a dropout layer and then dropout-free layers (the
+  segmentation heads of Unet and FPN with ``model.dropout``), the passes run
+  as one batch: the features are replicated once per pass, each replicate
+  multiplied by its pass's mask, and the rest runs once on ``[G * B, ...]``
+  for groups of ``G`` passes (:func:`replicated_passes`), as baal's
+  ``replicate_in_memory`` does;
 * otherwise each pass re-runs the rest, with forward hooks applying the
   pass's masks to the dropout layers (:class:`PassMasks`), and every
   dropout-free submodule that sees the same input as in the previous pass
@@ -139,6 +145,32 @@ def folded_linear_passes(linear: nn.Linear, features: torch.Tensor, masks: torch
     bias = None if linear.bias is None else linear.bias.repeat(num_passes)
     logits = nn.functional.linear(features, weights, bias)  # [B, T * C]
     return logits.view(len(features), num_passes, num_classes).transpose(0, 1)
+
+
+def leading_dropout(rest: nn.Module) -> bool:
+    """Whether ``rest`` is a dropout layer followed by dropout-free layers, so passes can run as one batch."""
+    return (isinstance(rest, nn.Sequential) and len(rest) > 1 and type(rest[0]) in SUPPORTED and rest[0].p > 0
+            and not active_dropouts(rest[1:]))
+
+
+def replicated_passes(tail: nn.Module, features: torch.Tensor, masks: torch.Tensor, group: int) -> Iterator[torch.Tensor]:
+    """Runs ``tail(features * mask_t)`` for all passes, ``group`` passes per batch.
+
+    Args:
+        tail: The layers after the dropout (in eval mode).
+        features: ``[B, ...]`` features entering the dropout layer.
+        masks: ``[T, *mask_shape]`` scaled masks, broadcasting over one sample's features.
+        group: Passes run together; the batch is ``group * B`` samples.
+
+    Yields:
+        ``[G, B, ...]`` logits of each group of passes, in pass order.
+    """
+    batch = len(features)
+    for start in range(0, len(masks), group):
+        chunk = masks[start:start + group]
+        replicated = (features.unsqueeze(0) * chunk.unsqueeze(1)).flatten(0, 1)  # [G * B, ...]
+        logits = tail(replicated)
+        yield logits.view(len(chunk), batch, *logits.shape[1:])
 
 
 def _dropout_free_units(module: nn.Module, dropouts: set) -> List[nn.Module]:

@@ -5,7 +5,8 @@ import torch
 
 from ..registry import SCORERS
 from .base import Scorer, ScoringContext, entropy, mean_over_elements
-from .dropout_passes import PassMasks, deterministic_prefix, folded_linear_passes, foldable, memoised
+from .dropout_passes import (PassMasks, deterministic_prefix, folded_linear_passes, foldable, leading_dropout, memoised,
+                             replicated_passes)
 
 
 @SCORERS.register_module()
@@ -80,14 +81,24 @@ class _MonteCarloDropout(Scorer):
 
     Masks are drawn once per pass and shared by all samples (see
     :mod:`.dropout_passes`): everything before the first dropout layer runs
-    once per batch, and a final ``Dropout -> Linear`` runs all T passes as one
-    matrix product.
+    once per batch, a final ``Dropout -> Linear`` runs all T passes as one
+    matrix product, and a head that starts with its dropout runs
+    ``passes_per_batch`` passes as one batch.
+
+    Args:
+        num_passes: T, the number of stochastic forward passes.
+        passes_per_batch: Passes run as one batch on a head that starts with
+            its dropout layer (``None``: all T; lower it when ``T x
+            score_batch_size`` head outputs do not fit in memory).
     """
 
-    def __init__(self, num_passes: int = 20):
+    def __init__(self, num_passes: int = 20, passes_per_batch: Optional[int] = None):
         if num_passes < 2:
             raise ValueError(f"scorer.num_passes must be >= 2, got {num_passes}")
+        if passes_per_batch is not None and passes_per_batch < 1:
+            raise ValueError(f"scorer.passes_per_batch must be >= 1, got {passes_per_batch}")
         self.num_passes = num_passes
+        self.passes_per_batch = passes_per_batch or num_passes
 
     def prepare(self, ctx: ScoringContext) -> None:
         self.masks = PassMasks(ctx.model, ctx.seed)
@@ -107,6 +118,12 @@ class _MonteCarloDropout(Scorer):
             layer = self.masks.layers.index(rest[0])
             masks = self.masks.stacked(layer, self.num_passes, features.shape[1:], features.dtype, features.device)
             stats.update_logits(folded_linear_passes(rest[1], features, masks))
+            return stats
+        if leading_dropout(rest):
+            layer = self.masks.layers.index(rest[0])
+            masks = self.masks.stacked(layer, self.num_passes, features.shape[1:], features.dtype, features.device)
+            for logits in replicated_passes(rest[1:], features, masks, self.passes_per_batch):
+                stats.update_logits(logits)
             return stats
         with memoised(rest):
             for t in range(self.num_passes):
@@ -136,6 +153,7 @@ class MCDropout(_MonteCarloDropout):
 
     Args:
         num_passes: T, the number of stochastic forward passes.
+        passes_per_batch: See :class:`_MonteCarloDropout`.
     """
 
     pixel_map_name = "entropy of the mean MC-dropout prediction (nats)"
@@ -154,6 +172,7 @@ class BALD(_MonteCarloDropout):
 
     Args:
         num_passes: T, the number of stochastic forward passes.
+        passes_per_batch: See :class:`_MonteCarloDropout`.
     """
 
     pixel_map_name = "mutual information, MC dropout (nats)"
