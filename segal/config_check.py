@@ -21,8 +21,10 @@ from .registry import DATASETS, MODELS, OPTIMIZERS, PROTOCOLS, SCORERS, register
 
 #: Top-level keys a config may hold besides :data:`REQUIRED_KEYS`; names starting with ``_`` are helpers.
 OPTIONAL_KEYS = ("seed", "device", "work_dir")
-#: Arguments a builder fills in itself, and keys segal reads beside the constructor's (model.load_from).
-FILLED_BY_SEGAL = {"model": ("num_classes", "input_shape", "load_from")}
+#: Arguments a builder fills in itself, never taken from the config.
+FILLED_BY_BUILDER = {"model": ("num_classes", "input_shape")}
+#: Keys segal reads beside the constructor's arguments.
+EXTRA_KEYS = {"model": ("load_from",)}
 
 
 def _closest(name: str, valid: Iterable[str]) -> str:
@@ -85,19 +87,25 @@ def _parameters(cls) -> dict:
 
 
 def _check_section(section: str, entries: dict, cls, owner: str, tolerated: Iterable[str] = ()) -> None:
-    """Checks ``entries`` (without ``type``) against the constructor of ``cls``."""
+    """Checks ``entries`` (without ``type``) against the constructor of ``cls``.
+
+    A class whose constructor takes ``**kwargs`` names the keys it accepts with
+    a ``accepted_settings(cfg)`` classmethod; without one, its keys are not checked.
+    """
     params = _parameters(cls)
     if params is None:
-        return
-    filled = FILLED_BY_SEGAL.get(section, ())
+        if not hasattr(cls, "accepted_settings"):
+            return
+        params = dict.fromkeys(cls.accepted_settings(entries), inspect.Parameter.empty)
+    filled, extra = FILLED_BY_BUILDER.get(section, ()), EXTRA_KEYS.get(section, ())
     for name, value in entries.items():
         key = f"{section}.{name}"
-        if name == "type" or name in filled:
+        if name == "type" or name in filled or name in extra:
             continue
         if name not in params:
             if name in tolerated:
                 continue
-            raise _unknown_key(key, owner, [p for p in params if p not in filled and p != "self"])
+            raise _unknown_key(key, owner, [p for p in params if p not in filled] + list(extra))
         _check_value(key, params[name], value)
 
 

@@ -65,3 +65,15 @@ def test_switching_scorer_drops_settings_the_new_one_does_not_take(caplog):
     assert "scorer.lr" in caplog.text and "scorer.steps" in caplog.text
     with pytest.raises(TypeError):
         build(SCORERS, cfg.scorer, "scorer")
+
+
+def test_segmentation_model_keys_are_checked_against_smp():
+    """SegmentationModel passes extra keys to smp; they are checked against the architecture's arguments."""
+    from segal.config import ConfigError, load_config
+
+    config = "configs/cityscapes/deeplabv3plus-r18_random.py"
+    with pytest.raises(ConfigError, match="'model.dropuot'.*did you mean 'dropout'"):
+        load_config(config, {"model.dropuot": 0.1})
+    assert load_config(config, {"model.decoder_aspp_dropout": 0.2}).model.decoder_aspp_dropout == 0.2
+    with pytest.raises(ConfigError, match="decoder_aspp_dropout"):
+        load_config(config, {"model.arch": "FPN", "model.decoder_aspp_dropout": 0.2})

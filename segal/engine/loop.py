@@ -335,8 +335,8 @@ class ActiveLoop:
         checkpoint_path = checkpoint_in_work_dir(self.work_dir, state["checkpoint"])
         checkpoint = load_torch_file(checkpoint_path, self.device)
         run = checkpoint.get("meta", {}).get("run")
-        expected = {**self.identity, "step": state["completed_step"]}
-        if run is not None and saved_hash is not None and run != {**expected, "config_hash": saved_hash}:
+        expected = {"config_hash": saved_hash, "seed": self.seed, "step": state["completed_step"]}
+        if run is not None and saved_hash is not None and run != expected:
             raise RunStateError(f"{checkpoint_path} is not the checkpoint of step {state['completed_step']} of this "
                                 f"run (it says {run})")
         self.model.load_state_dict(checkpoint["state_dict"])

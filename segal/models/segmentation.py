@@ -23,6 +23,7 @@ Per architecture:
 With ``dropout > 0`` a ``Dropout2d`` is put at the start of the head, i.e.
 on the trunk features, for MC-Dropout and BALD.
 """
+import inspect
 from typing import Sequence
 
 import segmentation_models_pytorch as smp
@@ -108,6 +109,14 @@ class SegmentationModel(ProbedModel):
             classes=num_classes, **arch_kwargs,
         )
         self.init_from(net, dropout)
+
+    @classmethod
+    def accepted_settings(cls, cfg: dict) -> set:
+        """Config keys this model takes: its own arguments and those of the smp architecture ``cfg['arch']``."""
+        own = set(inspect.signature(cls).parameters) - {"arch_kwargs"}
+        arch = getattr(smp, cfg.get("arch", "DeepLabV3Plus"), None)
+        smp_keys = set(inspect.signature(arch).parameters) - {"kwargs", "in_channels", "classes"} if arch else set()
+        return own | smp_keys
 
     def init_from(self, net: nn.Module, dropout: float = 0.0) -> None:
         """Splits an smp model (in place) into ``trunk`` and ``head``."""
