@@ -28,6 +28,7 @@ from ..reporting import write_metrics
 from ..reporting.figures import image_stem, write_heatmap_figure
 from ..scorers.base import ScoringContext, check_budget
 from ..utils.device import resolve_device
+from ..utils.precision import autocast_dtype
 from ..utils.io import atomic_write_text
 from ..utils.lock import work_dir_lock
 from ..utils.seeding import derive_seed
@@ -218,7 +219,7 @@ def _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps) -> T
     ctx = ScoringContext(
         model=model, dataset=dataset, pool=pool, device=device, step=step,
         seed=derive_seed(int(cfg.get("seed", 0)), step, "score"), batch_size=cfg.loop.get("score_batch_size", 8),
-        progress=cfg.loop.get("progress", True),
+        progress=cfg.loop.get("progress", True), amp_dtype=autocast_dtype(cfg.train.get("amp", "auto"), device),
     )
     selection = scorer.select(ctx, budget)
 

@@ -248,6 +248,7 @@ class ActiveLoop:
             seed=derive_seed(self.seed, step, "score"), batch_size=self.loop_settings.score_batch_size,
             num_workers=self.loop_settings.num_workers, progress=self.loop_settings.progress,
             score_store=StepProgress(self.work_dir, step, self.identity),
+            amp_dtype=autocast_dtype(self.train_settings.amp, self.device),
         )
         candidates = len(pool.candidate_ids())
         started = time.perf_counter()

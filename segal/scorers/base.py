@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 from ..data.loading import make_loader
 from ..data.pool import ActivePool
 from ..engine.inference import to_device
-from ..utils.precision import no_tf32
+from ..utils.precision import autocast, no_tf32
 from ..utils.progress import Progress
 
 @dataclass
@@ -31,6 +31,8 @@ class ScoringContext:
         score_store: Where a scoring pass saves its scores after every batch and
             finds the scores of an interrupted pass (``save_scores(ids, scores)``,
             ``load_scores() -> (ids, scores) or None``); ``None`` saves nothing.
+        amp_dtype: The training precision (``train.amp``): scorers with
+            ``precision='fast'`` compute trunk features under autocast in it.
     """
 
     model: nn.Module
@@ -43,6 +45,7 @@ class ScoringContext:
     num_workers: int = 0
     progress: bool = True
     score_store: Optional[object] = None
+    amp_dtype: Optional[torch.dtype] = None
 
     def loader(self, ids: Sequence[int], with_targets: bool = False) -> DataLoader:
         """A loader over ``ids`` in the given order, without shuffling; targets only when asked."""
@@ -53,19 +56,36 @@ class ScoringContext:
     def ignore_index(self) -> Optional[int]:
         return getattr(self.dataset, "ignore_index", None)
 
-    @torch.no_grad()
-    def trunk_features(self, ids: Sequence[int]) -> torch.Tensor:
-        """Trunk features of ``ids`` in eval mode: ``[N, D]`` (or ``[N, D, h, w]``) on ``ctx.device``."""
-        self.model.eval()
-        return torch.cat([self.model.trunk(batch["inputs"]) for batch in self.batches(ids)])
+    def trunk(self, inputs: torch.Tensor, precision: str = "exact") -> torch.Tensor:
+        """``model.trunk(inputs)``; with ``precision='fast'`` under autocast in :attr:`amp_dtype`, returned as float32.
+
+        Every pool sample's before/after comparison reads the same features, so
+        their precision does not reorder a ranking the way a float32
+        difference of two losses would; what follows the trunk stays in the
+        model's dtype.
+        """
+        dtype = self.amp_dtype if precision == "fast" else None
+        with autocast(self.device, dtype):
+            features = self.model.trunk(inputs)
+        return features.float() if dtype is not None else features
+
+    def logits(self, inputs: torch.Tensor, precision: str = "exact") -> torch.Tensor:
+        """``model.head(trunk(inputs))``, the trunk as :meth:`trunk` computes it."""
+        return self.model.head(self.trunk(inputs, precision))
 
     @torch.no_grad()
-    def labelled_features(self, ids: Sequence[int]) -> Tuple[torch.Tensor, torch.Tensor]:
+    def trunk_features(self, ids: Sequence[int], precision: str = "exact") -> torch.Tensor:
+        """Trunk features of ``ids`` in eval mode: ``[N, D]`` (or ``[N, D, h, w]``) on ``ctx.device``."""
+        self.model.eval()
+        return torch.cat([self.trunk(batch["inputs"], precision) for batch in self.batches(ids)])
+
+    @torch.no_grad()
+    def labelled_features(self, ids: Sequence[int], precision: str = "exact") -> Tuple[torch.Tensor, torch.Tensor]:
         """Trunk features and targets of labelled ``ids`` (the holdout, the labelled set)."""
         self.model.eval()
         features, targets = [], []
         for batch in self.batches(ids, with_targets=True):
-            features.append(self.model.trunk(batch["inputs"]))
+            features.append(self.trunk(batch["inputs"], precision))
             targets.append(batch["target"])
         return torch.cat(features), torch.cat(targets)
 
@@ -89,15 +109,18 @@ class Selection:
     ids: np.ndarray
     scores: np.ndarray
 
-def entropy(logits: torch.Tensor) -> torch.Tensor:
-    """Predictive entropy over the class dim 1, in float64: ``[B, C, ...] -> [B, ...]``."""
-    log_p = torch.log_softmax(logits.double(), dim=1)
+def entropy(logits: torch.Tensor, dtype: Optional[torch.dtype] = torch.float64) -> torch.Tensor:
+    """Predictive entropy over the class dim 1: ``[B, C, ...] -> [B, ...]``, in ``dtype`` (``None``: the logits')."""
+    log_p = torch.log_softmax(logits if dtype is None else logits.to(dtype), dim=1)
     return -(log_p.exp() * log_p).sum(dim=1)
 
 
 def mean_over_elements(values: torch.Tensor) -> torch.Tensor:
-    """``[B, ...] -> [B]``: the mean over every non-batch dimension (pixels); identity for ``[B]``."""
-    return values.reshape(values.shape[0], -1).mean(dim=1) if values.ndim > 1 else values
+    """``[B, ...] -> [B]``: the mean over every non-batch dimension (pixels), accumulated in float64."""
+    return values.reshape(values.shape[0], -1).mean(dim=1, dtype=torch.float64) if values.ndim > 1 else values
+
+PRECISIONS = ("fast", "exact")
+
 
 class Scorer:
     """Base class of the selection strategies. Higher score means annotate first.
@@ -105,12 +128,30 @@ class Scorer:
     A subclass implements :meth:`score`, and :meth:`prepare` when it needs work
     done once per step (e.g. holdout gradients). Strategies that choose a batch
     jointly (Coreset, BADGE) override :meth:`select` instead.
+
+    Args:
+        precision: ``'fast'`` (default): trunk features in the training
+            precision (bf16 autocast on CUDA with ``train.amp='auto'``; float32
+            on CPU), the head's updates and loss changes in float32 (exact
+            delta form), entropy-type statistics in float32 accumulated in
+            float64 per image. ``'exact'``: everything in float32 or better,
+            entropies in float64. TF32 is off while scoring in both.
     """
 
     #: True for scorers that read the run's holdout or labelled set.
     needs_labelled_data = False
     #: What :meth:`pixel_map` shows, for the colour bar of heat maps.
     pixel_map_name = "predictive entropy (nats)"
+
+    def __init__(self, precision: str = "fast"):
+        if precision not in PRECISIONS:
+            raise ValueError(f"scorer.precision must be one of {PRECISIONS}, got {precision!r}")
+        self.precision = precision
+
+    @property
+    def statistics_dtype(self) -> Optional[torch.dtype]:
+        """Entropy-type statistics: float64 in ``'exact'`` precision, the logits' dtype (float32) in ``'fast'``."""
+        return torch.float64 if self.precision == "exact" else None
 
     def prepare(self, ctx: ScoringContext) -> None:
         """Work done once per step, before any pool batch is scored."""
@@ -135,7 +176,7 @@ class Scorer:
         default is the per-pixel predictive entropy.
         """
         ctx.model.eval()
-        return entropy(ctx.model(batch["inputs"]))
+        return entropy(ctx.logits(batch["inputs"], self.precision), self.statistics_dtype)
 
     def score_ids(self, ctx: ScoringContext, ids: Sequence[int]) -> np.ndarray:
         """Scores the given ids, one batch in memory at a time. Returns ``[N]`` float64.

@@ -75,9 +75,9 @@ class Coreset(Scorer):
     def select(self, ctx: ScoringContext, k: int) -> Selection:
         candidates = ctx.pool.candidate_ids()
         check_budget(k, len(candidates))
-        points = pooled(ctx.trunk_features(candidates))
+        points = pooled(ctx.trunk_features(candidates, self.precision))
         check_finite_scores("Coreset (trunk features)", candidates, points.double().norm(dim=1).cpu().numpy())
-        centers = pooled(ctx.trunk_features(ctx.pool.labelled_ids()))
+        centers = pooled(ctx.trunk_features(ctx.pool.labelled_ids(), self.precision))
         chosen, radii = greedy_k_center(points, centers, k)
         return Selection(ids=candidates[chosen], scores=radii)
 
@@ -139,7 +139,7 @@ class BADGE(Scorer):
         factors_a, factors_z = [], []
         with torch.no_grad():
             for batch in ctx.batches(candidates, desc="embed BADGE"):
-                z = ctx.model.trunk(batch["inputs"])
+                z = ctx.trunk(batch["inputs"], self.precision)
                 if z.ndim != 2:
                     raise ValueError("BADGE needs [N, D] trunk features and a linear head; got features of shape "
                                      f"{tuple(z.shape)}")

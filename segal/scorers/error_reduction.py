@@ -29,10 +29,12 @@ class ErrReduction(Scorer):
         lr: SGD learning rate.
         error: ``'log'`` or ``'zero_one'``.
         chunk_size: (candidate, label) pairs per vmap chunk; ``None``: all of a batch.
+        precision: ``'fast'`` or ``'exact'`` trunk features (see :class:`~segal.scorers.base.Scorer`).
     """
 
     def __init__(self, subset_size: int = 200, steps: int = 3, lr: float = 1e-3, error: str = "log",
-                 chunk_size: Optional[int] = None):
+                 chunk_size: Optional[int] = None, precision: str = "fast"):
+        super().__init__(precision)
         if error not in ERRORS:
             raise ValueError(f"scorer.error must be one of {ERRORS}, got {error!r}")
         if subset_size < 1:
@@ -44,7 +46,7 @@ class ErrReduction(Scorer):
         candidates = ctx.pool.candidate_ids()
         rng = np.random.default_rng(ctx.seed)
         self.subset_ids = np.sort(rng.choice(candidates, size=min(self.subset_size, len(candidates)), replace=False))
-        self.subset_z = ctx.trunk_features(self.subset_ids)
+        self.subset_z = ctx.trunk_features(self.subset_ids, self.precision)
         if self.subset_z.ndim != 2:
             raise ValueError("ErrReduction supports classification heads on [N, D] features only")
 
@@ -58,7 +60,7 @@ class ErrReduction(Scorer):
     @torch.no_grad()
     def score(self, ctx: ScoringContext, batch: dict) -> torch.Tensor:
         ctx.model.eval()
-        z = ctx.model.trunk(batch["inputs"])  # [B, D]
+        z = ctx.trunk(batch["inputs"], self.precision)  # [B, D]
         probs = torch.softmax(self.probe.logits(self.probe.params, z).double(), dim=1)  # [B, C]
         batch_size, num_classes = probs.shape
         pair_z = z.repeat_interleave(num_classes, dim=0)  # [B * C, D]

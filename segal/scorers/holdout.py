@@ -66,13 +66,17 @@ class HoldoutLossChange(Scorer):
             thin feature bands those rows need (:mod:`.holdout_pixels`). The
             losses at those pixels are exact; fewer pixels make the score
             cheaper and noisier.
+        precision: ``'fast'`` (default) computes the trunk features in the
+            training precision; the head's SGD steps and the loss changes stay
+            float32 in the exact delta form either way. ``'exact'``: float32 trunk.
     """
 
     needs_labelled_data = True
 
     def __init__(self, steps: int = 3, lr: float = 1e-3, reduction: Optional[str] = None,
                  chunk_size: Optional[int] = None, holdout_batch: Optional[int] = None, method: str = "auto",
-                 holdout_pixels: Optional[float] = None):
+                 holdout_pixels: Optional[float] = None, precision: str = "fast"):
+        super().__init__(precision)
         if steps < 1:
             raise ValueError(f"scorer.steps must be >= 1, got {steps}")
         if lr <= 0:
@@ -88,7 +92,7 @@ class HoldoutLossChange(Scorer):
 
     def prepare(self, ctx: ScoringContext) -> None:
         self.probe = HeadProbe(ctx.model.head, ctx.ignore_index)
-        self.holdout_z, self.holdout_y = ctx.labelled_features(ctx.pool.holdout_ids)
+        self.holdout_z, self.holdout_y = ctx.labelled_features(ctx.pool.holdout_ids, self.precision)
         self.chunks = holdout_chunks(len(self.holdout_y), self.holdout_batch)
         self.bands = None
         if self.holdout_pixels is not None:
@@ -162,7 +166,7 @@ class HoldoutLossChange(Scorer):
     @torch.no_grad()
     def score(self, ctx: ScoringContext, batch: dict) -> torch.Tensor:
         ctx.model.eval()
-        z = ctx.model.trunk(batch["inputs"])
+        z = ctx.trunk(batch["inputs"], self.precision)
         if self._closed_form:
             diff = holdout_loss_changes(ctx.model.head, z, self.holdout_z, self.holdout_y, self.holdout_probs,
                                         self.steps, self.lr)  # [B, Nv]
@@ -197,18 +201,20 @@ class HoldoutLossChangeApprox(Scorer):
     Args:
         holdout_batch: Holdout samples per pass while computing the holdout
             gradient; ``None``: all at once.
+        precision: ``'fast'`` or ``'exact'`` trunk features (see :class:`~segal.scorers.base.Scorer`).
     """
 
     pixel_map_name = "contribution to -grad(holdout loss) . grad(pseudo-label loss)"
 
     needs_labelled_data = True
 
-    def __init__(self, holdout_batch: Optional[int] = None):
+    def __init__(self, holdout_batch: Optional[int] = None, precision: str = "fast"):
+        super().__init__(precision)
         self.holdout_batch = holdout_batch
 
     def prepare(self, ctx: ScoringContext) -> None:
         self.probe = HeadProbe(ctx.model.head, ctx.ignore_index)
-        holdout_z, holdout_y = ctx.labelled_features(ctx.pool.holdout_ids)
+        holdout_z, holdout_y = ctx.labelled_features(ctx.pool.holdout_ids, self.precision)
         params = {k: v.clone().requires_grad_(True) for k, v in self.probe.params.items()}
         total = {k: torch.zeros_like(v) for k, v in params.items()}
         count = int(self.probe.valid(holdout_y).sum())
@@ -230,7 +236,7 @@ class HoldoutLossChangeApprox(Scorer):
         Averaged over an image's pixels it is the image's score.
         """
         ctx.model.eval()
-        z = ctx.model.trunk(batch["inputs"])
+        z = ctx.trunk(batch["inputs"], self.precision)
         pseudo = self.probe.logits(self.probe.params, z).argmax(1)
 
         def element_losses(params):  # pseudo-label loss per sample or pixel

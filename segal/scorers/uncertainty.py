@@ -4,6 +4,7 @@ from typing import Optional
 import torch
 
 from ..registry import SCORERS
+from ..utils.precision import autocast
 from .base import Scorer, ScoringContext, entropy, mean_over_elements
 from .dropout_passes import (PassMasks, deterministic_prefix, folded_linear_passes, foldable, leading_dropout, memoised,
                              replicated_passes)
@@ -27,7 +28,7 @@ class Entropy(Scorer):
     @torch.no_grad()
     def score(self, ctx: ScoringContext, batch: dict) -> torch.Tensor:
         ctx.model.eval()
-        return mean_over_elements(entropy(ctx.model(batch["inputs"])))
+        return mean_over_elements(entropy(ctx.logits(batch["inputs"], self.precision), self.statistics_dtype))
 
 
 class MCStatistics:
@@ -90,9 +91,13 @@ class _MonteCarloDropout(Scorer):
         passes_per_batch: Passes run as one batch on a head that starts with
             its dropout layer (``None``: all T; lower it when ``T x
             score_batch_size`` head outputs do not fit in memory).
+        precision: See :class:`~segal.scorers.base.Scorer`; with ``'fast'``,
+            what precedes the first dropout runs in the training precision (all
+            of DeepLabV3+, whose dropout sits in ASPP).
     """
 
-    def __init__(self, num_passes: int = 20, passes_per_batch: Optional[int] = None):
+    def __init__(self, num_passes: int = 20, passes_per_batch: Optional[int] = None, precision: str = "fast"):
+        super().__init__(precision)
         if num_passes < 2:
             raise ValueError(f"scorer.num_passes must be >= 2, got {num_passes}")
         if passes_per_batch is not None and passes_per_batch < 1:
@@ -113,7 +118,10 @@ class _MonteCarloDropout(Scorer):
         ctx.model.eval()
         stats = MCStatistics(with_entropy=self.needs_entropy)
         prefix, rest = deterministic_prefix(ctx.model)
-        features = prefix(batch["inputs"])
+        fast = ctx.amp_dtype if self.precision == "fast" else None
+        with autocast(ctx.device, fast):
+            features = prefix(batch["inputs"])
+        features = features.float() if fast is not None else features
         if foldable(rest, features):
             layer = self.masks.layers.index(rest[0])
             masks = self.masks.stacked(layer, self.num_passes, features.shape[1:], features.dtype, features.device)
@@ -125,10 +133,11 @@ class _MonteCarloDropout(Scorer):
             for logits in replicated_passes(rest[1:], features, masks, self.passes_per_batch):
                 stats.update_logits(logits)
             return stats
-        with memoised(rest):
+        with memoised(rest), autocast(ctx.device, fast):  # the whole model runs per pass: inference precision
             for t in range(self.num_passes):
                 with self.masks.applied(t):
-                    stats.update_logits(rest(features).unsqueeze(0))
+                    logits = rest(features)
+                    stats.update_logits((logits.float() if fast is not None else logits).unsqueeze(0))
         return stats
 
     #: Whether :meth:`quantity` reads the per-pass entropies.
