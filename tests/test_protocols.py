@@ -99,3 +99,9 @@ def test_too_few_samples_names_the_class():
 def test_bad_protocol_values_name_the_key(kwargs, key):
     with pytest.raises(ProtocolError, match=key):
         BalancedProtocol(**kwargs)
+
+
+def test_minority_classes_must_leave_a_majority_class():
+    two_classes = SimpleNamespace(labels=np.repeat([0, 1], 50), is_test=np.zeros(100, dtype=bool))
+    with pytest.raises(ProtocolError, match="no majority class"):
+        ImbalancedProtocol(initial_size=20, minority_classes=[0, 1]).build(two_classes, np.random.default_rng(0))

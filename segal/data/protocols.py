@@ -194,6 +194,8 @@ class ImbalancedProtocol(Protocol):
             bad = [c for c in self.minority_classes if not 0 <= c < num_classes]
             if bad:
                 raise ProtocolError(f"protocol.minority_classes {bad} outside [0, {num_classes})")
+            if len(set(self.minority_classes)) >= num_classes:
+                raise ProtocolError(f"protocol.minority_classes names all {num_classes} classes, leaving no majority class")
             return np.asarray(self.minority_classes, dtype=np.int64)
         count = round(self.minority_fraction * num_classes)
         if count >= num_classes:
