@@ -78,5 +78,9 @@ def exit_on_error(err: Exception, debug: bool = False) -> None:
     if debug:
         raise err
     message = " ".join(str(err).split()) if not isinstance(err, KeyError) else str(err.args[0] if err.args else err)
+    if isinstance(err, PermissionError):
+        message += "; make it writable or choose another folder (--work-dir)"
+    elif isinstance(err, (IsADirectoryError, NotADirectoryError, FileExistsError)):
+        message += "; choose another path"
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(1)

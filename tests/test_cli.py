@@ -97,3 +97,13 @@ def test_disabled_progress_is_silent(caplog):
     with Progress(4, "x", interval=0.0, enabled=False) as progress:
         progress.update(4)
     assert not caplog.records
+
+
+def test_an_unwritable_folder_is_one_line_that_says_what_to_do(capsys):
+    from segal.cli import exit_on_error
+
+    with pytest.raises(SystemExit) as exit_info:
+        exit_on_error(PermissionError(13, "Permission denied", "/runs/locked/state.json"))
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1 and err.count("\n") == 1
+    assert "/runs/locked/state.json" in err and "choose another folder" in err
