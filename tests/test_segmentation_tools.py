@@ -59,7 +59,7 @@ def test_select_from_a_folder_of_unlabelled_images(city, tmp_path):
     heatmap = cv2.imread(str(tmp_path / "heat" / heatmaps[0]))
     assert heatmap.shape[1] >= 1000 and heatmap.shape[0] >= 250, "readable size, not the 32x64 input"
     assert out.with_suffix(".csv").read_text().splitlines()[0] == "rank,id,image,score,predicted"
-    assert json.loads(out.read_text())["scorer"] == {"type": "Entropy"}
+    assert json.loads(out.read_text())["scorer"] == {"type": "Entropy", "precision": "fast"}
 
 
 def test_folder_pools_refuse_scorers_that_need_the_holdout(city, tmp_path):
@@ -144,4 +144,4 @@ def test_selection_records_the_settings_the_scorer_used(city, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "ignored" in result.stderr
     recorded = json.loads((tmp_path / "selection.json").read_text())["scorer"]
-    assert recorded == {"type": "MCDropout", "num_passes": 20}
+    assert recorded == {"type": "MCDropout", "num_passes": 20, "passes_per_batch": None, "precision": "fast"}
