@@ -146,10 +146,10 @@ def score_every_scorer(cfg, work: Path, device: torch.device, names, clock: Phas
     dataset = build_dataset(cfg)
     model = build_model(cfg.model, dataset).to(device)
     model.load_state_dict(load_torch_file(work / "checkpoints" / "step_0.pth", device)["state_dict"])
-    state = read_json(work / "state.json")
-    pool = ActivePool.from_state_dict(state["pool"])
-    for sample_id in pool.labelled_ids(1):  # back to step 0's pool
-        pool._labelled_step[sample_id] = -1
+    pool_state = read_json(work / "state.json")["pool"]
+    steps = np.asarray(pool_state["labelled_step"])
+    steps[steps == 1] = -1  # back to step 0's pool: the ids step 0 selected are candidates again
+    pool = ActivePool.from_state_dict({"splits": pool_state["splits"], "labelled_step": steps.tolist()})
     rows = {}
     for name in names:
         scorer = build(SCORERS, dict(type=name, **SCORER_SETTINGS.get(name, {})), "scorer")

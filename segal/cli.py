@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .utils.logs import setup_console_logging
+from .utils.logs import setup_console_logging as setup_logging  # noqa: F401  the tools' name for it
 
 #: Errors that mean the user asked for something segal cannot do (or the machine refused it: a read-only
 #: folder, a full disk); tools print them as one line, and the traceback only with --debug.
@@ -66,11 +66,6 @@ def beside_checkpoint(checkpoint: str, name: str) -> str:
     """``<run dir>/<name>`` for ``<run dir>/checkpoints/step_1.pth``, else ``<checkpoint's folder>/<name>``."""
     folder = Path(checkpoint).resolve().parent
     return str(folder.parent / name if folder.name == "checkpoints" else folder / name)
-
-
-def setup_logging(verbose: bool = False) -> None:
-    """Prints segal's progress messages to stderr."""
-    setup_console_logging(verbose)
 
 
 def exit_on_error(err: Exception, debug: bool = False) -> None:

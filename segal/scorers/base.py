@@ -190,16 +190,18 @@ class Scorer:
             NonFiniteScores: A score is NaN or infinite; the message names the ids.
         """
         ids = np.asarray(ids, dtype=np.int64)
-        done = self._resumed_scores(ctx, ids)
-        scores = [done] if len(done) else []
+        resumed = self._resumed_scores(ctx, ids)
+        result = np.empty(len(ids))
+        result[: len(resumed)] = resumed
+        done = len(resumed)
         with no_tf32():
             self.prepare(ctx)
-            for batch in ctx.batches(ids[len(done):], desc=f"score {type(self).__name__}"):
-                scores.append(self.score(ctx, batch).detach().double().cpu().numpy())
+            for batch in ctx.batches(ids[done:], desc=f"score {type(self).__name__}"):
+                batch_scores = self.score(ctx, batch).detach().double().cpu().numpy()
+                result[done: done + len(batch_scores)] = batch_scores
+                done += len(batch_scores)
                 if ctx.score_store is not None:
-                    so_far = np.concatenate(scores)
-                    ctx.score_store.save_scores(ids[: len(so_far)], so_far)
-        result = np.concatenate(scores) if scores else np.zeros(0)
+                    ctx.score_store.save_scores(ids[:done], result[:done])
         check_finite_scores(type(self).__name__, ids, result)
         return result
 
