@@ -1,4 +1,5 @@
 """Building an experiment from a config and running it."""
+import contextlib
 import functools
 import logging
 import shutil
@@ -16,6 +17,7 @@ from .models.pretrained import load_pretrained
 from .registry import DATASETS, MODELS, PROTOCOLS, SCORERS, build
 from .utils.seeding import derive_seed
 from .utils.device import resolve_device
+from .utils.distributed import barrier, is_main, rank_and_world, rank_device
 from .utils.io import remove_stale_temp_files
 from .utils.lock import work_dir_lock
 from .utils.logs import log_file
@@ -56,6 +58,8 @@ def run_experiment(cfg: Config, work_dir: str, resume: bool = False, allow_missi
     everything is built and checked (saved state, budget) before anything is
     written. The work dir is locked while the run writes to it: a second
     process on it is refused. Temporary files of an interrupted write are removed.
+    Under torchrun (inside :func:`~segal.utils.distributed.launched`) every
+    rank calls this; rank 0 alone locks, writes and shows progress.
 
     Args:
         cfg: The merged config.
@@ -73,7 +77,7 @@ def run_experiment(cfg: Config, work_dir: str, resume: bool = False, allow_missi
         raise ConfigError(f"work dir {work_dir} is a file, not a folder; choose another --work-dir")
     validate_config(cfg)
     seed = int(cfg.get("seed", 0))
-    device = resolve_device(cfg.get("device", "auto"))
+    device = rank_device(resolve_device(cfg.get("device", "auto")))
     dataset = build_dataset(cfg)
     protocol = build(PROTOCOLS, cfg.protocol, "protocol")
     scorer = build(SCORERS, cfg.scorer, "scorer", lenient=True)
@@ -83,6 +87,7 @@ def run_experiment(cfg: Config, work_dir: str, resume: bool = False, allow_missi
         logger.info("model.load_from: %s weights from %s", load_pretrained(model, cfg.model.load_from),
                     cfg.model.load_from)
     loop_settings = _settings(LoopSettings, cfg.loop, "loop")
+    loop_settings.progress = loop_settings.progress and is_main()
     annotators = loop_settings.oracle == "annotators"
     loop_cls = functools.partial(AnnotationLoop, allow_missing=allow_missing) if annotators else ActiveLoop
     loop = loop_cls(
@@ -102,18 +107,23 @@ def run_experiment(cfg: Config, work_dir: str, resume: bool = False, allow_missi
     if resume:
         check_resumable(work_dir, cfg)
     created = not work_dir.exists()
-    with work_dir_lock(work_dir, "tools/train.py"):
+    main = is_main()  # under torchrun, rank 0 alone writes to the work dir
+    barrier()  # every rank has looked at the work dir before rank 0 creates it
+    with work_dir_lock(work_dir, "tools/train.py") if main else contextlib.nullcontext():
         try:
             loop.prepare(resume=resume)
         except BaseException:
-            if created:  # a refused start leaves no folder behind
+            if created and main:  # a refused start leaves no folder behind
                 shutil.rmtree(work_dir, ignore_errors=True)
             raise
-        removed = remove_stale_temp_files(work_dir)
+        removed = remove_stale_temp_files(work_dir) if main else []
         cfg.work_dir = str(work_dir)
-        save_config(cfg, work_dir / "config.py")
-        with log_file(work_dir) as log_path:
-            logger.info("work dir %s, device %s, seed %d, log %s", work_dir, device, seed, log_path.name)
+        if main:
+            save_config(cfg, work_dir / "config.py")
+        with log_file(work_dir) if main else contextlib.nullcontext() as log_path:
+            world = rank_and_world()[1]
+            logger.info("work dir %s, device %s, seed %d, log %s%s", work_dir, device, seed,
+                        log_path.name if log_path else "-", f", {world} processes" if world > 1 else "")
             if removed:
                 logger.info("removed %d temporary files left by an interrupted write", len(removed))
             return loop.run()

@@ -4,6 +4,7 @@ This module imports nothing heavy, so that ``--help`` answers at once: the
 tools parse their arguments first and import torch and the rest of segal after.
 """
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -57,6 +58,13 @@ def base_parser(description: str, usage_example: str = "") -> argparse.ArgumentP
     return parser
 
 
+def add_launcher(parser: argparse.ArgumentParser) -> None:
+    """Adds ``--launcher {none,pytorch}``."""
+    parser.add_argument("--launcher", choices=["none", "pytorch"], default="none",
+                        help="'pytorch': one of several processes started by torchrun (tools/dist_train.sh); "
+                             "'none' (default): a single process")
+
+
 def default_work_dir(config_path: str) -> str:
     """``work_dirs/<config file stem>``."""
     return str(Path("work_dirs") / Path(config_path).stem)
@@ -68,6 +76,12 @@ def beside_checkpoint(checkpoint: str, name: str) -> str:
     return str(folder.parent / name if folder.name == "checkpoints" else folder / name)
 
 
+def _rank_suffix() -> str:
+    """`` (rank R)`` in a process torchrun started with several ranks, else nothing."""
+    world = os.environ.get("WORLD_SIZE", "1")
+    return f" (rank {os.environ.get('RANK', '?')})" if world.isdigit() and int(world) > 1 else ""
+
+
 def exit_on_error(err: Exception, debug: bool = False) -> None:
     """Prints a user-facing error as one line and exits with status 1; with ``debug``, re-raises it."""
     if debug:
@@ -77,5 +91,5 @@ def exit_on_error(err: Exception, debug: bool = False) -> None:
         message += "; make it writable or choose another folder (--work-dir)"
     elif isinstance(err, (IsADirectoryError, NotADirectoryError, FileExistsError)):
         message += "; choose another path"
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error{_rank_suffix()}: {message}", file=sys.stderr)
     raise SystemExit(1)

@@ -17,7 +17,7 @@ REQUIRED_KEYS = ("dataset", "protocol", "model", "scorer", "train", "loop")
 # Keys a resumed run may change: extending a finished run by more steps.
 RESUMABLE_CHANGES = ("protocol.num_steps", "work_dir")
 # Keys that change how a run is executed or shown, not what it computes.
-RUNTIME_KEYS = ("work_dir", "device", "loop.progress", "loop.tensorboard", "loop.num_workers", "train.num_workers",
+RUNTIME_KEYS = ("work_dir", "device", "dist", "loop.progress", "loop.tensorboard", "loop.num_workers", "train.num_workers",
                 "loop.keep_checkpoints", "train.checkpoint_interval")
 RUN_CONFIG = "config.json"
 
@@ -119,7 +119,8 @@ def check_resumable(work_dir: Path, cfg: Config) -> None:
         return
     saved = read_run_config(work_dir)
     allowed = set(RESUMABLE_CHANGES) | set(RUNTIME_KEYS)
-    diffs = [d for d in config_differences(saved, json.loads(json.dumps(cfg.to_dict()))) if d not in allowed]
+    diffs = [d for d in config_differences(saved, json.loads(json.dumps(cfg.to_dict())))
+             if not any(d == key or d.startswith(key + ".") for key in allowed)]
     if diffs:
         raise ConfigError(
             f"cannot resume: the config differs from {Path(work_dir) / RUN_CONFIG} in {', '.join(diffs)}; "

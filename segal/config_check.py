@@ -20,7 +20,7 @@ from .config import REQUIRED_KEYS, ConfigError
 from .registry import DATASETS, MODELS, OPTIMIZERS, PROTOCOLS, SCORERS, registered_names
 
 #: Top-level keys a config may hold besides :data:`REQUIRED_KEYS`; names starting with ``_`` are helpers.
-OPTIONAL_KEYS = ("seed", "device", "work_dir")
+OPTIONAL_KEYS = ("seed", "device", "work_dir", "dist")
 #: Arguments a builder fills in itself, never taken from the config.
 FILLED_BY_BUILDER = {"model": ("num_classes", "input_shape")}
 #: Keys segal reads beside the constructor's arguments.
@@ -146,6 +146,7 @@ def validate_config(cfg: Config) -> None:
     """
     from .engine.loop import LoopSettings
     from .engine.train import TrainSettings
+    from .utils.distributed import DistSettings
 
     valid_top = REQUIRED_KEYS + OPTIONAL_KEYS
     for key in cfg.keys():
@@ -162,9 +163,16 @@ def validate_config(cfg: Config) -> None:
         cls = _check_registered(section, entries, registry)
         tolerated = _scorer_settings_of_any_scorer() if section == "scorer" else ()
         _check_section(section, entries, cls, cls.__name__, tolerated)
-    for section, settings_cls in (("train", TrainSettings), ("loop", LoopSettings)):
+    for section, settings_cls in (("train", TrainSettings), ("loop", LoopSettings), ("dist", DistSettings)):
+        if section not in cfg:
+            continue
         entries = {k: v for k, v in dict(cfg[section]).items() if k != "type"}
         _check_settings(section, entries, settings_cls)
+    if "dist" in cfg:
+        try:
+            DistSettings(**dict(cfg.dist))  # its ranges; train and loop are checked when they are built
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
     optimizer = dict(cfg.train.get("optimizer", {"type": "Adam"}))
     optimizer_cls = _check_registered("train.optimizer", optimizer, OPTIMIZERS)
     _check_section("train.optimizer", {k: v for k, v in optimizer.items() if k != "params"}, optimizer_cls,

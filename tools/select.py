@@ -1,7 +1,7 @@
 """Choose the next images to annotate.
 
     python tools/select.py CONFIG CHECKPOINT --budget K (--state WORK_DIR/state.json | --pool DIR_OR_LIST)
-        [--work-dir DIR] [--heatmaps DIR] [--cfg-options KEY=VALUE ...] [--debug]
+        [--work-dir DIR] [--heatmaps DIR] [--launcher {none,pytorch}] [--cfg-options KEY=VALUE ...] [--debug]
 """
 
 import os
@@ -13,7 +13,7 @@ if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(
 
 from pathlib import Path
 
-from segal.cli import USER_ERRORS, base_parser, beside_checkpoint, exit_on_error, setup_logging
+from segal.cli import USER_ERRORS, add_launcher, base_parser, beside_checkpoint, exit_on_error, setup_logging
 
 EXAMPLE = """examples:
   # an annotation run: record the next 100 images as its next step, pending annotation
@@ -39,6 +39,7 @@ def build_parser():
                                            "that holds checkpoints/, else beside the checkpoint)")
     parser.add_argument("--heatmaps", metavar="DIR", help="segmentation: one PNG per selected image, named after "
                                                           "it, showing where the model is likely wrong")
+    add_launcher(parser)
     return parser
 
 
@@ -47,6 +48,7 @@ def main(argv=None) -> None:
     setup_logging()
     from segal.annotation import select_for_annotation
     from segal.config import load_config, save_config
+    from segal.utils.distributed import is_main, launched
 
     if args.work_dir:
         out_dir = Path(args.work_dir)
@@ -56,8 +58,11 @@ def main(argv=None) -> None:
         out_dir = Path(beside_checkpoint(args.checkpoint, f"selection_{Path(args.checkpoint).stem}"))
     try:
         cfg = load_config(args.config, args.cfg_options)
-        entries, out = select_for_annotation(cfg, args.checkpoint, args.budget, str(out_dir), state=args.state,
-                                             pool_source=args.pool, heatmaps=args.heatmaps)
+        with launched(args.launcher, cfg):
+            entries, out = select_for_annotation(cfg, args.checkpoint, args.budget, str(out_dir), state=args.state,
+                                                 pool_source=args.pool, heatmaps=args.heatmaps)
+            if not is_main():
+                return
         if not args.state:
             save_config(cfg, out_dir / "config.py")
     except USER_ERRORS as err:

@@ -1,6 +1,6 @@
 """Evaluate a checkpoint on the test split.
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR] [--cfg-options KEY=VALUE ...] [--debug]
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR] [--launcher {none,pytorch}] [--cfg-options KEY=VALUE ...] [--debug]
 
 Writes DIR/metrics.json, DIR/report.md, DIR/confusion.png and DIR/config.py.
 """
@@ -14,7 +14,7 @@ if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(
 
 from pathlib import Path
 
-from segal.cli import USER_ERRORS, base_parser, beside_checkpoint, exit_on_error, setup_logging
+from segal.cli import USER_ERRORS, add_launcher, base_parser, beside_checkpoint, exit_on_error, setup_logging
 
 EXAMPLE = """example:
   python tools/test.py CONFIG work_dirs/run/checkpoints/step_3.pth --show-dir work_dirs/run/test_step_3/show
@@ -29,6 +29,7 @@ def build_parser():
                                            "that holds checkpoints/, else beside the checkpoint)")
     parser.add_argument("--show-dir", help="segmentation: one PNG per test image (image | ground truth | "
                                            "prediction, with a class legend) goes here")
+    add_launcher(parser)
     return parser
 
 
@@ -37,11 +38,15 @@ def main(argv=None) -> None:
     setup_logging()
     from segal.annotation import evaluate_checkpoint
     from segal.config import load_config, save_config
+    from segal.utils.distributed import is_main, launched
 
     out = Path(args.work_dir or beside_checkpoint(args.checkpoint, f"test_{Path(args.checkpoint).stem}"))
     try:
         cfg = load_config(args.config, args.cfg_options)
-        metrics = evaluate_checkpoint(cfg, args.checkpoint, str(out), args.show_dir)
+        with launched(args.launcher, cfg):
+            metrics = evaluate_checkpoint(cfg, args.checkpoint, str(out), args.show_dir)
+            if not is_main():
+                return
         save_config(cfg, out / "config.py")
     except USER_ERRORS as err:
         exit_on_error(err, args.debug)

@@ -15,6 +15,7 @@ from ..evaluation import ConfusionMatrix
 from ..reporting.evaluation_report import cityscapes_palette, plot_confusion, write_metrics_json, write_report_md
 from ..reporting.figures import image_stem, write_prediction_figure
 from ..utils.device import resolve_device
+from ..utils.distributed import all_reduce_sum, is_main, rank_device, shard
 from ..utils.progress import Progress
 from .checkpoint import load_checkpoint
 
@@ -29,10 +30,14 @@ def evaluate_checkpoint(cfg: Config, checkpoint: str, out_dir: str, show_dir: Op
     image, ground truth and prediction in the Cityscapes palette, with a
     legend of the classes shown.
 
+    Under torchrun each rank evaluates a shard of the test images (and draws
+    its own ``show_dir`` figures); the confusion matrices are summed and rank 0
+    writes the report.
+
     Returns:
-        The metrics written to ``metrics.json``.
+        The metrics written to ``metrics.json`` (an empty dict on other ranks).
     """
-    device = resolve_device(cfg.get("device", "auto"))
+    device = rank_device(resolve_device(cfg.get("device", "auto")))
     dataset = build_dataset(cfg)
     if show_dir is not None and dataset.task != "segmentation":
         raise ValueError("--show-dir needs a segmentation config")
@@ -45,12 +50,15 @@ def evaluate_checkpoint(cfg: Config, checkpoint: str, out_dir: str, show_dir: Op
     ignore_index = getattr(dataset, "ignore_index", None)
     confusion = ConfusionMatrix(dataset.num_classes, ignore_index)
     out, show = Path(out_dir), Path(show_dir) if show_dir else None
-    out.mkdir(parents=True, exist_ok=True)
+    if is_main():
+        out.mkdir(parents=True, exist_ok=True)
     if show is not None:
         show.mkdir(parents=True, exist_ok=True)
         palette = cityscapes_palette(dataset.num_classes)
+    ids = shard(ids)  # under torchrun each rank evaluates its shard; the matrices are summed below
     loader = make_loader(dataset, ids, cfg.train.get("eval_batch_size", 8))
-    with torch.no_grad(), Progress(len(ids), "test", unit="sample", enabled=cfg.loop.get("progress", True)) as bar:
+    enabled = cfg.loop.get("progress", True) and is_main()
+    with torch.no_grad(), Progress(len(ids), "test", unit="sample", enabled=enabled) as bar:
         for batch in loader:
             batch = to_device(batch, device)
             pred = model(batch["inputs"]).argmax(1)
@@ -60,6 +68,9 @@ def evaluate_checkpoint(cfg: Config, checkpoint: str, out_dir: str, show_dir: Op
                 for sample_id, target, prediction in zip(batch["id"].tolist(), batch["target"].cpu().numpy(),
                                                          pred.cpu().numpy()):
                     _show_prediction(show, dataset, sample_id, target, prediction, palette, ignore_index)
+    confusion.matrix = all_reduce_sum(confusion.matrix)
+    if not is_main():
+        return {}
     metrics = write_metrics_json(out, confusion, dataset.task, dataset.classes)
     write_report_md(out, confusion, dataset.task, dataset.classes, f"Evaluation of {checkpoint}")
     plot_confusion(out / "confusion.png", confusion, dataset.classes)

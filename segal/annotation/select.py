@@ -28,6 +28,7 @@ from ..reporting import write_metrics
 from ..reporting.figures import image_stem, write_heatmap_figure
 from ..scorers.base import ScoringContext, check_budget
 from ..utils.device import resolve_device
+from ..utils.distributed import is_main, rank_device
 from ..utils.precision import autocast_dtype
 from ..utils.io import atomic_write_text
 from ..utils.lock import work_dir_lock
@@ -178,7 +179,8 @@ def select_for_annotation(
     """
     if state is not None and not Path(state).is_file():
         raise FileNotFoundError(f"run state not found: {state}")
-    with work_dir_lock(Path(state).parent, "tools/select.py") if state is not None else contextlib.nullcontext():
+    locked = state is not None and is_main()  # under torchrun, rank 0 alone writes
+    with work_dir_lock(Path(state).parent, "tools/select.py") if locked else contextlib.nullcontext():
         return _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps)
 
 
@@ -186,7 +188,7 @@ def _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps) -> T
     """:func:`select_for_annotation`, holding the run's lock when there is a run."""
     if (state is None) == (pool_source is None):
         raise ValueError("give exactly one of --state (a run's state.json) or --pool (a folder or list of images)")
-    device = resolve_device(cfg.get("device", "auto"))
+    device = rank_device(resolve_device(cfg.get("device", "auto")))
     scorer = build(SCORERS, cfg.scorer, "scorer", lenient=True)
     saved = None
     if state is not None:
@@ -219,9 +221,12 @@ def _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps) -> T
     ctx = ScoringContext(
         model=model, dataset=dataset, pool=pool, device=device, step=step,
         seed=derive_seed(int(cfg.get("seed", 0)), step, "score"), batch_size=cfg.loop.get("score_batch_size", 8),
-        progress=cfg.loop.get("progress", True), amp_dtype=autocast_dtype(cfg.train.get("amp", "auto"), device),
+        progress=cfg.loop.get("progress", True) and is_main(),
+        amp_dtype=autocast_dtype(cfg.train.get("amp", "auto"), device),
     )
     selection = scorer.select(ctx, budget)
+    if not is_main():  # every rank has the same selection; rank 0 describes it and writes
+        return [], Path(out_dir)
 
     heat_dir = Path(heatmaps) if heatmaps is not None else None
     if heat_dir is not None:

@@ -6,6 +6,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from torch.utils.data._utils.collate import default_collate
 
+from ..utils.distributed import rank_and_world
+
 
 class IdSubset(Dataset):
     """The samples of ``dataset`` named by the global ``ids``, in that order.
@@ -49,23 +51,34 @@ class EpochShuffle(Sampler):
     :meth:`set_epoch` before each epoch gives that epoch's order, the same
     as a loader shuffled with ``torch.Generator().manual_seed(seed + epoch)``.
 
+    Under torch.distributed every rank draws the same permutation, padded by
+    wrapping around to a multiple of the world size (as ``DistributedSampler``
+    does, so every rank runs the same number of batches), and takes every
+    ``world``-th entry from its rank on. A sample keeps its augmentation seed
+    whichever rank loads it.
+
     Args:
         size: Samples in the subset.
         seed: The stage's seed.
+        rank: This process's rank.
+        world: The number of ranks.
     """
 
-    def __init__(self, size: int, seed: int):
+    def __init__(self, size: int, seed: int, rank: int = 0, world: int = 1):
         self.size, self.seed, self.epoch = size, seed, 0
+        self.rank, self.world = rank, world
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return self.size
+        return -(-self.size // self.world)
 
     def __iter__(self) -> Iterator[Tuple[int, int]]:
         order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()
         augmentation = np.random.SeedSequence([self.seed, self.epoch]).generate_state(self.size)
+        if self.world > 1:
+            order = (order * self.world)[: len(self) * self.world][self.rank:: self.world]
         for position, augmentation_seed in zip(order, augmentation[order].tolist()):
             yield position, augmentation_seed
 
@@ -112,7 +125,8 @@ def make_train_loader(
 
     Shuffled by :class:`EpochShuffle`, through the training pipeline; its
     workers persist across epochs. A last batch of one sample is dropped
-    (batch norm cannot train on it).
+    (batch norm cannot train on it). Under torch.distributed each rank loads
+    its share of every epoch (``batch_size`` is per rank).
 
     Args:
         dataset: A dataset addressed by global id.
@@ -122,14 +136,15 @@ def make_train_loader(
         num_workers: DataLoader worker processes, started once per stage.
         pin_memory: Collate into page-locked memory.
     """
+    sampler = EpochShuffle(len(ids), seed, *rank_and_world())
     return DataLoader(
         IdSubset(dataset, ids, train=True),
         batch_size=batch_size,
-        sampler=EpochShuffle(len(ids), seed),
+        sampler=sampler,
         num_workers=num_workers,
         collate_fn=collate,
         pin_memory=pin_memory,
-        drop_last=len(ids) % batch_size == 1,
+        drop_last=len(sampler) % batch_size == 1,
         persistent_workers=num_workers > 0,
         generator=_private_generator(seed),
     )

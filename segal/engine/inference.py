@@ -1,12 +1,14 @@
 """Forward passes over a set of ids, and test-split evaluation."""
 from typing import Iterator, Optional, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
 from ..evaluation import ConfusionMatrix
+from ..utils.distributed import all_reduce_sum
 from ..utils.precision import autocast
 
 
@@ -46,6 +48,10 @@ def evaluate(
 ) -> Tuple[ConfusionMatrix, float]:
     """Accumulates a confusion matrix and the mean loss over ``loader``.
 
+    Under torch.distributed, every rank passes a loader over its shard of the
+    ids (:func:`~segal.utils.distributed.shard`); the matrices and loss sums
+    are summed over ranks, so every rank returns what one process would.
+
     Args:
         amp_dtype: Run the forward passes under autocast in this dtype (the loss is taken in float32).
 
@@ -61,4 +67,6 @@ def evaluate(
         counted = target != ignore_index if ignore_index is not None else torch.ones_like(target, dtype=torch.bool)
         loss_sum += float(losses[counted].double().sum())
         count += int(counted.sum())
-    return confusion, loss_sum / max(count, 1)
+    confusion.matrix = all_reduce_sum(confusion.matrix)
+    loss_sum, count = all_reduce_sum(np.array([loss_sum, count], dtype=np.float64))
+    return confusion, float(loss_sum) / max(int(count), 1)

@@ -15,6 +15,7 @@ from ..data.pool import ActivePool, PoolError
 from ..data.protocols import Protocol
 from ..reporting import evaluation_fields, selection_fields, write_metrics
 from ..scorers.base import BudgetError, Scorer, ScoringContext
+from ..utils.distributed import barrier, is_main, shard
 from ..utils.io import atomic_save_torch, atomic_write_text, load_torch_file, read_json
 from ..utils.seeding import derive_seed
 from ..utils.precision import autocast_dtype
@@ -77,6 +78,10 @@ class ActiveLoop:
     (continuing from the current weights with a fresh optimizer), evaluates on
     the test split and, unless it is the last step, scores the pool and selects
     ``step_size`` ids, which the simulated oracle labels as step ``s + 1``.
+
+    Under torch.distributed every rank runs the loop with the same arguments:
+    training is data-parallel, evaluation and scoring are sharded by id, and
+    every rank ends each step with the same selection; rank 0 alone writes.
 
     After each step the loop writes, each atomically: the step's checkpoint,
     ``state.json`` (the commit point) and ``metrics.jsonl``. Within a step,
@@ -165,7 +170,7 @@ class ActiveLoop:
 
     def run(self) -> List[dict]:
         """Runs the remaining steps after :meth:`prepare` and returns every step record."""
-        if self.loop_settings.tensorboard:
+        if self.loop_settings.tensorboard and is_main():
             self.tensorboard = TensorBoardWriter(self.work_dir / "tensorboard", self.dataset.classes)
         try:
             return self._run()
@@ -176,7 +181,8 @@ class ActiveLoop:
 
     def _run(self) -> List[dict]:
         pool, records = self._pool, self._records
-        write_metrics(self.metrics_path, records)
+        if is_main():
+            write_metrics(self.metrics_path, records)
         last = self.schedule.num_steps
         if records and not records[-1]["selected_ids"] and records[-1]["step"] < last:
             # The run was extended: its former last step has not selected yet.
@@ -208,9 +214,10 @@ class ActiveLoop:
             self.model, self.dataset, labelled, pool.holdout_ids, self.train_settings, self.device,
             seed=derive_seed(self.seed, step, "train"), progress=self.loop_settings.progress, desc=f"train step {step}",
             on_epoch=None if self.tensorboard is None else lambda info: self.tensorboard.epoch(step, info),
-            saved=saved_stage, save=progress.save_training,
+            saved=saved_stage, save=progress.save_training if is_main() else None,
         )
-        progress.save_trained(self.model.state_dict(), stage.__dict__)
+        if is_main():
+            progress.save_trained(self.model.state_dict(), stage.__dict__)
         return stage
 
     def _step(self, pool: ActivePool, step: int, select: bool) -> dict:
@@ -262,7 +269,7 @@ class ActiveLoop:
         return fields
 
     def _evaluate(self, ids):
-        loader = make_loader(self.dataset, ids, self.train_settings.eval_batch_size, self.train_settings.num_workers,
+        loader = make_loader(self.dataset, shard(ids), self.train_settings.eval_batch_size, self.train_settings.num_workers,
                              pin_memory=self.device.type == "cuda")
         return evaluate(self.model, loader, self.device, self.dataset.num_classes, getattr(self.dataset, "ignore_index", None),
                         autocast_dtype(self.train_settings.amp, self.device))
@@ -286,6 +293,12 @@ class ActiveLoop:
         return self.work_dir / "checkpoints" / f"step_{step}.pth"
 
     def _commit(self, pool: ActivePool, records: List[dict], step: int) -> None:
+        """Rank 0 writes the step's checkpoint, state and metrics; every rank waits until it has."""
+        if is_main():
+            self._write_commit(pool, records, step)
+        barrier()
+
+    def _write_commit(self, pool: ActivePool, records: List[dict], step: int) -> None:
         checkpoint = self._checkpoint_path(step)
         meta = {**self.checkpoint_meta, "step": step, "run": {**self.identity, "step": step}}
         atomic_save_torch({"state_dict": self.model.state_dict(), "meta": meta}, checkpoint)

@@ -7,6 +7,8 @@ A step is train -> evaluate -> score -> select -> commit. Until the commit
   epochs (weights, optimizer, best epoch so far, random number generator);
 * ``step_<s>_trained.pth``: the stage's result once it ends;
 * ``step_<s>_scores.npz``: the pool scores of the ids scored so far, after every batch.
+  Under torch.distributed each rank saves its shard of the pool as
+  ``step_<s>_scores_rank<r>of<w>.npz``; the other files are rank 0's.
 
 Every file is written atomically and carries the run's identity (config
 hash, seed, step); a file of another run or step is ignored with a warning.
@@ -21,6 +23,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from ..utils.distributed import rank_and_world
 from ..utils.io import atomic_save_torch, atomic_write_bytes, load_torch_file
 
 logger = logging.getLogger("segal")
@@ -76,15 +79,19 @@ class StepProgress:
         saved = self._load("trained")
         return None if saved is None else (saved["model"], saved["result"])
 
+    def _scores_path(self) -> Path:
+        rank, world = rank_and_world()
+        return self._path("scores" if world == 1 else f"scores_rank{rank}of{world}", ".npz")
+
     def save_scores(self, ids: np.ndarray, scores: np.ndarray) -> None:
-        """Saves the scores of the first ``len(ids)`` ids of a scoring pass."""
+        """Saves the scores of the first ``len(ids)`` ids of a scoring pass (of this rank's shard)."""
         buffer = io.BytesIO()
         np.savez(buffer, ids=np.asarray(ids, np.int64), scores=np.asarray(scores, np.float64),
                  identity=np.array(json.dumps(self.identity, sort_keys=True)))
-        atomic_write_bytes(self._path("scores", ".npz"), buffer.getvalue())
+        atomic_write_bytes(self._scores_path(), buffer.getvalue())
 
     def load_scores(self) -> Optional[Tuple[np.ndarray, np.ndarray]]:
-        path = self._path("scores", ".npz")
+        path = self._scores_path()
         if not path.is_file():
             return None
         with np.load(path, allow_pickle=False) as saved:

@@ -6,11 +6,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..data.loading import make_loader, make_train_loader
 from ..registry import OPTIMIZERS, build
+from ..utils.distributed import all_reduce_sum, broadcast_from_main, is_distributed, shard
 from ..utils.precision import AMP_MODES, autocast, autocast_dtype
 from ..utils.progress import Progress
 from .inference import evaluate, mean_loss, to_device
@@ -49,6 +51,9 @@ class TrainSettings:
         poly_power: Decay the learning rate over the stage as
             ``lr * (1 - iteration / (max_epochs * iterations per epoch)) ** poly_power``
             (mmsegmentation's poly schedule, per stage); ``None`` keeps it constant.
+        sync_bn: Under torchrun, synchronise batch-norm statistics across
+            ranks (``nn.SyncBatchNorm``; CUDA only). Otherwise each rank
+            normalises with its own batch, and rank 0's running statistics are kept.
     """
 
     optimizer: dict = field(default_factory=lambda: dict(type="Adam", lr=1e-3))
@@ -62,6 +67,7 @@ class TrainSettings:
     amp: Optional[str] = "auto"
     channels_last: Optional[bool] = None
     poly_power: Optional[float] = None
+    sync_bn: bool = False
 
     def __post_init__(self):
         if self.amp not in AMP_MODES:
@@ -146,6 +152,12 @@ def train_stage(
     best epoch are restored. Each epoch is logged (to the log file always; to
     the console when no progress bar shows it).
 
+    Under torch.distributed (every rank calls this with the same arguments)
+    the model trains as ``DistributedDataParallel``, each rank on its share of
+    every epoch (``settings.batch_size`` per rank); the holdout is evaluated
+    in shards and summed, and rank 0 decides when to stop, so every rank stops
+    at the same epoch with the same weights.
+
     Args:
         model: The model; its weights are the starting point.
         dataset: A dataset returning ``dict(inputs, target, id)``.
@@ -171,12 +183,13 @@ def train_stage(
     channels_last = _use_channels_last(settings, device, dataset)
     if channels_last:
         model.to(memory_format=torch.channels_last)
+    trained = _parallel(model, settings, device)
     optimizer = build(OPTIMIZERS, dict(settings.optimizer), "train.optimizer", params=model.parameters())
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     pin = device.type == "cuda"
     train_loader = make_train_loader(dataset, train_ids, settings.batch_size, seed, settings.num_workers, pin)
     schedule = _poly_schedule(optimizer, settings, len(train_loader))
-    holdout_loader = make_loader(dataset, holdout_ids, settings.eval_batch_size, settings.num_workers, pin_memory=pin,
+    holdout_loader = make_loader(dataset, shard(holdout_ids), settings.eval_batch_size, settings.num_workers, pin_memory=pin,
                                  persistent=True)
     monitor = settings.monitor
 
@@ -208,7 +221,7 @@ def train_stage(
                 inputs = batch["inputs"].contiguous(memory_format=torch.channels_last) if channels_last else batch["inputs"]
                 optimizer.zero_grad(set_to_none=True)
                 with autocast(device, amp_dtype):
-                    logits = model(inputs)
+                    logits = trained(inputs)
                 loss = mean_loss(logits.float(), batch["target"], ignore_index)
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
@@ -217,6 +230,7 @@ def train_stage(
                 n = len(batch["target"])
                 loss_sum += loss.detach().double() * n
                 seen += n
+            loss_sum, seen = all_reduce_sum(np.array([float(loss_sum), seen], dtype=np.float64))
             train_loss = float(loss_sum) / max(seen, 1)
             confusion, holdout_loss = evaluate(model, holdout_loader, device, dataset.num_classes, ignore_index, amp_dtype)
             _check_finite(desc, epoch, train_loss, holdout_loss, settings)
@@ -236,7 +250,7 @@ def train_stage(
             )
             if on_epoch is not None:
                 on_epoch(info)
-            if epoch - best_epoch >= settings.patience:
+            if broadcast_from_main(epoch - best_epoch >= settings.patience):
                 break
             if save is not None and settings.checkpoint_interval and epoch % settings.checkpoint_interval == 0:
                 save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -248,6 +262,23 @@ def train_stage(
         raise DivergenceError(f"{desc}: no epoch was trained (train.max_epochs={settings.max_epochs})")
     model.load_state_dict(best_state)
     return StageResult(epochs=epoch, best_epoch=best_epoch, holdout_loss=best_loss)
+
+
+def _parallel(model: nn.Module, settings: TrainSettings, device: torch.device) -> nn.Module:
+    """``model`` itself in a single process; under torch.distributed, a ``DistributedDataParallel`` of it."""
+    if not is_distributed():
+        return model
+    if settings.sync_bn:
+        if device.type != "cuda":
+            raise ValueError("train.sync_bn=True needs CUDA devices (nn.SyncBatchNorm); set it to False on CPU")
+        _convert_to_sync_batchnorm(model)
+    return nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def _convert_to_sync_batchnorm(model: nn.Module) -> None:
+    """Replaces the batch-norm layers of ``model``'s children in place (their state dict keys stay the same)."""
+    for name, child in model.named_children():
+        setattr(model, name, nn.SyncBatchNorm.convert_sync_batchnorm(child))
 
 
 def _poly_schedule(optimizer, settings: TrainSettings, iterations_per_epoch: int):

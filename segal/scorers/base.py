@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 from ..data.loading import make_loader
 from ..data.pool import ActivePool
 from ..engine.inference import to_device
+from ..utils.distributed import gather_arrays, gather_rows, shard
 from ..utils.precision import autocast, no_tf32
 from ..utils.progress import Progress
 
@@ -75,19 +76,32 @@ class ScoringContext:
 
     @torch.no_grad()
     def trunk_features(self, ids: Sequence[int], precision: str = "exact") -> torch.Tensor:
-        """Trunk features of ``ids`` in eval mode: ``[N, D]`` (or ``[N, D, h, w]``) on ``ctx.device``."""
-        self.model.eval()
-        return torch.cat([self.trunk(batch["inputs"], precision) for batch in self.batches(ids)])
+        """Trunk features of ``ids`` in eval mode: ``[N, D]`` (or ``[N, D, h, w]``) on ``ctx.device``.
+
+        Under torch.distributed each rank computes its shard and every rank
+        gets all of them (call it on every rank).
+        """
+        return self._gathered_features(ids, precision, with_targets=False)[0]
 
     @torch.no_grad()
     def labelled_features(self, ids: Sequence[int], precision: str = "exact") -> Tuple[torch.Tensor, torch.Tensor]:
-        """Trunk features and targets of labelled ``ids`` (the holdout, the labelled set)."""
+        """Trunk features and targets of labelled ``ids`` (the holdout, the labelled set), gathered as
+        :meth:`trunk_features` gathers them."""
+        return self._gathered_features(ids, precision, with_targets=True)
+
+    def _gathered_features(self, ids: Sequence[int], precision: str, with_targets: bool):
         self.model.eval()
+        ids = np.asarray(ids, dtype=np.int64)
+        local = shard(ids)
+        # A rank with an empty shard still needs the feature shape: it computes one sample and keeps none.
+        computed = local if len(local) or not len(ids) else ids[:1]
         features, targets = [], []
-        for batch in self.batches(ids, with_targets=True):
+        for batch in self.batches(computed, with_targets=with_targets):
             features.append(self.trunk(batch["inputs"], precision))
-            targets.append(batch["target"])
-        return torch.cat(features), torch.cat(targets)
+            if with_targets:
+                targets.append(batch["target"])
+        features = gather_rows(torch.cat(features)[: len(local)])
+        return features, gather_rows(torch.cat(targets)[: len(local)]) if with_targets else None
 
     def batches(self, ids: Sequence[int], with_targets: bool = False, desc: Optional[str] = None):
         """Yields the batches of ``ids`` on the device; targets only when asked (never for the pool).
@@ -185,23 +199,27 @@ class Scorer:
         ``ctx.score_store``, the scores so far are saved after every batch, and
         a pass over the same ids continues after the ids an interrupted pass
         had scored (scores do not depend on batching, so the result is the same).
+        Under torch.distributed (call it on every rank) each rank scores its
+        shard of ``ids`` and every rank returns the scores of all of them.
 
         Raises:
             NonFiniteScores: A score is NaN or infinite; the message names the ids.
         """
         ids = np.asarray(ids, dtype=np.int64)
-        resumed = self._resumed_scores(ctx, ids)
-        result = np.empty(len(ids))
+        local = shard(ids)
+        resumed = self._resumed_scores(ctx, local)
+        result = np.empty(len(local))
         result[: len(resumed)] = resumed
         done = len(resumed)
         with no_tf32():
             self.prepare(ctx)
-            for batch in ctx.batches(ids[done:], desc=f"score {type(self).__name__}"):
+            for batch in ctx.batches(local[done:], desc=f"score {type(self).__name__}"):
                 batch_scores = self.score(ctx, batch).detach().double().cpu().numpy()
                 result[done: done + len(batch_scores)] = batch_scores
                 done += len(batch_scores)
                 if ctx.score_store is not None:
-                    ctx.score_store.save_scores(ids[:done], result[:done])
+                    ctx.score_store.save_scores(local[:done], result[:done])
+        result = gather_arrays(result)
         check_finite_scores(type(self).__name__, ids, result)
         return result
 
@@ -217,7 +235,10 @@ class Scorer:
         return saved_scores
 
     def select(self, ctx: ScoringContext, k: int) -> Selection:
-        """Chooses the ``k`` best candidates of ``ctx.pool``; ties go to the lower id."""
+        """Chooses the ``k`` best candidates of ``ctx.pool``; ties go to the lower id.
+
+        Under torch.distributed every rank makes the same selection from the gathered scores.
+        """
         candidates = ctx.pool.candidate_ids()
         check_budget(k, len(candidates))
         scores = self.score_ids(ctx, candidates)

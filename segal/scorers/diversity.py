@@ -1,5 +1,7 @@
 """Scorers that choose a whole batch jointly: Coreset (greedy k-center) and BADGE.
 
+Under torch.distributed the ranks compute the features of their shards of the
+pool, gather them, and rank 0 selects; every rank receives its selection.
 Both keep memory at O(N * D): distances to the chosen centers are updated
 incrementally, never as an N x N matrix, and BADGE's gradient embeddings stay
 factored as ``(p - onehot) [N, C]`` and ``z [N, D]``, never as ``[N, C * D]``.
@@ -10,6 +12,7 @@ import numpy as np
 import torch
 
 from ..registry import SCORERS
+from ..utils.distributed import gather_rows, run_on_main, shard
 from .base import Scorer, ScoringContext, Selection, check_budget, check_finite_scores
 
 
@@ -78,7 +81,7 @@ class Coreset(Scorer):
         points = pooled(ctx.trunk_features(candidates, self.precision))
         check_finite_scores("Coreset (trunk features)", candidates, points.double().norm(dim=1).cpu().numpy())
         centers = pooled(ctx.trunk_features(ctx.pool.labelled_ids(), self.precision))
-        chosen, radii = greedy_k_center(points, centers, k)
+        chosen, radii = run_on_main(lambda: greedy_k_center(points, centers, k))
         return Selection(ids=candidates[chosen], scores=radii)
 
 
@@ -136,9 +139,11 @@ class BADGE(Scorer):
         candidates = ctx.pool.candidate_ids()
         check_budget(k, len(candidates))
         ctx.model.eval()
+        local = shard(candidates)
+        computed = local if len(local) else candidates[:1]  # an empty shard still needs the shapes
         factors_a, factors_z = [], []
         with torch.no_grad():
-            for batch in ctx.batches(candidates, desc="embed BADGE"):
+            for batch in ctx.batches(computed, desc="embed BADGE"):
                 z = ctx.trunk(batch["inputs"], self.precision)
                 if z.ndim != 2:
                     raise ValueError("BADGE needs [N, D] trunk features and a linear head; got features of shape "
@@ -146,9 +151,10 @@ class BADGE(Scorer):
                 a, zz = badge_factors(ctx.model.head(z), z)
                 factors_a.append(a)
                 factors_z.append(zz)
-        factors_a, factors_z = torch.cat(factors_a), torch.cat(factors_z)
+        factors_a = gather_rows(torch.cat(factors_a)[: len(local)])
+        factors_z = gather_rows(torch.cat(factors_z)[: len(local)])
         norms = (factors_a.norm(dim=1) * factors_z.norm(dim=1)).cpu().numpy()
         check_finite_scores("BADGE (gradient embeddings)", candidates, norms)
         generator = torch.Generator().manual_seed(ctx.seed)
-        chosen, d2 = kmeans_pp_outer(factors_a, factors_z, k, generator)
+        chosen, d2 = run_on_main(lambda: kmeans_pp_outer(factors_a, factors_z, k, generator))
         return Selection(ids=candidates[chosen], scores=d2)

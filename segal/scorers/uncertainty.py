@@ -12,13 +12,18 @@ from .dropout_passes import (PassMasks, deterministic_prefix, folded_linear_pass
 
 @SCORERS.register_module()
 class Random(Scorer):
-    """Uniform random scores: a random subset of the pool. Seeded per step."""
+    """Uniform random scores: a random subset of the pool. Seeded per step.
+
+    Every global id draws its score once per step, so a sample's score depends
+    neither on the batch it falls in, nor on a resumed pass, nor on the shard
+    a rank scores.
+    """
 
     def prepare(self, ctx: ScoringContext) -> None:
-        self._generator = torch.Generator().manual_seed(ctx.seed)
+        self._values = torch.rand(len(ctx.pool), generator=torch.Generator().manual_seed(ctx.seed), dtype=torch.float64)
 
     def score(self, ctx: ScoringContext, batch: dict) -> torch.Tensor:
-        return torch.rand(len(batch["id"]), generator=self._generator, dtype=torch.float64)
+        return self._values[batch["id"].cpu()]
 
 
 @SCORERS.register_module()
