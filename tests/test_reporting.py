@@ -52,10 +52,9 @@ def test_report_numbers_match_the_runs(digits_runs, tmp_path):
         n = np.array([r["n_labelled"] for r in records(digits_runs[scorer][0])])
         mean = acc.mean(0)
         assert entry["auc"] == pytest.approx(np.sum((mean[1:] + mean[:-1]) / 2 * np.diff(n)) / (n[-1] - n[0]))
-        for s in (1, 5):
-            rates = [records(d)[s]["mistake_rate"] for d in digits_runs[scorer]]
+        for s in (1, 5, 10):  # annotation step s, as the paper counts: the s-th selection, made by record s - 1
+            rates = [records(d)[s - 1]["mistake_rate"] for d in digits_runs[scorer]]
             assert entry["mistake_rate"][str(s)]["mean"] == pytest.approx(np.mean(rates))
-        assert "10" not in entry["mistake_rate"], "the last step selects nothing"
         target = summary["target"]
         reached = [n_ for n_, m in zip(n, mean) if m >= target]
         assert entry["labels_to_reach_random"] == (int(reached[0]) if reached else None)
@@ -63,6 +62,21 @@ def test_report_numbers_match_the_runs(digits_runs, tmp_path):
     assert summary["target"] == pytest.approx(random_final)
     report = (tmp_path / "report.md").read_text()
     assert "labels to reach Random's final" in report and f"{summary['settings']['Entropy']['auc']:.4f}" in report
+    assert "| annotation step 1 | annotation step 5 | annotation step 10 |" in report
+
+    # paired differences, seed by seed, against a direct computation
+    (paired,) = summary["paired"]
+    assert (paired["setting"], paired["baseline"]) == ("Entropy", "Random")
+    diffs = np.array([records(e)[-1]["accuracy"] - records(r)[-1]["accuracy"]
+                      for e, r in zip(digits_runs["entropy"], digits_runs["random"])])
+    assert paired["final"]["mean"] == pytest.approx(diffs.mean())
+    assert paired["final"]["se"] == pytest.approx(diffs.std(ddof=1) / np.sqrt(2))
+    assert paired["final"]["wins"] == int((diffs > 0).sum()) and paired["final"]["n"] == 2
+    assert paired["final"]["within_2se"] == bool(abs(diffs.mean()) <= 2 * diffs.std(ddof=1) / np.sqrt(2))
+    first = np.array([records(e)[0]["mistake_rate"] - records(r)[0]["mistake_rate"]
+                      for e, r in zip(digits_runs["entropy"], digits_runs["random"])])
+    assert paired["mistake_rate"]["1"]["mean"] == pytest.approx(first.mean())
+    assert "## Paired differences across seeds" in report and "| Entropy | Random |" in report
 
 
 def test_incomparable_runs_are_refused(digits_runs, tmp_path):

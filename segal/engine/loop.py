@@ -4,7 +4,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -14,7 +14,9 @@ from ..data.loading import make_loader
 from ..data.pool import ActivePool, PoolError
 from ..data.protocols import Protocol
 from ..reporting import evaluation_fields, selection_fields, write_metrics
-from ..scorers.base import BudgetError, Scorer, ScoringContext
+from ..data.pseudo_labels import WithPseudoLabels
+from ..scorers.base import BudgetError, Scorer, ScoringContext, check_budget
+from ..scorers.selection import SELECTIONS
 from ..utils.distributed import barrier, is_main, shard
 from ..utils.io import atomic_save_torch, atomic_write_text, load_torch_file, read_json
 from ..utils.seeding import derive_seed
@@ -57,6 +59,18 @@ class LoopSettings:
             itself (benchmarks). ``'annotators'``: real annotation work; each
             run trains one step on the labels delivered so far, and
             ``tools/select.py`` chooses what to annotate next.
+        selection: How the scores become a selection: ``'top'``, the step
+            size's best scores; ``'per_predicted_class'`` (classification,
+            scorers that score each sample), rounds over the classes the model
+            predicts, each taking every class's next best sample, so the budget
+            is not spent on one confused region of an imbalanced pool.
+        pseudo_labels: ``None`` (off), ``dict(count=N)`` or ``dict(fraction=F)``:
+            after each selection, the ``N`` (or the fraction ``F`` of the
+            remaining candidates) with the lowest scores, for Ours those whose
+            update lowers the holdout loss most (section 3), are added to the
+            next stage's training set with the model's predicted labels. They
+            are never counted as labelled and stay in the pool (classification
+            held in memory, simulated oracle).
     """
 
     score_batch_size: int = 256
@@ -65,10 +79,33 @@ class LoopSettings:
     progress: bool = True
     tensorboard: bool = False
     oracle: str = "simulated"
+    selection: str = "top"
+    pseudo_labels: Optional[dict] = None
 
     def __post_init__(self):
         if self.oracle not in ORACLES:
             raise ValueError(f"loop.oracle must be one of {ORACLES}, got {self.oracle!r}")
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"loop.selection must be one of {SELECTIONS}, got {self.selection!r}")
+        if self.pseudo_labels is not None:
+            check_pseudo_label_settings(self.pseudo_labels)
+
+
+def check_pseudo_label_settings(settings: dict) -> None:
+    """``loop.pseudo_labels`` must be ``dict(count=N)`` with ``N >= 1`` or ``dict(fraction=F)`` with ``0 < F < 1``."""
+    if not isinstance(settings, dict) or len(settings) != 1 or not {"count", "fraction"} & set(settings):
+        raise ValueError(f"loop.pseudo_labels must be dict(count=N) or dict(fraction=F), got {settings!r}")
+    count, fraction = settings.get("count"), settings.get("fraction")
+    if count is not None and not (isinstance(count, int) and count >= 1):
+        raise ValueError(f"loop.pseudo_labels.count must be an integer >= 1, got {count!r}")
+    if fraction is not None and not 0 < fraction < 1:
+        raise ValueError(f"loop.pseudo_labels.fraction must be in (0, 1), got {fraction!r}")
+
+
+def pseudo_label_count(settings: dict, available: int) -> int:
+    """How many of ``available`` candidates get pseudo-labels."""
+    wanted = settings["count"] if "count" in settings else round(settings["fraction"] * available)
+    return min(int(wanted), available)
 
 
 class ActiveLoop:
@@ -132,6 +169,15 @@ class ActiveLoop:
         self.checkpoint_meta = checkpoint_meta or {}
         self.identity = identity or {"config_hash": None, "seed": seed}
         self.tensorboard = None
+        per_sample = scorer.scores_each_sample and dataset.task == "classification"
+        if loop_settings.selection != "top" and not per_sample:
+            raise ValueError(f"loop.selection={loop_settings.selection!r} needs a classification dataset and a "
+                             f"scorer that scores each sample; {type(scorer).__name__} on a {dataset.task} dataset "
+                             f"cannot use it (set loop.selection='top')")
+        if loop_settings.pseudo_labels is not None and (not per_sample or loop_settings.oracle != "simulated"):
+            raise ValueError(f"loop.pseudo_labels needs a classification dataset, a scorer that scores each sample "
+                             f"and the simulated oracle; not {type(scorer).__name__} on a {dataset.task} dataset "
+                             f"with loop.oracle={loop_settings.oracle!r}")
 
     @property
     def state_path(self) -> Path:
@@ -200,8 +246,17 @@ class ActiveLoop:
         """The labelled ids to train on."""
         return pool.labelled_ids()
 
+    def _pseudo_labelled(self) -> Tuple[np.ndarray, np.ndarray]:
+        """``(ids, labels)`` the last selection pseudo-labelled for the next stage (empty without pseudo-labels)."""
+        last = self._records[-1] if self._records else {}
+        return (np.asarray(last.get("pseudo_ids", []), dtype=np.int64),
+                np.asarray(last.get("pseudo_labels", []), dtype=np.int64))
+
     def _train(self, pool: ActivePool, step: int, labelled: np.ndarray, progress: StepProgress) -> StageResult:
-        """Trains step ``step``'s model, or takes the weights a run interrupted after this stage had saved."""
+        """Trains step ``step``'s model, or takes the weights a run interrupted after this stage had saved.
+
+        With pseudo-labels, the stage also trains on the ids the last selection pseudo-labelled.
+        """
         trained = progress.load_trained()
         if trained is not None:
             self.model.load_state_dict(trained[0])
@@ -210,8 +265,13 @@ class ActiveLoop:
         saved_stage = progress.load_training()
         if saved_stage is not None:
             logger.info("step %d: resuming training after epoch %d", step, saved_stage["epoch"])
+        dataset, train_ids = self.dataset, labelled
+        pseudo_ids, pseudo_labels = self._pseudo_labelled()
+        if len(pseudo_ids):
+            dataset = WithPseudoLabels(self.dataset, pseudo_ids, pseudo_labels)
+            train_ids = np.concatenate([labelled, pseudo_ids])
         stage = train_stage(
-            self.model, self.dataset, labelled, pool.holdout_ids, self.train_settings, self.device,
+            self.model, dataset, train_ids, pool.holdout_ids, self.train_settings, self.device,
             seed=derive_seed(self.seed, step, "train"), progress=self.loop_settings.progress, desc=f"train step {step}",
             on_epoch=None if self.tensorboard is None else lambda info: self.tensorboard.epoch(step, info),
             saved=saved_stage, save=progress.save_training if is_main() else None,
@@ -238,6 +298,8 @@ class ActiveLoop:
         if getattr(self.dataset, "labels", None) is not None:
             counts = np.bincount(self.dataset.labels[labelled], minlength=self.dataset.num_classes)
             record["labelled_class_counts"] = counts.tolist()
+        if self.loop_settings.pseudo_labels is not None:
+            record["n_pseudo_labelled"] = int(len(self._pseudo_labelled()[0]))
         record.update(self._select(pool, step) if select else self._selection_fields([]))
         metric = "accuracy" if "accuracy" in record else "mIoU"
         logger.info(
@@ -259,14 +321,42 @@ class ActiveLoop:
         )
         candidates = len(pool.candidate_ids())
         started = time.perf_counter()
-        selection = self.scorer.select(ctx, self.schedule.step_size)
+        if self.loop_settings.pseudo_labels is None:
+            selection = self.scorer.select(ctx, self.schedule.step_size, self.loop_settings.selection)
+        else:
+            selection, pseudo_fields = self._select_with_pseudo_labels(ctx, pool)
         seconds = time.perf_counter() - started
         logger.info("step %d: %s scored %d pool samples in %s (%.1f samples/s) and selected %d",
                     step, type(self.scorer).__name__, candidates, format_seconds(seconds),
                     candidates / max(seconds, 1e-9), len(selection.ids))
         fields = self._selection_fields(selection.ids)  # the oracle reveals their labels
+        if self.loop_settings.pseudo_labels is not None:
+            fields.update(pseudo_fields)
         pool.label(selection.ids, step + 1)
         return fields
+
+    def _select_with_pseudo_labels(self, ctx: ScoringContext, pool: ActivePool):
+        """The selection, and the remaining candidates with the lowest scores with their predicted labels.
+
+        Returns:
+            ``(selection, record fields)``: ``pseudo_ids``, ``pseudo_labels`` and,
+            against the true labels, ``pseudo_label_accuracy``.
+        """
+        candidates = pool.candidate_ids()
+        check_budget(self.schedule.step_size, len(candidates))
+        scores = self.scorer.score_ids(ctx, candidates)
+        selection = self.scorer.select_from_scores(ctx, candidates, scores, self.schedule.step_size,
+                                                   self.loop_settings.selection)
+        rest = ~np.isin(candidates, selection.ids)
+        lowest = np.argsort(scores[rest], kind="stable")[: pseudo_label_count(self.loop_settings.pseudo_labels,
+                                                                                int(rest.sum()))]
+        ids = candidates[rest][lowest]
+        labels = ctx.predicted_classes(ids) if len(ids) else np.zeros(0, dtype=np.int64)
+        accuracy = float((labels == self.dataset.labels[ids]).mean()) if len(ids) else None
+        logger.info("pseudo-labelled %d pool samples for the next stage (%s of their labels right)", len(ids),
+                    "-" if accuracy is None else f"{accuracy:.1%}")
+        return selection, {"pseudo_ids": ids.tolist(), "pseudo_labels": labels.tolist(),
+                           "pseudo_label_accuracy": accuracy}
 
     def _evaluate(self, ids):
         loader = make_loader(self.dataset, shard(ids), self.train_settings.eval_batch_size, self.train_settings.num_workers,

@@ -3,6 +3,9 @@
 Runs are grouped by scorer and by every other config entry that differs
 between runs (seeds of one setting are aggregated). Runs are comparable when
 they share the dataset and the number of labelled samples at every step.
+Steps are counted as the paper counts them: step 0 is the initial set, and
+annotation step s is the s-th selection. Each Ours-family setting is compared
+with every other setting seed by seed (:mod:`.paired`).
 """
 import json
 from collections import OrderedDict
@@ -13,11 +16,17 @@ import numpy as np
 from ..config import RUN_CONFIG, config_differences, read_run_config
 from ..utils.io import atomic_write_text
 from .figures import pyplot, save_figure
+from .paired import comparison_pairs, format_difference, paired_difference
 from .records import read_metrics
 
 # config keys that never make runs different settings
 IGNORED_KEYS = {"seed", "work_dir", "loop.progress", "loop.num_workers", "train.num_workers", "device"}
-MISTAKE_STEPS = (1, 5, 10)  # metrics.jsonl steps: the mistake rate of the selection made by that step's model
+#: Annotation steps as the paper counts them: step s is the s-th selection, made by the model trained on the
+#: initial set and the s - 1 earlier selections, i.e. the record ``step: s - 1`` of metrics.jsonl.
+MISTAKE_STEPS = (1, 5, 10)
+
+
+MISSING = object()
 
 
 class IncomparableRuns(ValueError):
@@ -70,8 +79,9 @@ def _setting_label(run: Run, differing: Sequence[str]) -> str:
     for key in differing:
         value = run.config
         for part in key.split("."):
-            value = value.get(part, "<missing>") if isinstance(value, dict) else "<missing>"
-        parts.append(f"{key}={value}")
+            value = value.get(part, MISSING) if isinstance(value, dict) else MISSING
+        if value is not MISSING:  # a key the run leaves at its default does not name the setting
+            parts.append(f"{key}={value}")
     return run.scorer + (f" ({', '.join(parts)})" if parts else "")
 
 
@@ -154,8 +164,9 @@ def summarise(groups: "OrderedDict[str, List[Run]]") -> dict:
             "auc": _mean_over_range(mean, n),
             "mistake_rate": {},
         }
+        entry["per_seed"] = {run.config.get("seed"): _run_quantities(run, metric) for run in runs}
         for step in MISTAKE_STEPS:
-            rates = [run.records[step].get("mistake_rate") for run in runs if len(run.records) > step]
+            rates = [q["mistake_rate"].get(str(step)) for q in entry["per_seed"].values()]
             rates = [r for r in rates if r is not None]
             if rates:
                 entry["mistake_rate"][str(step)] = {"mean": float(np.mean(rates)), "std": float(np.std(rates))}
@@ -166,6 +177,7 @@ def summarise(groups: "OrderedDict[str, List[Run]]") -> dict:
                               for c in classes] for run in complete])
             entry["per_class_iou_last"] = dict(zip(classes, np.nanmean(last, 0).tolist()))
         summary["settings"][name] = entry
+    summary["paired"] = paired_comparisons(summary["settings"])
     baseline = next((name for name in summary["settings"] if name.split(" (")[0] == "Random"), None)
     summary["baseline"] = baseline
     if baseline is not None:
@@ -178,6 +190,38 @@ def summarise(groups: "OrderedDict[str, List[Run]]") -> dict:
                 base = summary["settings"][baseline]["per_class_iou_last"]
                 entry["per_class_iou_gain"] = {c: v - base[c] for c, v in entry["per_class_iou_last"].items()}
     return summary
+
+
+def _run_quantities(run: Run, metric: str) -> dict:
+    """One run's final metric (``None`` if unfinished), AUC and mistake rate at each annotation step of
+    :data:`MISTAKE_STEPS` (the record ``step: s - 1``; ``None`` where that selection was not made)."""
+    values = np.array([r[metric] for r in run.records], dtype=float)
+    rates = {}
+    for step in MISTAKE_STEPS:
+        if len(run.records) >= step and run.records[step - 1].get("mistake_rate") is not None:
+            rates[str(step)] = float(run.records[step - 1]["mistake_rate"])
+    return {"final": float(values[-1]) if run.finished else None,
+            "auc": _mean_over_range(values, np.array(run.n_labelled, dtype=float)) if run.finished else None,
+            "mistake_rate": rates}
+
+
+def paired_comparisons(settings: "OrderedDict[str, dict]") -> List[dict]:
+    """Paired differences across seeds (final metric, AUC, mistake rates) for :func:`comparison_pairs`."""
+    names = list(settings)
+    scorer_of = {name: name.split(" (")[0] for name in names}
+    rows = []
+    for name, baseline in comparison_pairs(names, scorer_of):
+        mine, theirs = settings[name]["per_seed"], settings[baseline]["per_seed"]
+        row = {"setting": name, "baseline": baseline}
+        for quantity in ("final", "auc"):
+            row[quantity] = paired_difference({s: q[quantity] for s, q in mine.items()},
+                                              {s: q[quantity] for s, q in theirs.items()})
+        row["mistake_rate"] = {
+            str(step): paired_difference({s: q["mistake_rate"].get(str(step)) for s, q in mine.items()},
+                                         {s: q["mistake_rate"].get(str(step)) for s, q in theirs.items()})
+            for step in MISTAKE_STEPS}
+        rows.append(row)
+    return rows
 
 
 def _fmt(mean: float, std: float, digits: int = 4) -> str:
@@ -203,13 +247,20 @@ def write_report(summary: dict, out_dir: Path) -> None:
                   + ", ".join(f"`{run}` ({done} of {planned} steps)" for run, (done, planned) in unfinished) + "."]
     if summary["baseline"] is not None:
         lines += ["", f"Random's final mean {metric}: {summary['target']:.4f}. AUC is the mean {metric} over the labelled range (trapezoid rule)."]
-    lines += ["", f"## {metric} per step", "", "| labelled | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    lines += ["", f"## {metric} per annotation step", "",
+              "Step 0 is the model trained on the initial set; step s, the model trained after the s-th selection "
+              "was labelled.", "",
+              "| step | labelled | " + " | ".join(names) + " |", "|---" * (len(names) + 2) + "|"]
     for i, n in enumerate(n_labelled):
-        lines.append(f"| {n} | " + " | ".join(_fmt(settings[k]["mean"][i], settings[k]["std"][i]) for k in names) + " |")
-    lines += ["", "## Mistake-selection rate", "",
-              "Fraction of the ids selected by the model of step s that it predicted wrongly (pixels, for "
-              "segmentation); step 10 is empty when it is the last step.", "",
-              "| setting | " + " | ".join(f"step {s}" for s in MISTAKE_STEPS) + " |", "|---" * (len(MISTAKE_STEPS) + 1) + "|"]
+        lines.append(f"| {i} | {n} | "
+                     + " | ".join(_fmt(settings[k]["mean"][i], settings[k]["std"][i]) for k in names) + " |")
+    lines += ["", "## Mistakes found per selection (the paper's Table 1)", "",
+              "Fraction of the ids chosen at annotation step s that the selecting model predicted wrongly (pixels, "
+              "for segmentation). Annotation step s is the s-th selection, as the paper counts: it is made by the "
+              "model trained on the initial set and the s - 1 earlier selections (the record `step: s - 1` in "
+              "metrics.jsonl).", "",
+              "| setting | " + " | ".join(f"annotation step {s}" for s in MISTAKE_STEPS) + " |",
+              "|---" * (len(MISTAKE_STEPS) + 1) + "|"]
     for name in names:
         rates = settings[name]["mistake_rate"]
         cells = [_fmt(rates[str(s)]["mean"], rates[str(s)]["std"], 3) if str(s) in rates else "—" for s in MISTAKE_STEPS]
@@ -226,8 +277,29 @@ def write_report(summary: dict, out_dir: Path) -> None:
                 gain = settings[name].get("per_class_iou_gain", {}).get(c)
                 cells.append("n/a" if not np.isfinite(value) else f"{value:.4f}" + (f" ({gain:+.4f})" if gain is not None and np.isfinite(gain) else ""))
             lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    lines += _paired_lines(summary)
     atomic_write_text(out_dir / "report.md", "\n".join(lines) + "\n")
     atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2, default=lambda v: None))
+
+
+def _paired_lines(summary: dict) -> List[str]:
+    """The paired-differences section of report.md."""
+    rows = summary["paired"]
+    if not rows:
+        return []
+    metric = summary["metric"]
+    lines = ["", "## Paired differences across seeds", "",
+             "Setting minus baseline, seed by seed (runs with the same seed share the initial set, holdout and test "
+             "split): mean ± standard error of the mean, and in brackets the seeds where the setting is higher. "
+             "`*`: within two standard errors, not distinguishable from seed-to-seed noise. Mistake rates in "
+             "percentage points.", "",
+             f"| setting | baseline | final {metric} | AUC | " + " | ".join(f"mistakes, step {s}" for s in MISTAKE_STEPS)
+             + " |", "|---" * (4 + len(MISTAKE_STEPS)) + "|"]
+    for row in rows:
+        cells = [format_difference(row["final"]), format_difference(row["auc"])]
+        cells += [format_difference(row["mistake_rate"][str(s)], digits=1, scale=100) for s in MISTAKE_STEPS]
+        lines.append(f"| {row['setting']} | {row['baseline']} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def plot_curves(summary: dict, path: Path) -> None:

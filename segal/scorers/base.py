@@ -13,6 +13,7 @@ from ..data.pool import ActivePool
 from ..engine.inference import to_device
 from ..utils.distributed import gather_arrays, gather_rows, shard
 from ..utils.precision import autocast, no_tf32
+from .selection import SELECTIONS, top_k, top_k_per_predicted_class
 from ..utils.progress import Progress
 
 @dataclass
@@ -88,6 +89,15 @@ class ScoringContext:
         """Trunk features and targets of labelled ``ids`` (the holdout, the labelled set), gathered as
         :meth:`trunk_features` gathers them."""
         return self._gathered_features(ids, precision, with_targets=True)
+
+    @torch.no_grad()
+    def predicted_classes(self, ids: Sequence[int]) -> np.ndarray:
+        """``[N]`` the model's predicted class of each of ``ids`` (classification models only)."""
+        logits = self.model.head(self.trunk_features(ids))
+        if logits.ndim != 2:
+            raise ValueError("loop.selection='per_predicted_class' needs a classification model: a segmentation "
+                             "image has no single predicted class")
+        return logits.argmax(1).cpu().numpy()
 
     def _gathered_features(self, ids: Sequence[int], precision: str, with_targets: bool):
         self.model.eval()
@@ -234,15 +244,37 @@ class Scorer:
                                         type(self).__name__, len(saved_ids), len(ids))
         return saved_scores
 
-    def select(self, ctx: ScoringContext, k: int) -> Selection:
-        """Chooses the ``k`` best candidates of ``ctx.pool``; ties go to the lower id.
+    #: False for strategies that choose a batch jointly instead of scoring each sample (Coreset, BADGE).
+    scores_each_sample = True
+
+    def select(self, ctx: ScoringContext, k: int, rule: str = "top") -> Selection:
+        """Chooses ``k`` candidates of ``ctx.pool``; ties go to the lower id.
+
+        Args:
+            ctx: The step's context.
+            k: How many to choose.
+            rule: ``'top'``: the ``k`` best scores. ``'per_predicted_class'``:
+                the best of every class the model predicts, then the second
+                best of every class, and so on
+                (:func:`~segal.scorers.selection.top_k_per_predicted_class`;
+                classification only).
 
         Under torch.distributed every rank makes the same selection from the gathered scores.
         """
         candidates = ctx.pool.candidate_ids()
         check_budget(k, len(candidates))
-        scores = self.score_ids(ctx, candidates)
-        order = np.argsort(-scores, kind="stable")[:k]
+        return self.select_from_scores(ctx, candidates, self.score_ids(ctx, candidates), k, rule)
+
+    @staticmethod
+    def select_from_scores(ctx: ScoringContext, candidates: np.ndarray, scores: np.ndarray, k: int,
+                           rule: str = "top") -> Selection:
+        """:meth:`select` for scores already computed: ``[N]`` scores of the ``[N]`` candidate ids."""
+        if rule not in SELECTIONS:
+            raise ValueError(f"loop.selection must be one of {SELECTIONS}, got {rule!r}")
+        if rule == "top":
+            order = top_k(scores, k)
+        else:
+            order = top_k_per_predicted_class(scores, ctx.predicted_classes(candidates), k)
         return Selection(ids=candidates[order], scores=scores[order])
 
 class BudgetError(ValueError):

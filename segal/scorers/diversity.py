@@ -16,6 +16,13 @@ from ..utils.distributed import gather_rows, run_on_main, shard
 from .base import Scorer, ScoringContext, Selection, check_budget, check_finite_scores
 
 
+def check_rule(scorer: str, rule: str) -> None:
+    """Joint selectors choose their batch as a whole: only the ``'top'`` rule (their own choice) applies."""
+    if rule != "top":
+        raise ValueError(f"loop.selection={rule!r} needs a scorer that scores each sample; {scorer} chooses its "
+                         f"batch jointly (use loop.selection='top')")
+
+
 def pooled(z: torch.Tensor) -> torch.Tensor:
     """``[N, D, ...] -> [N, D]``: global average over spatial dims; identity for ``[N, D]``."""
     return z.flatten(2).mean(2) if z.ndim > 2 else z
@@ -75,7 +82,10 @@ class Coreset(Scorer):
 
     needs_labelled_data = True
 
-    def select(self, ctx: ScoringContext, k: int) -> Selection:
+    scores_each_sample = False
+
+    def select(self, ctx: ScoringContext, k: int, rule: str = "top") -> Selection:
+        check_rule(type(self).__name__, rule)
         candidates = ctx.pool.candidate_ids()
         check_budget(k, len(candidates))
         points = pooled(ctx.trunk_features(candidates, self.precision))
@@ -135,7 +145,10 @@ class BADGE(Scorer):
     Needs a classifier head that is one linear layer on ``[N, D]`` trunk features.
     """
 
-    def select(self, ctx: ScoringContext, k: int) -> Selection:
+    scores_each_sample = False
+
+    def select(self, ctx: ScoringContext, k: int, rule: str = "top") -> Selection:
+        check_rule(type(self).__name__, rule)
         candidates = ctx.pool.candidate_ids()
         check_budget(k, len(candidates))
         ctx.model.eval()

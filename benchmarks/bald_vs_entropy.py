@@ -1,0 +1,89 @@
+"""Why BALD's ranking runs opposite to Entropy's on imbalanced pools: its two terms on real step-0 models.
+
+    python benchmarks/bald_vs_entropy.py [--runs work_dirs/grid] [--seeds 0 1 2 3 4]
+
+Reads the step-0 checkpoints of the BALD runs of the digits grids (balanced and imbalanced; run
+``tools/grid.py configs/experiments/digits_{balanced,imbalanced}.py`` first), rebuilds each run's
+pool, and scores its candidates with Entropy (deterministic), MC-Dropout's predictive entropy
+``H[mean_t p_t]``, the expected entropy ``mean_t H[p_t]`` and BALD, their difference. Prints, per
+protocol, the mean over seeds of the Spearman correlations between them and of each quantity's
+spread across the candidates, and writes benchmarks/results/bald_vs_entropy.json.
+"""
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+
+from segal.apis import build_dataset, build_model
+from segal.data.pool import ActivePool
+from segal.scorers import BALD, Entropy, ScoringContext
+from segal.utils.io import load_torch_file, read_json
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def quantities(run: Path) -> dict:
+    """The step-0 model's per-candidate Entropy, predictive entropy, expected entropy and BALD."""
+    from segal.config import read_run_config
+    from mmengine.config import Config
+
+    cfg = Config(read_run_config(run))
+    dataset = build_dataset(cfg)
+    model = build_model(cfg.model, dataset)
+    model.load_state_dict(load_torch_file(run / "checkpoints/step_0.pth", "cpu")["state_dict"])
+    state = read_json(run / "state.json")["pool"]
+    steps = np.asarray(state["labelled_step"])
+    steps[steps > 0] = -1  # step 0's pool: later selections are candidates again
+    pool = ActivePool.from_state_dict({"splits": state["splits"], "labelled_step": steps.tolist()})
+    ctx = ScoringContext(model=model, dataset=dataset, pool=pool, device=torch.device("cpu"), step=0,
+                         seed=int(cfg.seed), batch_size=512, progress=False)
+    candidates = pool.candidate_ids()
+    bald = BALD(**{k: v for k, v in cfg.scorer.items() if k != "type"}, precision="exact")
+    bald.prepare(ctx)
+    batch = {"inputs": dataset.__getitems__(candidates.tolist())["inputs"], "id": torch.as_tensor(candidates)}
+    stats = bald.statistics(ctx, batch)
+    predictive = stats.predictive_entropy().numpy()
+    expected = (stats.sum_entropy / stats.passes).numpy()
+    entropy = Entropy(precision="exact").score(ctx, batch).numpy()
+    predicted = model.eval()(batch["inputs"]).argmax(1).numpy()
+    minority = set(read_json(run / "state.json")["protocol"].get("minority_classes", []) or [])
+    return {"Entropy": entropy, "H[mean p]": predictive, "mean H[p]": expected, "BALD": predictive - expected,
+            "predicted_minority": np.isin(predicted, sorted(minority)) if minority else None}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", default="work_dirs/grid")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    args = parser.parse_args()
+    names = ("Entropy", "H[mean p]", "mean H[p]", "BALD")
+    pairs = [("BALD", "Entropy"), ("BALD", "H[mean p]"), ("BALD", "mean H[p]"), ("Entropy", "mean H[p]"),
+             ("Entropy", "H[mean p]")]
+    result = {}
+    for protocol in ("balanced", "imbalanced"):
+        rows = []
+        for seed in args.seeds:
+            run = Path(args.runs) / f"digits_{protocol}" / "bald" / f"seed{seed}"
+            if not (run / "checkpoints/step_0.pth").is_file():
+                raise SystemExit(f"{run} has no step-0 checkpoint; run tools/grid.py "
+                                 f"configs/experiments/digits_{protocol}.py first")
+            q = quantities(run)
+            row = {f"{a} vs {b}": float(spearmanr(q[a], q[b])[0]) for a, b in pairs}
+            row.update({f"spread {n}": float(np.std(q[n])) for n in names})
+            row["BALD top-10% share of high-Entropy (top-10%) samples"] = float(np.mean(
+                q["Entropy"][q["BALD"] >= np.quantile(q["BALD"], 0.9)] >= np.quantile(q["Entropy"], 0.9)))
+            rows.append(row)
+        result[protocol] = {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
+        print(f"{protocol} (mean over seeds {args.seeds}):")
+        for key, value in result[protocol].items():
+            print(f"  {key:<55} {value:+.3f}")
+    out = RESULTS / "bald_vs_entropy.json"
+    out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

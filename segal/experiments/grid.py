@@ -1,0 +1,205 @@
+"""A grid of runs (scorer x variant x seed) declared in one file, run in worker processes, resumable.
+
+An experiment file is an mmengine config with one ``experiment`` dict::
+
+    experiment = dict(
+        title='Table 1 analogue: balanced digits, initial 50, step 50',
+        config='configs/digits/mlp_{scorer}_balanced.py',   # one leaf config per scorer
+        scorers=['random', 'entropy', 'holdout-loss-change'],
+        seeds=list(range(10)),
+        cfg_options={'protocol.step_size': 50},             # applied to every run
+        variants={'holdout 10': {'protocol.holdout_fraction': 0.1}},  # optional, crossed with the scorers
+    )
+
+A variant may be limited to some scorers:
+``variants={'': {}, 'per class': dict(cfg_options={...}, scorers=['holdout-loss-change'])}``
+runs every scorer plainly and the listed ones also with the variant's options.
+
+Each run is ``tools/train.py``'s run of one config, seed and set of options,
+in ``<work_root>/<experiment>/<scorer>[/<variant>]/seed<k>``. A finished run
+is skipped, an interrupted one is resumed, so a grid stopped at any point
+continues where it stopped.
+"""
+import logging
+import multiprocessing
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, List, Optional
+
+from mmengine.config import Config
+
+from ..config import ConfigError
+
+logger = logging.getLogger("segal")
+
+EXPERIMENT_KEYS = {"title", "config", "scorers", "seeds", "cfg_options", "variants"}
+
+
+@dataclass(frozen=True)
+class GridRun:
+    """One run of a grid.
+
+    Attributes:
+        config: The leaf config file.
+        scorer: The scorer's name in the experiment (as in the config file name).
+        variant: The variant's name, ``''`` for none.
+        seed: The run seed.
+        cfg_options: Every override of this run (the experiment's, then the variant's).
+        work_dir: Where the run lives.
+    """
+
+    config: str
+    scorer: str
+    variant: str
+    seed: int
+    cfg_options: dict = field(hash=False)
+    work_dir: Path
+
+    @property
+    def label(self) -> str:
+        return " ".join(part for part in (self.scorer, self.variant, f"seed {self.seed}") if part)
+
+
+@dataclass
+class Experiment:
+    """An experiment file, read and checked.
+
+    Attributes:
+        name: The file's stem; names the results folder.
+        title: One line saying what the experiment asks.
+        runs: Every run of the grid, in declaration order.
+    """
+
+    name: str
+    title: str
+    runs: List[GridRun]
+
+
+def load_experiment(path: str, work_root: str, repo: Path) -> Experiment:
+    """Reads an experiment file and lists its runs.
+
+    Args:
+        path: The experiment file.
+        work_root: Runs go to ``work_root/<experiment name>/...``.
+        repo: Config paths in the file are relative to this folder.
+
+    Raises:
+        ConfigError: The file lacks ``experiment``, has an unknown key, or names a config that does not exist.
+    """
+    source = Path(path)
+    if not source.is_file():
+        raise FileNotFoundError(f"experiment file not found: {path}")
+    declared = Config.fromfile(str(source)).get("experiment")
+    if not isinstance(declared, dict):
+        raise ConfigError(f"{path}: needs a top-level 'experiment = dict(config=..., scorers=[...], seeds=[...])'")
+    unknown = set(declared) - EXPERIMENT_KEYS
+    if unknown:
+        raise ConfigError(f"{path}: unknown experiment keys {sorted(unknown)} (valid: {sorted(EXPERIMENT_KEYS)})")
+    for key in ("config", "scorers", "seeds"):
+        if key not in declared:
+            raise ConfigError(f"{path}: experiment.{key} is missing")
+    name = source.stem
+    variants = dict(declared.get("variants") or {"": {}})
+    runs = []
+    for scorer in declared["scorers"]:
+        config = repo / declared["config"].format(scorer=scorer)
+        if not config.is_file():
+            raise ConfigError(f"{path}: scorer {scorer!r} has no config {config}")
+        for variant, declared_variant in variants.items():
+            options, only = _variant(path, variant, declared_variant)
+            if only is not None and scorer not in only:
+                continue
+            for seed in declared["seeds"]:
+                work_dir = Path(work_root) / name / scorer / _folder(variant) / f"seed{seed}"
+                runs.append(GridRun(str(config), scorer, variant, int(seed),
+                                    {**dict(declared.get("cfg_options", {})), **dict(options)}, work_dir))
+    return Experiment(name, declared.get("title", name), runs)
+
+
+def _variant(path: str, name: str, declared: dict):
+    """``(cfg_options, scorers or None)`` of a variant, in its plain or its ``dict(cfg_options, scorers)`` form."""
+    declared = dict(declared)
+    if "cfg_options" not in declared:
+        return declared, None
+    unknown = set(declared) - {"cfg_options", "scorers"}
+    if unknown:
+        raise ConfigError(f"{path}: variant {name!r} has unknown keys {sorted(unknown)} (valid: cfg_options, scorers)")
+    return dict(declared["cfg_options"]), declared.get("scorers")
+
+
+def _folder(variant: str) -> str:
+    return variant.replace(" ", "_").replace("/", "-") if variant else ""
+
+
+@dataclass
+class RunOutcome:
+    """What happened to one run: ``'done'`` (with its final metric) or ``'failed'`` (with the error)."""
+
+    run: GridRun
+    status: str
+    seconds: float = 0.0
+    error: Optional[str] = None
+    final: Optional[float] = None
+
+
+def run_is_finished(work_dir: Path) -> bool:
+    """Whether the run in ``work_dir`` has committed all its planned steps."""
+    from ..engine.loop import read_run_state
+    from ..config import read_run_config
+
+    if not (work_dir / "state.json").is_file():
+        return False
+    try:
+        state = read_run_state(work_dir / "state.json")
+        planned = int(read_run_config(work_dir)["protocol"].get("num_steps", 10))
+    except (ValueError, KeyError, OSError):
+        return False
+    return state["completed_step"] >= planned
+
+
+def _run_one(run: GridRun) -> RunOutcome:
+    """Runs (or resumes) one run in this process; a finished run returns at once."""
+    from ..apis import run_experiment
+    from ..config import load_config
+
+    started = time.perf_counter()
+    try:
+        cfg = load_config(run.config, dict(run.cfg_options))
+        cfg.seed = run.seed
+        records = run_experiment(cfg, str(run.work_dir), resume=(run.work_dir / "config.json").is_file())
+    except Exception as err:  # one failing run must not stop the grid; it is reported with its error
+        detail = f"{type(err).__name__}: {err}"
+        logger.debug("%s failed:\n%s", run.label, traceback.format_exc())
+        return RunOutcome(run, "failed", time.perf_counter() - started, detail)
+    metric = "accuracy" if "accuracy" in records[-1] else "mIoU"
+    return RunOutcome(run, "done", time.perf_counter() - started, final=records[-1][metric])
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    logging.getLogger("segal").setLevel(logging.WARNING)
+
+
+def run_grid(runs: List[GridRun], workers: int, on_outcome: Callable[[RunOutcome], None]) -> List[RunOutcome]:
+    """Runs every run in ``workers`` processes (each imports segal once and runs many), or in this one with 1.
+
+    Torch threads are divided between the workers. ``on_outcome`` is called as each run ends.
+    """
+    outcomes = []
+    if workers <= 1:
+        for run in runs:
+            outcomes.append(_run_one(run))
+            on_outcome(outcomes[-1])
+        return outcomes
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(threads,)) as pool:
+        for outcome in pool.imap_unordered(_run_one, runs):
+            outcomes.append(outcome)
+            on_outcome(outcome)
+    return outcomes
+

@@ -1,0 +1,37 @@
+"""Choosing k ids from per-sample scores: the top k, or the top k spread over the predicted classes."""
+import numpy as np
+
+SELECTIONS = ("top", "per_predicted_class")
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` highest scores, best first; ties go to the lower position (the lower id)."""
+    return np.argsort(-scores, kind="stable")[:k]
+
+
+def top_k_per_predicted_class(scores: np.ndarray, predicted: np.ndarray, k: int) -> np.ndarray:
+    """Positions of ``k`` samples taken in rounds over the predicted classes.
+
+    Round 1 takes each predicted class's best-scored sample, round 2 each
+    class's second best, and so on; within a round, higher scores first. So no
+    predicted class gets its ``r + 1``-th pick before every class with ``r + 1``
+    candidates has its ``r``-th: the selection keeps the scorer's choice within
+    each class but cannot spend the budget on one region of the input space,
+    which on an imbalanced pool is where a scorer's top scores tend to crowd.
+
+    Args:
+        scores: ``[N]`` scores, higher = annotate first.
+        predicted: ``[N]`` the current model's predicted class of each sample.
+        k: How many to choose.
+
+    Returns:
+        ``[k]`` positions, in the order they were chosen.
+    """
+    order = np.argsort(-scores, kind="stable")
+    rank_in_class = np.empty(len(scores), dtype=np.int64)
+    for cls in np.unique(predicted):
+        members = order[predicted[order] == cls]  # this class's samples, best first
+        rank_in_class[members] = np.arange(len(members))
+    position_in_order = np.empty(len(scores), dtype=np.int64)
+    position_in_order[order] = np.arange(len(scores))
+    return np.lexsort((position_in_order, rank_in_class))[:k]

@@ -1,0 +1,75 @@
+"""tools/grid.py: a declared grid runs in worker processes, resumes after a kill and writes its results page."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+EXPERIMENT = """experiment = dict(
+    title='a tiny grid',
+    config='configs/digits/mlp_{scorer}_balanced.py',
+    scorers=['random', 'holdout-loss-change'],
+    seeds=[0, 1],
+    cfg_options={'loop.progress': False, 'protocol.num_steps': 2, 'train.max_epochs': 3},
+)
+"""
+
+
+def grid(tmp_path, *extra, **popen):
+    command = [sys.executable, str(REPO / "tools/grid.py"), str(tmp_path / "tiny.py"), "--work-root",
+               str(tmp_path / "work"), "--results", str(tmp_path / "results"), *extra]
+    if popen:
+        return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+
+
+def test_grid_survives_a_kill_and_writes_its_results_page(tmp_path):
+    (tmp_path / "tiny.py").write_text(EXPERIMENT)
+    # kill the whole grid (parent and workers) once its first run has finished
+    first = grid(tmp_path, "--workers", "2", popen=True)
+    for line in first.stdout:
+        if line.lstrip().startswith("[1/4]"):
+            break
+    os.killpg(first.pid, signal.SIGKILL)
+    first.communicate()
+    work = tmp_path / "work" / "tiny"
+    finished = [d for d in work.glob("*/seed*") if (d / "state.json").is_file()
+                and json.loads((d / "state.json").read_text())["completed_step"] == 2]
+    assert finished, "a run finished before the kill"
+    stamps = {d: (d / "metrics.jsonl").stat().st_mtime_ns for d in finished}
+
+    result = grid(tmp_path, "--workers", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"4 runs, {len(finished)} finished" in result.stdout
+    assert all((d / "metrics.jsonl").stat().st_mtime_ns == stamp for d, stamp in stamps.items()), \
+        "finished runs are skipped"
+    out = tmp_path / "results" / "tiny"
+    assert {p.name for p in out.iterdir()} >= {"report.md", "curves.png", "summary.json"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["settings"]) == ["Random", "HoldoutLossChange"]
+    assert [(p["setting"], p["baseline"]) for p in summary["paired"]] == [("HoldoutLossChange", "Random")]
+    assert summary["paired"][0]["final"]["n"] == 2
+    index = (tmp_path / "results" / "README.md").read_text()
+    row = next(line for line in index.splitlines() if line.startswith("| [tiny]"))
+    assert "a tiny grid" in row and "python tools/grid.py" in row and "| 4 |" in row
+
+    again = grid(tmp_path, "--workers", "1")  # nothing left to run: the report is rewritten, the row replaced
+    assert again.returncode == 0 and "4 runs, 4 finished" in again.stdout
+    assert sum(line.startswith("| [tiny]") for line in (tmp_path / "results/README.md").read_text().splitlines()) == 1
+
+
+def test_a_bad_experiment_is_one_line_and_a_failing_run_does_not_stop_the_grid(tmp_path):
+    (tmp_path / "tiny.py").write_text(EXPERIMENT.replace("'random'", "'no-such-scorer'"))
+    refused = grid(tmp_path, "--dry-run")
+    assert refused.returncode == 1 and "scorer 'no-such-scorer' has no config" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    (tmp_path / "tiny.py").write_text(EXPERIMENT.replace("'train.max_epochs': 3", "'train.max_epochs': 3, "
+                                                         "'scorer.lr': -1.0"))
+    failing = grid(tmp_path, "--workers", "1")
+    assert failing.returncode == 1
+    assert failing.stdout.count("failed holdout-loss-change") == 2 and "[2/4]" in failing.stdout
+    assert "2 runs failed" in failing.stderr and not (tmp_path / "results" / "tiny").exists()
