@@ -6,8 +6,10 @@ Reads the step-0 checkpoints of the BALD runs of the digits grids (balanced and 
 ``tools/grid.py configs/experiments/digits_{balanced,imbalanced}.py`` first), rebuilds each run's
 pool, and scores its candidates with Entropy (deterministic), MC-Dropout's predictive entropy
 ``H[mean_t p_t]``, the expected entropy ``mean_t H[p_t]`` and BALD, their difference. Prints, per
-protocol, the mean over seeds of the Spearman correlations between them and of each quantity's
-spread across the candidates, and writes benchmarks/results/bald_vs_entropy.json.
+protocol, per seed and on average, the Spearman correlations between them, each quantity's spread
+across the candidates, how far the top 10% of BALD and of Entropy overlap and, on imbalanced
+pools, how many of each top 10% the model predicts as a minority class. Writes
+benchmarks/results/bald_vs_entropy.json.
 """
 import argparse
 import json
@@ -73,13 +75,18 @@ def main() -> None:
             q = quantities(run)
             row = {f"{a} vs {b}": float(spearmanr(q[a], q[b])[0]) for a, b in pairs}
             row.update({f"spread {n}": float(np.std(q[n])) for n in names})
-            row["BALD top-10% share of high-Entropy (top-10%) samples"] = float(np.mean(
-                q["Entropy"][q["BALD"] >= np.quantile(q["BALD"], 0.9)] >= np.quantile(q["Entropy"], 0.9)))
+            top = {n: q[n] >= np.quantile(q[n], 0.9) for n in ("BALD", "Entropy")}
+            row["share of BALD's top 10% in Entropy's top 10%"] = float(np.mean(top["Entropy"][top["BALD"]]))
+            if q["predicted_minority"] is not None:
+                row["candidates predicted as a minority class"] = float(np.mean(q["predicted_minority"]))
+                for n in ("BALD", "Entropy"):
+                    row[f"{n}'s top 10% predicted as a minority class"] = float(np.mean(q["predicted_minority"][top[n]]))
             rows.append(row)
-        result[protocol] = {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
-        print(f"{protocol} (mean over seeds {args.seeds}):")
+        result[protocol] = {key: {"mean": float(np.mean([r[key] for r in rows])),
+                                  "per_seed": [round(r[key], 3) for r in rows]} for key in rows[0]}
+        print(f"{protocol} (seeds {args.seeds}): mean, per seed")
         for key, value in result[protocol].items():
-            print(f"  {key:<55} {value:+.3f}")
+            print(f"  {key:<50} {value['mean']:+.3f}  {value['per_seed']}")
     out = RESULTS / "bald_vs_entropy.json"
     out.write_text(json.dumps(result, indent=2))
     print(f"wrote {out}")

@@ -73,3 +73,21 @@ def test_a_bad_experiment_is_one_line_and_a_failing_run_does_not_stop_the_grid(t
     assert failing.returncode == 1
     assert failing.stdout.count("failed holdout-loss-change") == 2 and "[2/4]" in failing.stdout
     assert "2 runs failed" in failing.stderr and not (tmp_path / "results" / "tiny").exists()
+
+
+def test_every_shipped_experiment_lists_runs_whose_configs_load(tmp_path):
+    from segal.config import load_config
+    from segal.experiments.grid import load_experiment
+
+    experiments = sorted((REPO / "configs/experiments").glob("*.py"))
+    assert experiments
+    for path in experiments:
+        experiment = load_experiment(str(path), str(tmp_path), REPO)
+        assert experiment.runs and experiment.title != experiment.name, path
+        seen = set()
+        for run in experiment.runs:
+            assert run.work_dir not in seen, f"{path}: two runs share {run.work_dir}"
+            seen.add(run.work_dir)
+        for run in {(r.config, json.dumps(dict(r.cfg_options), sort_keys=True, default=dict)): r
+                    for r in experiment.runs}.values():
+            load_config(run.config, dict(run.cfg_options))  # every key is checked

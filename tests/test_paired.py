@@ -25,11 +25,19 @@ def test_a_clear_gap_is_not_within_two_standard_errors_and_one_seed_has_no_error
     assert format_difference(paired_difference({}, {})) == "—"
 
 
-def test_ours_family_is_compared_with_every_other_setting_else_everything_with_random():
-    names = ["Random", "Entropy", "HoldoutLossChange", "HoldoutLossChangeApprox (lr=0.1)"]
+def test_ours_family_is_compared_with_plain_and_matching_settings_else_everything_with_random():
+    names = ["Random", "Entropy", "HoldoutLossChange", "HoldoutLossChange (lr=0.1)", "Entropy (lr=0.1)",
+             "Random (lr=0.5)"]
     scorer_of = {n: n.split(" (")[0] for n in names}
-    pairs = comparison_pairs(names, scorer_of)
-    assert ("HoldoutLossChange", "Random") in pairs and ("HoldoutLossChange", "Entropy") in pairs
-    assert ("HoldoutLossChangeApprox (lr=0.1)", "HoldoutLossChange") in pairs and len(pairs) == 6
+    pairs = set(comparison_pairs(names, scorer_of))
+    assert {("HoldoutLossChange", "Random"), ("HoldoutLossChange", "Entropy"),
+            ("HoldoutLossChange", "HoldoutLossChange (lr=0.1)")} <= pairs
+    assert ("HoldoutLossChange (lr=0.1)", "Entropy (lr=0.1)") in pairs, "the same other settings"
+    assert ("HoldoutLossChange (lr=0.1)", "Random") in pairs, "a plain baseline"
+    assert ("HoldoutLossChange (lr=0.1)", "Random (lr=0.5)") not in pairs, "another setting of another scorer"
+    assert ("HoldoutLossChange", "Random (lr=0.5)") not in pairs
     assert comparison_pairs(["Random", "Entropy", "BALD"], {"Random": "Random", "Entropy": "Entropy", "BALD": "BALD"}) \
         == [("Entropy", "Random"), ("BALD", "Random")]
+    ablation = ["Random (h=1)", "Random (h=2)", "Entropy (h=1)", "Entropy (h=2)"]
+    assert comparison_pairs(ablation, {n: n.split(" (")[0] for n in ablation}) == [
+        ("Entropy (h=1)", "Random (h=1)"), ("Entropy (h=2)", "Random (h=2)")]

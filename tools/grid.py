@@ -45,7 +45,7 @@ def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     setup_logging()
     from segal.experiments.grid import load_experiment, run_grid, run_is_finished
-    from segal.experiments.index import accumulate_wall_time, record_experiment
+    from segal.experiments.index import accumulate_wall_time, has_row, record_experiment
     from segal.reporting.compare import compare_runs
     from segal.utils.progress import format_seconds
 
@@ -86,9 +86,10 @@ def main(argv=None) -> None:
         out = Path(args.results) / experiment.name
         summary = compare_runs([str(run.work_dir) for run in experiment.runs], str(out))
         command = f"python tools/grid.py {Path(args.experiment).as_posix()} --workers {args.workers}"
-        record_experiment(Path(args.results) / "README.md", experiment.name, experiment.title, command,
-                          len(experiment.runs), f"{format_seconds(wall)} ({args.workers} workers, "
-                                                f"{os.cpu_count()} cores)")
+        if todo or not has_row(Path(args.results) / "README.md", experiment.name):  # a rerun that ran nothing
+            workers = f"{args.workers} worker{'s' if args.workers > 1 else ''}"     # keeps the row that did the work
+            record_experiment(Path(args.results) / "README.md", experiment.name, experiment.title, command,
+                              len(experiment.runs), f"{format_seconds(wall)} ({workers}, {os.cpu_count()} cores)")
     except USER_ERRORS as err:
         exit_on_error(err, args.debug)
     print(f"wrote {out}/report.md, curves.png, summary.json; {len(summary['settings'])} settings "

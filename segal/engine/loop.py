@@ -321,7 +321,9 @@ class ActiveLoop:
         )
         candidates = len(pool.candidate_ids())
         started = time.perf_counter()
-        if self.loop_settings.pseudo_labels is None:
+        if self.loop_settings.pseudo_labels is None and self.loop_settings.selection == "top":
+            selection = self.scorer.select(ctx, self.schedule.step_size)  # a scorer's own select(ctx, k) keeps working
+        elif self.loop_settings.pseudo_labels is None:
             selection = self.scorer.select(ctx, self.schedule.step_size, self.loop_settings.selection)
         else:
             selection, pseudo_fields = self._select_with_pseudo_labels(ctx, pool)

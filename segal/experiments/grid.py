@@ -171,7 +171,7 @@ def _run_one(run: GridRun) -> RunOutcome:
         cfg.seed = run.seed
         records = run_experiment(cfg, str(run.work_dir), resume=(run.work_dir / "config.json").is_file())
     except Exception as err:  # one failing run must not stop the grid; it is reported with its error
-        detail = f"{type(err).__name__}: {err}"
+        detail = f"{type(err).__name__}: {' '.join(str(err).split())}"
         logger.debug("%s failed:\n%s", run.label, traceback.format_exc())
         return RunOutcome(run, "failed", time.perf_counter() - started, detail)
     metric = "accuracy" if "accuracy" in records[-1] else "mIoU"
@@ -192,6 +192,7 @@ def run_grid(runs: List[GridRun], workers: int, on_outcome: Callable[[RunOutcome
     """
     outcomes = []
     if workers <= 1:
+        logging.getLogger("segal").setLevel(logging.WARNING)  # one line per run, as from the workers
         for run in runs:
             outcomes.append(_run_one(run))
             on_outcome(outcomes[-1])

@@ -7,6 +7,8 @@ from ..utils.io import atomic_write_text
 
 HEADER = """# Results
 
+What the numbers say about the paper's claims: [findings.md](findings.md).
+
 Each experiment below was run with the command in its row, on the machine and
 with the wall time given there; its folder holds `report.md` (tables, paired
 differences against the baselines), `curves.png` and `summary.json`. Rerunning
@@ -26,13 +28,23 @@ def accumulate_wall_time(path: Path, seconds: float) -> float:
     return total
 
 
-def record_experiment(index: Path, name: str, title: str, command: str, runs: int, wall: str) -> None:
-    """Writes or replaces the row of experiment ``name`` in the results index (created when missing)."""
+def _rows(index: Path) -> dict:
     rows = {}
     if index.is_file():
         for line in index.read_text().splitlines():
             found = re.match(r"\| \[([^\]]+)\]\(", line)
             if found:
                 rows[found.group(1)] = line
+    return rows
+
+
+def has_row(index: Path, name: str) -> bool:
+    """Whether the results index has a row for experiment ``name``."""
+    return name in _rows(index)
+
+
+def record_experiment(index: Path, name: str, title: str, command: str, runs: int, wall: str) -> None:
+    """Writes or replaces the row of experiment ``name`` in the results index (created when missing)."""
+    rows = _rows(index)
     rows[name] = f"| [{name}]({name}/report.md) | {title} | `{command}` | {runs} | {wall} |"
     atomic_write_text(index, HEADER + "\n".join(rows[key] for key in sorted(rows)) + "\n")

@@ -8,6 +8,7 @@ annotation step s is the s-th selection. Each Ours-family setting is compared
 with every other setting seed by seed (:mod:`.paired`).
 """
 import json
+import re
 from collections import OrderedDict
 from pathlib import Path
 from typing import Dict, List, Sequence
@@ -127,9 +128,17 @@ def group_runs(runs: Sequence[Run], allow_partial: bool = False) -> "OrderedDict
         differing |= set(config_differences(first.config, run.config))
     differing = sorted(k for k in differing if k not in IGNORED_KEYS and not k.startswith("scorer."))
     groups: Dict[str, List[Run]] = OrderedDict()
-    for run in sorted(runs, key=lambda r: (r.scorer != "Random", r.scorer, str(r.work_dir))):
-        groups.setdefault(_setting_label(run, differing), []).append(run)
+    labelled = [(_setting_label(run, differing), run) for run in runs]
+    for label, run in sorted(labelled, key=lambda item: (item[1].scorer != "Random", item[1].scorer,
+                                                         _natural_order(item[0]), str(item[1].work_dir))):
+        groups.setdefault(label, []).append(run)
     return groups
+
+
+def _natural_order(label: str) -> tuple:
+    """Sorts ``'X (h=0.5)'`` before ``'X (h=2.0)'`` and a plain ``'X'`` first."""
+    return tuple((0, float(part)) if re.fullmatch(r"\d+(\.\d+)?", part) else (1, part)
+                 for part in re.split(r"(\d+(?:\.\d+)?)", label) if part)
 
 
 def _mean_over_range(values: np.ndarray, n: np.ndarray) -> float:
@@ -178,16 +187,21 @@ def summarise(groups: "OrderedDict[str, List[Run]]") -> dict:
             entry["per_class_iou_last"] = dict(zip(classes, np.nanmean(last, 0).tolist()))
         summary["settings"][name] = entry
     summary["paired"] = paired_comparisons(summary["settings"])
-    baseline = next((name for name in summary["settings"] if name.split(" (")[0] == "Random"), None)
+    randoms = [name for name in summary["settings"] if name.split(" (")[0] == "Random"]
+    baseline = next((name for name in randoms if name == "Random"), randoms[0] if randoms else None)
     summary["baseline"] = baseline
     if baseline is not None:
-        target = summary["settings"][baseline]["mean"][-1]
-        summary["target"] = target
+        summary["target"] = summary["settings"][baseline]["mean"][-1]
         for name, entry in summary["settings"].items():
+            # Random's run of the same other settings (e.g. the same holdout size), else the plain one
+            suffix = name.partition(" ")[2]
+            own = next((r for r in randoms if r.partition(" ")[2] == suffix), baseline)
+            target = summary["settings"][own]["mean"][-1]
             reached = [n for n, m in zip(entry["n_labelled"], entry["mean"]) if m >= target]
+            entry["random_setting"] = own
             entry["labels_to_reach_random"] = reached[0] if reached else None
             if metric == "mIoU":
-                base = summary["settings"][baseline]["per_class_iou_last"]
+                base = summary["settings"][own]["per_class_iou_last"]
                 entry["per_class_iou_gain"] = {c: v - base[c] for c, v in entry["per_class_iou_last"].items()}
     return summary
 
@@ -246,7 +260,10 @@ def write_report(summary: dict, out_dir: Path) -> None:
         lines += ["", "**Unfinished runs** (each step is averaged over the runs that reached it): "
                   + ", ".join(f"`{run}` ({done} of {planned} steps)" for run, (done, planned) in unfinished) + "."]
     if summary["baseline"] is not None:
-        lines += ["", f"Random's final mean {metric}: {summary['target']:.4f}. AUC is the mean {metric} over the labelled range (trapezoid rule)."]
+        lines += ["", f"Random's final mean {metric}: {summary['target']:.4f}"
+                  + (" (each setting is measured against Random with the same other settings where the runs "
+                     "have it)" if len({e.get("random_setting") for e in settings.values()}) > 1 else "")
+                  + f". AUC is the mean {metric} over the labelled range (trapezoid rule)."]
     lines += ["", f"## {metric} per annotation step", "",
               "Step 0 is the model trained on the initial set; step s, the model trained after the s-th selection "
               "was labelled.", "",
@@ -306,18 +323,25 @@ def plot_curves(summary: dict, path: Path) -> None:
     """Metric against labelled samples, mean ± std band per setting."""
     plt = pyplot()
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, e in summary["settings"].items():
+    settings = summary["settings"]
+    fig, ax = plt.subplots(figsize=(7, 4.5) if len(settings) <= 6 else (12, 5.5))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (name, e) in enumerate(settings.items()):
         n, mean, std = np.array(e["n_labelled"]), np.array(e["mean"]), np.array(e["std"])
         label = f"{name} (n={len(e['runs'])}" + (f", {len(e['partial'])} unfinished)" if e["partial"] else ")")
-        ax.plot(n, mean, marker="o", markersize=3, linestyle="--" if e["partial"] else "-", label=label)
-        ax.fill_between(n, mean - std, mean + std, alpha=0.15)
+        colour, marker = colours[i % len(colours)], "os^Dv"[i // len(colours) % 5]  # distinct beyond 10 settings
+        ax.plot(n, mean, marker=marker, markersize=3, color=colour, linestyle="--" if e["partial"] else "-",
+                label=label)
+        ax.fill_between(n, mean - std, mean + std, color=colour, alpha=0.15 if len(settings) <= 6 else 0.06)
     ax.set_xlabel("labelled samples")
     ax.set_ylabel(summary["metric"])
     ax.set_title(f"{summary['dataset']}, {summary['protocol']}: test {summary['metric']} (mean ± std over seeds)",
                  fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if len(settings) <= 6:
+        ax.legend(fontsize=8)
+    else:  # beside the axes, where it hides no curve
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     save_figure(fig, path, dpi=120)
 

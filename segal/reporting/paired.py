@@ -37,17 +37,31 @@ def paired_difference(values: Dict[int, float], baseline: Dict[int, float]) -> d
     return {"n": n, "mean": mean, "se": se, "wins": int((diffs > 0).sum()), "within_2se": within}
 
 
+def _suffix(setting: str) -> str:
+    """What distinguishes a setting besides its scorer: ``'(lr=0.1)'`` of ``'Entropy (lr=0.1)'``, or ``''``."""
+    return setting.partition(" ")[2]
+
+
 def comparison_pairs(settings: Sequence[str], scorer_of: Dict[str, str]) -> List[tuple]:
     """``(setting, baseline)`` pairs to compare.
 
-    Each setting of the Ours family against every other setting; without any,
-    every setting against Random's.
+    Each setting of the Ours family is compared with every other setting that
+    shares its other config values (the same suffix, e.g. the same holdout
+    size in an ablation), that has none (the plain baselines), or that has the
+    same scorer (its own other settings). Without an Ours-family setting,
+    every setting is compared with Random's setting of the same suffix (or
+    the plain one).
     """
     ours = [s for s in settings if scorer_of[s] in OURS_FAMILY]
     if ours:
-        return [(a, b) for a in ours for b in settings if b != a]
-    randoms = [s for s in settings if scorer_of[s] == "Random"]
-    return [(a, b) for b in randoms for a in settings if a != b]
+        return [(a, b) for a in ours for b in settings if b != a and (
+            _suffix(b) in ("", _suffix(a)) or scorer_of[b] == scorer_of[a])]
+    pairs = []
+    for a in settings:
+        randoms = [b for b in settings if scorer_of[b] == "Random" and b != a and scorer_of[a] != "Random"]
+        same = [b for b in randoms if _suffix(b) == _suffix(a)] or [b for b in randoms if not _suffix(b)]
+        pairs += [(a, b) for b in same]
+    return pairs
 
 
 def format_difference(result: dict, digits: int = 4, scale: float = 1.0) -> str:
