@@ -204,3 +204,68 @@ def run_grid(runs: List[GridRun], workers: int, on_outcome: Callable[[RunOutcome
             on_outcome(outcome)
     return outcomes
 
+
+
+class GridProgress:
+    """Prints one line per finished or failed run, with the time elapsed and an estimate of the time left.
+
+    Args:
+        total: Runs in the grid.
+        already: Runs finished before this invocation.
+    """
+
+    def __init__(self, total: int, already: int):
+        self.total, self.already, self.done = total, already, already
+        self.failures: List[RunOutcome] = []
+        self.started = time.perf_counter()
+
+    def __call__(self, outcome: RunOutcome) -> None:
+        from ..utils.progress import format_seconds
+
+        if outcome.status == "failed":
+            self.failures.append(outcome)
+            print(f"  failed {outcome.run.label}: {outcome.error}", flush=True)
+            return
+        self.done += 1
+        elapsed = time.perf_counter() - self.started
+        left = elapsed / (self.done - self.already) * (self.total - self.done - len(self.failures))
+        print(f"  [{self.done}/{self.total}] {outcome.run.label}: final {outcome.final:.4f} in {outcome.seconds:.0f}s "
+              f"(elapsed {format_seconds(elapsed)}, about {format_seconds(left)} left)", flush=True)
+
+
+def run_and_report(experiment: Experiment, workers: int, work_root: str, results: str, command: str) -> dict:
+    """Runs what is left of ``experiment``, then writes its results page and its row in the results index.
+
+    Args:
+        experiment: The grid.
+        workers: Worker processes.
+        work_root: The runs' root folder (the grid's wall time is kept there).
+        results: Where ``<experiment>/`` and ``README.md`` go.
+        command: The command to show in the index.
+
+    Returns:
+        The comparison's summary (see :func:`~segal.reporting.compare.summarise`).
+
+    Raises:
+        RuntimeError: Some runs failed (each was printed with its error); nothing is reported.
+    """
+    from ..reporting.compare import compare_runs
+    from ..utils.progress import format_seconds
+    from .index import accumulate_wall_time, has_row, record_experiment
+
+    todo = [run for run in experiment.runs if not run_is_finished(run.work_dir)]
+    progress = GridProgress(len(experiment.runs), len(experiment.runs) - len(todo))
+    run_grid(todo, workers, progress)
+    wall = accumulate_wall_time(Path(work_root) / experiment.name / "wall_time.json",
+                                time.perf_counter() - progress.started)
+    if progress.failures:
+        raise RuntimeError(f"{len(progress.failures)} runs failed (listed above); fix the cause and rerun the same "
+                           f"command: finished runs are skipped")
+    summary = compare_runs([str(run.work_dir) for run in experiment.runs], str(Path(results) / experiment.name))
+    index = Path(results) / "README.md"
+    if todo or not has_row(index, experiment.name):  # a rerun that ran nothing keeps the row of the one that did
+        used = f"{workers} worker{'s' if workers > 1 else ''}, {os.cpu_count()} cores"
+        record_experiment(index, experiment.name, experiment.title, command, len(experiment.runs),
+                          f"{format_seconds(wall)} ({used})")
+    summary["wall_seconds"] = wall
+    return summary
