@@ -16,11 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from scorer_fixtures import Digits64, digits_context
-from segal.data import ActivePool, Cityscapes, Split
+from scorer_fixtures import Cityscapes64, Digits64, city_pool, digits_context
 from segal.data.loading import make_loader
 from segal.engine.inference import evaluate
 from segal.models import MLPClassifier, SegmentationModel
@@ -46,13 +44,6 @@ def scorers(task: str) -> dict:
     return {**common, "HoldoutLossChange holdout_pixels": HoldoutLossChange(holdout_pixels=0.25, precision="exact")}
 
 
-class Cityscapes64(Cityscapes):
-    def load(self, idx, train=False, with_target=True):
-        sample = super().load(idx, train, with_target)
-        sample["inputs"] = sample["inputs"].double()
-        return sample
-
-
 def context(task: str, weights: str, data_root: str = None) -> ScoringContext:
     """The scoring context of ``task`` with the model weights saved in ``weights``."""
     if task == "classification":
@@ -63,10 +54,7 @@ def context(task: str, weights: str, data_root: str = None) -> ScoringContext:
     dataset = Cityscapes64(data_root)
     model = SegmentationModel((3,), 19, dropout=0.2).double()
     model.load_state_dict(torch.load(weights))
-    splits = np.where(dataset.is_test, Split.TEST, Split.POOL).astype(np.int8)
-    splits[[1, 4, 6]] = Split.HOLDOUT
-    pool = ActivePool(splits)
-    pool.label([0, 2], step=0)
+    pool = city_pool(dataset, holdout=[1, 4, 6], labelled=[0, 2])
     return ScoringContext(model=model.eval(), dataset=dataset, pool=pool, device=torch.device("cpu"), step=0, seed=3,
                           batch_size=2, progress=False)
 

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from segal.data import ActivePool, Digits, Split
+from segal.data import ActivePool, Cityscapes, Digits, Split
 from segal.engine.train import TrainSettings, train_stage
 from segal.models import MLPClassifier
 from segal.scorers import ScoringContext
@@ -18,6 +18,24 @@ class Digits64(Digits):
         batch = super().__getitems__(ids)
         batch["inputs"] = batch["inputs"].double()
         return batch
+
+
+class Cityscapes64(Cityscapes):
+    """Cityscapes with float64 inputs, for float64 models."""
+
+    def load(self, idx, train=False, with_target=True):
+        sample = super().load(idx, train, with_target)
+        sample["inputs"] = sample["inputs"].double()
+        return sample
+
+
+def city_pool(dataset, holdout, labelled) -> ActivePool:
+    """A pool over a Cityscapes-format set: its val images as test, ``holdout`` ids, ``labelled`` ids at step 0."""
+    splits = np.where(dataset.is_test, Split.TEST, Split.POOL).astype(np.int8)
+    splits[list(holdout)] = Split.HOLDOUT
+    pool = ActivePool(splits)
+    pool.label(list(labelled), step=0)
+    return pool
 
 
 def trained_mlp64(dataset, hidden=16, dropout=0.0, seed=0):

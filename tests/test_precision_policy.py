@@ -5,7 +5,8 @@ import torch
 from scipy.stats import spearmanr
 
 from cityscapes_fixtures import write_random_cityscapes
-from segal.data import ActivePool, Cityscapes, Split
+from scorer_fixtures import city_pool
+from segal.data import Cityscapes
 from segal.models import SegmentationModel
 from segal.scorers import BALD, Entropy, HoldoutLossChange, HoldoutLossChangeApprox, ScoringContext
 
@@ -17,10 +18,7 @@ def contexts(tmp_path_factory):
     dataset = Cityscapes(str(root))
     torch.manual_seed(0)
     model = SegmentationModel((3,), 19, arch="FPN", dropout=0.2).eval()
-    splits = np.where(dataset.is_test, Split.TEST, Split.POOL).astype(np.int8)
-    splits[[1, 5]] = Split.HOLDOUT
-    pool = ActivePool(splits)
-    pool.label([0], step=0)
+    pool = city_pool(dataset, holdout=[1, 5], labelled=[0])
 
     def context(amp_dtype):
         return ScoringContext(model=model, dataset=dataset, pool=pool, device=torch.device("cpu"), step=0, seed=0,

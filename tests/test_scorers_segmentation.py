@@ -7,20 +7,13 @@ import torch
 import torch.nn.functional as F
 
 from cityscapes_fixtures import write_random_cityscapes
-from scorer_fixtures import reference_approx_scores, reference_loss_changes
-from segal.data import ActivePool, Cityscapes, Split
+from scorer_fixtures import Cityscapes64, city_pool, reference_approx_scores, reference_loss_changes
 from segal.models import SegmentationModel
 from segal.scorers import Entropy, HoldoutLossChange, HoldoutLossChangeApprox, MCDropout, ScoringContext
 from segal.scorers.head_probe import HeadProbe
 from segal.scorers.holdout_pixels import HoldoutRowBands, split_upsampler
 from segal.scorers.uncertainty import entropy
 
-
-class Cityscapes64(Cityscapes):
-    def load(self, idx, train=False, with_target=True):
-        sample = super().load(idx, train, with_target)
-        sample["inputs"] = sample["inputs"].double()
-        return sample
 
 
 @pytest.fixture(scope="module")
@@ -30,10 +23,7 @@ def setup(tmp_path_factory):
     dataset = Cityscapes64(str(root))
     torch.manual_seed(0)
     model = SegmentationModel((3,), 19, dropout=0.2).double().eval()
-    splits = np.where(dataset.is_test, Split.TEST, Split.POOL).astype(np.int8)
-    splits[[1, 4, 6]] = Split.HOLDOUT
-    pool = ActivePool(splits)
-    pool.label([0, 2], step=0)
+    pool = city_pool(dataset, holdout=[1, 4, 6], labelled=[0, 2])
     ctx = ScoringContext(model=model, dataset=dataset, pool=pool, device=torch.device("cpu"), step=0, seed=0,
                          batch_size=3, progress=False)
     return dataset, model, ctx

@@ -125,7 +125,7 @@ def launched(launcher: str, cfg) -> Iterator[None]:
     if launcher == "none":
         yield
         return
-    settings = DistSettings(**{k: v for k, v in dict(cfg.get("dist", {})).items()})
+    settings = DistSettings(**dict(cfg.get("dist", {})))
     init_distributed(launcher, resolve_device(cfg.get("device", "auto")), settings)
     if not is_main():
         logging.getLogger("segal").setLevel(logging.WARNING)
