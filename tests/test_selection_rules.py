@@ -67,4 +67,5 @@ def test_per_predicted_class_is_refused_for_joint_selectors_before_anything_is_w
         LoopSettings(selection="balanced")
     with pytest.raises(ValueError, match="needs a scorer that scores each sample"):
         Coreset().select(digits_context(dataset, trained_mlp64(dataset)), 5, "per_predicted_class")
-    Entropy().select(digits_context(dataset, trained_mlp64(dataset)), 5, "per_predicted_class")
+    chosen = Entropy().select(digits_context(dataset, trained_mlp64(dataset)), 5, "per_predicted_class").ids
+    assert len(set(chosen.tolist())) == 5, "a scorer that scores each sample takes the rule"
