@@ -58,8 +58,8 @@ def test_state_dict_round_trip(pool):
 
 def test_load_state_dict_rejects_inconsistent_state(pool):
     state = pool.state_dict()
-    state["labelled_step"][7] = 0  # a holdout id marked labelled
-    with pytest.raises(PoolError, match="outside the pool split"):
+    state["labelled_step"][9] = 0  # a test id marked labelled
+    with pytest.raises(PoolError, match="outside the pool and holdout splits"):
         pool.load_state_dict(state)
     with pytest.raises(PoolError, match="expected 10 ids"):
         pool.load_state_dict({"splits": [1, 1], "labelled_step": [-1, -1]})
@@ -68,3 +68,26 @@ def test_load_state_dict_rejects_inconsistent_state(pool):
 def test_unknown_split_value_is_refused():
     with pytest.raises(PoolError, match="unknown split"):
         ActivePool(np.array([1, 7]))
+
+
+def test_labelled_ids_joining_the_holdout_count_as_labelled_but_are_not_trained_on(pool):
+    pool.label([0, 1, 2], step=0)
+    pool.label([3, 4], step=1)
+    pool.move_to_holdout([4, 1])
+    assert pool.holdout_ids.tolist() == [1, 4, 6, 7]
+    assert pool.labelled_ids().tolist() == [0, 1, 2, 3, 4], "an annotation stays an annotation"
+    assert pool.labelled_ids(step=1).tolist() == [3, 4]
+    assert pool.training_ids().tolist() == [0, 2, 3]
+    assert pool.joined_holdout_ids().tolist() == [1, 4]
+    assert pool.candidate_ids().tolist() == [5]
+    restored = ActivePool.from_state_dict(pool.state_dict())
+    assert restored.holdout_ids.tolist() == [1, 4, 6, 7] and restored.training_ids().tolist() == [0, 2, 3]
+
+
+@pytest.mark.parametrize("ids, message", [([5], "only labelled ids"), ([6], "only pool ids"), ([9], "only pool ids"),
+                                          ([0, 0], "more than once")])
+def test_only_labelled_pool_ids_can_join_the_holdout(pool, ids, message):
+    pool.label([0], step=0)
+    with pytest.raises(PoolError, match=message):
+        pool.move_to_holdout(ids)
+    assert pool.holdout_ids.tolist() == [6, 7] and pool.training_ids().tolist() == [0], "nothing changed"

@@ -12,7 +12,7 @@ class Split(IntEnum):
 
     UNUSED = 0  # left out by the protocol, e.g. to make a pool imbalanced
     POOL = 1  # the labelled set and the unlabelled candidates
-    HOLDOUT = 2  # early stopping and the holdout-based scorers
+    HOLDOUT = 2  # early stopping and the holdout-based scorers; grows with loop.holdout_growth
     TEST = 3  # evaluation only
 
 
@@ -24,7 +24,9 @@ class ActivePool:
     """Split and labelling step of every global sample id.
 
     Invariants: only ``POOL`` ids are ever labelled, each at most once; a
-    candidate is an unlabelled ``POOL`` id.
+    candidate is an unlabelled ``POOL`` id; a labelled id may later move to the
+    ``HOLDOUT`` (a growing holdout), where it keeps its labelling step, so it
+    still counts as labelled (an annotation) but is no longer trained on.
 
     Args:
         splits: ``[N]`` :class:`Split` values, one per global id (a list or an array).
@@ -54,10 +56,14 @@ class ActivePool:
         return self.ids(Split.TEST)
 
     def labelled_ids(self, step: Optional[int] = None) -> np.ndarray:
-        """Sorted labelled ids: all of them, or those labelled at ``step``."""
+        """Sorted labelled ids (every annotation, holdout ones too): all of them, or those labelled at ``step``."""
         if step is None:
             return np.flatnonzero(self._labelled_step != UNLABELLED)
         return np.flatnonzero(self._labelled_step == step)
+
+    def training_ids(self) -> np.ndarray:
+        """Sorted labelled ids still in the pool split: what the model trains on."""
+        return np.flatnonzero((self._split == Split.POOL) & (self._labelled_step != UNLABELLED))
 
     def candidate_ids(self) -> np.ndarray:
         """Sorted unlabelled pool ids: what a scorer may select from."""
@@ -99,6 +105,29 @@ class ActivePool:
             )
         self._labelled_step[ids] = step
 
+    def joined_holdout_ids(self) -> np.ndarray:
+        """Sorted labelled ids that moved to the holdout (empty without a growing holdout)."""
+        return np.flatnonzero((self._split == Split.HOLDOUT) & (self._labelled_step != UNLABELLED))
+
+    def move_to_holdout(self, ids) -> None:
+        """Moves labelled pool ids into the holdout; they keep their labelling step.
+
+        Raises:
+            PoolError: an id is repeated, out of range, not in the pool split, or
+                not labelled. Nothing is changed in that case.
+        """
+        ids = self._check_ids(ids)
+        unique, counts = np.unique(ids, return_counts=True)
+        if (counts > 1).any():
+            raise PoolError(f"ids given more than once: {unique[counts > 1].tolist()[:10]}")
+        not_pool = ids[self._split[ids] != Split.POOL]
+        if len(not_pool):
+            raise PoolError(f"only pool ids can join the holdout, not {not_pool[:10].tolist()}")
+        unlabelled = ids[self._labelled_step[ids] == UNLABELLED]
+        if len(unlabelled):
+            raise PoolError(f"only labelled ids can join the holdout, not {unlabelled[:10].tolist()}")
+        self._split[ids] = Split.HOLDOUT
+
     def _check_ids(self, ids) -> np.ndarray:
         ids = _integer_array(ids, "ids").reshape(-1)
         bad = ids[(ids < 0) | (ids >= len(self))]
@@ -115,7 +144,7 @@ class ActivePool:
 
         Raises:
             PoolError: the snapshot is for another number of ids, or labels an id
-                outside the pool split.
+                outside the pool and holdout splits.
         """
         splits = _valid_splits(state["splits"])
         steps = _integer_array(state["labelled_step"], "labelled_step")
@@ -126,9 +155,9 @@ class ActivePool:
         below = np.flatnonzero(steps < UNLABELLED)
         if len(below):
             raise PoolError(f"pool state has labelling steps below {UNLABELLED} for ids {below[:10].tolist()}")
-        bad = np.flatnonzero((steps != UNLABELLED) & (splits != Split.POOL))
+        bad = np.flatnonzero((steps != UNLABELLED) & (splits != Split.POOL) & (splits != Split.HOLDOUT))
         if len(bad):
-            raise PoolError(f"pool state labels ids outside the pool split: {bad[:10].tolist()}")
+            raise PoolError(f"pool state labels ids outside the pool and holdout splits: {bad[:10].tolist()}")
         self._split = splits
         self._labelled_step = steps
 

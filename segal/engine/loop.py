@@ -71,6 +71,14 @@ class LoopSettings:
             next stage's training set with the model's predicted labels. They
             are never counted as labelled and stay in the pool (classification
             held in memory, simulated oracle).
+        holdout_growth: ``None`` (off), ``dict(fraction=F)`` or ``dict(count=N)``:
+            after each selection, that share of the new labels (drawn at random
+            from the selection with the step's seed) joins the holdout instead of
+            the training set, so early stopping and the holdout-based scorers
+            see more of the data as labels come in (section 3: "one can augment
+            it as new labels are obtained"). They still count as labelled
+            (``n_labelled`` counts annotations; records add ``n_trained``,
+            ``n_holdout`` and ``holdout_added_ids``). Simulated oracle only.
     """
 
     score_batch_size: int = 256
@@ -81,6 +89,7 @@ class LoopSettings:
     oracle: str = "simulated"
     selection: str = "top"
     pseudo_labels: Optional[dict] = None
+    holdout_growth: Optional[dict] = None
 
     def __post_init__(self):
         if self.oracle not in ORACLES:
@@ -88,22 +97,28 @@ class LoopSettings:
         if self.selection not in SELECTIONS:
             raise ValueError(f"loop.selection must be one of {SELECTIONS}, got {self.selection!r}")
         if self.pseudo_labels is not None:
-            check_pseudo_label_settings(self.pseudo_labels)
+            check_share("loop.pseudo_labels", self.pseudo_labels, whole_allowed=False)
+        if self.holdout_growth is not None:
+            check_share("loop.holdout_growth", self.holdout_growth, whole_allowed=True)
+            if self.oracle != "simulated":
+                raise ValueError("loop.holdout_growth needs loop.oracle='simulated'; with annotators, "
+                                 "add labelled images to the holdout list of the protocol instead")
 
 
-def check_pseudo_label_settings(settings: dict) -> None:
-    """``loop.pseudo_labels`` must be ``dict(count=N)`` with ``N >= 1`` or ``dict(fraction=F)`` with ``0 < F < 1``."""
+def check_share(key: str, settings: dict, whole_allowed: bool) -> None:
+    """``settings`` must be ``dict(count=N)`` with ``N >= 1`` or ``dict(fraction=F)`` with ``0 < F < 1`` (``<= 1`` when ``whole_allowed``)."""
     if not isinstance(settings, dict) or len(settings) != 1 or not {"count", "fraction"} & set(settings):
-        raise ValueError(f"loop.pseudo_labels must be dict(count=N) or dict(fraction=F), got {settings!r}")
+        raise ValueError(f"{key} must be dict(count=N) or dict(fraction=F), got {settings!r}")
     count, fraction = settings.get("count"), settings.get("fraction")
-    if count is not None and not (isinstance(count, int) and count >= 1):
-        raise ValueError(f"loop.pseudo_labels.count must be an integer >= 1, got {count!r}")
-    if fraction is not None and not 0 < fraction < 1:
-        raise ValueError(f"loop.pseudo_labels.fraction must be in (0, 1), got {fraction!r}")
+    if count is not None and not (isinstance(count, int) and not isinstance(count, bool) and count >= 1):
+        raise ValueError(f"{key}.count must be an integer >= 1, got {count!r}")
+    if fraction is not None and not (isinstance(fraction, (int, float)) and not isinstance(fraction, bool)
+                                     and (0 < fraction <= 1 if whole_allowed else 0 < fraction < 1)):
+        raise ValueError(f"{key}.fraction must be in (0, 1{']' if whole_allowed else ')'}, got {fraction!r}")
 
 
-def pseudo_label_count(settings: dict, available: int) -> int:
-    """How many of ``available`` candidates get pseudo-labels."""
+def share_count(settings: dict, available: int) -> int:
+    """How many of ``available`` ids a ``dict(count=N)`` or ``dict(fraction=F)`` share takes."""
     wanted = settings["count"] if "count" in settings else round(settings["fraction"] * available)
     return min(int(wanted), available)
 
@@ -244,7 +259,7 @@ class ActiveLoop:
 
     def trainable_ids(self, pool: ActivePool) -> np.ndarray:
         """The labelled ids to train on."""
-        return pool.labelled_ids()
+        return pool.training_ids()
 
     def _pseudo_labelled(self) -> Tuple[np.ndarray, np.ndarray]:
         """``(ids, labels)`` the last selection pseudo-labelled for the next stage (empty without pseudo-labels)."""
@@ -286,9 +301,10 @@ class ActiveLoop:
         stage = self._train(pool, step, labelled, StepProgress(self.work_dir, step, self.identity))
         trained = time.perf_counter()
         confusion, test_loss = self._evaluate(pool.test_ids)
+        annotated = np.union1d(labelled, pool.joined_holdout_ids())
         record = {
             "step": step,
-            "n_labelled": int(len(labelled)),
+            "n_labelled": int(len(annotated)),
             **evaluation_fields(confusion, self.dataset.task, self.dataset.classes),
             "test_loss": test_loss,
             "train_epochs": stage.epochs,
@@ -296,8 +312,10 @@ class ActiveLoop:
             "holdout_loss": stage.holdout_loss,
         }
         if getattr(self.dataset, "labels", None) is not None:
-            counts = np.bincount(self.dataset.labels[labelled], minlength=self.dataset.num_classes)
+            counts = np.bincount(self.dataset.labels[annotated], minlength=self.dataset.num_classes)
             record["labelled_class_counts"] = counts.tolist()
+        if self.loop_settings.holdout_growth is not None:
+            record.update(n_trained=int(len(labelled)), n_holdout=int(len(pool.holdout_ids)))
         if self.loop_settings.pseudo_labels is not None:
             record["n_pseudo_labelled"] = int(len(self._pseudo_labelled()[0]))
         record.update(self._select(pool, step) if select else self._selection_fields([]))
@@ -335,7 +353,20 @@ class ActiveLoop:
         if self.loop_settings.pseudo_labels is not None:
             fields.update(pseudo_fields)
         pool.label(selection.ids, step + 1)
+        if self.loop_settings.holdout_growth is not None:
+            fields["holdout_added_ids"] = self._grow_holdout(pool, selection.ids, step).tolist()
         return fields
+
+    def _grow_holdout(self, pool: ActivePool, new_ids, step: int) -> np.ndarray:
+        """Moves ``loop.holdout_growth``'s share of the new labels, drawn with the step's seed, into the holdout."""
+        new_ids = np.asarray(new_ids, dtype=np.int64)
+        count = share_count(self.loop_settings.holdout_growth, len(new_ids))
+        rng = np.random.default_rng(derive_seed(self.seed, step, "holdout_growth"))
+        moved = np.sort(rng.choice(new_ids, size=count, replace=False))
+        pool.move_to_holdout(moved)
+        logger.info("step %d: %d of the %d new labels join the holdout (now %d)", step, count, len(new_ids),
+                    len(pool.holdout_ids))
+        return moved
 
     def _select_with_pseudo_labels(self, ctx: ScoringContext, pool: ActivePool):
         """The selection, and the remaining candidates with the lowest scores with their predicted labels.
@@ -350,8 +381,7 @@ class ActiveLoop:
         selection = self.scorer.select_from_scores(ctx, candidates, scores, self.schedule.step_size,
                                                    self.loop_settings.selection)
         rest = ~np.isin(candidates, selection.ids)
-        lowest = np.argsort(scores[rest], kind="stable")[: pseudo_label_count(self.loop_settings.pseudo_labels,
-                                                                                int(rest.sum()))]
+        lowest = np.argsort(scores[rest], kind="stable")[: share_count(self.loop_settings.pseudo_labels, int(rest.sum()))]
         ids = candidates[rest][lowest]
         labels = ctx.predicted_classes(ids) if len(ids) else np.zeros(0, dtype=np.int64)
         accuracy = float((labels == self.dataset.labels[ids]).mean()) if len(ids) else None
@@ -534,7 +564,7 @@ class AnnotationLoop(ActiveLoop):
         """Selections are made by tools/select.py, which checks its own budget."""
 
     def trainable_ids(self, pool: ActivePool) -> np.ndarray:
-        labelled = pool.labelled_ids()
+        labelled = pool.training_ids()
         return labelled[self.dataset.has_label(labelled)]
 
     def _evaluate(self, ids):

@@ -90,7 +90,7 @@ class Coreset(Scorer):
         check_budget(k, len(candidates))
         points = pooled(ctx.trunk_features(candidates, self.precision))
         check_finite_scores("Coreset (trunk features)", candidates, points.double().norm(dim=1).cpu().numpy())
-        centers = pooled(ctx.trunk_features(ctx.pool.labelled_ids(), self.precision))
+        centers = pooled(ctx.trunk_features(ctx.pool.training_ids(), self.precision))
         chosen, radii = run_on_main(lambda: greedy_k_center(points, centers, k))
         return Selection(ids=candidates[chosen], scores=radii)
 
