@@ -19,29 +19,18 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from segal.apis import build_dataset, build_model
-from segal.data.pool import ActivePool
-from segal.scorers import BALD, Entropy, ScoringContext
-from segal.utils.io import load_torch_file, read_json
+from segal.experiments.replay import replay_step
+from segal.scorers import BALD, Entropy
+from segal.utils.io import read_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def quantities(run: Path) -> dict:
     """The step-0 model's per-candidate Entropy, predictive entropy, expected entropy and BALD."""
-    from segal.config import read_run_config
-    from mmengine.config import Config
-
-    cfg = Config(read_run_config(run))
-    dataset = build_dataset(cfg)
-    model = build_model(cfg.model, dataset)
-    model.load_state_dict(load_torch_file(run / "checkpoints/step_0.pth", "cpu")["state_dict"])
-    state = read_json(run / "state.json")["pool"]
-    steps = np.asarray(state["labelled_step"])
-    steps[steps > 0] = -1  # step 0's pool: later selections are candidates again
-    pool = ActivePool.from_state_dict({"splits": state["splits"], "labelled_step": steps.tolist()})
-    ctx = ScoringContext(model=model, dataset=dataset, pool=pool, device=torch.device("cpu"), step=0,
-                         seed=int(cfg.seed), batch_size=512, progress=False)
+    replayed = replay_step(run, 0)
+    cfg, ctx = replayed.cfg, replayed.ctx
+    dataset, model, pool = ctx.dataset, ctx.model, ctx.pool
     candidates = pool.candidate_ids()
     bald = BALD(**{k: v for k, v in cfg.scorer.items() if k != "type"}, precision="exact")
     bald.prepare(ctx)

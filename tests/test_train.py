@@ -48,11 +48,29 @@ def test_early_stopping_restores_the_best_epoch(digits):
     assert loss == pytest.approx(result.holdout_loss, rel=1e-6)
 
 
+def test_min_epochs_keeps_training_past_patience_and_still_keeps_the_best_epoch(digits):
+    def stage(min_epochs):
+        torch.manual_seed(0)
+        model = MLPClassifier(digits.input_shape, 10, hidden=16)
+        settings = TrainSettings(optimizer=dict(type="Adam", lr=3e-2), batch_size=50, max_epochs=100, patience=2,
+                                 min_epochs=min_epochs)
+        return train_stage(model, digits, np.arange(200), np.arange(200, 300), settings, torch.device("cpu"), seed=0,
+                           progress=False)
+
+    plain = stage(0)
+    longer = stage(plain.epochs + 6)
+    assert plain.epochs == plain.best_epoch + 2
+    assert longer.epochs == max(plain.epochs + 6, longer.best_epoch + 2), "no stop before min_epochs, then patience"
+    assert longer.best_epoch >= plain.best_epoch and longer.holdout_loss <= plain.holdout_loss
+
+
 def test_bad_train_settings_name_the_key():
     with pytest.raises(ValueError, match="train.monitor"):
         TrainSettings(monitor="f1")
     with pytest.raises(ValueError, match="train.patience"):
         TrainSettings(patience=0)
+    with pytest.raises(ValueError, match=r"train.min_epochs must be in \[0, train.max_epochs=20\]"):
+        TrainSettings(max_epochs=20, min_epochs=21)
 
 
 def test_terminal_bar_names_the_metric_and_runs_to_the_early_stopping_horizon(digits, monkeypatch, caplog):

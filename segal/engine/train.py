@@ -36,6 +36,10 @@ class TrainSettings:
         batch_size: Training batch size.
         max_epochs: Upper bound on epochs per stage.
         patience: Stop after this many epochs without a better holdout value.
+        min_epochs: Never stop early before this epoch; the kept weights are
+            still those of the best epoch. On imbalanced pools the holdout loss
+            can rise for a few epochs before it falls far below its first
+            minimum, and patience alone then keeps a nearly untrained model.
         monitor: What early stopping watches on the holdout: ``'loss'`` (lower is
             better), ``'accuracy'`` (pixel accuracy for segmentation) or ``'miou'``.
         eval_batch_size: Batch size for holdout and test passes.
@@ -60,6 +64,7 @@ class TrainSettings:
     batch_size: int = 32
     max_epochs: int = 100
     patience: int = 10
+    min_epochs: int = 0
     monitor: str = "loss"
     eval_batch_size: int = 256
     num_workers: int = 0
@@ -80,6 +85,14 @@ class TrainSettings:
         for name in ("batch_size", "max_epochs", "patience", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.min_epochs <= self.max_epochs:
+            raise ValueError(f"train.min_epochs must be in [0, train.max_epochs={self.max_epochs}], "
+                             f"got {self.min_epochs}")
+
+
+def _last_epoch(settings: TrainSettings, best_epoch: int) -> int:
+    """The epoch at which early stopping stops if nothing improves after ``best_epoch``."""
+    return min(settings.max_epochs, max(settings.min_epochs, best_epoch + settings.patience))
 
 
 class DivergenceError(RuntimeError):
@@ -207,8 +220,7 @@ def train_stage(
             torch.cuda.set_rng_state_all(saved["cuda_rng"])
         first_epoch = saved["epoch"] + 1
     # The bar's length is the epoch at which early stopping would stop if nothing improves from now on.
-    bar = Progress(min(settings.max_epochs, best_epoch + settings.patience), desc, unit="epoch", enabled=progress,
-                   initial=first_epoch - 1)
+    bar = Progress(_last_epoch(settings, best_epoch), desc, unit="epoch", enabled=progress, initial=first_epoch - 1)
     epoch = first_epoch - 1
     with bar:
         for epoch in range(first_epoch, settings.max_epochs + 1):
@@ -239,7 +251,7 @@ def train_stage(
                 best_value, best_epoch, best_loss = value, epoch, holdout_loss
                 best_state = copy.deepcopy(model.state_dict())
             info = EpochInfo(epoch, train_loss, holdout_loss, monitor, value, best_epoch, time.perf_counter() - started)
-            bar.set_total(min(settings.max_epochs, best_epoch + settings.patience))
+            bar.set_total(_last_epoch(settings, best_epoch))
             shown = MONITOR_NAMES[monitor]
             bar.update(postfix=f"train loss {info.train_loss:.4f}, holdout {shown} {value:.4f} "
                                f"(best {best_value:.4f} at epoch {best_epoch})")
@@ -250,7 +262,7 @@ def train_stage(
             )
             if on_epoch is not None:
                 on_epoch(info)
-            if broadcast_from_main(epoch - best_epoch >= settings.patience):
+            if broadcast_from_main(epoch >= settings.min_epochs and epoch - best_epoch >= settings.patience):
                 break
             if save is not None and settings.checkpoint_interval and epoch % settings.checkpoint_interval == 0:
                 save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),

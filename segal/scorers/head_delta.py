@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .linear_head import weighted_expm1_sum
+from .linear_head import weighted_log_exp
 
 Params = Dict[str, torch.Tensor]
 PASS_THROUGH = (nn.Identity, nn.modules.dropout._DropoutNd)
@@ -128,7 +128,7 @@ def cross_entropy_change(probs: torch.Tensor, change: torch.Tensor, target: torc
 
     ``log(sum_c p_c exp(change_c)) - change_y = log1p(sum_c p_c expm1(change_c)) - change_y`` with
     ``p`` the probabilities before the change, so small changes keep their relative precision
-    (``expm1`` as in :func:`.linear_head.weighted_expm1_sum`).
+    (``expm1`` as in :func:`.linear_head.weighted_log_exp`, a log-sum-exp where a change is large).
 
     Args:
         probs: ``[N, C, ...]`` class probabilities before the change.
@@ -140,8 +140,8 @@ def cross_entropy_change(probs: torch.Tensor, change: torch.Tensor, target: torc
         ``[*lead, N, ...]``.
     """
     class_dim = change.ndim - target.ndim
-    expected = weighted_expm1_sum(0.5 * change, 2 * probs, class_dim, change.abs().max())
+    log_ratio = weighted_log_exp(0.5 * change, 2 * probs, class_dim, change.abs().max())
     valid = target != ignore_index
     label = torch.where(valid, target, torch.zeros_like(target)).unsqueeze(1)  # [N, 1, ...]
     own = change.gather(class_dim, label.expand(*change.shape[:class_dim], *label.shape[1:])).squeeze(class_dim)
-    return torch.where(valid, expected.log1p_() - own, torch.zeros_like(own))
+    return torch.where(valid, log_ratio - own, torch.zeros_like(own))

@@ -13,7 +13,7 @@ after ``steps`` steps the update is ``W -= lr a z^T``, ``b -= lr a`` with
 The loss change is evaluated in delta form,
 ``log(sum_c p_jc exp(delta_jc)) - delta_j,y_j = log1p(sum_c p_jc expm1(delta_jc)) - delta_j,y_j``,
 which keeps full relative precision however small the change is next to the
-loss itself. ``expm1`` is taken as ``2 t / (1 - t)`` with ``t = tanh(delta / 2)``:
+loss itself (and becomes a log-sum-exp where a change is too large for ``exp``). ``expm1`` is taken as ``2 t / (1 - t)`` with ``t = tanh(delta / 2)``:
 as accurate, and vectorised on CPUs where ``torch.expm1`` is not. The
 ``[B, Nv, C]`` part runs in the features' dtype, a block of pool rows at a time
 (its values are small, so float32 keeps ~7 significant digits of each change);
@@ -26,6 +26,8 @@ from torch import nn
 ELEMENTS_PER_BLOCK = 2**20
 #: Above this |delta| a block uses torch.expm1, as 1 - tanh(delta / 2) loses precision near 0.
 TANH_LIMIT = 2.0
+#: Above this delta an element's sum is a log-sum-exp instead (float32's exp overflows at 88).
+SHIFT_LIMIT = 30.0
 
 
 def accumulated_gradients(logits: torch.Tensor, sq_norm: torch.Tensor, steps: int, lr: float) -> torch.Tensor:
@@ -70,28 +72,38 @@ def holdout_loss_changes(head: nn.Linear, z: torch.Tensor, holdout_z: torch.Tens
         gram = z @ holdout_z.T + bias  # [B, Nv]
         twice_probs = 2 * holdout_probs.to(z.dtype)  # [Nv, C]
         rows = max(1, ELEMENTS_PER_BLOCK // holdout_probs.numel())
-        log_ratio = torch.cat([expected_expm1(gram[r:r + rows], step[r:r + rows], twice_probs).log1p_()
+        log_ratio = torch.cat([log_expected_exp(gram[r:r + rows], step[r:r + rows], twice_probs)
                                for r in range(0, len(z), rows)])
         own = -gram * step[:, holdout_y]  # delta at each holdout sample's label
         return (log_ratio - own).double()
 
 
-def expected_expm1(gram: torch.Tensor, step: torch.Tensor, twice_probs: torch.Tensor) -> torch.Tensor:
-    """``sum_c p_jc expm1(-gram_bj step_bc)``: ``[b, Nv]`` from gram ``[b, Nv]``, step ``[b, C]``, ``2 p`` ``[Nv, C]``."""
+def log_expected_exp(gram: torch.Tensor, step: torch.Tensor, twice_probs: torch.Tensor) -> torch.Tensor:
+    """``log(sum_c p_jc exp(-gram_bj step_bc))``: ``[b, Nv]`` from gram ``[b, Nv]``, step ``[b, C]``, ``2 p`` ``[Nv, C]``."""
     bound = gram.abs().amax(1).mul(step.abs().amax(1)).max()  # max |delta| without forming delta
-    return weighted_expm1_sum(gram[:, :, None] * (-0.5 * step)[:, None, :], twice_probs, -1, bound)
+    return weighted_log_exp(gram[:, :, None] * (-0.5 * step)[:, None, :], twice_probs, -1, bound)
 
 
-def weighted_expm1_sum(half_delta: torch.Tensor, twice_weights: torch.Tensor, dim: int,
-                       max_abs_delta: torch.Tensor) -> torch.Tensor:
-    """``sum_dim w * expm1(delta)``, given ``delta / 2`` (overwritten) and ``2 w`` broadcasting against it.
+def weighted_log_exp(half_delta: torch.Tensor, twice_weights: torch.Tensor, dim: int,
+                     max_abs_delta: torch.Tensor) -> torch.Tensor:
+    """``log(sum_dim w exp(delta)) = log1p(sum_dim w expm1(delta))`` for weights ``w`` summing to 1.
 
+    Given ``delta / 2`` (overwritten) and ``2 w`` broadcasting against it.
     ``expm1(delta) = 2 t / (1 - t)`` with ``t = tanh(delta / 2)``: full relative
     precision for small ``delta``, and vectorised on CPUs where ``torch.expm1``
     is not. Above ``TANH_LIMIT`` (``max_abs_delta``, from the caller), where
-    ``1 - t`` loses digits, ``torch.expm1`` itself is used.
+    ``1 - t`` loses digits, ``torch.expm1`` itself is used. Where a change
+    exceeds ``SHIFT_LIMIT`` (a large ``scorer.lr``; float32's ``exp`` overflows
+    at 88), the sum is a weighted log-sum-exp: the result is then at least of
+    the order of that change, so the log1p form has no precision to keep.
     """
-    if max_abs_delta > TANH_LIMIT:
-        return (twice_weights * torch.expm1(half_delta.mul_(2))).sum(dim) / 2
-    t = half_delta.tanh_()
-    return (t * twice_weights).div_(torch.rsub(t, 1)).sum(dim)
+    if max_abs_delta <= TANH_LIMIT:
+        t = half_delta.tanh_()
+        return (t * twice_weights).div_(torch.rsub(t, 1)).sum(dim).log1p_()
+    delta = half_delta.mul_(2)
+    top = delta.amax(dim)
+    small = (twice_weights * torch.expm1(delta.clamp(max=SHIFT_LIMIT))).sum(dim).div_(2).log1p_()
+    if top.max() <= SHIFT_LIMIT:
+        return small
+    large = torch.logsumexp(delta + (twice_weights / 2).log(), dim)
+    return torch.where(top > SHIFT_LIMIT, large, small)

@@ -1,0 +1,75 @@
+"""A finished step of a run, rebuilt for rescoring: its model, its pool before its selection, its seed."""
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from mmengine.config import Config
+
+from ..apis import build_dataset, build_model
+from ..config import read_run_config
+from ..data.pool import UNLABELLED, ActivePool, Split
+from ..scorers.base import ScoringContext
+from ..utils.io import load_torch_file, read_json
+from ..utils.precision import autocast_dtype
+from ..utils.seeding import derive_seed
+
+
+@dataclass
+class ReplayedStep:
+    """One step of a run, as its scorer saw it.
+
+    Attributes:
+        cfg: The run's merged config.
+        ctx: The scoring context of the step: its model (eval mode), its pool
+            before its selection, the loop's scoring seed for the step.
+        record: The step's ``metrics.jsonl`` record.
+    """
+
+    cfg: Config
+    ctx: ScoringContext
+    record: dict
+
+
+def pool_at_step(state: dict, step: int) -> ActivePool:
+    """The pool as step ``step`` scored it: labels of later steps undone, holdout growth after it reverted.
+
+    Args:
+        state: A run's ``state.json`` ``pool`` entry.
+        step: The step whose model selected.
+    """
+    splits, labelled_step = np.asarray(state["splits"]), np.asarray(state["labelled_step"])
+    later = labelled_step > step
+    splits = np.where(later & (splits == Split.HOLDOUT), int(Split.POOL), splits)
+    labelled_step = np.where(later, UNLABELLED, labelled_step)
+    return ActivePool.from_state_dict({"splits": splits.tolist(), "labelled_step": labelled_step.tolist()})
+
+
+def replay_step(run_dir, step: int = 0, device: str = "cpu", batch_size: int = 512) -> ReplayedStep:
+    """Rebuilds step ``step`` of the finished or interrupted run in ``run_dir``.
+
+    Args:
+        run_dir: A run's work dir (``config.json``, ``state.json``, ``checkpoints/step_<step>.pth``).
+        step: The step to rebuild; its checkpoint must have been kept.
+        device: Where to compute.
+        batch_size: Batch size of the passes over the pool.
+
+    Raises:
+        FileNotFoundError: The run has no such step or its checkpoint was pruned.
+    """
+    run_dir = Path(run_dir)
+    cfg = Config(read_run_config(run_dir))
+    checkpoint = run_dir / "checkpoints" / f"step_{step}.pth"
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"{checkpoint} is missing: step {step} has not finished or its checkpoint was pruned "
+                                f"(loop.keep_checkpoints)")
+    state = read_json(run_dir / "state.json")
+    dataset = build_dataset(cfg)
+    model = build_model(cfg.model, dataset).to(device)
+    model.load_state_dict(load_torch_file(checkpoint, device)["state_dict"])
+    model.eval()
+    device = torch.device(device)
+    ctx = ScoringContext(model=model, dataset=dataset, pool=pool_at_step(state["pool"], step), device=device,
+                         step=step, seed=derive_seed(int(cfg.seed), step, "score"), batch_size=batch_size,
+                         progress=False, amp_dtype=autocast_dtype(cfg.train.get("amp", "auto"), device))
+    return ReplayedStep(cfg=cfg, ctx=ctx, record=state["records"][step])
