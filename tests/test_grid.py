@@ -75,6 +75,17 @@ def test_a_bad_experiment_is_one_line_and_a_failing_run_does_not_stop_the_grid(t
     assert "2 runs failed" in failing.stderr and not (tmp_path / "results" / "tiny").exists()
 
 
+def test_missing_dataset_files_are_one_line_before_any_run_starts(tmp_path):
+    (tmp_path / "tiny.py").write_text(EXPERIMENT.replace("configs/digits/mlp_{scorer}_balanced.py",
+                                                         "configs/mnist/mlp_{scorer}_balanced.py").replace(
+        "'loop.progress': False", f"'loop.progress': False, 'dataset.data_root': '{tmp_path / 'no_mnist'}'"))
+    refused = grid(tmp_path, "--workers", "2")
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert refused.stderr.count("error:") == 1 and "MNIST: missing train-images-idx3-ubyte" in refused.stderr
+    assert str(tmp_path / "no_mnist") in refused.stderr
+    assert not (tmp_path / "work" / "tiny").exists(), "no run was started"
+
+
 def test_every_shipped_experiment_lists_runs_whose_configs_load(tmp_path):
     from segal.config import load_config
     from segal.experiments.grid import load_experiment

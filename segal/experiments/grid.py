@@ -20,6 +20,7 @@ in ``<work_root>/<experiment>/<scorer>[/<variant>]/seed<k>``. A finished run
 is skipped, an interrupted one is resumed, so a grid stopped at any point
 continues where it stopped.
 """
+import json
 import logging
 import multiprocessing
 import os
@@ -185,6 +186,24 @@ def _init_worker(threads: int) -> None:
     logging.getLogger("segal").setLevel(logging.WARNING)
 
 
+def check_datasets(runs: List[GridRun]) -> None:
+    """Builds each distinct dataset of ``runs`` once, so that missing files are one error before any run starts.
+
+    Raises:
+        FileNotFoundError: As the dataset raises it, naming where its files must go.
+    """
+    from ..apis import build_dataset
+    from ..config import load_config
+
+    checked = set()
+    for run in runs:
+        cfg = load_config(run.config, dict(run.cfg_options))
+        key = json.dumps(cfg.dataset.to_dict(), sort_keys=True, default=str)
+        if key not in checked:
+            checked.add(key)
+            build_dataset(cfg)
+
+
 def run_grid(runs: List[GridRun], workers: int, on_outcome: Callable[[RunOutcome], None]) -> List[RunOutcome]:
     """Runs every run in ``workers`` processes (each imports segal once and runs many), or in this one with 1.
 
@@ -247,6 +266,7 @@ def run_and_report(experiment: Experiment, workers: int, work_root: str, results
         The comparison's summary (see :func:`~segal.reporting.compare.summarise`).
 
     Raises:
+        FileNotFoundError: A dataset's files are missing (before any run starts).
         RuntimeError: Some runs failed (each was printed with its error); nothing is reported.
     """
     from ..reporting.compare import compare_runs
@@ -254,6 +274,7 @@ def run_and_report(experiment: Experiment, workers: int, work_root: str, results
     from .index import accumulate_wall_time, has_row, record_experiment
 
     todo = [run for run in experiment.runs if not run_is_finished(run.work_dir)]
+    check_datasets(todo)
     progress = GridProgress(len(experiment.runs), len(experiment.runs) - len(todo))
     run_grid(todo, workers, progress)
     wall = accumulate_wall_time(Path(work_root) / experiment.name / "wall_time.json",
