@@ -106,7 +106,16 @@ class LoopSettings:
 
 
 def check_share(key: str, settings: dict, whole_allowed: bool) -> None:
-    """``settings`` must be ``dict(count=N)`` with ``N >= 1`` or ``dict(fraction=F)`` with ``0 < F < 1`` (``<= 1`` when ``whole_allowed``)."""
+    """Checks a share setting: ``dict(count=N)`` with ``N >= 1``, or ``dict(fraction=F)`` with ``0 < F < 1``.
+
+    Args:
+        key: The config key, for the error message.
+        settings: The value.
+        whole_allowed: ``F = 1`` is allowed too.
+
+    Raises:
+        ValueError: Naming the key and the value at fault.
+    """
     if not isinstance(settings, dict) or len(settings) != 1 or not {"count", "fraction"} & set(settings):
         raise ValueError(f"{key} must be dict(count=N) or dict(fraction=F), got {settings!r}")
     count, fraction = settings.get("count"), settings.get("fraction")
@@ -381,7 +390,8 @@ class ActiveLoop:
         selection = self.scorer.select_from_scores(ctx, candidates, scores, self.schedule.step_size,
                                                    self.loop_settings.selection)
         rest = ~np.isin(candidates, selection.ids)
-        lowest = np.argsort(scores[rest], kind="stable")[: share_count(self.loop_settings.pseudo_labels, int(rest.sum()))]
+        count = share_count(self.loop_settings.pseudo_labels, int(rest.sum()))
+        lowest = np.argsort(scores[rest], kind="stable")[:count]
         ids = candidates[rest][lowest]
         labels = ctx.predicted_classes(ids) if len(ids) else np.zeros(0, dtype=np.int64)
         accuracy = float((labels == self.dataset.labels[ids]).mean()) if len(ids) else None

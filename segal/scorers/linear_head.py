@@ -79,7 +79,16 @@ def holdout_loss_changes(head: nn.Linear, z: torch.Tensor, holdout_z: torch.Tens
 
 
 def log_expected_exp(gram: torch.Tensor, step: torch.Tensor, twice_probs: torch.Tensor) -> torch.Tensor:
-    """``log(sum_c p_jc exp(-gram_bj step_bc))``: ``[b, Nv]`` from gram ``[b, Nv]``, step ``[b, C]``, ``2 p`` ``[Nv, C]``."""
+    """``log(sum_c p_jc exp(-gram_bj step_bc))``.
+
+    Args:
+        gram: ``[b, Nv]`` pool x holdout feature products (plus the bias term).
+        step: ``[b, C]`` each pool sample's accumulated update ``lr a``.
+        twice_probs: ``[Nv, C]`` twice the holdout probabilities.
+
+    Returns:
+        ``[b, Nv]``.
+    """
     bound = gram.abs().amax(1).mul(step.abs().amax(1)).max()  # max |delta| without forming delta
     return weighted_log_exp(gram[:, :, None] * (-0.5 * step)[:, None, :], twice_probs, -1, bound)
 
