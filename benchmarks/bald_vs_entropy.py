@@ -19,16 +19,14 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from segal.experiments.replay import replay_step
+from segal.experiments.replay import ReplayedStep, replay_grid_step
 from segal.scorers import BALD, Entropy
-from segal.utils.io import read_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def quantities(run: Path) -> dict:
+def quantities(replayed: ReplayedStep) -> dict:
     """The step-0 model's per-candidate Entropy, predictive entropy, expected entropy and BALD."""
-    replayed = replay_step(run, 0)
     cfg, ctx = replayed.cfg, replayed.ctx
     dataset, model, pool = ctx.dataset, ctx.model, ctx.pool
     candidates = pool.candidate_ids()
@@ -40,7 +38,7 @@ def quantities(run: Path) -> dict:
     expected = (stats.sum_entropy / stats.passes).numpy()
     entropy = Entropy(precision="exact").score(ctx, batch).numpy()
     predicted = model.eval()(batch["inputs"]).argmax(1).numpy()
-    minority = set(read_json(run / "state.json")["protocol"].get("minority_classes", []) or [])
+    minority = set(replayed.protocol.get("minority_classes", []) or [])
     return {"Entropy": entropy, "H[mean p]": predictive, "mean H[p]": expected, "BALD": predictive - expected,
             "predicted_minority": np.isin(predicted, sorted(minority)) if minority else None}
 
@@ -57,11 +55,10 @@ def main() -> None:
     for protocol in ("balanced", "imbalanced"):
         rows = []
         for seed in args.seeds:
-            run = Path(args.runs) / f"digits_{protocol}" / "bald" / f"seed{seed}"
-            if not (run / "checkpoints/step_0.pth").is_file():
-                raise SystemExit(f"{run} has no step-0 checkpoint; run tools/grid.py "
-                                 f"configs/experiments/digits_{protocol}.py first")
-            q = quantities(run)
+            try:
+                q = quantities(replay_grid_step(args.runs, f"digits_{protocol}", "bald", seed))
+            except FileNotFoundError as err:
+                raise SystemExit(str(err)) from None
             row = {f"{a} vs {b}": float(spearmanr(q[a], q[b])[0]) for a, b in pairs}
             row.update({f"spread {n}": float(np.std(q[n])) for n in names})
             top = {n: q[n] >= np.quantile(q[n], 0.9) for n in ("BALD", "Entropy")}

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-from segal.experiments.replay import replay_step
+from segal.experiments.replay import ReplayedStep, replay_grid_step
 from segal.scorers import HoldoutLossChange, HoldoutLossChangeApprox
 from segal.scorers.base import NonFiniteScores
 
@@ -34,9 +34,8 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return np.argsort(-scores, kind="stable")[:k]
 
 
-def agreement(run: Path) -> dict:
+def agreement(replayed: ReplayedStep) -> dict:
     """Per (lr, steps): Spearman with Ours-app, shared share of the top k, mistake rate of Ours' top k."""
-    replayed = replay_step(run, 0)
     ctx = replayed.ctx
     k = len(replayed.record["selected_ids"])
     candidates = ctx.pool.candidate_ids()
@@ -82,11 +81,11 @@ def main() -> None:
         started = time.perf_counter()
         per_seed = []
         for seed in args.seeds:
-            run = Path(args.runs) / f"digits_{protocol}" / "holdout-loss-change" / f"seed{seed}"
-            if not (run / "checkpoints/step_0.pth").is_file():
-                raise SystemExit(f"{run} has no step-0 checkpoint; run tools/grid.py "
-                                 f"configs/experiments/digits_{protocol}.py first")
-            per_seed.append(agreement(run))
+            try:
+                replayed = replay_grid_step(args.runs, f"digits_{protocol}", "holdout-loss-change", seed)
+            except FileNotFoundError as err:
+                raise SystemExit(str(err)) from None
+            per_seed.append(agreement(replayed))
         result[protocol] = {
             setting: {metric: summary([s[setting][metric] for s in per_seed]) for metric in per_seed[0][setting]}
             for setting in per_seed[0]}

@@ -24,11 +24,13 @@ class ReplayedStep:
         ctx: The scoring context of the step: its model (eval mode), its pool
             before its selection, the loop's scoring seed for the step.
         record: The step's ``metrics.jsonl`` record.
+        protocol: What the run's protocol recorded (e.g. ``minority_classes``).
     """
 
     cfg: Config
     ctx: ScoringContext
     record: dict
+    protocol: dict
 
 
 def pool_at_step(state: dict, step: int) -> ActivePool:
@@ -72,4 +74,17 @@ def replay_step(run_dir, step: int = 0, device: str = "cpu", batch_size: int = 5
     ctx = ScoringContext(model=model, dataset=dataset, pool=pool_at_step(state["pool"], step), device=device,
                          step=step, seed=derive_seed(int(cfg.seed), step, "score"), batch_size=batch_size,
                          progress=False, amp_dtype=autocast_dtype(cfg.train.get("amp", "auto"), device))
-    return ReplayedStep(cfg=cfg, ctx=ctx, record=state["records"][step])
+    return ReplayedStep(cfg=cfg, ctx=ctx, record=state["records"][step], protocol=state["protocol"])
+
+
+def replay_grid_step(work_root, experiment: str, scorer: str, seed: int, step: int = 0) -> ReplayedStep:
+    """Step ``step`` of the plain run of ``scorer`` and ``seed`` in a grid's work root (see :func:`replay_step`).
+
+    Raises:
+        FileNotFoundError: The grid has not run it yet; the message gives the command.
+    """
+    run = Path(work_root) / experiment / scorer / f"seed{seed}"
+    if not (run / "checkpoints" / f"step_{step}.pth").is_file():
+        raise FileNotFoundError(f"{run} has no step-{step} checkpoint; run "
+                                f"python tools/grid.py configs/experiments/{experiment}.py first")
+    return replay_step(run, step)
