@@ -112,15 +112,24 @@ def config_differences(old: dict, new: dict, prefix: str = "") -> List[str]:
     return diffs
 
 
+def resume_conflicts(work_dir: Path, cfg: Config) -> List[str]:
+    """Dotted keys in which ``cfg`` differs from the run in ``work_dir`` beyond what a resume may change.
+
+    Empty when the folder holds no run yet, or only :data:`RESUMABLE_CHANGES`
+    and :data:`RUNTIME_KEYS` differ; reads the run's ``config.json``.
+    """
+    if not (Path(work_dir) / RUN_CONFIG).is_file():
+        return []
+    saved = read_run_config(work_dir)
+    allowed = set(RESUMABLE_CHANGES) | set(RUNTIME_KEYS)
+    return [d for d in config_differences(saved, json.loads(json.dumps(cfg.to_dict())))
+            if not any(d == key or d.startswith(key + ".") for key in allowed)]
+
+
 def check_resumable(work_dir: Path, cfg: Config) -> None:
     """Refuses to resume a run with a config that differs in anything but :data:`RESUMABLE_CHANGES`
     and :data:`RUNTIME_KEYS`; reads the run's ``config.json``."""
-    if not (Path(work_dir) / RUN_CONFIG).is_file():
-        return
-    saved = read_run_config(work_dir)
-    allowed = set(RESUMABLE_CHANGES) | set(RUNTIME_KEYS)
-    diffs = [d for d in config_differences(saved, json.loads(json.dumps(cfg.to_dict())))
-             if not any(d == key or d.startswith(key + ".") for key in allowed)]
+    diffs = resume_conflicts(work_dir, cfg)
     if diffs:
         raise ConfigError(
             f"cannot resume: the config differs from {Path(work_dir) / RUN_CONFIG} in {', '.join(diffs)}; "

@@ -61,6 +61,14 @@ def test_grid_survives_a_kill_and_writes_its_results_page(tmp_path):
     assert again.returncode == 0 and "4 runs, 4 finished" in again.stdout
     assert sum(line.startswith("| [tiny]") for line in (tmp_path / "results/README.md").read_text().splitlines()) == 1
 
+    # the experiment file edited since: its finished runs are of another config, not results of this one
+    (tmp_path / "tiny.py").write_text(EXPERIMENT.replace("'train.max_epochs': 3", "'train.max_epochs': 4"))
+    page = (out / "summary.json").read_text()
+    edited = grid(tmp_path, "--workers", "1")
+    assert edited.returncode == 1 and "Traceback" not in edited.stderr
+    assert "holds a run of another config than random seed 0 (differs in train.max_epochs)" in edited.stderr
+    assert (out / "summary.json").read_text() == page, "the results page is left as it was"
+
 
 def test_a_bad_experiment_is_one_line_and_a_failing_run_does_not_stop_the_grid(tmp_path):
     (tmp_path / "tiny.py").write_text(EXPERIMENT.replace("'random'", "'no-such-scorer'"))

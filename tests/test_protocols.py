@@ -87,6 +87,9 @@ def test_imbalanced_draws_half_of_the_classes_as_minority_reproducibly():
     assert set(initial[~minority]) == {20} and set(initial[minority]) == {2}
     # holdout: round(0.5 * 110 / 10) = 6 per class
     assert counts(labels, pool_a.holdout_ids).tolist() == [6] * 10
+    per_class, _ = build(ImbalancedProtocol(initial_size=100, holdout_fraction=0.5, holdout_per_class=9),
+                         labels, is_test, 3)
+    assert counts(labels, per_class.holdout_ids).tolist() == [9] * 10, "holdout_per_class overrides the fraction"
 
 
 def test_too_few_samples_names_the_class():

@@ -43,7 +43,7 @@ def build_parser():
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     setup_logging()
-    from segal.experiments.grid import load_experiment, run_and_report, run_is_finished
+    from segal.experiments.grid import check_runs, load_experiment, run_and_report, run_is_finished
     from segal.utils.progress import format_seconds
 
     command = f"python tools/grid.py {Path(args.experiment).as_posix()} --workers {args.workers}"
@@ -54,6 +54,7 @@ def main(argv=None) -> None:
         finished = [run for run in experiment.runs if run_is_finished(run.work_dir)]
         print(f"{experiment.name}: {len(experiment.runs)} runs, {len(finished)} finished; {experiment.title}")
         if args.dry_run:
+            check_runs(experiment.runs, datasets=False)
             for run in experiment.runs:
                 state = "finished" if run in finished else "resume" if (run.work_dir / "config.json").is_file() \
                     else "start"

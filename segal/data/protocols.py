@@ -149,8 +149,10 @@ class ImbalancedProtocol(Protocol):
         minority_ratio: Size of a minority class relative to a majority one,
             in the initial set and in the pool (0.1).
         minority_classes: Explicit minority class indices; ``None`` draws them.
-        holdout_fraction: Holdout size as a fraction of the initial set's size;
-            the holdout is balanced, at least one sample per class (0.2).
+        holdout_fraction: Holdout size as a fraction of the initial set's size
+            (majority and minority classes together); the holdout is balanced,
+            at least one sample per class (0.2).
+        holdout_per_class: Holdout samples per class, instead of ``holdout_fraction``.
         pool_per_class: Unlabelled pool samples per majority class; ``None``
             takes as many as the rarest majority class has left.
         step_fraction: Balanced step size as a fraction of ``initial_size`` (0.1).
@@ -165,6 +167,7 @@ class ImbalancedProtocol(Protocol):
         minority_ratio: float = 0.1,
         minority_classes: Optional[Sequence[int]] = None,
         holdout_fraction: float = 0.2,
+        holdout_per_class: Optional[int] = None,
         pool_per_class: Optional[int] = None,
         step_fraction: float = 0.1,
         num_steps: int = 10,
@@ -176,6 +179,8 @@ class ImbalancedProtocol(Protocol):
         _check_positive("num_steps", num_steps, allow_zero=True, integer=True)
         if pool_per_class is not None:
             _check_positive("pool_per_class", pool_per_class, integer=True)
+        if holdout_per_class is not None:
+            _check_positive("holdout_per_class", holdout_per_class, integer=True)
         if not 0 < minority_ratio <= 1:
             raise ProtocolError(f"protocol.minority_ratio must be in (0, 1], got {minority_ratio}")
         if not 0 <= minority_fraction < 1:
@@ -186,6 +191,7 @@ class ImbalancedProtocol(Protocol):
         self.minority_ratio = minority_ratio
         self.minority_classes = None if minority_classes is None else sorted(int(c) for c in minority_classes)
         self.holdout_fraction = holdout_fraction
+        self.holdout_per_class = holdout_per_class
         self.pool_per_class = pool_per_class
         self.schedule = Schedule(max(1, round(scale * step_fraction * initial_size)), int(num_steps))
 
@@ -228,7 +234,8 @@ class ImbalancedProtocol(Protocol):
         free = train.copy()
         free[initial] = False
 
-        holdout_per_class = max(1, round(self.holdout_fraction * initial_counts.sum() / num_classes))
+        holdout_per_class = self.holdout_per_class or max(1, round(self.holdout_fraction * initial_counts.sum()
+                                                                   / num_classes))
         holdout_counts = np.full(num_classes, holdout_per_class, dtype=np.int64)
         holdout = _draw_per_class(labels, free, holdout_counts, rng, "holdout")
         free[holdout] = False

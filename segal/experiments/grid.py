@@ -186,21 +186,32 @@ def _init_worker(threads: int) -> None:
     logging.getLogger("segal").setLevel(logging.WARNING)
 
 
-def check_datasets(runs: List[GridRun]) -> None:
-    """Builds each distinct dataset of ``runs`` once, so that missing files are one error before any run starts.
+def check_runs(runs: List[GridRun], datasets: bool = True) -> None:
+    """What would make the grid fail or mislead, found before any run starts.
+
+    A run folder holding a run of another config (an experiment file edited
+    since) is refused: skipping it as finished would report the old run.
+    With ``datasets``, each distinct dataset of the unfinished runs is built
+    once, so missing files are one error.
 
     Raises:
-        FileNotFoundError: As the dataset raises it, naming where its files must go.
+        ConfigError: A run folder holds a run of another config; the message names the keys.
+        FileNotFoundError: A dataset's files are missing, as the dataset names them.
     """
     from ..apis import build_dataset
-    from ..config import load_config
+    from ..config import load_config, resume_conflicts
 
-    checked = set()
+    built = set()
     for run in runs:
         cfg = load_config(run.config, dict(run.cfg_options))
+        cfg.seed = run.seed
+        conflicts = resume_conflicts(run.work_dir, cfg)
+        if conflicts:
+            raise ConfigError(f"{run.work_dir} holds a run of another config than {run.label} (differs in "
+                              f"{', '.join(conflicts)}); move it away or pass another --work-root")
         key = json.dumps(cfg.dataset.to_dict(), sort_keys=True, default=str)
-        if key not in checked:
-            checked.add(key)
+        if datasets and key not in built and not run_is_finished(run.work_dir):
+            built.add(key)
             build_dataset(cfg)
 
 
@@ -266,6 +277,7 @@ def run_and_report(experiment: Experiment, workers: int, work_root: str, results
         The comparison's summary (see :func:`~segal.reporting.compare.summarise`).
 
     Raises:
+        ConfigError: A run folder holds a run of another config (before any run starts).
         FileNotFoundError: A dataset's files are missing (before any run starts).
         RuntimeError: Some runs failed (each was printed with its error); nothing is reported.
     """
@@ -273,8 +285,8 @@ def run_and_report(experiment: Experiment, workers: int, work_root: str, results
     from ..utils.progress import format_seconds
     from .index import accumulate_wall_time, has_row, record_experiment
 
+    check_runs(experiment.runs)
     todo = [run for run in experiment.runs if not run_is_finished(run.work_dir)]
-    check_datasets(todo)
     progress = GridProgress(len(experiment.runs), len(experiment.runs) - len(todo))
     run_grid(todo, workers, progress)
     wall = accumulate_wall_time(Path(work_root) / experiment.name / "wall_time.json",
