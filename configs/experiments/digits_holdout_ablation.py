@@ -1,7 +1,7 @@
 # Holdout-size ablation on the imbalanced pool: Ours and Ours-app with a balanced holdout of 2, 5, 10, 20 and
 # 50 samples per class (the configs' default is 1 per class: a fifth of the balanced initial size of 50), next to
-# Random and MC-Dropout, 5 seeds (200 runs would not fit the session's CPU time beside the other grids). A
-# larger holdout leaves fewer samples of each majority class for the pool.
+# Random and MC-Dropout, 5 seeds (100 runs). A larger holdout leaves fewer samples of each majority class
+# for the pool.
 experiment = dict(
     title='Holdout size (2, 5, 10, 20, 50 per class) on imbalanced digits: Ours and Ours-app',
     config='configs/digits/mlp_{scorer}_imbalanced.py',
