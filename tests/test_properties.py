@@ -52,7 +52,7 @@ def test_loading_a_state_refuses_whatever_breaks_an_invariant(splits, steps):
     splits, steps = splits[:n], steps[:n]
     state = {"splits": splits, "labelled_step": steps}
     valid = (all(s in SPLIT_VALUES for s in splits) and all(t >= UNLABELLED for t in steps)
-             and all(t == UNLABELLED or s == Split.POOL for s, t in zip(splits, steps)))
+             and all(t == UNLABELLED or s in (Split.POOL, Split.HOLDOUT) for s, t in zip(splits, steps)))
     if valid:
         assert ActivePool.from_state_dict(state).state_dict() == state
     else:
