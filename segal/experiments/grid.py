@@ -296,7 +296,8 @@ def run_and_report(experiment: Experiment, workers: int, work_root: str, results
                            f"command: finished runs are skipped")
     summary = compare_runs([str(run.work_dir) for run in experiment.runs], str(Path(results) / experiment.name))
     index = Path(results) / "README.md"
-    if todo or not has_row(index, experiment.name):  # a rerun that ran nothing keeps the row of the one that did
+    # a rerun that ran nothing keeps the row of the one that did, unless the experiment has changed since
+    if todo or not has_row(index, experiment.name, experiment.title, len(experiment.runs)):
         used = f"{workers} worker{'s' if workers > 1 else ''}, {os.cpu_count()} cores"
         record_experiment(index, experiment.name, experiment.title, command, len(experiment.runs),
                           f"{format_seconds(wall)} ({used})")

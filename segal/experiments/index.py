@@ -38,9 +38,10 @@ def _rows(index: Path) -> dict:
     return rows
 
 
-def has_row(index: Path, name: str) -> bool:
-    """Whether the results index has a row for experiment ``name``."""
-    return name in _rows(index)
+def has_row(index: Path, name: str, title: str, runs: int) -> bool:
+    """Whether the results index has a row for experiment ``name`` with this title and number of runs."""
+    row = _rows(index).get(name)
+    return row is not None and f"| {title} |" in row and f"| {runs} |" in row
 
 
 def record_experiment(index: Path, name: str, title: str, command: str, runs: int, wall: str) -> None:
