@@ -34,16 +34,3 @@ def test_bench_loop_quick(tmp_path):
     assert report["dataloader_workers_started"] % report["sizes"]["workers"] == 0
     assert report["phases"]["train stage (holdout evaluation included)"]["seconds"] > 0
     assert "loop training / best plain training step" in result.stdout
-
-
-def test_bench_sharded_scoring_quick(tmp_path):
-    """One and two processes score the same pool; the benchmark checks they select the same ids."""
-    out = tmp_path / "sharded_quick.json"
-    result = subprocess.run([sys.executable, str(REPO / "benchmarks/bench_sharded_scoring.py"), "--quick",
-                             "--device", "cpu", "--data-root", str(tmp_path / "data"), "--scorers", "Entropy",
-                             "--out", str(out)], capture_output=True, text=True, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    rows = json.loads(out.read_text())["rows"]
-    assert sorted((r["scorer"], r["processes"]) for r in rows) == [("Entropy", 1), ("Entropy", 2)]
-    assert all(r["same_selection_as_1"] for r in rows)
-    assert "same selection: True" in result.stdout

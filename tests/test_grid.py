@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENT = """experiment = dict(
     title='a tiny grid',
@@ -83,15 +85,17 @@ def test_a_bad_experiment_is_one_line_and_a_failing_run_does_not_stop_the_grid(t
     assert "2 runs failed" in failing.stderr and not (tmp_path / "results" / "tiny").exists()
 
 
-def test_missing_dataset_files_are_one_line_before_any_run_starts(tmp_path):
+def test_missing_dataset_files_are_one_error_before_any_run_starts(tmp_path):
+    from segal.experiments.grid import check_runs, load_experiment
+
     (tmp_path / "tiny.py").write_text(EXPERIMENT.replace("configs/digits/mlp_{scorer}_balanced.py",
                                                          "configs/mnist/mlp_{scorer}_balanced.py").replace(
         "'loop.progress': False", f"'loop.progress': False, 'dataset.data_root': '{tmp_path / 'no_mnist'}'"))
-    refused = grid(tmp_path, "--workers", "2")
-    assert refused.returncode == 1 and "Traceback" not in refused.stderr
-    assert refused.stderr.count("error:") == 1 and "MNIST: missing train-images-idx3-ubyte" in refused.stderr
-    assert str(tmp_path / "no_mnist") in refused.stderr
-    assert not (tmp_path / "work" / "tiny").exists(), "no run was started"
+    experiment = load_experiment(str(tmp_path / "tiny.py"), str(tmp_path / "work"), REPO)
+    with pytest.raises(FileNotFoundError, match="MNIST: missing train-images-idx3-ubyte") as refused:
+        check_runs(experiment.runs)
+    assert str(tmp_path / "no_mnist") in str(refused.value)
+    assert not (tmp_path / "work").exists(), "no run was started"
 
 
 def test_every_shipped_experiment_lists_runs_whose_configs_load(tmp_path):
