@@ -186,8 +186,8 @@ def _init_worker(threads: int) -> None:
     logging.getLogger("segal").setLevel(logging.WARNING)
 
 
-def check_runs(runs: List[GridRun], datasets: bool = True) -> None:
-    """What would make the grid fail or mislead, found before any run starts.
+def check_runs(runs: List[GridRun], datasets: bool = True) -> List[GridRun]:
+    """What would make the grid fail or mislead, found before any run starts; returns the unfinished runs.
 
     A run folder holding a run of another config (an experiment file edited
     since) is refused: skipping it as finished would report the old run.
@@ -201,7 +201,7 @@ def check_runs(runs: List[GridRun], datasets: bool = True) -> None:
     from ..apis import build_dataset
     from ..config import load_config, resume_conflicts
 
-    built = set()
+    built, unfinished = set(), []
     for run in runs:
         cfg = load_config(run.config, dict(run.cfg_options))
         cfg.seed = run.seed
@@ -209,10 +209,14 @@ def check_runs(runs: List[GridRun], datasets: bool = True) -> None:
         if conflicts:
             raise ConfigError(f"{run.work_dir} holds a run of another config than {run.label} (differs in "
                               f"{', '.join(conflicts)}); move it away or pass another --work-root")
+        if run_is_finished(run.work_dir):
+            continue
+        unfinished.append(run)
         key = json.dumps(cfg.dataset.to_dict(), sort_keys=True, default=str)
-        if datasets and key not in built and not run_is_finished(run.work_dir):
+        if datasets and key not in built:
             built.add(key)
             build_dataset(cfg)
+    return unfinished
 
 
 def run_grid(runs: List[GridRun], workers: int, on_outcome: Callable[[RunOutcome], None]) -> List[RunOutcome]:
@@ -285,8 +289,7 @@ def run_and_report(experiment: Experiment, workers: int, work_root: str, results
     from ..utils.progress import format_seconds
     from .index import accumulate_wall_time, has_row, record_experiment
 
-    check_runs(experiment.runs)
-    todo = [run for run in experiment.runs if not run_is_finished(run.work_dir)]
+    todo = check_runs(experiment.runs)
     progress = GridProgress(len(experiment.runs), len(experiment.runs) - len(todo))
     run_grid(todo, workers, progress)
     wall = accumulate_wall_time(Path(work_root) / experiment.name / "wall_time.json",
