@@ -88,9 +88,7 @@ class ActivePool:
         ids = self._check_ids(ids)
         if not _is_integer(step) or step < 0:
             raise PoolError(f"step must be an integer >= 0, got {step!r}")
-        unique, counts = np.unique(ids, return_counts=True)
-        if (counts > 1).any():
-            raise PoolError(f"ids given more than once: {unique[counts > 1].tolist()[:10]}")
+        _check_unique(ids)
         not_pool = ids[self._split[ids] != Split.POOL]
         if len(not_pool):
             names = [Split(s).name.lower() for s in self._split[not_pool[:10]]]
@@ -117,9 +115,7 @@ class ActivePool:
                 not labelled. Nothing is changed in that case.
         """
         ids = self._check_ids(ids)
-        unique, counts = np.unique(ids, return_counts=True)
-        if (counts > 1).any():
-            raise PoolError(f"ids given more than once: {unique[counts > 1].tolist()[:10]}")
+        _check_unique(ids)
         not_pool = ids[self._split[ids] != Split.POOL]
         if len(not_pool):
             raise PoolError(f"only pool ids can join the holdout, not {not_pool[:10].tolist()}")
@@ -169,6 +165,12 @@ class ActivePool:
         pool = cls(state["splits"])
         pool.load_state_dict(state)
         return pool
+
+
+def _check_unique(ids: np.ndarray) -> None:
+    unique, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        raise PoolError(f"ids given more than once: {unique[counts > 1].tolist()[:10]}")
 
 
 def _is_integer(value) -> bool:
