@@ -9,7 +9,7 @@ from typing import List
 import torch
 from mmengine.config import Config
 
-from .config import ConfigError, check_resumable, config_hash, save_config
+from .config import ConfigError, check_resumable, config_hash, render_config, save_config
 from .config_check import validate_config
 from .engine.loop import ActiveLoop, AnnotationLoop, LoopSettings
 from .engine.train import TrainSettings
@@ -76,6 +76,8 @@ def run_experiment(cfg: Config, work_dir: str, resume: bool = False, allow_missi
     if work_dir.exists() and not work_dir.is_dir():
         raise ConfigError(f"work dir {work_dir} is a file, not a folder; choose another --work-dir")
     validate_config(cfg)
+    cfg.work_dir = str(work_dir)
+    render_config(cfg)  # a config that cannot be saved is refused before the folder exists
     seed = int(cfg.get("seed", 0))
     device = rank_device(resolve_device(cfg.get("device", "auto")))
     dataset = build_dataset(cfg)
@@ -117,7 +119,6 @@ def run_experiment(cfg: Config, work_dir: str, resume: bool = False, allow_missi
                 shutil.rmtree(work_dir, ignore_errors=True)
             raise
         removed = remove_stale_temp_files(work_dir) if main else []
-        cfg.work_dir = str(work_dir)
         if main:
             save_config(cfg, work_dir / "config.py")
         with log_file(work_dir) if main else contextlib.nullcontext() as log_path:

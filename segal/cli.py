@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from .config_options import OptionError, parse_cfg_options
 from .utils.logs import setup_console_logging as setup_logging  # noqa: F401  the tools' name for it
 
 #: Errors that mean the user asked for something segal cannot do (or the machine refused it: a read-only
@@ -16,15 +17,18 @@ USER_ERRORS = (ValueError, KeyError, OSError, RuntimeError, ArithmeticError, Imp
 
 
 class CfgOptionsAction(argparse.Action):
-    """``--cfg-options KEY=VALUE ...``: mmengine's ``DictAction``, imported only when the option is used."""
+    """``--cfg-options KEY=VALUE ...`` (see :mod:`segal.config_options`): values keep their spaces, and
+    interpreted keys such as ``_base_`` are refused with one line."""
 
     def __call__(self, parser, namespace, values, option_string=None):
         for item in values:
             if "=" not in item:
                 parser.error(f"{option_string} takes KEY=VALUE pairs, e.g. scorer.type=Entropy; got {item!r}")
-        from mmengine.config import DictAction
-
-        DictAction(self.option_strings, self.dest)(parser, namespace, values, option_string)
+        try:
+            options = parse_cfg_options(values)
+        except OptionError as err:
+            exit_on_error(err)
+        setattr(namespace, self.dest, {**(getattr(namespace, self.dest, None) or {}), **options})
 
 
 def add_cfg_options(parser: argparse.ArgumentParser) -> None:
@@ -86,10 +90,24 @@ def exit_on_error(err: Exception, debug: bool = False) -> None:
     """Prints a user-facing error as one line and exits with status 1; with ``debug``, re-raises it."""
     if debug:
         raise err
-    message = " ".join(str(err).split()) if not isinstance(err, KeyError) else str(err.args[0] if err.args else err)
+    print(f"error{_rank_suffix()}: {one_line(err)}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def one_line(err: Exception) -> str:
+    """The message of ``err`` on one line, with a hint for file-system errors.
+
+    An error re-raised from a DataLoader worker carries the worker's
+    traceback in its message; only the worker's own last line is kept.
+    """
+    message = str(err.args[0] if err.args else err) if isinstance(err, KeyError) else str(err)
+    if "Original Traceback (most recent call last)" in message:
+        worker = message.split("\n", 1)[0].rstrip(".")
+        last = [line for line in message.splitlines() if line.strip()][-1].strip()
+        message = f"{last.split(': ', 1)[-1]} ({worker.replace('Caught', 'raised as').strip()})"
+    message = " ".join(message.split())
     if isinstance(err, PermissionError):
         message += "; make it writable or choose another folder (--work-dir)"
     elif isinstance(err, (IsADirectoryError, NotADirectoryError, FileExistsError)):
         message += "; choose another path"
-    print(f"error{_rank_suffix()}: {message}", file=sys.stderr)
-    raise SystemExit(1)
+    return message

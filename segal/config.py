@@ -2,15 +2,17 @@
 
 A run folder keeps its merged config twice: ``config.py`` to read and rerun,
 and ``config.json`` as data. segal's tools read a run folder's ``config.json``
-and never execute its ``config.py``: run folders are shared between people.
+as JSON and never execute its ``config.py``: run folders are shared between
+people. A leaf ``.py`` config that a user writes is Python and runs as such.
 """
 import hashlib
 import json
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from mmengine.config import Config
 
+from .config_options import OptionError, check_option_key, check_plain_keys
 from .utils.io import atomic_write_text, read_json
 
 REQUIRED_KEYS = ("dataset", "protocol", "model", "scorer", "train", "loop")
@@ -20,6 +22,8 @@ RESUMABLE_CHANGES = ("protocol.num_steps", "work_dir")
 RUNTIME_KEYS = ("work_dir", "device", "dist", "loop.progress", "loop.tensorboard", "loop.num_workers", "train.num_workers",
                 "loop.keep_checkpoints", "train.checkpoint_interval")
 RUN_CONFIG = "config.json"
+#: Sections that name what they build with a ``type``.
+TYPED_SECTIONS = ("dataset", "protocol", "model", "scorer")
 
 
 class ConfigError(ValueError):
@@ -27,38 +31,122 @@ class ConfigError(ValueError):
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
-    """Reads a config file (``.py``, or a run's ``config.json``), applies ``--cfg-options`` and checks every key.
+    """Reads a config file, applies ``--cfg-options`` and checks every key.
+
+    A ``.py`` config is Python that the user wrote: it runs, as any mmengine
+    config does. A run's ``config.json`` is data: it is parsed as JSON, never
+    passed to a loader that acts on keys such as ``_base_`` or
+    ``custom_imports``, and such keys are refused (:func:`read_config_data`).
+    Other file kinds are refused.
+
+    Args:
+        path: A ``.py`` config, or a run folder's ``config.json``.
+        cfg_options: ``{dotted key: value}`` overrides; keys are checked
+            (:func:`~segal.config_options.check_option_key`) before they are applied.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
         ConfigError: The file has a syntax error, a required top-level key is
-            missing, or a key or value is not valid (see :func:`~segal.config_check.validate_config`).
+            missing, a key or value is not valid (see :func:`~segal.config_check.validate_config`),
+            or the merged config cannot be saved (:func:`render_config`).
     """
     if not Path(path).is_file():
         raise FileNotFoundError(f"config file not found: {path}")
-    try:
-        cfg = Config.fromfile(path)
-    except SyntaxError as err:
-        raise ConfigError(f"{err.filename if err.filename not in (None, '<unknown>') else path}:{err.lineno}: "
-                          f"syntax error: {err.msg}") from None
-    except (NameError, ImportError, TypeError, KeyError, AttributeError, ValueError, OSError) as err:
-        raise ConfigError(f"{path}: cannot be read as a config: {type(err).__name__}: {err}") from None
+    suffix = Path(path).suffix.lower()
+    if suffix == ".json":
+        cfg = Config(read_config_data(path), filename=str(path))
+    elif suffix == ".py":
+        cfg = _load_python_config(path)
+    else:
+        raise ConfigError(f"{path}: a config is a .py file (Python, run as code) or a run's config.json (data); "
+                          f"not a {suffix or 'file without a suffix'}")
     if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+        _apply_options(cfg, cfg_options)
     missing = [k for k in REQUIRED_KEYS if k not in cfg]
     if missing:
         raise ConfigError(f"{path}: missing top-level keys {missing}; every config needs {list(REQUIRED_KEYS)}")
     from .config_check import validate_config  # it builds on this module
 
     validate_config(cfg)
+    render_config(cfg)  # what cannot be saved is refused before any tool writes anything
     return cfg
+
+
+def _load_python_config(path: str) -> Config:
+    try:
+        return Config.fromfile(path)
+    except SyntaxError as err:
+        raise ConfigError(f"{err.filename if err.filename not in (None, '<unknown>') else path}:{err.lineno}: "
+                          f"syntax error: {err.msg}") from None
+    except (NameError, ImportError, TypeError, KeyError, AttributeError, ValueError, OSError) as err:
+        raise ConfigError(f"{path}: cannot be read as a config: {type(err).__name__}: {err}") from None
+
+
+def _apply_options(cfg: Config, cfg_options: dict) -> None:
+    """Merges checked ``--cfg-options`` into ``cfg``; an interpreted key, even inside a value, is refused."""
+    try:
+        for key, value in cfg_options.items():
+            check_option_key(key)
+            check_plain_keys(value, "--cfg-options", f"{key}.")
+    except OptionError as err:
+        raise ConfigError(str(err)) from None
+    try:
+        cfg.merge_from_dict(dict(cfg_options))
+    except (KeyError, TypeError, IndexError, AttributeError) as err:
+        raise ConfigError(f"--cfg-options {', '.join(cfg_options)}: cannot be applied to the config "
+                          f"({type(err).__name__}: {err})") from None
+
+
+def read_config_data(path) -> dict:
+    """A saved config (``config.json``) as plain data, checked for what the tools read before they validate.
+
+    Raises:
+        UnreadableFileError: It is not JSON.
+        ConfigError: It is not an object, holds an interpreted key (``_base_``,
+            ``custom_imports``, ...), or a section that must be a dict with a
+            string ``type`` is not; the message names the file and the key.
+    """
+    saved = read_json(path)
+    if not isinstance(saved, dict):
+        raise ConfigError(f"{path} is not a segal config: it holds a {type(saved).__name__}, not an object")
+    try:
+        check_plain_keys(saved, str(path))
+    except OptionError as err:
+        raise ConfigError(str(err)) from None
+    for section in REQUIRED_KEYS:
+        if section not in saved:
+            raise ConfigError(f"{path} is not a segal config: '{section}' is missing")
+        if not isinstance(saved[section], dict):
+            raise ConfigError(f"{path}: '{section}' must be an object, got {type(saved[section]).__name__}")
+    for section in TYPED_SECTIONS:
+        if not isinstance(saved[section].get("type"), str):
+            raise ConfigError(f"{path}: '{section}.type' must be a string, got {saved[section].get('type')!r}")
+    return saved
+
+
+def render_config(cfg: Config) -> Tuple[str, str]:
+    """The two saved forms of ``cfg``: ``(config.py text, config.json text)``.
+
+    Call it before anything is written: a config that cannot be rendered is refused up front.
+
+    Raises:
+        ConfigError: The config cannot be written as Python or as JSON.
+    """
+    try:
+        as_json = json.dumps(cfg.to_dict(), indent=2, sort_keys=True, allow_nan=False)
+        as_python = cfg.pretty_text
+    except (SyntaxError, ValueError, TypeError) as err:
+        raise ConfigError(f"the merged config cannot be saved ({type(err).__name__}: {err}); "
+                          f"check the --cfg-options keys and values") from None
+    return as_python, as_json
 
 
 def save_config(cfg: Config, path: Path) -> None:
     """Writes the merged config as a Python config file and, beside it, as ``config.json``; each atomically."""
     path = Path(path)
-    atomic_write_text(path.with_name(RUN_CONFIG), json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
-    atomic_write_text(path, cfg.pretty_text)
+    as_python, as_json = render_config(cfg)
+    atomic_write_text(path.with_name(RUN_CONFIG), as_json)
+    atomic_write_text(path, as_python)
 
 
 def read_run_config(work_dir) -> dict:
@@ -66,15 +154,12 @@ def read_run_config(work_dir) -> dict:
 
     Raises:
         FileNotFoundError: The folder has no ``config.json``.
-        ValueError: It is not valid JSON or not a config.
+        UnreadableFileError, ConfigError: It is not valid JSON or not a config (see :func:`read_config_data`).
     """
     path = Path(work_dir) / RUN_CONFIG
     if not path.is_file():
         raise FileNotFoundError(f"{work_dir} is not a segal run folder: {RUN_CONFIG} is missing")
-    saved = read_json(path)
-    if not isinstance(saved, dict) or "scorer" not in saved:
-        raise ConfigError(f"{path} is not a segal config")
-    return saved
+    return read_config_data(path)
 
 
 def _without(config: dict, dotted_keys) -> dict:

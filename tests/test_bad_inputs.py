@@ -113,9 +113,9 @@ TRAIN_CASES = [
      ["step_0.pth", "step 2"]),
     ("truncated checkpoint", ["--resume"],
      lambda w, t: (w / "checkpoints/step_2.pth").write_bytes((w / "checkpoints/step_2.pth").read_bytes()[:100]),
-     ["step_2.pth", "truncated"]),
+     ["step_2.pth", "corrupt"]),
     ("pickled payload", ["--resume"],
-     lambda w, t: _pickled_checkpoint(w / "checkpoints/step_2.pth", t / "marker"), ["step_2.pth", "could run code"]),
+     lambda w, t: _pickled_checkpoint(w / "checkpoints/step_2.pth", t / "marker"), ["step_2.pth", "corrupt"]),
 ]
 
 
@@ -174,9 +174,9 @@ SELECT_CASES = [
     ("missing checkpoint", ["--budget", "1"], lambda w, t: (w / "checkpoints/step_1.pth").unlink(), ["step_1.pth", "not found"]),
     ("stale checkpoint", ["--budget", "1", "--checkpoint", "checkpoints/step_0.pth"], None, ["step_0.pth", "step 1"]),
     ("truncated checkpoint", ["--budget", "1"],
-     lambda w, t: (w / "checkpoints/step_1.pth").write_bytes(b"PK\x03\x04 not much"), ["step_1.pth", "truncated"]),
+     lambda w, t: (w / "checkpoints/step_1.pth").write_bytes(b"PK\x03\x04 not much"), ["step_1.pth", "corrupt"]),
     ("pickled payload", ["--budget", "1"], lambda w, t: _pickled_checkpoint(w / "checkpoints/step_1.pth", t / "marker"),
-     ["step_1.pth", "could run code"]),
+     ["step_1.pth", "corrupt"]),
     ("state of another config", ["--budget", "1", "--cfg-options", "scorer.type=Random"], None, ["another config", "scorer"]),
     ("state of another seed", ["--budget", "1", "--cfg-options", "seed=3"], None, ["seed"]),
     ("state is a list", ["--budget", "1"], lambda w, t: (w / "state.json").write_text("[]"), ["state.json"]),

@@ -114,3 +114,64 @@ def test_every_shipped_experiment_lists_runs_whose_configs_load(tmp_path):
         for run in {(r.config, json.dumps(dict(r.cfg_options), sort_keys=True, default=dict)): r
                     for r in experiment.runs}.values():
             load_config(run.config, dict(run.cfg_options))  # every key is checked
+
+
+LONG_RUNS = EXPERIMENT.replace("scorers=['random', 'holdout-loss-change']", "scorers=['random']").replace(
+    "'protocol.num_steps': 2, 'train.max_epochs': 3", "'protocol.num_steps': 12, 'train.max_epochs': 40")
+
+
+def _workers_of(pid: int) -> list:
+    """Pids of the spawned worker processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and b"spawn_main" in cmdline and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _wait_for(condition, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_killed_worker_fails_its_run_and_the_grid_still_ends(tmp_path):
+    """What the out-of-memory killer does: SIGKILL one worker mid-run. The grid notices, ends, and says so."""
+    (tmp_path / "tiny.py").write_text(LONG_RUNS)
+    proc = grid(tmp_path, "--workers", "2", popen=True)
+    runs = [tmp_path / "work" / "tiny" / "random" / f"seed{s}" for s in (0, 1)]
+    _wait_for(lambda: all((run / "config.json").is_file() for run in runs), 120, "both runs to start")
+    victim = _wait_for(lambda: _workers_of(proc.pid), 10, "the workers")[0]
+    os.kill(victim, signal.SIGKILL)
+    killed = time.monotonic()
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 1, err[-2000:]
+    assert time.monotonic() - killed < 150, "the grid ended instead of waiting for the dead worker"
+    assert out.count("  failed random seed") == 1 and "killed by SIGKILL" in out and "out-of-memory" in out
+    assert "1 runs failed" in err and "Traceback" not in err
+    assert "[1/2]" in out, "the other run finished and was reported"
+
+
+def test_workers_die_with_the_grid(tmp_path):
+    (tmp_path / "tiny.py").write_text(LONG_RUNS)
+    proc = grid(tmp_path, "--workers", "2", popen=True)
+    workers = _wait_for(lambda: len(_workers_of(proc.pid)) == 2 and _workers_of(proc.pid), 120, "two workers")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    _wait_for(lambda: not any(_alive(pid) for pid in workers), 10, "the orphaned workers to exit")

@@ -4,7 +4,7 @@ from typing import List
 
 import torch
 
-from ..utils.io import load_torch_file
+from ..engine.checkpoints import load_weights, read_checkpoint
 
 
 class CheckpointMismatch(ValueError):
@@ -15,7 +15,8 @@ def load_checkpoint(path, model: torch.nn.Module, model_cfg: dict, classes: List
     """Loads ``path`` into ``model`` after checking it matches the config.
 
     Only tensors and plain containers are read (``weights_only=True``): a
-    checkpoint cannot run code.
+    checkpoint cannot run code. Its checksums are checked first
+    (:func:`~segal.engine.checkpoints.read_checkpoint`).
 
     Args:
         path: A checkpoint written by segal (``{'state_dict', 'meta'}``).
@@ -30,20 +31,17 @@ def load_checkpoint(path, model: torch.nn.Module, model_cfg: dict, classes: List
     Raises:
         FileNotFoundError: ``path`` does not exist.
         UnreadableFileError: ``path`` is truncated, not a checkpoint, or holds objects other than tensors.
+        ChecksumMismatch: ``path`` differs from the checksum its run recorded or the one stored in it.
         CheckpointMismatch: its classes or model config differ from the config's; the message names both.
+        WeightsMismatch: its tensors do not fit the model; the message counts and shows what differs.
     """
     path = Path(path)
     model_cfg = model_cfg.to_dict() if hasattr(model_cfg, "to_dict") else dict(model_cfg)
-    checkpoint = load_torch_file(path, device)
-    if not isinstance(checkpoint.get("state_dict"), dict):
-        raise CheckpointMismatch(f"{path} is not a segal checkpoint: it has no 'state_dict'")
-    meta = checkpoint.get("meta", {})
+    checkpoint = read_checkpoint(path, device)
+    meta = checkpoint["meta"]
     if meta.get("classes") is not None and list(meta["classes"]) != list(classes):
         raise CheckpointMismatch(f"checkpoint {path} has classes {meta['classes']}, the config's dataset has {list(classes)}")
     if meta.get("model") is not None and meta["model"] != model_cfg:
         raise CheckpointMismatch(f"checkpoint {path} was trained as model {meta['model']}, the config asks for {model_cfg}")
-    try:
-        model.load_state_dict(checkpoint["state_dict"])
-    except RuntimeError as err:
-        raise CheckpointMismatch(f"checkpoint {path} does not fit the config's model {model_cfg}: {err}") from err
+    load_weights(model, checkpoint["state_dict"], path)
     return meta

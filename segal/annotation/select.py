@@ -22,7 +22,7 @@ from ..apis import build_dataset, build_model
 from ..data.cityscapes import ImageFolderPool
 from ..data.pool import ActivePool, Split
 from ..config import RUN_CONFIG, RUNTIME_KEYS, config_differences, config_hash, read_run_config
-from ..engine.loop import RunStateError, read_run_state
+from ..engine.run_state import RunStateError, read_run_state, restored_pool, write_run_state
 from ..registry import DATASETS, SCORERS, build, effective_settings
 from ..reporting import write_metrics
 from ..reporting.figures import image_stem, write_heatmap_figure
@@ -77,7 +77,7 @@ def _restore_annotation_state(state: str, cfg: Config, dataset) -> Tuple[dict, A
             step, or a selection is still pending annotation; the message says
             which command resolves it.
     """
-    saved = read_run_state(Path(state))
+    saved = read_run_state(Path(state), len(dataset))
     oracle = saved.get("oracle", cfg.loop.get("oracle", "simulated"))
     if oracle != "annotators":
         raise RunStateError(
@@ -99,12 +99,7 @@ def _restore_annotation_state(state: str, cfg: Config, dataset) -> Tuple[dict, A
                             f"select with the run's own config, {run_config}")
     if saved["seed"] != int(cfg.get("seed", 0)):
         raise RunStateError(f"{state} was written with seed {saved['seed']}, the config has seed {cfg.get('seed', 0)}")
-    try:
-        pool = ActivePool.from_state_dict(saved["pool"])
-    except (ValueError, TypeError, OverflowError) as err:
-        raise RunStateError(f"{state}: its pool is not valid: {err}") from None
-    if len(pool) != len(dataset):
-        raise RunStateError(f"{state} has {len(pool)} ids but the config's dataset has {len(dataset)}")
+    pool = restored_pool(saved)
     step = saved["completed_step"]
     pending = pool.labelled_ids(step + 1)
     if len(pending):
@@ -141,7 +136,7 @@ def _run_images(checkpoint: str, cfg: Config) -> dict:
     run_dir = Path(checkpoint).resolve().parent.parent
     if Path(checkpoint).resolve().parent.name != "checkpoints" or not (run_dir / "state.json").is_file():
         return {}
-    pool = ActivePool.from_state_dict(read_run_state(run_dir / "state.json")["pool"])
+    pool = restored_pool(read_run_state(run_dir / "state.json"))
     dataset = build_dataset(cfg)
     if len(dataset) != len(pool) or not hasattr(dataset, "image_path"):
         return {}
@@ -258,7 +253,7 @@ def _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps) -> T
         pool.label(selection.ids, step + 1)
         saved["pool"] = pool.state_dict()
         saved["records"][-1]["selected_ids"] = selection.ids.tolist()
-        atomic_write_text(state, json.dumps(saved))
+        write_run_state(Path(state), saved)
         write_metrics(Path(state).parent / "metrics.jsonl", saved["records"])
         logger.info("recorded %d images as step %d, pending annotation, in %s", len(entries), step + 1, state)
     return entries, out

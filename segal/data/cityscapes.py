@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 
 from ..registry import DATASETS
 from .classification import DatasetFilesNotFound
+from .image_files import ImageFileError, image_size, read_image_file
 from .transforms import build_pipeline
 
 logger = logging.getLogger("segal")
@@ -60,9 +61,10 @@ def read_train_ids(path: Path) -> np.ndarray:
         LabelError: the file is unreadable or holds a value that is not a
             Cityscapes label id (or train id, for ``labelTrainIds``).
     """
-    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if raw is None:
-        raise LabelError(f"cannot read label file {path}")
+    try:
+        raw = read_image_file(path, cv2.IMREAD_UNCHANGED)
+    except ImageFileError as err:
+        raise LabelError(f"label file: {err}") from None
     if raw.ndim != 2 or raw.dtype != np.uint8:
         raise LabelError(f"label file {path} is {raw.dtype} of shape {raw.shape}; expected a single-channel 8-bit id image")
     train_ids = path.name.endswith("_labelTrainIds.png")
@@ -178,11 +180,7 @@ class Cityscapes(Dataset):
 
     def read_image(self, idx: int) -> np.ndarray:
         """The raw image ``[H, W, 3]`` uint8 RGB of a global id."""
-        path = self.images[idx]
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise DatasetFilesNotFound(f"cannot read image {path}")
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        return cv2.cvtColor(read_image_file(self.images[idx]), cv2.COLOR_BGR2RGB)
 
     def read(self, idx: int):
         """The raw image ``[H, W, 3]`` uint8 (RGB) and train-id label ``[H, W]`` uint8 of a global id."""
@@ -311,10 +309,7 @@ class ImageFolderPool(Dataset):
         return self.images[idx]
 
     def read_image(self, idx: int) -> np.ndarray:
-        image = cv2.imread(str(self.images[idx]), cv2.IMREAD_COLOR)
-        if image is None:
-            raise DatasetFilesNotFound(f"cannot read image {self.images[idx]}")
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        return cv2.cvtColor(read_image_file(self.images[idx]), cv2.COLOR_BGR2RGB)
 
     def check_one_size(self) -> None:
         """Checks that the test pipeline brings every image to one size, so the images can be batched.
@@ -322,12 +317,9 @@ class ImageFolderPool(Dataset):
         Reads only the image headers. Raises :class:`ValueError` naming the
         sizes and files when they differ.
         """
-        from PIL import Image
-
         files_by_size = {}
         for path in self.images:
-            with Image.open(path) as image:
-                width, height = image.size
+            width, height = image_size(path)
             files_by_size.setdefault((height, width), []).append(path)
         out_sizes = {}
         for (height, width), files in files_by_size.items():

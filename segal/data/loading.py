@@ -1,5 +1,5 @@
 """DataLoaders over a subset of global ids."""
-from typing import Iterator, Optional, Sequence, Tuple
+from typing import Iterator, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -41,7 +41,31 @@ class IdSubset(Dataset):
         batched = None if self.reads_files else getattr(self.dataset, "__getitems__", None)
         if batched is not None:
             return batched([self.ids[i[0] if isinstance(i, tuple) else i] for i in indices])
-        return [self[i] for i in indices]
+        samples = [self[i] for i in indices]
+        for key in ("inputs", "target"):
+            check_one_size(samples, key, self.dataset)
+        return samples
+
+
+def check_one_size(samples: Sequence[dict], key: str, dataset) -> None:
+    """Refuses a batch whose ``samples[i][key]`` tensors differ in shape, naming the files (or ids) of each shape.
+
+    Raises:
+        ValueError: The shapes differ; the message says how to make them agree.
+    """
+    shapes = {}
+    for sample in samples:
+        if key in sample:
+            shapes.setdefault(tuple(sample[key].shape), []).append(int(sample["id"]))
+    if len(shapes) < 2:
+        return
+    describe = getattr(dataset, "image_path", lambda i: f"id {i}")
+    listing = "; ".join(f"{'x'.join(map(str, shape))}: {describe(ids[0])}" + (f" and {len(ids) - 1} more" if len(ids) > 1
+                                                                               else "")
+                        for shape, ids in sorted(shapes.items(), key=lambda item: -len(item[1])))
+    raise ValueError(f"images of different sizes cannot share a batch ({key} {listing}); give the dataset's "
+                     f"pipeline a resize or crop to one size (e.g. dict(type='Resize', height=H, width=W)), "
+                     f"or use images of one size")
 
 
 class EpochShuffle(Sampler):

@@ -1,5 +1,4 @@
 """The active-learning loop: train, evaluate, score, select, reveal labels; resumable."""
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -11,33 +10,25 @@ import torch
 from torch import nn
 
 from ..data.loading import make_loader
-from ..data.pool import ActivePool, PoolError
+from ..data.pool import ActivePool
 from ..data.protocols import Protocol
 from ..reporting import evaluation_fields, selection_fields, write_metrics
 from ..data.pseudo_labels import WithPseudoLabels
 from ..scorers.base import BudgetError, Scorer, ScoringContext, check_budget
 from ..scorers.selection import SELECTIONS
 from ..utils.distributed import barrier, is_main, shard
-from ..utils.io import atomic_save_torch, atomic_write_text, load_torch_file, read_json
 from ..utils.seeding import derive_seed
 from ..utils.precision import autocast_dtype
 from ..utils.progress import format_seconds
+from .checkpoints import load_weights, read_checkpoint, save_checkpoint
 from .inference import evaluate
+from .run_state import (ORACLES, STATE_FORMAT, RunStateError, checkpoint_in_work_dir, read_run_state, restored_pool,
+                        write_run_state)
 from .step_progress import StepProgress
 from .tensorboard import TensorBoardWriter
 from .train import StageResult, TrainSettings, train_stage
 
 logger = logging.getLogger("segal")
-
-STATE_FORMAT = 1
-
-
-ORACLES = ("simulated", "annotators")
-
-
-class RunStateError(RuntimeError):
-    """The work dir's saved state does not allow the requested start or resume."""
-
 
 class MissingLabelsError(RunStateError):
     """Ids selected for annotation have no label file yet."""
@@ -92,6 +83,11 @@ class LoopSettings:
     holdout_growth: Optional[dict] = None
 
     def __post_init__(self):
+        if self.score_batch_size < 1:
+            raise ValueError(f"loop.score_batch_size must be >= 1, got {self.score_batch_size}")
+        if self.num_workers < 0 or self.keep_checkpoints < 0:
+            raise ValueError(f"loop.num_workers and loop.keep_checkpoints must be >= 0 (0 keeps every checkpoint), "
+                             f"got {self.num_workers} and {self.keep_checkpoints}")
         if self.oracle not in ORACLES:
             raise ValueError(f"loop.oracle must be one of {ORACLES}, got {self.oracle!r}")
         if self.selection not in SELECTIONS:
@@ -193,6 +189,7 @@ class ActiveLoop:
         self.checkpoint_meta = checkpoint_meta or {}
         self.identity = identity or {"config_hash": None, "seed": seed}
         self.tensorboard = None
+        self._checkpoint_sums = {}  # checkpoint path in the work dir -> SHA-256 of its bytes
         per_sample = scorer.scores_each_sample and dataset.task == "classification"
         if loop_settings.selection != "top" and not per_sample:
             raise ValueError(f"loop.selection={loop_settings.selection!r} needs a classification dataset and a "
@@ -236,6 +233,7 @@ class ActiveLoop:
             rng = np.random.default_rng(derive_seed(self.seed, 0, "protocol"))
             self._pool, self._protocol_info = self.protocol.build(self.dataset, rng)
             self._records = []
+            self._checkpoint_sums = {}
         self._check_budget(self._pool)
 
     def run(self) -> List[dict]:
@@ -433,93 +431,62 @@ class ActiveLoop:
     def _write_commit(self, pool: ActivePool, records: List[dict], step: int) -> None:
         checkpoint = self._checkpoint_path(step)
         meta = {**self.checkpoint_meta, "step": step, "run": {**self.identity, "step": step}}
-        atomic_save_torch({"state_dict": self.model.state_dict(), "meta": meta}, checkpoint)
+        relative = checkpoint.relative_to(self.work_dir).as_posix()
+        self._checkpoint_sums[relative] = save_checkpoint(checkpoint, self.model.state_dict(), meta)
+        pruned = self._pruned_checkpoints(step)
+        for path in pruned:
+            self._checkpoint_sums.pop(path.relative_to(self.work_dir).as_posix(), None)
         state = {
             "format": STATE_FORMAT,
             "seed": self.seed,
             "config_hash": self.identity["config_hash"],
             "oracle": self.loop_settings.oracle,
             "completed_step": step,
-            "checkpoint": str(checkpoint.relative_to(self.work_dir)),
+            "checkpoint": relative,
+            "checkpoints": dict(self._checkpoint_sums),
             "protocol": self._protocol_info,
             "pool": pool.state_dict(),
             "records": records,
         }
-        atomic_write_text(self.state_path, json.dumps(state))
+        write_run_state(self.state_path, state)
         write_metrics(self.metrics_path, records)
         StepProgress(self.work_dir, step, self.identity).clear()
-        self._prune_checkpoints(step)
+        for path in pruned:  # after the state that no longer lists them
+            path.unlink(missing_ok=True)
         if self.tensorboard is not None:
             self.tensorboard.step(records[-1])
 
-    def _prune_checkpoints(self, step: int) -> None:
+    def _pruned_checkpoints(self, step: int) -> List[Path]:
+        """The checkpoints that ``loop.keep_checkpoints`` lets go once step ``step`` is committed."""
         keep = self.loop_settings.keep_checkpoints
-        if keep > 0:
-            for old in range(0, step - keep + 1):
-                self._checkpoint_path(old).unlink(missing_ok=True)
+        return [self._checkpoint_path(old) for old in range(0, step - keep + 1)] if keep > 0 else []
 
     def _restore(self):
-        state = read_run_state(self.state_path)
+        state = read_run_state(self.state_path, len(self.dataset))
         if state["seed"] != self.seed:
             raise RunStateError(f"{self.state_path} was written with seed {state['seed']}, not {self.seed}")
         saved_hash = state.get("config_hash")
         if saved_hash is not None and self.identity["config_hash"] is not None and saved_hash != self.identity["config_hash"]:
             raise RunStateError(f"{self.state_path} was written by a run of another config; "
                                 f"resume it with the config in {self.work_dir / 'config.json'}")
-        try:
-            pool = ActivePool.from_state_dict(state["pool"])
-        except (PoolError, TypeError, ValueError, OverflowError) as err:
-            raise RunStateError(f"{self.state_path}: its pool is not valid: {err}") from None
-        if len(pool) != len(self.dataset):
-            raise RunStateError(f"{self.state_path} has {len(pool)} ids but the dataset has {len(self.dataset)}")
-        last_step = state["records"][-1]["step"] if state["records"] else -1
+        pool = restored_pool(state)
+        last_step = state["completed_step"]
         if last_step > self.schedule.num_steps and self.loop_settings.oracle == "simulated":
             raise RunStateError(
                 f"{self.work_dir} has finished {last_step} steps; protocol.num_steps={self.schedule.num_steps} "
                 f"would shorten it. Resume with protocol.num_steps >= {last_step}, or start a new run"
             )
         checkpoint_path = checkpoint_in_work_dir(self.work_dir, state["checkpoint"])
-        checkpoint = load_torch_file(checkpoint_path, self.device)
-        run = checkpoint.get("meta", {}).get("run")
+        self._checkpoint_sums = dict(state.get("checkpoints", {}))
+        checkpoint = read_checkpoint(checkpoint_path, self.device, self._checkpoint_sums.get(state["checkpoint"]))
+        run = checkpoint["meta"].get("run")
         expected = {"config_hash": saved_hash, "seed": self.seed, "step": state["completed_step"]}
         if run is not None and saved_hash is not None and run != expected:
             raise RunStateError(f"{checkpoint_path} is not the checkpoint of step {state['completed_step']} of this "
                                 f"run (it says {run})")
-        self.model.load_state_dict(checkpoint["state_dict"])
+        load_weights(self.model, checkpoint["state_dict"], checkpoint_path)
         logger.info("resuming %s after step %d", self.work_dir, state["completed_step"])
         return pool, state["records"], state["protocol"]
-
-
-STATE_KEYS = {"format": int, "seed": int, "completed_step": int, "checkpoint": str, "protocol": dict, "pool": dict,
-              "records": list}
-
-
-def read_run_state(path: Path) -> dict:
-    """Reads a run's ``state.json`` and checks it is one.
-
-    Raises:
-        RunStateError: The file is missing, not JSON, or lacks a key of a run state; the message names it.
-    """
-    if not path.exists():
-        raise RunStateError(f"cannot resume: no {path}; start the run without --resume")
-    state = read_json(path)
-    if not isinstance(state, dict):
-        raise RunStateError(f"{path} is not a segal run state: it holds a {type(state).__name__}, not an object")
-    for key, kind in STATE_KEYS.items():
-        if not isinstance(state.get(key), kind) or (kind is int and isinstance(state.get(key), bool)):
-            raise RunStateError(f"{path} is not a segal run state: '{key}' is missing or not a {kind.__name__}")
-    if state["format"] != STATE_FORMAT:
-        raise RunStateError(f"{path}: unsupported state format {state['format']!r}")
-    return state
-
-
-def checkpoint_in_work_dir(work_dir: Path, relative: str) -> Path:
-    """``work_dir / relative``, refusing a path that leads outside the work dir."""
-    path = (Path(work_dir) / relative).resolve()
-    if not path.is_relative_to(Path(work_dir).resolve()):
-        raise RunStateError(f"{Path(work_dir) / 'state.json'} names checkpoint {relative!r}, outside the work dir; "
-                            f"a run state may only point at its own checkpoints/")
-    return path
 
 
 class AnnotationLoop(ActiveLoop):

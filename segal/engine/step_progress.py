@@ -11,20 +11,25 @@ A step is train -> evaluate -> score -> select -> commit. Until the commit
   ``step_<s>_scores_rank<r>of<w>.npz``; the other files are rank 0's.
 
 Every file is written atomically and carries the run's identity (config
-hash, seed, step); a file of another run or step is ignored with a warning.
-The commit of the step removes them.
+hash, seed, step) and a digest of its contents. They are a cache, not a
+record: a file of another run or step is ignored, and one that is truncated,
+corrupt or inconsistent is discarded, each with a warning naming it, and its
+work is done again. The commit of the step removes them.
 """
 import io
 import json
 import logging
 import shutil
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Optional, Tuple
 
 import numpy as np
 
+from ..utils.checksums import content_digest
 from ..utils.distributed import rank_and_world
-from ..utils.io import atomic_save_torch, atomic_write_bytes, load_torch_file
+from ..utils.io import UnreadableFileError, atomic_save_torch, atomic_write_bytes, load_torch_file
 
 logger = logging.getLogger("segal")
 
@@ -49,13 +54,21 @@ class StepProgress:
         return self.folder / f"step_{self.step}_{what}{suffix}"
 
     def _save(self, what: str, payload: dict) -> None:
-        atomic_save_torch({"identity": self.identity, **payload}, self._path(what))
+        payload = {"identity": self.identity, **payload}
+        atomic_save_torch({**payload, "digest": content_digest(payload)}, self._path(what))
 
-    def _load(self, what: str) -> Optional[dict]:
+    def _load(self, what: str, keys: Tuple[str, ...]) -> Optional[dict]:
+        """The saved payload, or ``None`` when there is none or it fails a check (then it is discarded)."""
         path = self._path(what)
         if not path.is_file():
             return None
-        saved = load_torch_file(path, "cpu")
+        try:
+            saved = load_torch_file(path, "cpu")
+        except UnreadableFileError as err:
+            return _discard(path, str(err))
+        digest = saved.pop("digest", None)
+        if digest != content_digest(saved) or not set(keys) <= set(saved):
+            return _discard(path, "its contents do not match the digest saved with them")
         if saved.get("identity") != self.identity:
             logger.warning("ignoring %s: it belongs to another run or step (%s, not %s)",
                            path, saved.get("identity"), self.identity)
@@ -67,7 +80,7 @@ class StepProgress:
         self._save("training", {"stage": stage_state})
 
     def load_training(self) -> Optional[dict]:
-        saved = self._load("training")
+        saved = self._load("training", ("stage",))
         return None if saved is None else saved["stage"]
 
     def save_trained(self, model_state: dict, result: dict) -> None:
@@ -76,7 +89,7 @@ class StepProgress:
         self._path("training").unlink(missing_ok=True)
 
     def load_trained(self) -> Optional[Tuple[dict, dict]]:
-        saved = self._load("trained")
+        saved = self._load("trained", ("model", "result"))
         return None if saved is None else (saved["model"], saved["result"])
 
     def _scores_path(self) -> Path:
@@ -85,21 +98,39 @@ class StepProgress:
 
     def save_scores(self, ids: np.ndarray, scores: np.ndarray) -> None:
         """Saves the scores of the first ``len(ids)`` ids of a scoring pass (of this rank's shard)."""
+        ids, scores = np.asarray(ids, np.int64), np.asarray(scores, np.float64)
+        identity = json.dumps(self.identity, sort_keys=True)
         buffer = io.BytesIO()
-        np.savez(buffer, ids=np.asarray(ids, np.int64), scores=np.asarray(scores, np.float64),
-                 identity=np.array(json.dumps(self.identity, sort_keys=True)))
+        np.savez(buffer, ids=ids, scores=scores, identity=np.array(identity),
+                 digest=np.array(content_digest([identity, ids, scores])))
         atomic_write_bytes(self._scores_path(), buffer.getvalue())
 
     def load_scores(self) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+        """``(ids, scores)`` of an interrupted pass, or ``None``; a file that fails a check is discarded."""
         path = self._scores_path()
         if not path.is_file():
             return None
-        with np.load(path, allow_pickle=False) as saved:
-            if json.loads(str(saved["identity"])) != json.loads(json.dumps(self.identity, sort_keys=True)):
-                logger.warning("ignoring %s: it belongs to another run or step", path)
-                return None
-            return saved["ids"], saved["scores"]
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                identity, ids, scores = str(saved["identity"]), saved["ids"], saved["scores"]
+                digest, owner = str(saved["digest"]), json.loads(str(saved["identity"]))
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+            return _discard(path, f"it cannot be read ({type(err).__name__}: {' '.join(str(err).split())[:120]})")
+        if (ids.dtype != np.int64 or scores.dtype != np.float64 or ids.ndim != 1 or ids.shape != scores.shape
+                or digest != content_digest([identity, ids, scores])):
+            return _discard(path, "its ids and scores do not match each other or the digest saved with them")
+        if owner != json.loads(json.dumps(self.identity, sort_keys=True)):
+            logger.warning("ignoring %s: it belongs to another run or step", path)
+            return None
+        return ids, scores
 
     def clear(self) -> None:
         """Removes the saved progress (after the step's commit)."""
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _discard(path: Path, why: str) -> None:  # returns None for the callers' "nothing saved"
+    """Removes a saved piece of progress that failed a check; its work is done again."""
+    logger.warning("discarding %s: %s; that work is done again", path, why)
+    path.unlink(missing_ok=True)
+    return None

@@ -22,7 +22,6 @@ continues where it stopped.
 """
 import json
 import logging
-import multiprocessing
 import os
 import time
 import traceback
@@ -32,7 +31,9 @@ from typing import Callable, List, Optional
 
 from mmengine.config import Config
 
+from ..cli import one_line
 from ..config import ConfigError
+from .workers import run_in_workers
 
 logger = logging.getLogger("segal")
 
@@ -148,7 +149,7 @@ class RunOutcome:
 
 def run_is_finished(work_dir: Path) -> bool:
     """Whether the run in ``work_dir`` has committed all its planned steps."""
-    from ..engine.loop import read_run_state
+    from ..engine.run_state import read_run_state
     from ..config import read_run_config
 
     if not (work_dir / "state.json").is_file():
@@ -172,7 +173,7 @@ def _run_one(run: GridRun) -> RunOutcome:
         cfg.seed = run.seed
         records = run_experiment(cfg, str(run.work_dir), resume=(run.work_dir / "config.json").is_file())
     except Exception as err:  # one failing run must not stop the grid; it is reported with its error
-        detail = f"{type(err).__name__}: {' '.join(str(err).split())}"
+        detail = f"{type(err).__name__}: {one_line(err)}"
         logger.debug("%s failed:\n%s", run.label, traceback.format_exc())
         return RunOutcome(run, "failed", time.perf_counter() - started, detail)
     metric = "accuracy" if "accuracy" in records[-1] else "mIoU"
@@ -222,7 +223,8 @@ def check_runs(runs: List[GridRun], datasets: bool = True) -> List[GridRun]:
 def run_grid(runs: List[GridRun], workers: int, on_outcome: Callable[[RunOutcome], None]) -> List[RunOutcome]:
     """Runs every run in ``workers`` processes (each imports segal once and runs many), or in this one with 1.
 
-    Torch threads are divided between the workers. ``on_outcome`` is called as each run ends.
+    Torch threads are divided between the workers. ``on_outcome`` is called as each run ends; a run whose
+    worker dies (e.g. killed for memory) ends as failed within seconds, and a new worker takes the next run.
     """
     outcomes = []
     if workers <= 1:
@@ -232,10 +234,15 @@ def run_grid(runs: List[GridRun], workers: int, on_outcome: Callable[[RunOutcome
             on_outcome(outcomes[-1])
         return outcomes
     threads = max(1, (os.cpu_count() or 1) // workers)
-    with multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(threads,)) as pool:
-        for outcome in pool.imap_unordered(_run_one, runs):
-            outcomes.append(outcome)
-            on_outcome(outcome)
+
+    def finished(run: GridRun, outcome: RunOutcome) -> None:
+        outcomes.append(outcome)
+        on_outcome(outcome)
+
+    def died(run: GridRun, how: str) -> None:
+        finished(run, RunOutcome(run, "failed", error=f"its worker process died ({how}); rerun the grid to resume it"))
+
+    run_in_workers(runs, _run_one, workers, finished, died, _init_worker, (threads,))
     return outcomes
 
 

@@ -10,7 +10,8 @@ from ..apis import build_dataset, build_model
 from ..config import read_run_config
 from ..data.pool import UNLABELLED, ActivePool, Split
 from ..scorers.base import ScoringContext
-from ..utils.io import load_torch_file, read_json
+from ..engine.checkpoints import load_weights, read_checkpoint
+from ..engine.run_state import read_run_state
 from ..utils.precision import autocast_dtype
 from ..utils.seeding import derive_seed
 
@@ -65,10 +66,10 @@ def replay_step(run_dir, step: int = 0, device: str = "cpu", batch_size: int = 5
     if not checkpoint.is_file():
         raise FileNotFoundError(f"{checkpoint} is missing: step {step} has not finished or its checkpoint was pruned "
                                 f"(loop.keep_checkpoints)")
-    state = read_json(run_dir / "state.json")
+    state = read_run_state(run_dir / "state.json")
     dataset = build_dataset(cfg)
     model = build_model(cfg.model, dataset).to(device)
-    model.load_state_dict(load_torch_file(checkpoint, device)["state_dict"])
+    load_weights(model, read_checkpoint(checkpoint, device)["state_dict"], checkpoint)
     model.eval()
     device = torch.device(device)
     ctx = ScoringContext(model=model, dataset=dataset, pool=pool_at_step(state["pool"], step), device=device,

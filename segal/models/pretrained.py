@@ -3,11 +3,8 @@ from pathlib import Path
 
 from torch import nn
 
+from ..engine.checkpoints import WeightsMismatch, verify_weights
 from ..utils.io import load_torch_file
-
-
-class WeightsMismatch(ValueError):
-    """A weights file does not fit the model the config builds."""
 
 
 def load_pretrained(model: nn.Module, path: str) -> str:
@@ -30,6 +27,7 @@ def load_pretrained(model: nn.Module, path: str) -> str:
             f"python data_prep/encoder_weights.py resnet18 {path} (on a machine with internet access)"
         )
     loaded = load_torch_file(path)
+    verify_weights(loaded, Path(path))  # a segal checkpoint checks itself; other weights files carry no digest
     weights = loaded.get("state_dict", loaded)
     targets = {"model": model}
     encoder = getattr(getattr(model, "trunk", None), "encoder", None)

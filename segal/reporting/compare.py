@@ -18,6 +18,7 @@ from ..config import RUN_CONFIG, config_differences, read_run_config
 from ..utils.io import atomic_write_text
 from .figures import pyplot, save_figure
 from .paired import comparison_pairs, format_difference, paired_difference
+from ..engine.run_state import check_records, read_run_state
 from .records import read_metrics
 
 # config keys that never make runs different settings
@@ -49,6 +50,9 @@ class Run:
         self.records = read_metrics(self.work_dir / "metrics.jsonl")
         if not self.records:
             raise ValueError(f"{self.work_dir / 'metrics.jsonl'} has no records yet")
+        check_records(self.records, str(self.work_dir / "metrics.jsonl"))
+        if (self.work_dir / "state.json").is_file():
+            _check_against_state(self.work_dir, self.records)
         self.metric = "mIoU" if "mIoU" in self.records[0] else "accuracy"
 
     @property
@@ -72,6 +76,20 @@ class Run:
     @property
     def n_labelled(self) -> List[int]:
         return [r["n_labelled"] for r in self.records]
+
+
+def _check_against_state(work_dir: Path, records: List[dict]) -> None:
+    """``metrics.jsonl`` must say what the run's ``state.json`` (its commit point, checked) says."""
+    committed = read_run_state(work_dir / "state.json")["records"]
+    for step, record in enumerate(records):
+        if step >= len(committed) or record != committed[step]:
+            raise ValueError(f"{work_dir / 'metrics.jsonl'}: step {step} differs from {work_dir / 'state.json'}; "
+                             f"the file was edited or its write interrupted. Rewrite it from the state with: "
+                             f"python tools/train.py {work_dir / 'config.json'} --work-dir {work_dir} --resume")
+    if len(records) < len(committed):
+        raise ValueError(f"{work_dir / 'metrics.jsonl'} has {len(records)} steps, {work_dir / 'state.json'} "
+                         f"{len(committed)}; rewrite it with: python tools/train.py {work_dir / 'config.json'} "
+                         f"--work-dir {work_dir} --resume")
 
 
 def _setting_label(run: Run, differing: Sequence[str]) -> str:

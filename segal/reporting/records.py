@@ -73,5 +73,8 @@ def read_metrics(path: Path) -> List[dict]:
                 try:
                     records.append(json.loads(line))
                 except json.JSONDecodeError as err:
-                    raise ValueError(f"{path}:{number} is not valid JSON: {err}") from err
+                    raise ValueError(f"{path}:{number} is not valid JSON: {err}") from None
+                if not isinstance(records[-1], dict):
+                    raise ValueError(f"{path}:{number} is not a step record: it holds a "
+                                     f"{type(records[-1]).__name__}, not an object")
     return records

@@ -7,7 +7,7 @@ from torch.func import vmap
 
 from ..registry import SCORERS
 from .base import Scorer, ScoringContext
-from .head_probe import HeadProbe
+from .head_probe import HeadProbe, check_probe_settings
 
 ERRORS = ("log", "zero_one")
 
@@ -35,6 +35,7 @@ class ErrReduction(Scorer):
     def __init__(self, subset_size: int = 200, steps: int = 3, lr: float = 1e-3, error: str = "log",
                  chunk_size: Optional[int] = None, precision: str = "fast"):
         super().__init__(precision)
+        check_probe_settings(steps, lr)
         if error not in ERRORS:
             raise ValueError(f"scorer.error must be one of {ERRORS}, got {error!r}")
         if subset_size < 1:

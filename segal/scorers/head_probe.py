@@ -13,6 +13,22 @@ from torch.func import functional_call, grad
 
 Params = Dict[str, torch.Tensor]
 
+#: The largest ``scorer.lr`` accepted. From lr 1e-1 one step already fits the pseudo-label on the shipped
+#: models (docs/results/findings.md), so larger rates change nothing but the risk of overflow.
+MAX_PROBE_LR = 100.0
+
+
+def check_probe_settings(steps: int, lr: float) -> None:
+    """Checks the SGD settings of a head probe: ``steps >= 1`` and ``0 < lr <= MAX_PROBE_LR``.
+
+    Raises:
+        ValueError: Naming the setting and its value.
+    """
+    if steps < 1:
+        raise ValueError(f"scorer.steps must be >= 1, got {steps}")
+    if not 0 < lr <= MAX_PROBE_LR:
+        raise ValueError(f"scorer.lr must be in (0, {MAX_PROBE_LR:g}], got {lr}")
+
 
 class HeadProbe:
     """Evaluates and updates ``model.head`` as a pure function of its parameters.

@@ -17,7 +17,7 @@ from ..registry import SCORERS
 from ..utils.seeding import derive_seed
 from .base import Scorer, ScoringContext, mean_over_elements
 from .head_delta import DeltaChain, UnsupportedHead, cross_entropy_change
-from .head_probe import HeadProbe
+from .head_probe import HeadProbe, check_probe_settings
 from .holdout_pixels import HoldoutRowBands
 from .linear_head import holdout_loss_changes
 
@@ -77,10 +77,7 @@ class HoldoutLossChange(Scorer):
                  chunk_size: Optional[int] = None, holdout_batch: Optional[int] = None, method: str = "auto",
                  holdout_pixels: Optional[float] = None, precision: str = "fast"):
         super().__init__(precision)
-        if steps < 1:
-            raise ValueError(f"scorer.steps must be >= 1, got {steps}")
-        if lr <= 0:
-            raise ValueError(f"scorer.lr must be > 0, got {lr}")
+        check_probe_settings(steps, lr)
         if reduction not in (None,) + REDUCTIONS:
             raise ValueError(f"scorer.reduction must be one of {REDUCTIONS} or None, got {reduction!r}")
         if method not in METHODS:

@@ -2,13 +2,18 @@
 
 Files get the permissions the umask gives any new file (``-rw-r--r--`` under the usual 022).
 """
+import errno
+import hashlib
+import io
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import Any, Callable, Optional, Union
 
 import torch
+
+from .checksums import file_sha256
 
 PathLike = Union[str, os.PathLike]
 
@@ -19,19 +24,34 @@ def _current_umask() -> int:
     return mask
 
 
+class DiskFullError(OSError):
+    """The disk (or the user's quota) had no room for a file segal was writing; the old file is untouched."""
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _disk_full(path: Path) -> DiskFullError:
+    return DiskFullError(errno.ENOSPC, f"disk full: no space left to write {path} (the previous version, if any, "
+                                       f"is kept); free space on that disk and run the command again")
+
+
 def _atomic_write(path: PathLike, write: Callable[[str], None]) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    # mkstemp creates the file private (0600); give it the mode a plain open() would, as the umask says.
-    os.fchmod(fd, 0o666 & ~_current_umask())
-    os.close(fd)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        # mkstemp creates the file private (0600); give it the mode a plain open() would, as the umask says.
+        os.fchmod(fd, 0o666 & ~_current_umask())
+        os.close(fd)
         write(tmp)
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as err:
+        if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
+        if isinstance(err, OSError) and err.errno in _FULL:
+            raise _disk_full(path) from None
         raise
 
 
@@ -59,23 +79,44 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
     _atomic_write(path, write)
 
 
-def atomic_save_torch(obj: Any, path: PathLike) -> None:
-    """``torch.save`` through a temporary file and a rename."""
-    _atomic_write(path, lambda tmp: torch.save(obj, tmp))
+def atomic_save_torch(obj: Any, path: PathLike) -> str:
+    """``torch.save`` through a temporary file and a rename.
+
+    The file is serialised in memory and written with plain file writes, so a
+    full disk is reported as such (:class:`DiskFullError`, naming ``path``).
+
+    Returns:
+        The SHA-256 hex digest of the bytes written.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    data = buffer.getbuffer()
+    atomic_write_bytes(path, data)
+    return hashlib.sha256(data).hexdigest()
 
 
 class UnreadableFileError(ValueError):
     """A file segal reads is truncated, of another kind, or holds what segal refuses to load."""
 
 
-def load_torch_file(path: PathLike, device="cpu") -> dict:
+class ChecksumMismatch(UnreadableFileError):
+    """A file's bytes or contents differ from the SHA-256 recorded for them: it is corrupt or was changed."""
+
+
+def load_torch_file(path: PathLike, device="cpu", sha256: Optional[str] = None) -> dict:
     """``torch.load`` of a file segal wrote, with ``weights_only=True``: tensors and plain containers only.
 
     A file that holds other objects could run code when unpickled; it is
     refused, and so is a truncated or foreign file, each with one line naming it.
 
+    Args:
+        path: The file.
+        device: Where to map tensors.
+        sha256: The digest recorded for the file's bytes; checked before anything is unpickled.
+
     Raises:
         FileNotFoundError: ``path`` does not exist.
+        ChecksumMismatch: The file's SHA-256 is not ``sha256``.
         UnreadableFileError: ``path`` is not a complete checkpoint of tensors and plain data.
     """
     import pickle
@@ -83,6 +124,9 @@ def load_torch_file(path: PathLike, device="cpu") -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    if sha256 is not None and file_sha256(path) != sha256:
+        raise ChecksumMismatch(f"{path} is corrupt or was changed: its SHA-256 differs from the one its run "
+                               f"recorded in state.json; segal does not use it")
     try:
         loaded = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError:

@@ -1,0 +1,66 @@
+"""Reading image and label files with their size checked first, so a huge or broken file is one clear error.
+
+A PNG of 30000 x 30000 pixels is a few kilobytes on disk and gigabytes in
+memory (a decompression bomb). The header is read first, and a file above
+:data:`MAX_IMAGE_PIXELS` is refused before any pixel is decoded.
+"""
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+#: Pixels an image may have: 100 megapixels, ~48x a Cityscapes frame (2048 x 1024). Larger ones are
+#: refused; tile them first.
+MAX_IMAGE_PIXELS = 100_000_000
+
+
+class ImageFileError(ValueError):
+    """An image or label file cannot be read, or is too large to read safely."""
+
+
+def image_size(path) -> tuple:
+    """``(width, height)`` from the file's header, without decoding its pixels.
+
+    Raises:
+        ImageFileError: The file is not an image, or has more than :data:`MAX_IMAGE_PIXELS` pixels.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+    except Image.DecompressionBombError as err:
+        raise ImageFileError(f"{path}: image too large to read safely ({err}); segal reads at most "
+                             f"{MAX_IMAGE_PIXELS:,} pixels per image; tile or downscale it") from None
+    except (OSError, ValueError, SyntaxError) as err:
+        raise ImageFileError(f"cannot read image {path}: {type(err).__name__}: {err}") from None
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ImageFileError(f"{path}: {width}x{height} pixels is more than segal reads per image "
+                             f"({MAX_IMAGE_PIXELS:,}); tile or downscale it")
+    return width, height
+
+
+def read_image_file(path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    """Decodes an image with OpenCV after :func:`image_size` has checked its header.
+
+    Args:
+        path: The file.
+        flags: ``cv2.IMREAD_COLOR`` (``[H, W, 3]`` BGR) or ``cv2.IMREAD_UNCHANGED`` (label files).
+
+    Raises:
+        ImageFileError: The file is missing, not an image, too large, or cannot be decoded
+            (e.g. no memory for it); the message names the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImageFileError(f"image file not found: {path}")
+    image_size(path)
+    try:
+        image = cv2.imread(str(path), flags)
+    except cv2.error as err:
+        raise ImageFileError(f"cannot decode image {path}: {' '.join(str(err).split())}") from None
+    if image is None:
+        raise ImageFileError(f"cannot decode image {path}")
+    return image
