@@ -94,6 +94,11 @@ TRAIN_CASES = [
     ("infinite lr", ["--cfg-options", "train.optimizer.lr=inf"], None, ["train.optimizer.lr"]),
     ("negative lr", ["--cfg-options", "train.optimizer.lr=-0.1"], None, ["train.optimizer.lr"]),
     ("infinite scorer lr", ["--cfg-options", *FAST, "scorer.type=HoldoutLossChange", "scorer.lr=inf"], None, ["scorer.lr"]),
+    ("huge scorer lr", ["--cfg-options", *FAST, "scorer.type=HoldoutLossChange", "scorer.lr=1e30"], None,
+     ["scorer.lr", "1e+30"]),
+    ("scoring batch of zero", ["--cfg-options", *FAST, "loop.score_batch_size=0"], None, ["loop.score_batch_size", "0"]),
+    ("negative checkpoints kept", ["--cfg-options", *FAST, "loop.keep_checkpoints=-1"], None,
+     ["loop.keep_checkpoints", "-1"]),
     ("unknown scorer", ["--cfg-options", "scorer.type=Entropyy"], None, ["Entropyy", "Entropy"]),
     ("unknown model", ["--cfg-options", "model.type=Transformer"], None, ["model.type", "Transformer"]),
     ("unknown monitor", ["--cfg-options", "train.monitor=f1"], None, ["train.monitor", "f1"]),
@@ -295,3 +300,13 @@ def test_no_code_runs_from_a_run_folder_config(run, tmp_path, capsys):
     capsys.readouterr()
     load_tool("train").main([str(run / "config.json"), "--work-dir", str(run), "--resume"])
     assert not marker.exists(), "report.py and --resume read config.json, never config.py"
+
+
+def test_option_values_keep_their_spaces(tmp_path, capsys):
+    """``dataset.data_root=/x/city with spaces`` used to become /x/citywithspaces."""
+    root = tmp_path / "city with spaces"
+    config = str(REPO / "configs/cityscapes/deeplabv3plus-r18-imagenet_holdout-loss-change_gpu.py")
+    code, err = run_main("train", [config, "--work-dir", str(tmp_path / "w"), "--cfg-options",
+                                   f"dataset.data_root={root}", "device=cpu"], capsys)
+    assert code == 1 and f"no images in {root}/leftImg8bit" in err and "Traceback" not in err
+    assert not (tmp_path / "w").exists()

@@ -107,3 +107,42 @@ def test_an_unwritable_folder_is_one_line_that_says_what_to_do(capsys):
     err = capsys.readouterr().err
     assert exit_info.value.code == 1 and err.count("\n") == 1
     assert "/runs/locked/state.json" in err and "choose another folder" in err
+
+
+class _BrokenImages:
+    """A map-style dataset whose every image fails to decode."""
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, index):
+        raise ValueError(f"cannot decode image /data/city/img_{index}.png")
+
+
+def test_an_error_in_a_dataloader_worker_is_its_own_line():
+    """torch re-raises a worker's error with the worker's traceback inside the message; the user sees its last line."""
+    from torch.utils.data import DataLoader
+
+    from segal.cli import one_line
+
+    loader = DataLoader(_BrokenImages(), batch_size=2, num_workers=1)
+    with pytest.raises(ValueError) as raised:
+        next(iter(loader))
+    assert "Original Traceback" in str(raised.value)
+    assert one_line(raised.value) == ("cannot decode image /data/city/img_0.png "
+                                      "(raised as ValueError in DataLoader worker process 0)")
+
+
+@pytest.mark.parametrize("text, value", [
+    ("/x/city with spaces", "/x/city with spaces"), ("3", 3), ("1e-3", 1e-3), ("true", True), ("None", None),
+    ("[a, b]", ["a", "b"]), ("a,b", ["a", "b"]), ("(1,2)", (1, 2)), ("[(1,2),[a,b],c]", [(1, 2), ["a", "b"], "c"]),
+    ("'7'", "7"), ("[]", []),
+])
+def test_cfg_option_values_parse_like_mmengine_but_keep_spaces(text, value):
+    from mmengine.config import DictAction
+
+    from segal.config_options import parse_option_value
+
+    assert parse_option_value(text) == value
+    if " " not in text and "'" not in text:  # mmengine drops spaces and quotes; otherwise the two agree
+        assert DictAction._parse_iterable(text) == value

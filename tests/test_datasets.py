@@ -81,3 +81,28 @@ def test_digits_is_embedded_with_a_stratified_test_split():
     test_freq = np.bincount(ds.labels[ds.is_test]) / ds.is_test.sum()
     assert np.abs(train_freq - test_freq).max() < 0.01
     assert np.array_equal(Digits().is_test, ds.is_test), "ids and splits are stable across runs"
+
+
+class _Planted:
+    """Unpickling this would create ``path``: code hidden in a dataset file."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_a_cifar10_batch_cannot_run_code(tmp_path):
+    import pickle
+
+    write_cifar10_format(tmp_path, n_per_batch=6)
+    batch = tmp_path / "cifar-10-batches-py" / "data_batch_3"
+    with open(batch, "wb") as f:
+        pickle.dump({"data": _Planted(str(tmp_path / "marker")), "labels": [0]}, f)
+    with pytest.raises(ValueError, match="data_batch_3 holds objects other than arrays") as refused:
+        CIFAR10(str(tmp_path), verify_checksums=False)
+    assert "io.open" in str(refused.value) and not (tmp_path / "marker").exists()
+    batch.write_bytes(pickle.dumps({"data": np.zeros((2, 3072), np.uint8), "labels": [0, 12]}))
+    with pytest.raises(ValueError, match="data_batch_3 is not a CIFAR-10 batch"):
+        CIFAR10(str(tmp_path), verify_checksums=False)

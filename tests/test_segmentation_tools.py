@@ -1,5 +1,6 @@
 """select.py on a folder of unlabelled images, and test.py with prediction PNGs, on synthetic Cityscapes data."""
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -145,3 +146,67 @@ def test_selection_records_the_settings_the_scorer_used(city, tmp_path):
     assert "ignored" in result.stderr
     recorded = json.loads((tmp_path / "selection.json").read_text())["scorer"]
     assert recorded == {"type": "MCDropout", "num_passes": 20, "passes_per_batch": None, "precision": "fast"}
+
+
+def header_only_png(path, width: int, height: int):
+    """A PNG whose header claims ``width x height`` pixels: a few bytes on disk, gigabytes once decoded."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    return path
+
+
+def test_a_decompression_bomb_in_the_pool_is_one_line(city, tmp_path):
+    root, config, options, checkpoint = city
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    shutil.copy(next((root / "city" / "leftImg8bit" / "train").rglob("*.png")), folder / "fine.png")
+    header_only_png(folder / "bomb.png", 30000, 30000)
+    result = run_tool("select.py", str(config), str(checkpoint), "--budget", "1", "--pool", str(folder),
+                      "--work-dir", str(tmp_path / "sel"), "--cfg-options", *options)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert result.returncode == 1 and len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert str(folder / "bomb.png") in errors[0] and "too large" in errors[0]
+    assert not (tmp_path / "sel").exists()
+
+
+def _city_copy(root, tmp_path, options):
+    copy = tmp_path / "city"
+    shutil.copytree(root / "city", copy)
+    return copy, [o if not o.startswith("dataset.data_root=") else f"dataset.data_root={copy}" for o in options]
+
+
+def test_a_huge_test_image_is_refused_before_it_is_decoded(city, tmp_path):
+    """20000 x 20000 pixels: 1.2 GB once decoded; the header alone is read and the file named."""
+    root, config, options, checkpoint = city
+    copy, options = _city_copy(root, tmp_path, options)
+    image = sorted((copy / "leftImg8bit" / "val").rglob("*.png"))[1]
+    header_only_png(image, 20000, 20000)
+    result = run_tool("test.py", str(config), str(checkpoint), "--work-dir", str(tmp_path / "eval"),
+                      "--cfg-options", *options)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert result.returncode == 1 and len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert str(image) in errors[0] and "too large" in errors[0]
+
+
+def test_an_image_of_another_size_is_named(city, tmp_path):
+    """Used to end in torch's "stack expects each tensor to be equal size" with no file named."""
+    root, config, options, checkpoint = city
+    copy, options = _city_copy(root, tmp_path, options)
+    image = sorted((copy / "leftImg8bit" / "val").rglob("*.png"))[1]
+    stem = image.name.replace("_leftImg8bit.png", "")
+    cv2.imwrite(str(image), cv2.resize(cv2.imread(str(image)), (128, 64)))
+    for label in (copy / "gtFine" / "val").rglob(f"{stem}_gtFine_*.png"):
+        cv2.imwrite(str(label), cv2.resize(cv2.imread(str(label), cv2.IMREAD_UNCHANGED), (128, 64),
+                                           interpolation=cv2.INTER_NEAREST))
+    result = run_tool("test.py", str(config), str(checkpoint), "--work-dir", str(tmp_path / "eval"),
+                      "--cfg-options", *options, "train.eval_batch_size=4")
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert result.returncode == 1 and len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "different sizes" in errors[0] and str(image) in errors[0] and "3x64x128" in errors[0]
+    assert "stack expects" not in result.stderr

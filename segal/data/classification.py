@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torchvision
 from torch.utils.data import Dataset
+from torchvision.datasets.utils import check_integrity
 
 from ..registry import DATASETS
 
@@ -218,17 +219,43 @@ class SVHN(TorchvisionClassification):
         return torch.from_numpy(ds.data), ds.labels.astype(np.int64)
 
 
-class _UncheckedCIFAR10(torchvision.datasets.CIFAR10):
-    """torchvision's CIFAR10 with the MD5 checks reduced to the files being present."""
+class _ArraysOnly(pickle.Unpickler):
+    """Unpickles plain containers and numpy arrays; any other object, which could run code, is refused."""
 
-    def _check_integrity(self) -> bool:
-        folder = os.path.join(self.root, self.base_folder)
-        return all(os.path.isfile(os.path.join(folder, name)) for name, _ in self.train_list + self.test_list)
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+               ("numpy", "ndarray"), ("numpy", "dtype")}
 
-    def _load_meta(self) -> None:
-        with open(os.path.join(self.root, self.base_folder, self.meta["filename"]), "rb") as f:
-            self.classes = pickle.load(f, encoding="latin1")[self.meta["key"]]
-        self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
+    def find_class(self, module, name):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"it asks for {module}.{name}")
+
+
+def read_cifar_batch(path: Path, num_classes: int = 10):
+    """One ``cifar-10-batches-py`` batch: ``(images [N, 3, 32, 32] uint8, labels [N] int64)``.
+
+    The file is a pickle; it is read without running anything it holds
+    (:class:`_ArraysOnly`), and checked to be a batch.
+
+    Raises:
+        ValueError: The file holds other objects, is truncated, or is not a CIFAR-10 batch; the message names it.
+    """
+    try:
+        with open(path, "rb") as f:
+            batch = _ArraysOnly(f, encoding="latin1").load()
+    except pickle.UnpicklingError as err:
+        raise ValueError(f"{path} holds objects other than arrays and plain data ({err}); segal does not unpickle "
+                         f"it, since that could run code") from None
+    except (EOFError, ValueError, TypeError, IndexError, KeyError) as err:
+        raise ValueError(f"{path} is truncated or not a CIFAR-10 batch ({type(err).__name__}: {err})") from None
+    data = batch.get("data") if isinstance(batch, dict) else None
+    labels = np.asarray(batch.get("labels", []) if isinstance(batch, dict) else [])
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 \
+            or labels.shape != (len(data),) or labels.dtype.kind not in "iu" or not np.all((labels >= 0) & (labels < num_classes)):
+        raise ValueError(f"{path} is not a CIFAR-10 batch: expected 'data' [N, 3072] uint8 and N 'labels' in "
+                         f"[0, {num_classes})")
+    return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
 
 
 @DATASETS.register_module()
@@ -243,7 +270,17 @@ class CIFAR10(TorchvisionClassification):
         return {self.data_root / "cifar-10-batches-py": names}
 
     def load_split(self, train, download):
-        tv_class = torchvision.datasets.CIFAR10 if self.verify_checksums else _UncheckedCIFAR10
-        ds = tv_class(str(self.data_root), train=train, download=download)
-        images = torch.from_numpy(np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)))  # HWC -> CHW
-        return images, np.asarray(ds.targets, dtype=np.int64)
+        official = torchvision.datasets.CIFAR10
+        if download:
+            official(str(self.data_root), train=train, download=True)
+        checksums = dict(official.train_list + official.test_list)
+        folder = self.data_root / official.base_folder
+        images, labels = [], []
+        for name in [n for n, _ in (official.train_list if train else official.test_list)]:
+            if self.verify_checksums and not check_integrity(str(folder / name), checksums[name]):
+                raise RuntimeError(f"{folder / name}: dataset not found or corrupted (its MD5 is not the official "
+                                   f"file's); set dataset.verify_checksums=False to read another copy")
+            batch_images, batch_labels = read_cifar_batch(folder / name)
+            images.append(batch_images)
+            labels.append(batch_labels)
+        return torch.from_numpy(np.concatenate(images)), np.concatenate(labels)

@@ -134,8 +134,8 @@ def load_torch_file(path: PathLike, device="cpu", sha256: Optional[str] = None) 
             f"{path} holds objects other than tensors and plain data; segal does not load it, since unpickling "
             f"it could run code. Use a checkpoint written by segal"
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise UnreadableFileError(f"{path} is truncated or not a torch checkpoint ({type(err).__name__}: "
+    except Exception as err:  # a damaged archive fails in many ways (IndexError, KeyError, RuntimeError, ...)
+        raise UnreadableFileError(f"{path} is truncated, corrupt or not a torch checkpoint ({type(err).__name__}: "
                                   f"{str(err).splitlines()[0] if str(err) else 'no detail'})") from None
     if not isinstance(loaded, dict):
         raise UnreadableFileError(f"{path} is not a segal checkpoint: it holds a {type(loaded).__name__}, not a dict")
