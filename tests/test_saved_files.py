@@ -24,14 +24,7 @@ from segal.engine.step_progress import StepProgress
 from segal.reporting.compare import Run
 from segal.utils import io as segal_io
 from segal.utils.io import UnreadableFileError, atomic_save_torch
-from test_bad_inputs import CONFIG, FAST, finished_run, load_tool, run_main, snapshot  # noqa: F401  (a fixture)
-
-
-@pytest.fixture
-def run(finished_run, tmp_path):  # noqa: F811
-    work = tmp_path / "run"
-    shutil.copytree(finished_run, work)
-    return work
+from test_bad_inputs import CONFIG, FAST, finished_run, load_tool, run, run_main, snapshot  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
@@ -400,3 +393,12 @@ def test_flipped_bytes_are_refused_or_discarded_never_used(saved_files, name, wh
         assert _same(got, expected), f"{name}: changed bytes were used as if they were the saved ones"
     finally:
         path.write_bytes(original)
+
+
+def test_a_run_killed_before_its_config_was_written_resumes_from_the_start(finished_run, tmp_path):  # noqa: F811
+    """A kill in the first second leaves a folder holding only the lock; --resume starts it at step 0."""
+    work = tmp_path / "run"
+    work.mkdir()
+    (work / ".lock").touch()
+    load_tool("train").main([CONFIG, "--work-dir", str(work), "--resume", "--cfg-options", *FAST])
+    assert (work / "metrics.jsonl").read_bytes() == (finished_run / "metrics.jsonl").read_bytes()

@@ -12,21 +12,14 @@ import sys
 
 import pytest
 
-from test_bad_inputs import CONFIG, FAST, load_tool, run_main, snapshot
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    work = tmp_path_factory.mktemp("security") / "run"
-    load_tool("train").main([CONFIG, "--work-dir", str(work), "--cfg-options", *FAST])
-    return work
+from test_bad_inputs import CONFIG, FAST, finished_run, run_main, snapshot  # noqa: F401  (a fixture)
 
 
 @pytest.fixture
-def planted(finished, tmp_path, monkeypatch):
+def planted(finished_run, tmp_path, monkeypatch):  # noqa: F811
     """A copy of the run, a Python file and an importable module that would each write ``tmp_path/marker``."""
     work = tmp_path / "run"
-    shutil.copytree(finished, work)
+    shutil.copytree(finished_run, work)
     marker = tmp_path / "marker"
     code = f"import pathlib\npathlib.Path({str(marker)!r}).write_text('code ran')\n"
     (work / "evil_base.py").write_text(code + (work / "config.py").read_text())

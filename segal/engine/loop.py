@@ -17,6 +17,7 @@ from ..data.pseudo_labels import WithPseudoLabels
 from ..scorers.base import BudgetError, Scorer, ScoringContext, check_budget
 from ..scorers.selection import SELECTIONS
 from ..utils.distributed import barrier, is_main, shard
+from ..utils.lock import LOCK_NAME
 from ..utils.seeding import derive_seed
 from ..utils.precision import autocast_dtype
 from ..utils.progress import format_seconds
@@ -220,7 +221,8 @@ class ActiveLoop:
                 without ``resume``, or a saved state of another run.
             BudgetError: The remaining steps need more ids than the pool has.
         """
-        if resume and not self.state_path.exists() and (self.work_dir / "config.json").is_file():
+        started = any((self.work_dir / name).is_file() for name in ("config.json", LOCK_NAME))
+        if resume and not self.state_path.exists() and started:  # killed before its first commit
             logger.info("%s: the run was interrupted before its first commit; starting at step 0", self.work_dir)
             resume = False
         if resume:

@@ -79,17 +79,20 @@ class Run:
 
 
 def _check_against_state(work_dir: Path, records: List[dict]) -> None:
-    """``metrics.jsonl`` must say what the run's ``state.json`` (its commit point, checked) says."""
+    """``metrics.jsonl`` must say what the run's ``state.json`` (its commit point, checked) says.
+
+    It may stop short of the state (a write interrupted between the two files); the run then counts as unfinished.
+    """
     committed = read_run_state(work_dir / "state.json")["records"]
+    rewrite = (f"rewrite it from the state with: python tools/train.py {work_dir / 'config.json'} "
+               f"--work-dir {work_dir} --resume")
+    if len(records) > len(committed):
+        raise ValueError(f"{work_dir / 'metrics.jsonl'} has {len(records)} steps, {work_dir / 'state.json'} only "
+                         f"{len(committed)}; {rewrite}")
     for step, record in enumerate(records):
-        if step >= len(committed) or record != committed[step]:
+        if record != committed[step]:
             raise ValueError(f"{work_dir / 'metrics.jsonl'}: step {step} differs from {work_dir / 'state.json'}; "
-                             f"the file was edited or its write interrupted. Rewrite it from the state with: "
-                             f"python tools/train.py {work_dir / 'config.json'} --work-dir {work_dir} --resume")
-    if len(records) < len(committed):
-        raise ValueError(f"{work_dir / 'metrics.jsonl'} has {len(records)} steps, {work_dir / 'state.json'} "
-                         f"{len(committed)}; rewrite it with: python tools/train.py {work_dir / 'config.json'} "
-                         f"--work-dir {work_dir} --resume")
+                             f"the file was edited or damaged; {rewrite}")
 
 
 def _setting_label(run: Run, differing: Sequence[str]) -> str:
