@@ -146,3 +146,44 @@ def test_cfg_option_values_parse_like_mmengine_but_keep_spaces(text, value):
     assert parse_option_value(text) == value
     if " " not in text and "'" not in text:  # mmengine drops spaces and quotes; otherwise the two agree
         assert DictAction._parse_iterable(text) == value
+
+
+def _train_console(tmp_path, name, progress: bool, terminal: bool) -> str:
+    """stderr of a short digits run, through a pseudo-terminal or a pipe."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    command = [sys.executable, str(REPO / "tools/train.py"), str(REPO / "configs/digits/mlp_random_balanced.py"),
+               "--work-dir", str(tmp_path / name), "--cfg-options", "protocol.num_steps=1", "train.max_epochs=4",
+               "train.patience=4", f"loop.progress={progress}", "device=cpu"]
+    if not terminal:
+        return subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=300).stderr
+    main, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # a new pty has 0 columns
+    process = subprocess.Popen(command, stderr=child, stdout=subprocess.DEVNULL, cwd=REPO)
+    os.close(child)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    process.wait(timeout=300)
+    os.close(main)
+    return b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "redirected"])
+def test_progress_off_means_no_bars_and_no_epoch_lines(tmp_path, terminal):
+    quiet = _train_console(tmp_path, "quiet", progress=False, terminal=terminal)
+    assert " epoch " not in quiet and "it/s" not in quiet and "epoch/s" not in quiet, quiet
+    assert "step 1/1" in quiet, "the per-step lines stay"
+    log = next((tmp_path / "quiet").glob("*.log")).read_text()
+    assert log.count("train step 0 epoch") == 4, "the log file keeps every epoch"
+    shown = _train_console(tmp_path, "shown", progress=True, terminal=terminal)
+    assert ("epoch/s" in shown or "epoch]" in shown) if terminal else shown.count("train step 0 epoch") == 4

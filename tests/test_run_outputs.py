@@ -101,3 +101,27 @@ def test_report_refuses_unfinished_runs_unless_asked(run, tmp_path):
     assert entry["mean"][2] == pytest.approx(records(work)[2]["accuracy"])
     assert summary["dataset"] == "Digits" and summary["protocol"] == "BalancedProtocol"
     assert "Unfinished runs" in (tmp_path / "r2" / "report.md").read_text() and "unfinished" in allowed.stdout
+
+
+@pytest.mark.parametrize("longer_first", [True, False])
+def test_report_compares_runs_of_different_lengths_over_their_common_steps(run, tmp_path, longer_first):
+    """A run extended by --resume beside a shorter one used to end in IndexError (or, in the other order, AUCs over
+    different labels)."""
+    work, _ = run
+    extended = tmp_path / "extended"
+    shutil.copytree(work, extended)
+    result = run_tool("train.py", str(extended / "config.json"), "--work-dir", str(extended), "--resume",
+                      "--cfg-options", "protocol.num_steps=3")
+    assert result.returncode == 0, result.stderr
+    assert len(records(extended)) == 4 and len(records(work)) == 3
+    order = [str(extended), str(work)] if longer_first else [str(work), str(extended)]
+    report = run_tool("report.py", *order, "--out", str(tmp_path / "r"))
+    assert report.returncode == 0 and "Traceback" not in report.stderr, report.stderr
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    entry = summary["settings"]["Entropy"]
+    assert entry["runs_per_step"] == [2, 2, 2] and entry["cut"] == {str(extended): 4}
+    assert entry["per_seed"]["0"]["final"] == pytest.approx(records(work)[2]["accuracy"])
+    assert summary["auc_steps"] == 3
+    text = (tmp_path / "r" / "report.md").read_text()
+    assert "compared over their first 3 steps" in text and f"`{extended}` (4 steps)" in text
+    assert "| 2 | " in text and "| 3 | " not in text

@@ -258,7 +258,7 @@ def train_stage(
             logger.info(
                 "%s epoch %d: train loss %.4f, holdout %s %.4f (best %.4f at epoch %d), %.1fs",
                 desc, epoch, info.train_loss, shown, value, best_value, best_epoch, info.seconds,
-                extra={"shown_by_bar": bar.shows_bar},
+                extra={"file_only": bar.shows_bar or not progress},  # the console's progress is the bar, or off
             )
             if on_epoch is not None:
                 on_epoch(info)

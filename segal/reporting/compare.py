@@ -22,7 +22,8 @@ from ..engine.run_state import check_records, read_run_state
 from .records import read_metrics
 
 # config keys that never make runs different settings
-IGNORED_KEYS = {"seed", "work_dir", "loop.progress", "loop.num_workers", "train.num_workers", "device"}
+IGNORED_KEYS = {"seed", "work_dir", "loop.progress", "loop.num_workers", "train.num_workers", "device",
+                "protocol.num_steps"}  # runs of different lengths are compared over their common steps
 #: Annotation steps as the paper counts them: step s is the s-th selection, made by the model trained on the
 #: initial set and the s - 1 earlier selections, i.e. the record ``step: s - 1`` of metrics.jsonl.
 MISTAKE_STEPS = (1, 5, 10)
@@ -54,6 +55,13 @@ class Run:
         if (self.work_dir / "state.json").is_file():
             _check_against_state(self.work_dir, self.records)
         self.metric = "mIoU" if "mIoU" in self.records[0] else "accuracy"
+        self.length = len(self.records)  # before any truncate()
+        self._compared_steps = None
+
+    def truncate(self, steps: int) -> None:
+        """Keeps the first ``steps`` records, to compare a finished run with shorter finished ones."""
+        self.records = self.records[:steps]
+        self._compared_steps = steps
 
     @property
     def scorer(self) -> str:
@@ -67,7 +75,8 @@ class Run:
         """
         if self.config.get("loop", {}).get("oracle") == "annotators":
             return len(self.records)
-        return int(self.config["protocol"].get("num_steps", DEFAULT_NUM_STEPS)) + 1
+        planned = int(self.config["protocol"].get("num_steps", DEFAULT_NUM_STEPS)) + 1
+        return planned if self._compared_steps is None else min(planned, self._compared_steps)
 
     @property
     def finished(self) -> bool:
@@ -119,6 +128,21 @@ def _check_partial(runs: Sequence[Run], allow_partial: bool) -> None:
     )
 
 
+def common_length(runs: Sequence[Run]) -> int:
+    """Cuts finished runs of different lengths to the shortest finished one's steps; returns that length.
+
+    Runs extended with more steps (or planned longer) are compared with the
+    others over the steps they share, so curves, finals and AUCs cover the same
+    labels. Returns the longest run's length when nothing was cut.
+    """
+    finished = [run for run in runs if run.finished]
+    common = min((run.length for run in finished), default=max(run.length for run in runs))
+    for run in runs:
+        if run.finished and run.length > common:
+            run.truncate(common)
+    return common
+
+
 def group_runs(runs: Sequence[Run], allow_partial: bool = False) -> "OrderedDict[str, List[Run]]":
     """Checks the runs are comparable and groups them by setting.
 
@@ -132,6 +156,7 @@ def group_runs(runs: Sequence[Run], allow_partial: bool = False) -> "OrderedDict
             step, or an unfinished run would be compared with a longer one
             without ``allow_partial``.
     """
+    common_length(runs)
     _check_partial(runs, allow_partial)
     first = runs[0]
     for run in runs[1:]:
@@ -180,7 +205,6 @@ def summarise(groups: "OrderedDict[str, List[Run]]") -> dict:
         values = np.full((len(runs), len(longest.records)), np.nan)  # [seeds, steps]; NaN after a run's last step
         for row, run in enumerate(runs):
             values[row, : len(run.records)] = [r[metric] for r in run.records]
-        n = np.array(longest.n_labelled, dtype=float)
         mean = np.nanmean(values, 0)
         entry = {
             "runs": [str(run.work_dir) for run in runs],
@@ -191,7 +215,7 @@ def summarise(groups: "OrderedDict[str, List[Run]]") -> dict:
             "runs_per_step": np.isfinite(values).sum(0).tolist(),
             "partial": [str(run.work_dir) for run in runs if not run.finished],
             "steps": {str(run.work_dir): [len(run.records), run.planned_steps] for run in runs},
-            "auc": _mean_over_range(mean, n),
+            "cut": {str(run.work_dir): run.length for run in runs if run.length > len(run.records)},
             "mistake_rate": {},
         }
         entry["per_seed"] = {run.config.get("seed"): _run_quantities(run, metric) for run in runs}
@@ -207,6 +231,11 @@ def summarise(groups: "OrderedDict[str, List[Run]]") -> dict:
                               for c in classes] for run in complete])
             entry["per_class_iou_last"] = dict(zip(classes, np.nanmean(last, 0).tolist()))
         summary["settings"][name] = entry
+    # every setting's AUC over the same labels: the steps that all settings' mean curves reach
+    summary["auc_steps"] = min(len(e["mean"]) for e in summary["settings"].values())
+    for entry in summary["settings"].values():
+        steps = summary["auc_steps"]
+        entry["auc"] = _mean_over_range(np.array(entry["mean"][:steps]), np.array(entry["n_labelled"][:steps], float))
     summary["paired"] = paired_comparisons(summary["settings"])
     randoms = [name for name in summary["settings"] if name.split(" (")[0] == "Random"]
     baseline = next((name for name in randoms if name == "Random"), randoms[0] if randoms else None)
@@ -267,7 +296,7 @@ def write_report(summary: dict, out_dir: Path) -> None:
     """Writes ``report.md`` and ``summary.json``."""
     metric, settings = summary["metric"], summary["settings"]
     names = list(settings)
-    n_labelled = next(iter(settings.values()))["n_labelled"]
+    n_labelled = max((e["n_labelled"] for e in settings.values()), key=len)
     lines = ["# Active-learning comparison", "", f"Metric: **{metric}** on the test split, mean ± std over seeds.", ""]
     lines += ["| setting | runs | AUC | final " + metric + " | labels to reach Random's final |", "|---|---|---|---|---|"]
     for name in names:
@@ -280,18 +309,28 @@ def write_report(summary: dict, out_dir: Path) -> None:
     if unfinished:
         lines += ["", "**Unfinished runs** (each step is averaged over the runs that reached it): "
                   + ", ".join(f"`{run}` ({done} of {planned} steps)" for run, (done, planned) in unfinished) + "."]
+    cut = {run: length for e in settings.values() for run, length in e["cut"].items()}
+    if cut:
+        common = len(next(e for e in settings.values() if e["cut"])["mean"])
+        lines += ["", f"**Runs of different lengths** are compared over their first {common} steps (step 0 to "
+                  f"{common - 1}); longer runs: " + ", ".join(f"`{run}` ({length} steps)" for run, length in cut.items())
+                  + "."]
     if summary["baseline"] is not None:
         lines += ["", f"Random's final mean {metric}: {summary['target']:.4f}"
                   + (" (each setting is measured against Random with the same other settings where the runs "
                      "have it)" if len({e.get("random_setting") for e in settings.values()}) > 1 else "")
-                  + f". AUC is the mean {metric} over the labelled range (trapezoid rule)."]
+                  + f". AUC is the mean {metric} over the labelled range (trapezoid rule)"
+                  + (f", over the steps every setting reaches (0 to {summary['auc_steps'] - 1}, {n_labelled[0]} to "
+                     f"{n_labelled[summary['auc_steps'] - 1]} labels)" if summary["auc_steps"] < len(n_labelled) else "")
+                  + "."]
     lines += ["", f"## {metric} per annotation step", "",
               "Step 0 is the model trained on the initial set; step s, the model trained after the s-th selection "
               "was labelled.", "",
               "| step | labelled | " + " | ".join(names) + " |", "|---" * (len(names) + 2) + "|"]
     for i, n in enumerate(n_labelled):
-        lines.append(f"| {i} | {n} | "
-                     + " | ".join(_fmt(settings[k]["mean"][i], settings[k]["std"][i]) for k in names) + " |")
+        lines.append(f"| {i} | {n} | " + " | ".join(
+            _fmt(settings[k]["mean"][i], settings[k]["std"][i]) if i < len(settings[k]["mean"]) else "—"
+            for k in names) + " |")
     lines += ["", "## Mistakes found per selection (the paper's Table 1)", "",
               "Fraction of the ids chosen at annotation step s that the selecting model predicted wrongly (pixels, "
               "for segmentation). Annotation step s is the s-th selection, as the paper counts: it is made by the "

@@ -10,22 +10,22 @@ LOGGER_NAME = "segal"
 FORMAT = "%(asctime)s %(levelname)s %(message)s"
 
 
-class HideLinesShownByBar(logging.Filter):
-    """Keeps off the console the log lines that a progress bar is showing already.
+class HideFileOnlyLines(logging.Filter):
+    """Keeps off the console the log lines meant for the log file alone.
 
-    A record logged with ``extra={'shown_by_bar': True}`` (e.g. a training
-    epoch while its bar is drawn) still goes to the log file.
+    A record logged with ``extra={'file_only': True}`` (a training epoch while
+    its bar shows it, or while progress is off) still goes to the log file.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not getattr(record, "shown_by_bar", False)
+        return not getattr(record, "file_only", False)
 
 
 def setup_console_logging(verbose: bool = False) -> None:
     """Sends segal's messages to stderr, one timestamped line each."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(FORMAT, "%H:%M:%S"))
-    handler.addFilter(HideLinesShownByBar())
+    handler.addFilter(HideFileOnlyLines())
     logger = logging.getLogger(LOGGER_NAME)
     logger.handlers[:] = [h for h in logger.handlers if isinstance(h, logging.FileHandler)] + [handler]
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
@@ -36,8 +36,8 @@ def setup_console_logging(verbose: bool = False) -> None:
 def log_file(work_dir: Path) -> Iterator[Path]:
     """Copies segal's log lines into ``work_dir/<YYYYmmdd_HHMMSS>.log`` while the block runs.
 
-    The file gets every line the console gets plus the ones progress bars
-    show on a terminal (one per training epoch).
+    The file gets every line the console gets plus the file-only ones (one
+    per training epoch, which the console shows only as progress).
     """
     work_dir = Path(work_dir)
     path = work_dir / f"{time.strftime('%Y%m%d_%H%M%S')}.log"
