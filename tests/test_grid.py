@@ -20,9 +20,9 @@ EXPERIMENT = """experiment = dict(
 """
 
 
-def grid(tmp_path, *extra, **popen):
+def grid(tmp_path, *extra, results=True, **popen):
     command = [sys.executable, str(REPO / "tools/grid.py"), str(tmp_path / "tiny.py"), "--work-root",
-               str(tmp_path / "work"), "--results", str(tmp_path / "results"), *extra]
+               str(tmp_path / "work"), *(["--results", str(tmp_path / "results")] if results else []), *extra]
     if popen:
         return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)
@@ -62,6 +62,13 @@ def test_grid_survives_a_kill_and_writes_its_results_page(tmp_path):
     again = grid(tmp_path, "--workers", "1")  # nothing left to run: the report is rewritten, the row replaced
     assert again.returncode == 0 and "4 runs, 4 finished" in again.stdout
     assert sum(line.startswith("| [tiny]") for line in (tmp_path / "results/README.md").read_text().splitlines()) == 1
+
+    shipped = {p: p.read_bytes() for p in (REPO / "docs/results").rglob("*") if p.is_file()}
+    beside = grid(tmp_path, "--workers", "1", results=False)  # by default the pages go beside the runs
+    assert beside.returncode == 0 and f"wrote {tmp_path / 'work' / 'results' / 'tiny'}/report.md" in beside.stdout
+    assert (tmp_path / "work" / "results" / "tiny" / "summary.json").is_file()
+    assert "--results" not in (tmp_path / "work" / "results" / "README.md").read_text()
+    assert {p: p.read_bytes() for p in (REPO / "docs/results").rglob("*") if p.is_file()} == shipped
 
     # the experiment file edited since: its finished runs are of another config, not results of this one
     (tmp_path / "tiny.py").write_text(EXPERIMENT.replace("'train.max_epochs': 3", "'train.max_epochs': 4"))

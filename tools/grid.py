@@ -6,7 +6,8 @@ Finished runs are skipped and interrupted ones resumed, so the same command
 continues a stopped grid. When every run has finished, the runs are compared
 (tools/report.py's tables plus paired differences against the baselines) into
 RESULTS/<experiment>/ and the experiment's row in RESULTS/README.md gives the
-command and the wall time.
+command and the wall time. RESULTS is WORK_ROOT/results unless given: the
+shipped pages in docs/results/ change only with --results docs/results.
 """
 
 import os
@@ -22,9 +23,10 @@ from pathlib import Path
 from segal.cli import USER_ERRORS, exit_on_error, setup_logging, tool_parser
 
 REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = """example:
+EXAMPLE = """examples:
   python tools/grid.py configs/experiments/digits_table1.py --workers 2
-  -> work_dirs/grid/digits_table1/<scorer>/seed<k>/, docs/results/digits_table1/{report.md,curves.png,summary.json}"""
+  -> work_dirs/grid/digits_table1/<scorer>/seed<k>/, work_dirs/grid/results/digits_table1/{report.md,curves.png,...}
+  python tools/grid.py configs/experiments/digits_table1.py --workers 2 --results docs/results   # the shipped page"""
 
 
 def build_parser():
@@ -32,10 +34,12 @@ def build_parser():
                          EXAMPLE)
     parser.add_argument("experiment", help="experiment file, e.g. configs/experiments/digits_table1.py")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="worker processes; each imports segal once and runs many runs (default: one per core)")
-    parser.add_argument("--work-root", default="work_dirs/grid", help="runs go to WORK_ROOT/<experiment>/...")
-    parser.add_argument("--results", default=str(REPO / "docs/results"),
-                        help="results pages go to RESULTS/<experiment>/, the index to RESULTS/README.md")
+                        help=f"worker processes; each imports segal once and runs many runs (default: one per core, "
+                             f"{os.cpu_count() or 1} here)")
+    parser.add_argument("--work-root", default="work_dirs/grid",
+                        help="runs go to WORK_ROOT/<experiment>/... (default: work_dirs/grid)")
+    parser.add_argument("--results", help="results pages go to RESULTS/<experiment>/, the index to RESULTS/README.md "
+                                          "(default: WORK_ROOT/results; docs/results refreshes the shipped pages)")
     parser.add_argument("--dry-run", action="store_true", help="list the runs and what would happen to each")
     return parser
 
@@ -46,7 +50,9 @@ def main(argv=None) -> None:
     from segal.experiments.grid import check_runs, load_experiment, run_and_report, run_is_finished
     from segal.utils.progress import format_seconds
 
-    command = f"python tools/grid.py {Path(args.experiment).as_posix()} --workers {args.workers}"
+    results = args.results or str(Path(args.work_root) / "results")
+    command = f"python tools/grid.py {Path(args.experiment).as_posix()} --workers {args.workers}" + (
+        f" --results {Path(args.results).as_posix()}" if args.results else "")
     try:
         if args.workers < 1:
             raise ValueError(f"--workers must be >= 1, got {args.workers}")
@@ -60,10 +66,10 @@ def main(argv=None) -> None:
                     else "start"
                 print(f"  {state:<9} {run.label:<45} {run.work_dir}")
             return
-        summary = run_and_report(experiment, args.workers, args.work_root, args.results, command)
+        summary = run_and_report(experiment, args.workers, args.work_root, results, command)
     except USER_ERRORS as err:
         exit_on_error(err, args.debug)
-    print(f"wrote {Path(args.results) / experiment.name}/report.md, curves.png, summary.json; "
+    print(f"wrote {Path(results) / experiment.name}/report.md, curves.png, summary.json; "
           f"{len(summary['settings'])} settings (wall time {format_seconds(summary['wall_seconds'])}, "
           f"command: {shlex.quote(command)})")
 
