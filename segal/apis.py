@@ -19,7 +19,7 @@ from .utils.seeding import derive_seed
 from .utils.device import resolve_device
 from .utils.distributed import barrier, is_main, rank_and_world, rank_device
 from .utils.io import remove_stale_temp_files
-from .utils.lock import work_dir_lock
+from .utils.lock import LOCK_NAME, work_dir_lock
 from .utils.logs import log_file
 
 logger = logging.getLogger("segal")
@@ -48,6 +48,12 @@ def _settings(cls, section: dict, key: str):
         return cls(**section)
     except TypeError as err:
         raise ValueError(f"config key '{key}': {err}") from err
+
+
+def _killed_before_first_commit(work_dir: Path) -> bool:
+    """A run folder without ``state.json`` that a start left behind (its lock or config), seen before locking it."""
+    return not (work_dir / "state.json").exists() and any((work_dir / name).is_file()
+                                                          for name in ("config.json", LOCK_NAME))
 
 
 def run_experiment(cfg: Config, work_dir: str, resume: bool = False, allow_missing: bool = False) -> List[dict]:
@@ -106,6 +112,9 @@ def run_experiment(cfg: Config, work_dir: str, resume: bool = False, allow_missi
         identity={"config_hash": config_hash(cfg.to_dict()), "seed": seed},
     )
     resume = resume or (annotators and (work_dir / "state.json").exists())
+    if resume and _killed_before_first_commit(work_dir):
+        logger.info("%s: the run was interrupted before its first commit; starting at step 0", work_dir)
+        resume = False
     if resume:
         check_resumable(work_dir, cfg)
     created = not work_dir.exists()

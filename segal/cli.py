@@ -90,7 +90,8 @@ def exit_on_error(err: Exception, debug: bool = False) -> None:
     """Prints a user-facing error as one line and exits with status 1; with ``debug``, re-raises it."""
     if debug:
         raise err
-    print(f"error{_rank_suffix()}: {one_line(err)}", file=sys.stderr)
+    sys.stderr.write(f"error{_rank_suffix()}: {one_line(err)}\n")  # one write: ranks' lines cannot interleave
+    sys.stderr.flush()
     raise SystemExit(1)
 
 

@@ -51,7 +51,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
             or the merged config cannot be saved (:func:`render_config`).
     """
     if not Path(path).is_file():
-        raise FileNotFoundError(f"config file not found: {path}")
+        raise FileNotFoundError(f"config file not found: {path}{closest_file(path)}")
     suffix = Path(path).suffix.lower()
     if suffix == ".json":
         cfg = Config(read_config_data(path), filename=str(path))
@@ -70,6 +70,21 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     validate_config(cfg)
     render_config(cfg)  # what cannot be saved is refused before any tool writes anything
     return cfg
+
+
+def closest_file(path) -> str:
+    """``"; did you mean 'configs/digits/x.py'?"`` for the closest existing file of that suffix, or ``""``.
+
+    Looks in the file's folder, or, when the folder is missing too, in the nearest existing folder above it and below.
+    """
+    import difflib
+
+    path = Path(path)
+    folder = next((p for p in path.parents if p.is_dir()), Path("."))
+    candidates = [str(p) for p in (folder.glob(f"*{path.suffix}") if folder == path.parent
+                                   else folder.rglob(f"*{path.suffix}")) if p.is_file()][:5000]
+    match = difflib.get_close_matches(str(path), candidates, n=1, cutoff=0.6)
+    return f"; did you mean '{match[0]}'?" if match else ""
 
 
 def _load_python_config(path: str) -> Config:
@@ -218,5 +233,6 @@ def check_resumable(work_dir: Path, cfg: Config) -> None:
     if diffs:
         raise ConfigError(
             f"cannot resume: the config differs from {Path(work_dir) / RUN_CONFIG} in {', '.join(diffs)}; "
-            f"only {', '.join(RESUMABLE_CHANGES)} may change on --resume"
+            f"only {', '.join(RESUMABLE_CHANGES)} and the runtime settings ({', '.join(RUNTIME_KEYS[1:])}) "
+            f"may change on --resume"
         )

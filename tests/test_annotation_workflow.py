@@ -67,14 +67,17 @@ def test_train_select_annotate_train(tmp_path):
     again = run_tool("select.py", str(CONFIG), str(work / "checkpoints/step_0.pth"), "--budget", "3",
                      "--state", str(work / "state.json"), *options(root))
     assert again.returncode == 1 and "pending annotation" in again.stderr
-    assert "selected for step 1" in again.stderr and f"python tools/train.py CONFIG --work-dir {work}" in again.stderr
+    assert "annotation step 1" in again.stderr and f"python tools/train.py CONFIG --work-dir {work}" in again.stderr
 
     # training before the labels exist stops and lists every missing image; the state is untouched
     before = (work / "state.json").read_bytes()
     early = run_tool("train.py", str(CONFIG), "--work-dir", str(work), *options(root))
-    assert early.returncode == 1 and "3 of the 3 images" in early.stderr
-    for entry in selection:
-        assert Path(entry["image"]).name in early.stderr
+    assert early.returncode == 1 and "3 of the 3 images of annotation step 1" in early.stderr
+    for entry in selection:  # the label files the annotator must write, where the dataset reads them
+        image = Path(entry["image"])
+        label = image.parents[3] / "gtFine" / image.parent.parent.name / image.parent.name / image.name.replace(
+            "_leftImg8bit.png", "_gtFine_labelIds.png")
+        assert str(label) in early.stderr
     assert (work / "state.json").read_bytes() == before
 
     # 3. the annotator delivers the labels of the selected images

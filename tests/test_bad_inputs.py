@@ -261,6 +261,7 @@ TEST_CASES = [
     ("truncated checkpoint", lambda w, t: _truncated_copy(w / "checkpoints/step_2.pth", t / "cut.pth"), ["cut.pth", "truncated"]),
     ("pickled payload", lambda w, t: str(_pickled_checkpoint(t / "evil.pth", t / "marker")), ["evil.pth", "could run code"]),
     ("not a dict", lambda w, t: _saved(torch.zeros(3), t / "tensor.pth"), ["tensor.pth", "Tensor"]),
+    ("a JSON file", lambda w, t: str(w / "state.json"), ["state.json is not a checkpoint", "text"]),
     ("another model", lambda w, t: _saved({"state_dict": {"w": torch.zeros(1)}, "meta": {}}, t / "other.pth"),
      ["other.pth", "does not fit"]),
 ]

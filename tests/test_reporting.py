@@ -1,5 +1,6 @@
 """tools/report.py on small digits runs, and tools/test.py on a trained checkpoint."""
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -106,3 +107,15 @@ def test_checkpoint_for_another_model_is_refused(digits_runs, tmp_path):
                       "--cfg-options", "model.hidden=32")
     assert result.returncode == 1
     assert "'hidden': 256" in result.stderr and "'hidden': 32" in result.stderr
+
+
+def test_runs_on_different_datasets_are_refused_naming_the_keys(digits_runs, tmp_path):
+    other = tmp_path / "other_split"
+    shutil.copytree(digits_runs["random"][0], other)
+    config = json.loads((other / "config.json").read_text())
+    config["dataset"]["test_fraction"] = 0.5
+    (other / "config.json").write_text(json.dumps(config))
+    with pytest.raises(IncomparableRuns) as refused:
+        compare_runs([str(digits_runs["random"][0]), str(other)], str(tmp_path / "out"))
+    message = str(refused.value)
+    assert "dataset.test_fraction: 0.5 against 0.3" in message and "'type'" not in message

@@ -17,7 +17,7 @@ if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(
 from segal.cli import USER_ERRORS, exit_on_error, setup_logging, tool_parser
 
 EXAMPLE = """example:
-  python tools/report.py work_dirs/bench_digits/imbalanced/*/seed* --out work_dirs/report_digits"""
+  python tools/report.py work_dirs/grid/digits_imbalanced/*/seed* --out work_dirs/report_digits"""
 
 
 def build_parser():

@@ -80,11 +80,13 @@ def _restore_annotation_state(state: str, cfg: Config, dataset) -> Tuple[dict, A
     saved = read_run_state(Path(state), len(dataset))
     oracle = saved.get("oracle", cfg.loop.get("oracle", "simulated"))
     if oracle != "annotators":
+        ranking = ("To rank images with this checkpoint without changing the run, use --pool DIR_OR_LIST; "
+                   if dataset.task == "segmentation" else "")
         raise RunStateError(
             f"{state} belongs to a simulated run (loop.oracle='{oracle}'), whose selections tools/train.py makes; "
-            f"select.py leaves its history alone. To rank images with this checkpoint without changing the run, "
-            f"use --pool DIR_OR_LIST; to annotate for real, start an annotation run "
-            f"(loop.oracle='annotators', e.g. configs/cityscapes/*_annotation.py)"
+            f"select.py leaves its history alone. {ranking}To annotate for real, start an annotation run "
+            f"(--cfg-options loop.oracle=annotators"
+            + (", e.g. configs/cityscapes/*_annotation.py)" if dataset.task == "segmentation" else ")")
         )
     if not saved.get("records"):
         raise RunStateError(f"{state} has no trained step yet; run tools/train.py on its work dir first")
@@ -104,7 +106,7 @@ def _restore_annotation_state(state: str, cfg: Config, dataset) -> Tuple[dict, A
     pending = pool.labelled_ids(step + 1)
     if len(pending):
         raise RunStateError(
-            f"{state}: the {len(pending)} images selected for step {step + 1} are still pending annotation. "
+            f"{state}: the {len(pending)} images of annotation step {step + 1} are still pending annotation. "
             f"Deliver their labels, then train step {step + 1} with: python tools/train.py CONFIG --work-dir "
             f"{Path(state).parent} (add --allow-missing to train without the missing ones)"
         )
@@ -255,5 +257,6 @@ def _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps) -> T
         saved["records"][-1]["selected_ids"] = selection.ids.tolist()
         write_run_state(Path(state), saved)
         write_metrics(Path(state).parent / "metrics.jsonl", saved["records"])
-        logger.info("recorded %d images as step %d, pending annotation, in %s", len(entries), step + 1, state)
+        logger.info("recorded %d images as annotation step %d (pending annotation) in %s", len(entries), step + 1,
+                    state)
     return entries, out

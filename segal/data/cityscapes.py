@@ -170,6 +170,10 @@ class Cityscapes(Dataset):
     def image_path(self, idx: int) -> Path:
         return self.images[idx]
 
+    def expected_label_path(self, idx: int) -> Path:
+        """Where an annotator writes the label of a global id: its ``gtFine_labelIds`` file (official ids)."""
+        return label_candidates(self.images[idx])[1]
+
     def label_path(self, idx: int) -> Optional[Path]:
         """The label file of a global id as it is on disk now, or ``None``."""
         return find_label(self.images[idx])
@@ -249,7 +253,8 @@ class SyntheticCity(Cityscapes):
         options = dict(num_train=num_train, num_val=num_val, height=height, width=width, seed=seed)
         found = synthetic_city.read_options(data_root)
         if not found:
-            logger.info("generating the synthetic city in %s", data_root)
+            logger.info("generating the synthetic city in %s (dataset.data_root, relative to the current folder)",
+                        Path(data_root).resolve())
             synthetic_city.generate(data_root, workers=workers, **options)
         elif found != options:
             raise ValueError(

@@ -312,8 +312,9 @@ class LabelledFilesProtocol(Protocol):
         labelled = train[dataset.has_label(train)]
         if len(labelled) <= self.holdout_size:
             raise ProtocolError(
-                f"{len(labelled)} pool-split images have labels; the holdout ({self.holdout_size}) and "
-                f"the initial set need more"
+                f"{len(labelled)} pool-split images have labels, but protocol.holdout_size={self.holdout_size} "
+                f"takes that many and the initial set needs at least one more; label more images, or lower "
+                f"protocol.holdout_size (at most {max(len(labelled) - 1, 0)} here)"
             )
         holdout = np.sort(rng.choice(labelled, size=self.holdout_size, replace=False))
         initial = np.setdiff1d(labelled, holdout)

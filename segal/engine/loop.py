@@ -17,7 +17,6 @@ from ..data.pseudo_labels import WithPseudoLabels
 from ..scorers.base import BudgetError, Scorer, ScoringContext, check_budget
 from ..scorers.selection import SELECTIONS
 from ..utils.distributed import barrier, is_main, shard
-from ..utils.lock import LOCK_NAME
 from ..utils.seeding import derive_seed
 from ..utils.precision import autocast_dtype
 from ..utils.progress import format_seconds
@@ -221,10 +220,6 @@ class ActiveLoop:
                 without ``resume``, or a saved state of another run.
             BudgetError: The remaining steps need more ids than the pool has.
         """
-        started = any((self.work_dir / name).is_file() for name in ("config.json", LOCK_NAME))
-        if resume and not self.state_path.exists() and started:  # killed before its first commit
-            logger.info("%s: the run was interrupted before its first commit; starting at step 0", self.work_dir)
-            resume = False
         if resume:
             self._pool, self._records, self._protocol_info = self._restore()
         else:
@@ -530,10 +525,10 @@ class AnnotationLoop(ActiveLoop):
             )
         missing = self._pending[~self.dataset.has_label(self._pending)]
         if len(missing) and not self.allow_missing:
-            listing = "\n  ".join(str(self.dataset.image_path(int(i))) for i in missing)
+            listing = "\n  ".join(str(self.dataset.expected_label_path(int(i))) for i in missing)
             raise MissingLabelsError(
-                f"{len(missing)} of the {len(self._pending)} images selected at step {step} have no label file "
-                f"yet:\n  {listing}\nAdd their labels, or pass --allow-missing to train without them for now"
+                f"{len(missing)} of the {len(self._pending)} images of annotation step {step + 1} have no label "
+                f"file yet; write these:\n  {listing}\nor pass --allow-missing to train without them for now"
             )
         if len(missing):
             logger.warning("training without %d selected images whose labels are missing: ids %s",

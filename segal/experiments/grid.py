@@ -32,7 +32,7 @@ from typing import Callable, List, Optional
 from mmengine.config import Config
 
 from ..cli import one_line
-from ..config import ConfigError
+from ..config import ConfigError, closest_file
 from .workers import run_in_workers
 
 logger = logging.getLogger("segal")
@@ -93,7 +93,7 @@ def load_experiment(path: str, work_root: str, repo: Path) -> Experiment:
     """
     source = Path(path)
     if not source.is_file():
-        raise FileNotFoundError(f"experiment file not found: {path}")
+        raise FileNotFoundError(f"experiment file not found: {path}{closest_file(path)}")
     declared = Config.fromfile(str(source)).get("experiment")
     if not isinstance(declared, dict):
         raise ConfigError(f"{path}: needs a top-level 'experiment = dict(config=..., scorers=[...], seeds=[...])'")

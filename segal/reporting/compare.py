@@ -160,10 +160,12 @@ def group_runs(runs: Sequence[Run], allow_partial: bool = False) -> "OrderedDict
     _check_partial(runs, allow_partial)
     first = runs[0]
     for run in runs[1:]:
-        if config_differences(first.config["dataset"], run.config["dataset"]):
-            raise IncomparableRuns(
-                f"{run.work_dir} uses dataset {run.config['dataset']}, {first.work_dir} uses {first.config['dataset']}"
-            )
+        differing = config_differences(first.config["dataset"], run.config["dataset"])
+        if differing:
+            shown = "; ".join(f"dataset.{key}: {_value(run.config['dataset'], key)!r} against "
+                              f"{_value(first.config['dataset'], key)!r}" for key in differing[:3])
+            raise IncomparableRuns(f"{run.work_dir} and {first.work_dir} use different datasets ({shown}"
+                                   + (f"; {len(differing) - 3} more keys" if len(differing) > 3 else "") + ")")
         common = min(len(run.n_labelled), len(first.n_labelled))
         if run.n_labelled[:common] != first.n_labelled[:common]:
             raise IncomparableRuns(
@@ -179,6 +181,13 @@ def group_runs(runs: Sequence[Run], allow_partial: bool = False) -> "OrderedDict
                                                          _natural_order(item[0]), str(item[1].work_dir))):
         groups.setdefault(label, []).append(run)
     return groups
+
+
+def _value(config: dict, dotted: str):
+    """The value at a dotted key of a plain config dict, or ``'<missing>'``."""
+    for part in dotted.split("."):
+        config = config.get(part, "<missing>") if isinstance(config, dict) else "<missing>"
+    return config
 
 
 def _natural_order(label: str) -> tuple:

@@ -66,7 +66,7 @@ def write_heatmap_figure(path: Path, image: np.ndarray, values: np.ndarray, titl
     axes[0].set_title("image")
     axes[1].imshow(image, extent=extent)
     overlay = axes[1].imshow(values, cmap="jet", alpha=0.6, extent=extent, interpolation="nearest")
-    axes[1].set_title("where the model is likely wrong")
+    axes[1].set_title(f"drawn: {quantity}")
     for ax in axes:
         ax.set_axis_off()
     colour_bar = fig.colorbar(overlay, ax=axes[1], fraction=0.046, pad=0.02, shrink=0.9)

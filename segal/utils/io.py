@@ -124,6 +124,11 @@ def load_torch_file(path: PathLike, device="cpu", sha256: Optional[str] = None) 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head.startswith((b"PK\x03\x04", b"\x80")):  # torch's zip format, or its older pickle format
+        kind = "text" if head and all(32 <= c < 127 or c in b"\t\r\n" for c in head) else "some other file"
+        raise UnreadableFileError(f"{path} is not a checkpoint: it holds {kind}, not a file torch.save wrote")
     if sha256 is not None and file_sha256(path) != sha256:
         raise ChecksumMismatch(f"{path} is corrupt or was changed: its SHA-256 differs from the one its run "
                                f"recorded in state.json; segal does not use it")

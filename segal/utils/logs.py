@@ -21,9 +21,21 @@ class HideFileOnlyLines(logging.Filter):
         return not getattr(record, "file_only", False)
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a line is logged (it may be replaced after setup, e.g. by a test)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        """The stream is always the current ``sys.stderr``."""
+
+
 def setup_console_logging(verbose: bool = False) -> None:
     """Sends segal's messages to stderr, one timestamped line each."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderr()
     handler.setFormatter(logging.Formatter(FORMAT, "%H:%M:%S"))
     handler.addFilter(HideFileOnlyLines())
     logger = logging.getLogger(LOGGER_NAME)
