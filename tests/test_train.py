@@ -78,7 +78,7 @@ def test_terminal_bar_names_the_metric_and_runs_to_the_early_stopping_horizon(di
     import logging
 
     from segal.utils import progress as progress_module
-    from segal.utils.logs import HideLinesShownByBar
+    from segal.utils.logs import HideFileOnlyLines
 
     monkeypatch.setattr(progress_module, "stderr_is_terminal", lambda: True)
     totals, postfixes = [], []
@@ -100,4 +100,4 @@ def test_terminal_bar_names_the_metric_and_runs_to_the_early_stopping_horizon(di
     assert postfixes[-1].startswith("train loss ") and "holdout accuracy " in postfixes[-1]
     epoch_records = [r for r in caplog.records if " epoch " in r.getMessage()]
     assert len(epoch_records) == result.epochs
-    assert not any(HideLinesShownByBar().filter(r) for r in epoch_records), "the bar shows them on the console"
+    assert not any(HideFileOnlyLines().filter(r) for r in epoch_records), "the bar shows them on the console"

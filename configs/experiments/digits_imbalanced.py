@@ -1,8 +1,8 @@
 # The paper's Fig. 3 analogue: test accuracy per annotation step, imbalanced digits (half of the classes at
-# 1/10 of the others; initial 100, steps of 10).
+# 1/10 of the others; initial 55 = 10 per majority class and 1 per minority class, steps of 10).
 _base_ = ['./_base_/digits_all_scorers.py']
 experiment = dict(
-    title='Accuracy curves, imbalanced digits (initial 100, steps of 10), every scorer',
+    title='Accuracy curves, imbalanced digits (initial 55, steps of 10), every scorer',
     config='configs/digits/mlp_{scorer}_imbalanced.py')
 # The paper's own suggestions, measured in the same grid: the selection taken in rounds over the predicted
 # classes (loop.selection, the variant aimed at imbalanced pools; Entropy too, to tell the rule's effect from the

@@ -306,7 +306,8 @@ def write_report(summary: dict, out_dir: Path) -> None:
     metric, settings = summary["metric"], summary["settings"]
     names = list(settings)
     n_labelled = max((e["n_labelled"] for e in settings.values()), key=len)
-    lines = ["# Active-learning comparison", "", f"Metric: **{metric}** on the test split, mean ± std over seeds.", ""]
+    lines = ["# Active-learning comparison", "", f"Metric: **{metric}** on the test split, mean ± std over seeds (the population "
+             f"standard deviation, ddof=0).", ""]
     lines += ["| setting | runs | AUC | final " + metric + " | labels to reach Random's final |", "|---|---|---|---|---|"]
     for name in names:
         e = settings[name]
