@@ -119,3 +119,22 @@ def test_runs_on_different_datasets_are_refused_naming_the_keys(digits_runs, tmp
         compare_runs([str(digits_runs["random"][0]), str(other)], str(tmp_path / "out"))
     message = str(refused.value)
     assert "dataset.test_fraction: 0.5 against 0.3" in message and "'type'" not in message
+
+
+def test_mistake_ceiling_counts_the_wrong_candidates_each_selection_could_find(digits_runs, tmp_path):
+    """Checked against an independent count: the replayed step's model on the candidates it chose from."""
+    from segal.experiments.replay import replay_step
+
+    work = digits_runs["entropy"][0]
+    steps = records(work)
+    for step in (0, 4, 9):
+        replayed = replay_step(work, step)
+        candidates = replayed.ctx.pool.candidate_ids()
+        wrong = int((replayed.ctx.predicted_classes(candidates) != replayed.ctx.dataset.labels[candidates]).sum())
+        assert steps[step]["pool_mistakes"] == wrong
+        assert round(steps[step]["mistake_rate"] * len(steps[step]["selected_ids"])) <= wrong
+    summary = compare_runs([str(run) for run in digits_runs["entropy"]], str(tmp_path / "out"))
+    expected = [min(5, records(run)[9]["pool_mistakes"]) / 5 for run in digits_runs["entropy"]]
+    ceiling = summary["settings"]["Entropy"]["available_mistakes"]["10"]
+    assert len(steps[9]["selected_ids"]) == 5 and ceiling["ceiling"] == pytest.approx(np.mean(expected))
+    assert "How many mistakes there were to find" in (tmp_path / "out" / "report.md").read_text()

@@ -354,12 +354,22 @@ class ActiveLoop:
                     step, type(self.scorer).__name__, candidates, format_seconds(seconds),
                     candidates / max(seconds, 1e-9), len(selection.ids))
         fields = self._selection_fields(selection.ids)  # the oracle reveals their labels
+        if self.dataset.task == "classification":
+            fields["pool_mistakes"] = self._pool_mistakes(pool)
         if self.loop_settings.pseudo_labels is not None:
             fields.update(pseudo_fields)
         pool.label(selection.ids, step + 1)
         if self.loop_settings.holdout_growth is not None:
             fields["holdout_added_ids"] = self._grow_holdout(pool, selection.ids, step).tolist()
         return fields
+
+    def _pool_mistakes(self, pool: ActivePool) -> int:
+        """How many candidates the selecting model predicts wrongly: the mistakes a selection could find at most.
+
+        One inference pass over the candidates (classification, where the simulated oracle knows every label).
+        """
+        confusion, _ = self._evaluate(pool.candidate_ids())
+        return int(confusion.total - np.trace(confusion.matrix))
 
     def _grow_holdout(self, pool: ActivePool, new_ids, step: int) -> np.ndarray:
         """Moves ``loop.holdout_growth``'s share of the new labels, drawn with the step's seed, into the holdout."""

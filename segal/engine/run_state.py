@@ -98,6 +98,8 @@ def check_records(records, where: str, num_ids: Optional[int] = None) -> List[di
         for optional in ("pseudo_ids", "holdout_added_ids"):
             if optional in record:
                 _id_list(record[optional], f"{at}.{optional}", num_ids)
+        if "pool_mistakes" in record and not (_is_int(record["pool_mistakes"]) and record["pool_mistakes"] >= 0):
+            raise RunStateError(f"{at}.pool_mistakes must be an integer >= 0, got {record['pool_mistakes']!r}")
         if position and record["n_labelled"] < records[position - 1]["n_labelled"]:
             raise RunStateError(f"{at}.n_labelled is {record['n_labelled']}, below the step before "
                                 f"({records[position - 1]['n_labelled']})")

@@ -233,6 +233,12 @@ def summarise(groups: "OrderedDict[str, List[Run]]") -> dict:
             rates = [r for r in rates if r is not None]
             if rates:
                 entry["mistake_rate"][str(step)] = {"mean": float(np.mean(rates)), "std": float(np.std(rates))}
+            ceilings = [q["available_mistakes"][str(step)] for q in entry["per_seed"].values()
+                        if str(step) in q["available_mistakes"]]
+            if ceilings:
+                entry.setdefault("available_mistakes", {})[str(step)] = {
+                    key: float(np.mean([c[key] for c in ceilings if c[key] is not None]))
+                    if any(c[key] is not None for c in ceilings) else None for key in ("available", "ceiling", "found")}
         if metric == "mIoU":
             complete = [run for run in runs if len(run.records) == len(longest.records)]
             classes = list(longest.records[-1]["per_class_iou"])
@@ -269,13 +275,32 @@ def _run_quantities(run: Run, metric: str) -> dict:
     """One run's final metric (``None`` if unfinished), AUC and mistake rate at each annotation step of
     :data:`MISTAKE_STEPS` (the record ``step: s - 1``; ``None`` where that selection was not made)."""
     values = np.array([r[metric] for r in run.records], dtype=float)
-    rates = {}
+    rates, available = {}, {}
     for step in MISTAKE_STEPS:
-        if len(run.records) >= step and run.records[step - 1].get("mistake_rate") is not None:
-            rates[str(step)] = float(run.records[step - 1]["mistake_rate"])
+        record = run.records[step - 1] if len(run.records) >= step else {}
+        if record.get("mistake_rate") is not None:
+            rates[str(step)] = float(record["mistake_rate"])
+            if "pool_mistakes" in record:
+                available[str(step)] = mistake_ceiling(record)
     return {"final": float(values[-1]) if run.finished else None,
             "auc": _mean_over_range(values, np.array(run.n_labelled, dtype=float)) if run.finished else None,
-            "mistake_rate": rates}
+            "mistake_rate": rates, "available_mistakes": available}
+
+
+def mistake_ceiling(record: dict) -> dict:
+    """What a selection could have found: the candidates its model got wrong, the best rate possible, the share found.
+
+    Args:
+        record: A step record with ``selected_ids``, ``mistake_rate`` and ``pool_mistakes``.
+
+    Returns:
+        ``available`` (wrong candidates), ``ceiling`` (``min(k, available) / k`` for a selection of ``k``) and
+        ``found`` (the share of the available mistakes the selection holds; ``None`` when none were available).
+    """
+    k, available = len(record["selected_ids"]), record["pool_mistakes"]
+    found = record["mistake_rate"] * k
+    return {"available": available, "ceiling": min(k, available) / k,
+            "found": found / available if available else None}
 
 
 def paired_comparisons(settings: "OrderedDict[str, dict]") -> List[dict]:
@@ -352,6 +377,7 @@ def write_report(summary: dict, out_dir: Path) -> None:
         rates = settings[name]["mistake_rate"]
         cells = [_fmt(rates[str(s)]["mean"], rates[str(s)]["std"], 3) if str(s) in rates else "—" for s in MISTAKE_STEPS]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += _ceiling_lines(settings)
     if metric == "mIoU":
         classes = list(settings[names[0]]["per_class_iou_last"])
         with_gain = summary["baseline"] is not None
@@ -367,6 +393,26 @@ def write_report(summary: dict, out_dir: Path) -> None:
     lines += _paired_lines(summary)
     atomic_write_text(out_dir / "report.md", "\n".join(lines) + "\n")
     atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2, default=lambda v: None))
+
+
+def _ceiling_lines(settings: "OrderedDict[str, dict]") -> List[str]:
+    """The mistake-ceiling table of report.md (classification runs that record ``pool_mistakes``)."""
+    if not any(e.get("available_mistakes") for e in settings.values()):
+        return []
+    lines = ["", "### How many mistakes there were to find", "",
+             "Per selection, the candidates its model predicted wrongly (mean over seeds), the best rate a selection "
+             "of that size could reach (min(k, wrong) / k), and the share of those mistakes the selection found. A "
+             "rate near its ceiling means the pool had run out of mistakes, not that the scorer failed.", "",
+             "| setting | " + " | ".join(f"annotation step {s}" for s in MISTAKE_STEPS) + " |",
+             "|---" * (len(MISTAKE_STEPS) + 1) + "|"]
+    for name, entry in settings.items():
+        cells = []
+        for step in MISTAKE_STEPS:
+            c = entry.get("available_mistakes", {}).get(str(step))
+            cells.append("—" if c is None else f"{c['available']:.0f} wrong, ceiling {c['ceiling']:.0%}, found "
+                         + ("—" if c["found"] is None else f"{c['found']:.1%}"))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _paired_lines(summary: dict) -> List[str]:
