@@ -8,7 +8,7 @@ import os
 import sys
 
 # Run as a script, this folder leads sys.path; drop it so tools/select.py cannot shadow the standard `select` module.
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+if sys.path and os.path.realpath(sys.path[0]) == os.path.dirname(os.path.realpath(__file__)):
     del sys.path[0]
 
 from segal.cli import USER_ERRORS, add_launcher, base_parser, default_work_dir, exit_on_error, setup_logging

@@ -111,9 +111,12 @@ def run_in_workers(
                 if result is None and not died:
                     continue
                 if died:
+                    worker.process.join(timeout=10)  # its pipe can close before its exit status is known
+                    if worker.process.is_alive():  # the pipe broke under a live worker: end it
+                        worker.process.kill()
+                        worker.process.join()
                     on_death(worker.item, death_description(worker.process.exitcode))
                     worker.conn.close()
-                    worker.process.join()
                     busy.remove(worker)
                     if queue:
                         busy.append(_Worker(context, initializer, initargs, task))

@@ -1,0 +1,67 @@
+"""Stand-in annotators for a Cityscapes-layout folder whose labels all exist: hold most back, deliver on request.
+
+To try the annotation workflow without annotators, :func:`hold_back_labels`
+moves the labels of most pool images out of ``gtFine`` into
+``labels_to_deliver/`` (same sub-paths), and :func:`deliver_labels` moves the
+labels of a selection back, as annotators would write them.
+"""
+import json
+import shutil
+from pathlib import Path
+from typing import List, Sequence
+
+HELD_BACK = "labels_to_deliver"
+
+
+def _label_of(root: Path, image: Path) -> Path:
+    """``gtFine/<split>/<city>/<name>_gtFine_labelIds.png`` of ``leftImg8bit/<split>/<city>/<name>_leftImg8bit.png``."""
+    relative = image.resolve().relative_to((root / "leftImg8bit").resolve())
+    return Path("gtFine") / relative.parent / relative.name.replace("_leftImg8bit.png", "_gtFine_labelIds.png")
+
+
+def hold_back_labels(root, keep: int, split: str = "train") -> int:
+    """Moves the labels of every ``split`` image but the first ``keep`` (in sorted order) to ``root/labels_to_deliver``.
+
+    Returns:
+        How many labels were moved.
+
+    Raises:
+        ValueError: ``keep`` is negative or not below the number of images with labels.
+    """
+    root = Path(root)
+    images = sorted((root / "leftImg8bit" / split).rglob("*_leftImg8bit.png"))
+    labelled = [image for image in images if (root / _label_of(root, image)).is_file()]
+    if not 0 <= keep < len(labelled):
+        raise ValueError(f"--labelled {keep}: {root} has {len(labelled)} labelled {split} images; keep 0 to "
+                         f"{len(labelled) - 1} of them labelled")
+    for image in labelled[keep:]:
+        label = _label_of(root, image)
+        (root / HELD_BACK / label).parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(root / label), root / HELD_BACK / label)
+    return len(labelled) - keep
+
+
+def deliver_labels(root, selection: str) -> List[Path]:
+    """Moves the held-back labels of the images a ``selection_step<N>.json`` names back into ``gtFine``.
+
+    Returns:
+        The label files written.
+
+    Raises:
+        FileNotFoundError: An image of the selection has no held-back label; the message names it.
+    """
+    root = Path(root)
+    images = [Path(entry["image"]) for entry in json.loads(Path(selection).read_text())["selection"]]
+    labels = [_label_of(root, image) for image in images]
+    missing = [str(root / HELD_BACK / label) for label in labels if not (root / HELD_BACK / label).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} labels of {selection} are not held back in {root / HELD_BACK}: "
+                                f"{', '.join(missing[:3])}")
+    for label in labels:
+        shutil.move(str(root / HELD_BACK / label), root / label)
+    return [root / label for label in labels]
+
+
+def held_back(root) -> Sequence[Path]:
+    """The labels still held back under ``root``."""
+    return sorted((Path(root) / HELD_BACK).rglob("*.png"))
