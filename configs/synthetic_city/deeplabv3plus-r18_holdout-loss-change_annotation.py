@@ -1,4 +1,4 @@
-# The annotation workflow in five minutes on a CPU (README: "Try it on the synthetic city"): a small synthetic city
+# The annotation workflow in under two minutes on a CPU (README: "Try it on the synthetic city"): a small synthetic city
 # whose pool is mostly unlabelled (python data_prep/synthetic_city.py data/synthetic_city_annotation --num-train 120
 # --num-val 30 --labelled 24). Each tools/train.py call trains one step; tools/select.py picks the next images.
 _base_ = [
