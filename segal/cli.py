@@ -80,6 +80,19 @@ def beside_checkpoint(checkpoint: str, name: str) -> str:
     return str(folder.parent / name if folder.name == "checkpoints" else folder / name)
 
 
+#: Errors that depend only on the command line and the files it names, so every rank on rank 0's node meets the
+#: same one: rank 0 alone prints them (ranks on other nodes, whose files may differ, print theirs). Named, so that
+#: this module imports nothing heavy.
+INPUT_ERRORS = ("ConfigError", "OptionError", "FileNotFoundError", "DatasetFilesNotFound", "RunStateError",
+                "ChecksumMismatch", "UnreadableFileError")
+
+
+def _rank() -> int:
+    """This process's rank under torchrun (from its environment), 0 otherwise."""
+    rank = os.environ.get("RANK", "0")
+    return int(rank) if rank.isdigit() else 0
+
+
 def _rank_suffix() -> str:
     """`` (rank R)`` in a process torchrun started with several ranks, else nothing."""
     world = os.environ.get("WORLD_SIZE", "1")
@@ -90,6 +103,8 @@ def exit_on_error(err: Exception, debug: bool = False) -> None:
     """Prints a user-facing error as one line and exits with status 1; with ``debug``, re-raises it."""
     if debug:
         raise err
+    if _rank() > 0 and os.environ.get("GROUP_RANK", "0") == "0" and type(err).__name__ in INPUT_ERRORS:
+        raise SystemExit(1)  # the ranks on rank 0's node meet the same input error; rank 0 says it
     sys.stderr.write(f"error{_rank_suffix()}: {one_line(err)}\n")  # one write: ranks' lines cannot interleave
     sys.stderr.flush()
     raise SystemExit(1)

@@ -241,3 +241,13 @@ def test_sync_batchnorm_needs_cuda(monkeypatch):
     monkeypatch.setattr(train, "is_distributed", lambda: True)
     with pytest.raises(ValueError, match="train.sync_bn=True needs CUDA"):
         train._parallel(SegmentationModel((3,), 19), train.TrainSettings(sync_bn=True), torch.device("cpu"))
+
+
+def test_an_input_error_is_printed_once_by_rank_0(tmp_path):
+    """Under dist_train.sh every rank met the same config error and their lines ran together; rank 0 alone says it."""
+    finished = torchrun(ROOT / "tools/train.py", ROOT / "configs/digits/mlp_random_balanced.py", "--launcher", "pytorch",
+                        "--work-dir", tmp_path / "w", "--cfg-options", "protocol.num_stpes=2", timeout=300)
+    assert finished.returncode != 0
+    errors = [line for line in finished.stderr.splitlines() if line.startswith("error")]
+    assert len(errors) == 1, finished.stderr[-2000:]
+    assert errors[0].startswith("error (rank 0): config key 'protocol.num_stpes'") and "'num_steps'" in errors[0]
