@@ -166,15 +166,12 @@ def validate_config(cfg: Config) -> None:
     for section, settings_cls in (("train", TrainSettings), ("loop", LoopSettings), ("dist", DistSettings)):
         if section not in cfg:
             continue
-        entries = {k: v for k, v in dict(cfg[section]).items() if k != "type"}
+        entries = {k: v.to_dict() if hasattr(v, "to_dict") else v for k, v in dict(cfg[section]).items() if k != "type"}
         _check_settings(section, entries, settings_cls)
-    for section, settings_cls in (("train", TrainSettings), ("loop", LoopSettings), ("dist", DistSettings)):
-        if section in cfg:
-            try:  # the ranges and choices each settings class checks
-                settings_cls(**{k: v.to_dict() if hasattr(v, "to_dict") else v
-                                for k, v in dict(cfg[section]).items() if k != "type"})
-            except ValueError as err:
-                raise ConfigError(str(err)) from None
+        try:  # the ranges and choices each settings class checks
+            settings_cls(**entries)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
     optimizer = dict(cfg.train.get("optimizer", {"type": "Adam"}))
     optimizer_cls = _check_registered("train.optimizer", optimizer, OPTIMIZERS)
     _check_section("train.optimizer", {k: v for k, v in optimizer.items() if k != "params"}, optimizer_cls,

@@ -70,9 +70,8 @@ def check_plain_keys(data: Any, where: str, path: str = "") -> None:
 
 
 def _scalar(text: str) -> Any:
+    """An unquoted, unbracketed value: int, float, bool, ``None``, else the text as given."""
     stripped = text.strip()
-    if len(stripped) >= 2 and stripped[0] == stripped[-1] and stripped[0] in "'\"":
-        return stripped[1:-1]
     for cast in (int, float):
         try:
             return cast(stripped)

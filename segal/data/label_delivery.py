@@ -10,13 +10,14 @@ import shutil
 from pathlib import Path
 from typing import List, Sequence
 
+from .cityscapes import label_candidates
+
 HELD_BACK = "labels_to_deliver"
 
 
 def _label_of(root: Path, image: Path) -> Path:
-    """``gtFine/<split>/<city>/<name>_gtFine_labelIds.png`` of ``leftImg8bit/<split>/<city>/<name>_leftImg8bit.png``."""
-    relative = image.resolve().relative_to((root / "leftImg8bit").resolve())
-    return Path("gtFine") / relative.parent / relative.name.replace("_leftImg8bit.png", "_gtFine_labelIds.png")
+    """The image's ``gtFine_labelIds`` file (as annotators write it), relative to ``root``."""
+    return label_candidates(image.resolve())[1].relative_to(root.resolve())
 
 
 def hold_back_labels(root, keep: int, split: str = "train") -> int:

@@ -43,11 +43,11 @@ class IdSubset(Dataset):
             return batched([self.ids[i[0] if isinstance(i, tuple) else i] for i in indices])
         samples = [self[i] for i in indices]
         for key in ("inputs", "target"):
-            check_one_size(samples, key, self.dataset)
+            check_same_shapes(samples, key, self.dataset)
         return samples
 
 
-def check_one_size(samples: Sequence[dict], key: str, dataset) -> None:
+def check_same_shapes(samples: Sequence[dict], key: str, dataset) -> None:
     """Refuses a batch whose ``samples[i][key]`` tensors differ in shape, naming the files (or ids) of each shape.
 
     Raises:

@@ -45,7 +45,7 @@ def _serve(conn, parent: int, initializer: Optional[Callable[..., None]], initar
 
 
 def death_description(exitcode: Optional[int]) -> str:
-    """``'killed by SIGKILL (...)'`` or ``'exited with status 3'`` for a process's exit code."""
+    """``'killed by SIGKILL (...)'`` or ``'exit status 3'`` for a process's exit code."""
     if exitcode is not None and exitcode < 0:
         name = signal.Signals(-exitcode).name
         hint = " (the out-of-memory killer sends it when the machine runs out of memory)" if name == "SIGKILL" else ""

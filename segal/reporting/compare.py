@@ -128,19 +128,19 @@ def _check_partial(runs: Sequence[Run], allow_partial: bool) -> None:
     )
 
 
-def common_length(runs: Sequence[Run]) -> int:
-    """Cuts finished runs of different lengths to the shortest finished one's steps; returns that length.
+def cut_to_common_length(runs: Sequence[Run]) -> None:
+    """Cuts finished runs of different lengths to the shortest finished one's steps.
 
     Runs extended with more steps (or planned longer) are compared with the
-    others over the steps they share, so curves, finals and AUCs cover the same
-    labels. Returns the longest run's length when nothing was cut.
+    others over the steps they share, so curves, finals and AUCs cover the same labels.
     """
     finished = [run for run in runs if run.finished]
-    common = min((run.length for run in finished), default=max(run.length for run in runs))
-    for run in runs:
-        if run.finished and run.length > common:
+    if not finished:
+        return
+    common = min(run.length for run in finished)
+    for run in finished:
+        if run.length > common:
             run.truncate(common)
-    return common
 
 
 def group_runs(runs: Sequence[Run], allow_partial: bool = False) -> "OrderedDict[str, List[Run]]":
@@ -156,7 +156,7 @@ def group_runs(runs: Sequence[Run], allow_partial: bool = False) -> "OrderedDict
             step, or an unfinished run would be compared with a longer one
             without ``allow_partial``.
     """
-    common_length(runs)
+    cut_to_common_length(runs)
     _check_partial(runs, allow_partial)
     first = runs[0]
     for run in runs[1:]:
@@ -247,9 +247,8 @@ def summarise(groups: "OrderedDict[str, List[Run]]") -> dict:
             entry["per_class_iou_last"] = dict(zip(classes, np.nanmean(last, 0).tolist()))
         summary["settings"][name] = entry
     # every setting's AUC over the same labels: the steps that all settings' mean curves reach
-    summary["auc_steps"] = min(len(e["mean"]) for e in summary["settings"].values())
+    steps = summary["auc_steps"] = min(len(e["mean"]) for e in summary["settings"].values())
     for entry in summary["settings"].values():
-        steps = summary["auc_steps"]
         entry["auc"] = _mean_over_range(np.array(entry["mean"][:steps]), np.array(entry["n_labelled"][:steps], float))
     summary["paired"] = paired_comparisons(summary["settings"])
     randoms = [name for name in summary["settings"] if name.split(" (")[0] == "Random"]
