@@ -12,6 +12,7 @@ from mmengine.config import Config
 from .config import ConfigError, check_resumable, config_hash, render_config, save_config
 from .config_check import validate_config
 from .engine.loop import ActiveLoop, AnnotationLoop, LoopSettings
+from .data.roots import resolve_data_root
 from .engine.train import TrainSettings
 from .models.pretrained import load_pretrained
 from .registry import DATASETS, MODELS, PROTOCOLS, SCORERS, build
@@ -26,8 +27,11 @@ logger = logging.getLogger("segal")
 
 
 def build_dataset(cfg: Config):
-    """The dataset of ``cfg.dataset``."""
-    return build(DATASETS, cfg.dataset, "dataset")
+    """The dataset of ``cfg.dataset``; a relative ``data_root`` is found as :func:`resolve_data_root` says."""
+    dataset_cfg = dict(cfg.dataset)
+    if isinstance(dataset_cfg.get("data_root"), str):
+        dataset_cfg["data_root"] = resolve_data_root(dataset_cfg["data_root"], cfg.filename)
+    return build(DATASETS, dataset_cfg, "dataset")
 
 
 def build_model(model_cfg: dict, dataset) -> torch.nn.Module:

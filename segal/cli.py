@@ -6,6 +6,7 @@ tools parse their arguments first and import torch and the rest of segal after.
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 from .config_options import OptionError, parse_cfg_options
@@ -86,6 +87,9 @@ def beside_checkpoint(checkpoint: str, name: str) -> str:
 INPUT_ERRORS = ("ConfigError", "OptionError", "FileNotFoundError", "DatasetFilesNotFound", "RunStateError",
                 "ChecksumMismatch", "UnreadableFileError")
 
+#: Seconds a silent rank waits for rank 0 to print an input error and exit (torchrun then stops the others).
+SILENT_RANK_GRACE_S = 30
+
 
 def _rank() -> int:
     """This process's rank under torchrun (from its environment), 0 otherwise."""
@@ -104,7 +108,10 @@ def exit_on_error(err: Exception, debug: bool = False) -> None:
     if debug:
         raise err
     if _rank() > 0 and os.environ.get("GROUP_RANK", "0") == "0" and type(err).__name__ in INPUT_ERRORS:
-        raise SystemExit(1)  # the ranks on rank 0's node meet the same input error; rank 0 says it
+        # The ranks on rank 0's node meet the same input error and rank 0 says it. Exiting at once would make
+        # torchrun stop rank 0, perhaps before it has printed, and report this rank as the first failure.
+        time.sleep(SILENT_RANK_GRACE_S)
+        raise SystemExit(1)
     sys.stderr.write(f"error{_rank_suffix()}: {one_line(err)}\n")  # one write: ranks' lines cannot interleave
     sys.stderr.flush()
     raise SystemExit(1)

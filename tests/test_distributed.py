@@ -243,11 +243,27 @@ def test_sync_batchnorm_needs_cuda(monkeypatch):
         train._parallel(SegmentationModel((3,), 19), train.TrainSettings(sync_bn=True), torch.device("cpu"))
 
 
-def test_an_input_error_is_printed_once_by_rank_0(tmp_path):
-    """Under dist_train.sh every rank met the same config error and their lines ran together; rank 0 alone says it."""
-    finished = torchrun(ROOT / "tools/train.py", ROOT / "configs/digits/mlp_random_balanced.py", "--launcher", "pytorch",
-                        "--work-dir", tmp_path / "w", "--cfg-options", "protocol.num_stpes=2", timeout=300)
-    assert finished.returncode != 0
+def test_dist_train_prints_an_input_error_once_and_ends_with_one_line(tmp_path):
+    """Every rank met the same config error: rank 0 alone says it, and the launcher adds one line, not a traceback."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "PORT": str(free_port())}
+    finished = subprocess.run(["bash", ROOT / "tools/dist_train.sh", ROOT / "configs/digits/mlp_random_balanced.py", "2",
+                               "--work-dir", tmp_path / "w", "--cfg-options", "protocol.num_stpes=2"],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 1
     errors = [line for line in finished.stderr.splitlines() if line.startswith("error")]
     assert len(errors) == 1, finished.stderr[-2000:]
     assert errors[0].startswith("error (rank 0): config key 'protocol.num_stpes'") and "'num_steps'" in errors[0]
+    assert "Traceback" not in finished.stderr and "ChildFailedError" not in finished.stderr
+    assert finished.stderr.splitlines()[-1].startswith("torchrun: rank 0 failed first (exit code 1); rank 1 stopped")
+
+
+def test_the_launch_summary_names_the_first_failure_and_a_kill():
+    from types import SimpleNamespace
+
+    from segal.launch import describe_failure
+
+    failures = {0: SimpleNamespace(exitcode=-15, timestamp=12), 1: SimpleNamespace(exitcode=-9, timestamp=10),
+                2: SimpleNamespace(exitcode=-15, timestamp=12)}
+    line = describe_failure(failures)
+    assert line.startswith("rank 1 failed first (killed by SIGKILL, often out of memory); ranks 0, 2 stopped after it")

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from segal.data import SyntheticCity
 from segal.data.cityscapes import LABEL_ID_TO_TRAIN_ID, TRAIN_CLASSES, read_train_ids
@@ -65,3 +66,32 @@ def test_prep_writes_train_ids_and_split_lists(tmp_path):
     lines = lists[0].read_text().splitlines()
     assert len(lines) == 4 and lines[0].endswith("_gtFine_labelTrainIds.png")
     assert lines == sorted(lines)
+
+
+def test_a_relative_data_root_is_found_beside_the_config_from_another_folder(tmp_path, monkeypatch):
+    """Run from elsewhere, a shipped-style config used to generate a second city in ./data; it finds the first."""
+    from mmengine.config import Config
+
+    from segal.apis import build_dataset
+
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    (project / "configs").mkdir(parents=True)
+    elsewhere.mkdir()
+    config = project / "configs" / "city.py"
+    config.touch()
+    cfg = Config(dict(dataset=dict(type="SyntheticCity", data_root="data/city", num_train=6, num_val=3, height=32,
+                                   width=64, workers=1)), filename=str(config))
+    monkeypatch.chdir(project)
+    first = build_dataset(cfg)  # generated in the current folder, the project
+    assert (project / "data/city").is_dir()
+    first_label = first[0]["target"]
+    monkeypatch.chdir(elsewhere)
+    again = build_dataset(cfg)
+    assert not (elsewhere / "data").exists()  # nothing generated here
+    assert len(again) == len(first) == 9
+    assert torch.equal(again[0]["target"], first_label)
+    (elsewhere / "data/city").mkdir(parents=True)  # a folder of that name in the current folder comes first
+    from segal.data.roots import resolve_data_root
+
+    assert resolve_data_root("data/city", str(config)) == "data/city"
+    assert resolve_data_root("data/other", str(config)) == "data/other"  # found nowhere: the current folder's path

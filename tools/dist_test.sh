@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Run tools/test.py in NPROC processes on this node (one per GPU) with torchrun.
+# A failed run ends with one line naming the rank that failed first (segal/launch.py), not torchrun's traceback.
 #
 #   bash tools/dist_test.sh CONFIG CHECKPOINT NPROC [tools/test.py options]
 #
@@ -16,7 +17,7 @@ CHECKPOINT=$2
 NPROC=$3
 shift 3
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-exec python -m torch.distributed.run \
+exec python -m segal.launch \
     --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" \
     --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="${PORT:-29500}" \
     --nproc_per_node="$NPROC" \

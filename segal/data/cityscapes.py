@@ -253,7 +253,7 @@ class SyntheticCity(Cityscapes):
         options = dict(num_train=num_train, num_val=num_val, height=height, width=width, seed=seed)
         found = synthetic_city.read_options(data_root)
         if not found:
-            logger.info("generating the synthetic city in %s (dataset.data_root, relative to the current folder)",
+            logger.info("generating the synthetic city in %s (dataset.data_root)",
                         Path(data_root).resolve())
             synthetic_city.generate(data_root, workers=workers, **options)
         elif found != options:
