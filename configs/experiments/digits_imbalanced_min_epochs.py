@@ -5,6 +5,7 @@
 # plain grid's last, below Random), and Ours' best option of the plain grid; 10 seeds.
 _base_ = ['./_base_/digits_all_scorers.py']
 experiment = dict(
+    seeds=list(range(10)),  # run before the headline grids moved to 30 seeds
     title='Imbalanced digits with train.min_epochs=30 (no early stop before epoch 30)',
     config='configs/digits/mlp_{scorer}_imbalanced.py',
     scorers=['random', 'entropy', 'mc-dropout', 'bald', 'coreset', 'badge', 'holdout-loss-change-approx',

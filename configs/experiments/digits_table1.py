@@ -1,6 +1,6 @@
 # The paper's Table 1 analogue: how many of each selection the selecting model had predicted wrongly, at
 # annotation steps 1, 5 and 10. Balanced digits, initial 50, step 50 (Table 1 uses a larger step than the
-# curves), 10 seeds, every scorer.
+# curves), 30 seeds, every scorer.
 _base_ = ['./_base_/digits_all_scorers.py']
 experiment = dict(
     title='Table 1 analogue: mistakes found per selection, balanced digits, initial 50, step 50',
