@@ -36,8 +36,7 @@ import torch.nn.functional as F
 from segal.data import ActivePool, Split
 from segal.data.classification import InMemoryClassification
 from segal.models import MLPClassifier, SegmentationModel
-from segal.scorers import (BALD, Entropy, HoldoutLossChange, HoldoutLossChangeApprox, MCDropout, Random,
-                           ScoringContext)
+from segal.scorers import BALD, Entropy, HoldoutLossChange, HoldoutLossChangeApprox, MCDropout, Random, ScoringContext
 from segal.scorers.diversity import greedy_k_center, kmeans_pp_outer
 
 RESULTS = Path(__file__).resolve().parent / "results"

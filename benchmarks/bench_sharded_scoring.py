@@ -48,8 +48,8 @@ def worker(args) -> None:
     from segal.config import load_config
     from segal.registry import PROTOCOLS, SCORERS, build
     from segal.scorers.base import ScoringContext
-    from segal.utils.distributed import barrier, is_main, launched, rank_and_world, rank_device
     from segal.utils.device import resolve_device
+    from segal.utils.distributed import barrier, is_main, launched, rank_and_world, rank_device
 
     cfg = load_config(str(CONFIG), config_options(args.device, args.quick, args.data_root))
     with launched("pytorch", cfg):

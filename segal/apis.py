@@ -11,17 +11,17 @@ from mmengine.config import Config
 
 from .config import ConfigError, check_resumable, config_hash, render_config, save_config
 from .config_check import validate_config
-from .engine.loop import ActiveLoop, AnnotationLoop, LoopSettings
 from .data.roots import resolve_data_root
+from .engine.loop import ActiveLoop, AnnotationLoop, LoopSettings
 from .engine.train import TrainSettings
 from .models.pretrained import load_pretrained
 from .registry import DATASETS, MODELS, PROTOCOLS, SCORERS, build
-from .utils.seeding import derive_seed
 from .utils.device import resolve_device
 from .utils.distributed import barrier, is_main, rank_and_world, rank_device
 from .utils.io import remove_stale_temp_files
 from .utils.lock import LOCK_NAME, work_dir_lock
 from .utils.logs import log_file
+from .utils.seeding import derive_seed
 
 logger = logging.getLogger("segal")
 
@@ -112,7 +112,8 @@ def run_experiment(cfg: Config, work_dir: str, resume: bool = False, allow_missi
         work_dir=work_dir,
         device=device,
         seed=seed,
-        checkpoint_meta={"model": cfg.model.to_dict(), "classes": list(dataset.classes), "dataset": cfg.dataset["type"]},
+        checkpoint_meta={"model": cfg.model.to_dict(), "classes": list(dataset.classes),
+                         "dataset": cfg.dataset["type"]},
         identity={"config_hash": config_hash(cfg.to_dict()), "seed": seed},
     )
     resume = resume or (annotators and (work_dir / "state.json").exists())

@@ -19,8 +19,8 @@ REQUIRED_KEYS = ("dataset", "protocol", "model", "scorer", "train", "loop")
 # Keys a resumed run may change: extending a finished run by more steps.
 RESUMABLE_CHANGES = ("protocol.num_steps", "work_dir")
 # Keys that change how a run is executed or shown, not what it computes.
-RUNTIME_KEYS = ("work_dir", "device", "dist", "loop.progress", "loop.tensorboard", "loop.num_workers", "train.num_workers",
-                "loop.keep_checkpoints", "train.checkpoint_interval")
+RUNTIME_KEYS = ("work_dir", "device", "dist", "loop.progress", "loop.tensorboard", "loop.num_workers",
+                "train.num_workers", "loop.keep_checkpoints", "train.checkpoint_interval")
 RUN_CONFIG = "config.json"
 #: Sections that name what they build with a ``type``.
 TYPED_SECTIONS = ("dataset", "protocol", "model", "scorer")

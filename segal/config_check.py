@@ -34,8 +34,9 @@ def _closest(name: str, valid: Iterable[str]) -> str:
 
 def _unknown_key(key: str, owner: str, valid: Iterable[str]) -> ConfigError:
     valid = sorted(valid)
+    name = key.rsplit(".", 1)[-1]
     return ConfigError(
-        f"config key '{key}': {owner} has no setting '{key.rsplit('.', 1)[-1]}'{_closest(key.rsplit('.', 1)[-1], valid)} "
+        f"config key '{key}': {owner} has no setting '{name}'{_closest(name, valid)} "
         f"(valid: {', '.join(valid)})"
     )
 
@@ -68,7 +69,8 @@ def _type_name(annotation: Any) -> str:
 
 def _check_value(key: str, annotation: Any, value: Any) -> None:
     if not _accepts(annotation, value):
-        raise ConfigError(f"config key '{key}': expected {_type_name(annotation)}, got {value!r} ({type(value).__name__})")
+        raise ConfigError(
+            f"config key '{key}': expected {_type_name(annotation)}, got {value!r} ({type(value).__name__})")
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"config key '{key}': must be a finite number, got {value!r}")
 

@@ -27,13 +27,18 @@ def describe_failure(failures: dict) -> str:
     Returns:
         ``"rank R failed first (exit code C); ..."`` naming the ranks that were stopped after it.
     """
-    first = min(failures, key=lambda rank: failures[rank].timestamp)
+    first = first_failure(failures)
     how = _how(failures[first].exitcode)
     others = sorted(rank for rank in failures if rank != first)
     line = f"rank {first} failed first ({how})"
     if others:
         line += f"; rank{'s' if len(others) > 1 else ''} {', '.join(map(str, others))} stopped after it"
     return line + ". Each rank's own message is above; add --debug for tracebacks."
+
+
+def first_failure(failures: dict) -> int:
+    """The global rank whose failure torchrun observed first."""
+    return min(failures, key=lambda rank: failures[rank].timestamp)
 
 
 def _how(exitcode: int) -> str:
@@ -56,9 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run(parse_args(argv))
     except ChildFailedError as err:
-        sys.stderr.write(f"torchrun: {describe_failure(err.failures)}\n")
-        first = min(err.failures, key=lambda rank: err.failures[rank].timestamp)
-        return max(err.failures[first].exitcode, 1)
+        failures = err.failures
+        sys.stderr.write(f"torchrun: {describe_failure(failures)}\n")
+        return max(failures[first_failure(failures)].exitcode, 1)
     return 0
 
 

@@ -41,7 +41,8 @@ def _register_torch_optimizers() -> None:
 
     for name in dir(torch.optim):
         candidate = getattr(torch.optim, name)
-        if isinstance(candidate, type) and issubclass(candidate, torch.optim.Optimizer) and candidate is not torch.optim.Optimizer:
+        is_optimizer = isinstance(candidate, type) and issubclass(candidate, torch.optim.Optimizer)
+        if is_optimizer and candidate is not torch.optim.Optimizer:
             OPTIMIZERS.register_module(name=name, module=candidate)
 
 

@@ -1,65 +1,11 @@
-"""Shared fixtures: small datasets written in torchvision's on-disk formats."""
-import pickle
-import struct
+"""Fixtures shared across test modules; the helpers they use are in ``tests/helpers/``."""
+import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
+from helpers.tools import CONFIG, FAST, load_tool
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def write_idx(path: Path, array: np.ndarray) -> None:
-    """Writes an unsigned-byte IDX file (the MNIST format): magic, dims, then data, big-endian."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    path.write_bytes(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
-
-
-def write_mnist_format(root: Path, folder: str, n_train: int, n_test: int, seed: int = 0):
-    """Writes ``root/<folder>/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte``; returns the arrays."""
-    rng = np.random.default_rng(seed)
-    out = {}
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
-        labels = (np.arange(n) % 10).astype(np.uint8)
-        write_idx(root / folder / "raw" / f"{prefix}-images-idx3-ubyte", images)
-        write_idx(root / folder / "raw" / f"{prefix}-labels-idx1-ubyte", labels)
-        out[prefix] = (images, labels)
-    return out
-
-
-def write_svhn_format(root: Path, n_train: int, n_test: int, seed: int = 0):
-    """Writes ``{train,test}_32x32.mat`` as released: X [32, 32, 3, N], y [N, 1] with 10 for digit 0."""
-    from scipy.io import savemat
-
-    rng = np.random.default_rng(seed)
-    root.mkdir(parents=True, exist_ok=True)
-    out = {}
-    for split, n in (("train", n_train), ("test", n_test)):
-        images = rng.integers(0, 256, size=(32, 32, 3, n), dtype=np.uint8)
-        digits = np.arange(n) % 10
-        savemat(root / f"{split}_32x32.mat", {"X": images, "y": np.where(digits == 0, 10, digits).reshape(-1, 1)})
-        out[split] = (images, digits)
-    return out
-
-
-def write_cifar10_format(root: Path, n_per_batch: int, seed: int = 0):
-    """Writes ``cifar-10-batches-py/`` pickles: five train batches, a test batch and batches.meta."""
-    rng = np.random.default_rng(seed)
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True, exist_ok=True)
-    out = {}
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        data = rng.integers(0, 256, size=(n_per_batch, 3072), dtype=np.uint8)
-        labels = [int(v) for v in rng.integers(0, 10, size=n_per_batch)]
-        with open(folder / name, "wb") as f:
-            pickle.dump({"data": data, "labels": labels}, f)
-        out[name] = (data, labels)
-    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-    with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": names}, f)
-    return out
 
 
 @pytest.fixture
@@ -67,4 +13,16 @@ def repo() -> Path:
     return REPO
 
 
-__all__ = ["write_cifar10_format", "write_idx", "write_mnist_format", "write_svhn_format"]
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("bad") / "run"
+    load_tool("train").main([CONFIG, "--work-dir", str(work), "--cfg-options", *FAST])
+    return work
+
+
+@pytest.fixture
+def run(finished_run, tmp_path):
+    """A private copy of the finished 2-step run."""
+    work = tmp_path / "run"
+    shutil.copytree(finished_run, work)
+    return work

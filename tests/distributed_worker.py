@@ -17,13 +17,23 @@ import time
 from pathlib import Path
 
 import torch
+from helpers.scorers import Cityscapes64, Digits64, city_pool, digits_context
 
-from scorer_fixtures import Cityscapes64, Digits64, city_pool, digits_context
 from segal.data.loading import make_loader
 from segal.engine.inference import evaluate
 from segal.models import MLPClassifier, SegmentationModel
-from segal.scorers import (BADGE, BALD, Coreset, Entropy, ErrReduction, HoldoutLossChange, HoldoutLossChangeApprox,
-                           MCDropout, Random, ScoringContext)
+from segal.scorers import (
+    BADGE,
+    BALD,
+    Coreset,
+    Entropy,
+    ErrReduction,
+    HoldoutLossChange,
+    HoldoutLossChangeApprox,
+    MCDropout,
+    Random,
+    ScoringContext,
+)
 from segal.utils.distributed import shard
 
 

@@ -4,7 +4,6 @@ Every case runs the tool's ``main`` in-process (as ``python tools/X.py ...`` wou
 code, that the message names the key, value or file at fault, that no traceback is printed, and that
 every file of the run folder is byte-identical afterwards.
 """
-import importlib.util
 import json
 import pickle
 import shutil
@@ -12,52 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-
-REPO = Path(__file__).resolve().parents[1]
-CONFIG = str(REPO / "configs/digits/mlp_entropy_imbalanced.py")
-FAST = ["train.max_epochs=3", "protocol.num_steps=2", "loop.progress=False", "device=cpu"]
-
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(f"segal_tool_{name}", REPO / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def snapshot(folder: Path) -> dict:
-    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def run_main(tool, argv, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        load_tool(tool).main(argv)
-    return exit_info.value.code, capsys.readouterr().err
-
-
-class Marker:
-    """Unpickling this would create ``path``: a stand-in for code hidden in a checkpoint."""
-
-    def __init__(self, path):
-        self.path = path
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("bad") / "run"
-    load_tool("train").main([CONFIG, "--work-dir", str(work), "--cfg-options", *FAST])
-    return work
-
-
-@pytest.fixture
-def run(finished_run, tmp_path):
-    """A private copy of the finished 2-step run."""
-    work = tmp_path / "run"
-    shutil.copytree(finished_run, work)
-    return work
+from helpers.tools import CONFIG, FAST, REPO, Marker, load_tool, run_main, snapshot
 
 
 def _edit_state(work, edit):

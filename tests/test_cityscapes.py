@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 import torch
 from cityscapesscripts.helpers.labels import id2label, trainId2label
+from helpers.cityscapes import write_pair, write_random_cityscapes
 
-from cityscapes_fixtures import write_pair, write_random_cityscapes
 from segal.data import Cityscapes, DatasetFilesNotFound
-from segal.data.cityscapes import LabelError, TRAIN_CLASSES
+from segal.data.cityscapes import TRAIN_CLASSES, LabelError
 
 
 def expected_train_ids(label_ids):

@@ -1,7 +1,6 @@
 """The command-line tools as a newcomer meets them: fast and complete --help, usage errors, umask, log files."""
 import argparse
 import importlib.util
-import json
 import logging
 import os
 import stat

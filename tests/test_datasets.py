@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 import torch
+from helpers.formats import write_cifar10_format, write_mnist_format, write_svhn_format
 
-from conftest import write_cifar10_format, write_mnist_format, write_svhn_format
 from segal.data import CIFAR10, KMNIST, MNIST, SVHN, DatasetFilesNotFound, Digits
 
 

@@ -5,8 +5,6 @@ import sys
 from importlib.metadata import packages_distributions, requires
 from pathlib import Path
 
-import pytest
-
 try:
     import tomllib
 except ModuleNotFoundError:  # Python < 3.11

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from distributed_worker import scorers, scoring_results
+from helpers.cityscapes import write_random_cityscapes
+from helpers.scorers import Digits64, trained_mlp64
 
-from cityscapes_fixtures import write_random_cityscapes
-from distributed_worker import scoring_results, scorers
-from scorer_fixtures import Digits64, trained_mlp64
 from segal.data import Split
 from segal.data.loading import EpochShuffle
 from segal.models import SegmentationModel

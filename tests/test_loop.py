@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.formats import write_cifar10_format
 
-from conftest import write_cifar10_format
 from segal.apis import run_experiment
 from segal.config import ConfigError, load_config
 from segal.data import Digits

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 import torch
+from helpers.cityscapes import write_random_cityscapes
+from helpers.scorers import city_pool
 from scipy.stats import spearmanr
 
-from cityscapes_fixtures import write_random_cityscapes
-from scorer_fixtures import city_pool
 from segal.data import Cityscapes
 from segal.models import SegmentationModel
 from segal.scorers import BALD, Entropy, HoldoutLossChange, HoldoutLossChangeApprox, ScoringContext

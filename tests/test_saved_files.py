@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers.tools import CONFIG, FAST, load_tool, run_main, snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,7 +25,6 @@ from segal.engine.step_progress import StepProgress
 from segal.reporting.compare import Run
 from segal.utils import io as segal_io
 from segal.utils.io import UnreadableFileError, atomic_save_torch
-from test_bad_inputs import CONFIG, FAST, finished_run, load_tool, run, run_main, snapshot  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
@@ -292,7 +292,8 @@ def test_a_trained_cache_with_flipped_bytes_is_discarded(progress, segal_log):
 
 def test_a_discarded_score_cache_is_scored_again_to_the_uninterrupted_result(tmp_path, monkeypatch, segal_log):
     """The campaign's case: fewer scores than ids changed the selection (final accuracy 0.770 against 0.733)."""
-    from test_resume_in_step import CONFIG as RESUME_CONFIG, OPTIONS, killed_run, outputs
+    from test_resume_in_step import CONFIG as RESUME_CONFIG
+    from test_resume_in_step import OPTIONS, killed_run, outputs
 
     from segal.apis import run_experiment
     from segal.config import load_config

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers.scorers import Digits64, digits_context, inputs_and_targets, trained_mlp64
 
-from scorer_fixtures import Digits64, digits_context, inputs_and_targets, trained_mlp64
 from segal.scorers import BADGE, BALD, Coreset, Entropy, ErrReduction, MCDropout
 from segal.scorers.diversity import badge_factors, greedy_k_center, kmeans_pp_outer
 from segal.scorers.dropout_passes import PassMasks, memoised

@@ -4,10 +4,16 @@ import copy
 import numpy as np
 import pytest
 import torch
+from helpers.scorers import (
+    Digits64,
+    digits_context,
+    inputs_and_targets,
+    reference_approx_scores,
+    reference_loss_changes,
+    trained_mlp64,
+)
 from torch import nn
 
-from scorer_fixtures import (Digits64, digits_context, inputs_and_targets, reference_approx_scores,
-                             reference_loss_changes, trained_mlp64)
 from segal.data import ActivePool, Split
 from segal.models import ProbedModel
 from segal.scorers import HoldoutLossChange, HoldoutLossChangeApprox, ScoringContext

@@ -5,15 +5,14 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers.cityscapes import write_random_cityscapes
+from helpers.scorers import Cityscapes64, city_pool, reference_approx_scores, reference_loss_changes
 
-from cityscapes_fixtures import write_random_cityscapes
-from scorer_fixtures import Cityscapes64, city_pool, reference_approx_scores, reference_loss_changes
 from segal.models import SegmentationModel
 from segal.scorers import Entropy, HoldoutLossChange, HoldoutLossChangeApprox, MCDropout, ScoringContext
 from segal.scorers.head_probe import HeadProbe
 from segal.scorers.holdout_pixels import HoldoutRowBands, split_upsampler
 from segal.scorers.uncertainty import entropy
-
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,7 @@ import shutil
 import sys
 
 import pytest
-
-from test_bad_inputs import CONFIG, FAST, finished_run, run_main, snapshot  # noqa: F401  (a fixture)
+from helpers.tools import CONFIG, FAST, run_main, snapshot
 
 
 @pytest.fixture

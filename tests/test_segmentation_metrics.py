@@ -5,8 +5,8 @@ import pytest
 import torch
 from cityscapesscripts.evaluation import evalPixelLevelSemanticLabeling as cs_eval
 from cityscapesscripts.helpers.labels import trainId2label
+from helpers.cityscapes import write_random_cityscapes
 
-from cityscapes_fixtures import write_random_cityscapes
 from segal.data import Cityscapes
 from segal.evaluation import ConfusionMatrix
 

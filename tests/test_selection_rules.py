@@ -4,8 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers.scorers import Digits64, digits_context, trained_mlp64
 
-from scorer_fixtures import Digits64, digits_context, trained_mlp64
 from segal.apis import run_experiment
 from segal.config import load_config
 from segal.engine.loop import LoopSettings

@@ -22,7 +22,8 @@ EXAMPLE = """example:
 
 def build_parser():
     parser = tool_parser("Compare active-learning runs: curves, tables, summary.", EXAMPLE)
-    parser.add_argument("work_dirs", nargs="+", metavar="WORK_DIR", help="run folders (each with config.py and metrics.jsonl)")
+    parser.add_argument("work_dirs", nargs="+", metavar="WORK_DIR",
+                        help="run folders (each with config.py and metrics.jsonl)")
     parser.add_argument("--out", required=True, help="output folder for curves.png, report.md and summary.json")
     parser.add_argument("--allow-partial", action="store_true",
                         help="compare unfinished runs with longer ones (marked in the table and dashed on the plot)")

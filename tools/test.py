@@ -1,6 +1,7 @@
 """Evaluate a checkpoint on the test split.
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR] [--launcher {none,pytorch}] [--cfg-options KEY=VALUE ...] [--debug]
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR] [--launcher {none,pytorch}]
+                         [--cfg-options KEY=VALUE ...] [--debug]
 
 Writes DIR/metrics.json, DIR/report.md, DIR/confusion.png and DIR/config.py.
 """

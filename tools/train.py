@@ -1,6 +1,7 @@
 """Run an active-learning experiment from a config.
 
-    python tools/train.py CONFIG [--work-dir DIR] [--seed N] [--resume] [--allow-missing] [--launcher {none,pytorch}] [--cfg-options KEY=VALUE ...] [--debug]
+    python tools/train.py CONFIG [--work-dir DIR] [--seed N] [--resume] [--allow-missing] [--launcher {none,pytorch}]
+                          [--cfg-options KEY=VALUE ...] [--debug]
     bash tools/dist_train.sh CONFIG NPROC [options as above]
 """
 
@@ -21,7 +22,8 @@ EXAMPLE = """example:
 
 def build_parser():
     parser = base_parser("Run an active-learning experiment from a config.", EXAMPLE)
-    parser.add_argument("--work-dir", help="run folder: state, metrics, checkpoints, log (default: work_dirs/<config name>)")
+    parser.add_argument("--work-dir",
+                        help="run folder: state, metrics, checkpoints, log (default: work_dirs/<config name>)")
     parser.add_argument("--seed", type=int, help="run seed (overrides the config's seed)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run saved in the work dir; with a larger protocol.num_steps, extend it")

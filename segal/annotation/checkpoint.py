@@ -40,8 +40,10 @@ def load_checkpoint(path, model: torch.nn.Module, model_cfg: dict, classes: List
     checkpoint = read_checkpoint(path, device)
     meta = checkpoint["meta"]
     if meta.get("classes") is not None and list(meta["classes"]) != list(classes):
-        raise CheckpointMismatch(f"checkpoint {path} has classes {meta['classes']}, the config's dataset has {list(classes)}")
+        raise CheckpointMismatch(
+            f"checkpoint {path} has classes {meta['classes']}, the config's dataset has {list(classes)}")
     if meta.get("model") is not None and meta["model"] != model_cfg:
-        raise CheckpointMismatch(f"checkpoint {path} was trained as model {meta['model']}, the config asks for {model_cfg}")
+        raise CheckpointMismatch(
+            f"checkpoint {path} was trained as model {meta['model']}, the config asks for {model_cfg}")
     load_weights(model, checkpoint["state_dict"], path)
     return meta

@@ -19,9 +19,9 @@ import torch
 from mmengine.config import Config
 
 from ..apis import build_dataset, build_model
+from ..config import RUN_CONFIG, RUNTIME_KEYS, config_differences, config_hash, read_run_config
 from ..data.cityscapes import ImageFolderPool
 from ..data.pool import ActivePool, Split
-from ..config import RUN_CONFIG, RUNTIME_KEYS, config_differences, config_hash, read_run_config
 from ..engine.run_state import RunStateError, read_run_state, restored_pool, write_run_state
 from ..registry import DATASETS, SCORERS, build, effective_settings
 from ..reporting import write_metrics
@@ -29,9 +29,9 @@ from ..reporting.figures import image_stem, write_heatmap_figure
 from ..scorers.base import ScoringContext, check_budget
 from ..utils.device import resolve_device
 from ..utils.distributed import is_main, rank_device
-from ..utils.precision import autocast_dtype
 from ..utils.io import atomic_write_text
 from ..utils.lock import work_dir_lock
+from ..utils.precision import autocast_dtype
 from ..utils.seeding import derive_seed
 from .checkpoint import load_checkpoint
 
@@ -95,7 +95,8 @@ def _restore_annotation_state(state: str, cfg: Config, dataset) -> Tuple[dict, A
         differing = ""
         if run_config.is_file():
             allowed = set(RUNTIME_KEYS) | {"protocol.num_steps", "seed"}
-            keys = [k for k in config_differences(read_run_config(run_config.parent), cfg.to_dict()) if k not in allowed]
+            differences = config_differences(read_run_config(run_config.parent), cfg.to_dict())
+            keys = [k for k in differences if k not in allowed]
             differing = f" (it differs in {', '.join(keys)})" if keys else ""
         raise RunStateError(f"{state} was written by a run of another config{differing}; "
                             f"select with the run's own config, {run_config}")
@@ -124,8 +125,8 @@ def _check_checkpoint_of_state(checkpoint: str, meta: dict, saved: dict, state: 
         raise RunStateError(f"{checkpoint} does not say which run it belongs to; select with {latest}, the "
                             f"checkpoint of step {saved['completed_step']} of {state}")
     if run != expected:
-        which = ("another run" if (run.get("config_hash"), run.get("seed")) != (expected["config_hash"], expected["seed"])
-                 else f"step {run.get('step')}")
+        same_run = (run.get("config_hash"), run.get("seed")) == (expected["config_hash"], expected["seed"])
+        which = f"step {run.get('step')}" if same_run else "another run"
         raise RunStateError(f"{checkpoint} is the checkpoint of {which}, not of step {saved['completed_step']} of "
                             f"{state}; select with {latest}")
 

@@ -19,7 +19,8 @@ def to_device(batch: dict, device: torch.device) -> dict:
 
 def loss_per_element(logits: torch.Tensor, target: torch.Tensor, ignore_index: Optional[int]) -> torch.Tensor:
     """Cross-entropy of each sample (``[B]``) or pixel (``[B, H, W]``); ignored pixels give 0."""
-    return F.cross_entropy(logits, target, reduction="none", ignore_index=-100 if ignore_index is None else ignore_index)
+    ignore_index = -100 if ignore_index is None else ignore_index
+    return F.cross_entropy(logits, target, reduction="none", ignore_index=ignore_index)
 
 
 def mean_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: Optional[int]) -> torch.Tensor:

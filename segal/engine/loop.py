@@ -12,18 +12,25 @@ from torch import nn
 from ..data.loading import make_loader
 from ..data.pool import ActivePool
 from ..data.protocols import Protocol
-from ..reporting import evaluation_fields, selection_fields, write_metrics
 from ..data.pseudo_labels import WithPseudoLabels
+from ..reporting import evaluation_fields, selection_fields, write_metrics
 from ..scorers.base import BudgetError, Scorer, ScoringContext, check_budget
 from ..scorers.selection import SELECTIONS
 from ..utils.distributed import barrier, is_main, shard
-from ..utils.seeding import derive_seed
 from ..utils.precision import autocast_dtype
 from ..utils.progress import format_seconds
+from ..utils.seeding import derive_seed
 from .checkpoints import load_weights, read_checkpoint, save_checkpoint
 from .inference import evaluate
-from .run_state import (ORACLES, STATE_FORMAT, RunStateError, checkpoint_in_work_dir, read_run_state, restored_pool,
-                        write_run_state)
+from .run_state import (
+    ORACLES,
+    STATE_FORMAT,
+    RunStateError,
+    checkpoint_in_work_dir,
+    read_run_state,
+    restored_pool,
+    write_run_state,
+)
 from .step_progress import StepProgress
 from .tensorboard import TensorBoardWriter
 from .train import StageResult, TrainSettings, train_stage
@@ -406,10 +413,11 @@ class ActiveLoop:
                            "pseudo_label_accuracy": accuracy}
 
     def _evaluate(self, ids):
-        loader = make_loader(self.dataset, shard(ids), self.train_settings.eval_batch_size, self.train_settings.num_workers,
+        settings = self.train_settings
+        loader = make_loader(self.dataset, shard(ids), settings.eval_batch_size, settings.num_workers,
                              pin_memory=self.device.type == "cuda")
-        return evaluate(self.model, loader, self.device, self.dataset.num_classes, getattr(self.dataset, "ignore_index", None),
-                        autocast_dtype(self.train_settings.amp, self.device))
+        return evaluate(self.model, loader, self.device, self.dataset.num_classes,
+                        getattr(self.dataset, "ignore_index", None), autocast_dtype(settings.amp, self.device))
 
     def _selection_fields(self, ids) -> dict:
         """Selection record fields: the current model's predictions on ``ids`` against their true labels."""
@@ -473,7 +481,8 @@ class ActiveLoop:
         if state["seed"] != self.seed:
             raise RunStateError(f"{self.state_path} was written with seed {state['seed']}, not {self.seed}")
         saved_hash = state.get("config_hash")
-        if saved_hash is not None and self.identity["config_hash"] is not None and saved_hash != self.identity["config_hash"]:
+        expected_hash = self.identity["config_hash"]
+        if saved_hash is not None and expected_hash is not None and saved_hash != expected_hash:
             raise RunStateError(f"{self.state_path} was written by a run of another config; "
                                 f"resume it with the config in {self.work_dir / 'config.json'}")
         pool = restored_pool(state)

@@ -202,8 +202,8 @@ def train_stage(
     pin = device.type == "cuda"
     train_loader = make_train_loader(dataset, train_ids, settings.batch_size, seed, settings.num_workers, pin)
     schedule = _poly_schedule(optimizer, settings, len(train_loader))
-    holdout_loader = make_loader(dataset, shard(holdout_ids), settings.eval_batch_size, settings.num_workers, pin_memory=pin,
-                                 persistent=True)
+    holdout_loader = make_loader(dataset, shard(holdout_ids), settings.eval_batch_size, settings.num_workers,
+                                 pin_memory=pin, persistent=True)
     monitor = settings.monitor
 
     best_value, best_epoch, best_loss, best_state = None, 0, float("nan"), None
@@ -230,7 +230,9 @@ def train_stage(
             loss_sum, seen = torch.zeros((), dtype=torch.float64, device=device), 0
             for batch in train_loader:
                 batch = to_device(batch, device)
-                inputs = batch["inputs"].contiguous(memory_format=torch.channels_last) if channels_last else batch["inputs"]
+                inputs = batch["inputs"]
+                if channels_last:
+                    inputs = inputs.contiguous(memory_format=torch.channels_last)
                 optimizer.zero_grad(set_to_none=True)
                 with autocast(device, amp_dtype):
                     logits = trained(inputs)
@@ -244,7 +246,8 @@ def train_stage(
                 seen += n
             loss_sum, seen = all_reduce_sum(np.array([float(loss_sum), seen], dtype=np.float64))
             train_loss = float(loss_sum) / max(seen, 1)
-            confusion, holdout_loss = evaluate(model, holdout_loader, device, dataset.num_classes, ignore_index, amp_dtype)
+            confusion, holdout_loss = evaluate(model, holdout_loader, device, dataset.num_classes, ignore_index,
+                                               amp_dtype)
             _check_finite(desc, epoch, train_loss, holdout_loss, settings)
             value = _monitored(monitor, holdout_loss, confusion)
             if _improves(monitor, value, best_value):

@@ -149,8 +149,8 @@ class RunOutcome:
 
 def run_is_finished(work_dir: Path) -> bool:
     """Whether the run in ``work_dir`` has committed all its planned steps."""
-    from ..engine.run_state import read_run_state
     from ..config import read_run_config
+    from ..engine.run_state import read_run_state
 
     if not (work_dir / "state.json").is_file():
         return False

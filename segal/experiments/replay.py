@@ -9,9 +9,9 @@ from mmengine.config import Config
 from ..apis import build_dataset, build_model
 from ..config import read_run_config
 from ..data.pool import UNLABELLED, ActivePool, Split
-from ..scorers.base import ScoringContext
 from ..engine.checkpoints import load_weights, read_checkpoint
 from ..engine.run_state import read_run_state
+from ..scorers.base import ScoringContext
 from ..utils.precision import autocast_dtype
 from ..utils.seeding import derive_seed
 

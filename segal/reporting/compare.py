@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Dict, List, Sequence
 
 import numpy as np
+
 from ..config import RUN_CONFIG, config_differences, read_run_config
+from ..engine.run_state import check_records, read_run_state
 from ..utils.io import atomic_write_text
 from .figures import pyplot, save_figure
 from .paired import comparison_pairs, format_difference, paired_difference
-from ..engine.run_state import check_records, read_run_state
 from .records import read_metrics
 
 # config keys that never make runs different settings
@@ -242,8 +243,8 @@ def summarise(groups: "OrderedDict[str, List[Run]]") -> dict:
         if metric == "mIoU":
             complete = [run for run in runs if len(run.records) == len(longest.records)]
             classes = list(longest.records[-1]["per_class_iou"])
-            last = np.array([[np.nan if run.records[-1]["per_class_iou"][c] is None else run.records[-1]["per_class_iou"][c]
-                              for c in classes] for run in complete])
+            last = np.array([[np.nan if (iou := run.records[-1]["per_class_iou"][c]) is None else iou for c in classes]
+                             for run in complete])
             entry["per_class_iou_last"] = dict(zip(classes, np.nanmean(last, 0).tolist()))
         summary["settings"][name] = entry
     # every setting's AUC over the same labels: the steps that all settings' mean curves reach
@@ -330,9 +331,10 @@ def write_report(summary: dict, out_dir: Path) -> None:
     metric, settings = summary["metric"], summary["settings"]
     names = list(settings)
     n_labelled = max((e["n_labelled"] for e in settings.values()), key=len)
-    lines = ["# Active-learning comparison", "", f"Metric: **{metric}** on the test split, mean ± std over seeds (the population "
-             f"standard deviation, ddof=0).", ""]
-    lines += ["| setting | runs | AUC | final " + metric + " | labels to reach Random's final |", "|---|---|---|---|---|"]
+    lines = ["# Active-learning comparison", "",
+             f"Metric: **{metric}** on the test split, mean ± std over seeds (the population standard deviation, "
+             "ddof=0).", ""]
+    lines += [f"| setting | runs | AUC | final {metric} | labels to reach Random's final |", "|---|---|---|---|---|"]
     for name in names:
         e = settings[name]
         reach = e.get("labels_to_reach_random")
@@ -347,16 +349,16 @@ def write_report(summary: dict, out_dir: Path) -> None:
     if cut:
         common = len(next(e for e in settings.values() if e["cut"])["mean"])
         lines += ["", f"**Runs of different lengths** are compared over their first {common} steps (step 0 to "
-                  f"{common - 1}); longer runs: " + ", ".join(f"`{run}` ({length} steps)" for run, length in cut.items())
-                  + "."]
+                  f"{common - 1}); longer runs: "
+                  + ", ".join(f"`{run}` ({length} steps)" for run, length in cut.items()) + "."]
     if summary["baseline"] is not None:
-        lines += ["", f"Random's final mean {metric}: {summary['target']:.4f}"
-                  + (" (each setting is measured against Random with the same other settings where the runs "
-                     "have it)" if len({e.get("random_setting") for e in settings.values()}) > 1 else "")
-                  + f". AUC is the mean {metric} over the labelled range (trapezoid rule)"
-                  + (f", over the steps every setting reaches (0 to {summary['auc_steps'] - 1}, {n_labelled[0]} to "
-                     f"{n_labelled[summary['auc_steps'] - 1]} labels)" if summary["auc_steps"] < len(n_labelled) else "")
-                  + "."]
+        per_setting = (" (each setting is measured against Random with the same other settings where the runs "
+                       "have it)" if len({e.get("random_setting") for e in settings.values()}) > 1 else "")
+        auc_steps = summary["auc_steps"]
+        auc_range = (f", over the steps every setting reaches (0 to {auc_steps - 1}, {n_labelled[0]} to "
+                     f"{n_labelled[auc_steps - 1]} labels)" if auc_steps < len(n_labelled) else "")
+        lines += ["", f"Random's final mean {metric}: {summary['target']:.4f}{per_setting}. AUC is the mean {metric} "
+                      f"over the labelled range (trapezoid rule){auc_range}."]
     lines += ["", f"## {metric} per annotation step", "",
               "Step 0 is the model trained on the initial set; step s, the model trained after the s-th selection "
               "was labelled.", "",
@@ -374,7 +376,8 @@ def write_report(summary: dict, out_dir: Path) -> None:
               "|---" * (len(MISTAKE_STEPS) + 1) + "|"]
     for name in names:
         rates = settings[name]["mistake_rate"]
-        cells = [_fmt(rates[str(s)]["mean"], rates[str(s)]["std"], 3) if str(s) in rates else "—" for s in MISTAKE_STEPS]
+        cells = [_fmt(rates[str(s)]["mean"], rates[str(s)]["std"], 3) if str(s) in rates else "—"
+                 for s in MISTAKE_STEPS]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += _ceiling_lines(settings)
     if metric == "mIoU":
@@ -387,7 +390,8 @@ def write_report(summary: dict, out_dir: Path) -> None:
             for name in names:
                 value = settings[name]["per_class_iou_last"][c]
                 gain = settings[name].get("per_class_iou_gain", {}).get(c)
-                cells.append("n/a" if not np.isfinite(value) else f"{value:.4f}" + (f" ({gain:+.4f})" if gain is not None and np.isfinite(gain) else ""))
+                shown_gain = f" ({gain:+.4f})" if gain is not None and np.isfinite(gain) else ""
+                cells.append("n/a" if not np.isfinite(value) else f"{value:.4f}{shown_gain}")
             lines.append(f"| {c} | " + " | ".join(cells) + " |")
     lines += _paired_lines(summary)
     atomic_write_text(out_dir / "report.md", "\n".join(lines) + "\n")
@@ -425,8 +429,8 @@ def _paired_lines(summary: dict) -> List[str]:
              "split): mean ± standard error of the mean, and in brackets the seeds where the setting is higher. "
              "`*`: within two standard errors, not distinguishable from seed-to-seed noise. Mistake rates in "
              "percentage points.", "",
-             f"| setting | baseline | final {metric} | AUC | " + " | ".join(f"mistakes, step {s}" for s in MISTAKE_STEPS)
-             + " |", "|---" * (4 + len(MISTAKE_STEPS)) + "|"]
+             f"| setting | baseline | final {metric} | AUC | "
+             + " | ".join(f"mistakes, step {s}" for s in MISTAKE_STEPS) + " |", "|---" * (4 + len(MISTAKE_STEPS)) + "|"]
     for row in rows:
         cells = [format_difference(row["final"]), format_difference(row["auc"])]
         cells += [format_difference(row["mistake_rate"][str(s)], digits=1, scale=100) for s in MISTAKE_STEPS]

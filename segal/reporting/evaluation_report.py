@@ -32,17 +32,23 @@ def write_report_md(out_dir: Path, confusion: ConfusionMatrix, task: str, classe
     total = max(confusion.total, 1)
     truth_share = confusion.matrix.sum(axis=1) / total
     pred_share = confusion.matrix.sum(axis=0) / total
-    score_name, scores = ("IoU", confusion.per_class_iou()) if task == "segmentation" else ("accuracy", confusion.per_class_accuracy())
+    if task == "segmentation":
+        score_name, scores = "IoU", confusion.per_class_iou()
+    else:
+        score_name, scores = "accuracy", confusion.per_class_accuracy()
     unit = "pixels" if task == "segmentation" else "samples"
     lines = [f"# {title}", ""]
     if task == "segmentation":
-        lines += [f"mIoU **{confusion.mean_iou():.4f}**, pixel accuracy **{confusion.accuracy():.4f}** over {confusion.total:,} {unit}.", ""]
+        lines += [f"mIoU **{confusion.mean_iou():.4f}**, pixel accuracy **{confusion.accuracy():.4f}** "
+                  f"over {confusion.total:,} {unit}.", ""]
     else:
         lines += [f"accuracy **{confusion.accuracy():.4f}** over {confusion.total:,} {unit}.", ""]
-    lines += [f"| class | {score_name} | ground-truth {unit} | share of {unit} | share of predictions |", "|---|---|---|---|---|"]
+    lines += [f"| class | {score_name} | ground-truth {unit} | share of {unit} | share of predictions |",
+              "|---|---|---|---|---|"]
     for c, name in enumerate(classes):
         score = "n/a" if not np.isfinite(scores[c]) else f"{scores[c]:.4f}"
-        lines.append(f"| {name} | {score} | {int(confusion.matrix[c].sum()):,} | {truth_share[c]:.4%} | {pred_share[c]:.4%} |")
+        truth = int(confusion.matrix[c].sum())
+        lines.append(f"| {name} | {score} | {truth:,} | {truth_share[c]:.4%} | {pred_share[c]:.4%} |")
     atomic_write_text(out_dir / "report.md", "\n".join(lines) + "\n")
 
 

@@ -33,7 +33,8 @@ def evaluation_fields(confusion: ConfusionMatrix, task: str, class_names: Sequen
     raise ValueError(f"unknown task {task!r}")
 
 
-def selection_fields(selected_ids: Sequence[int], confusion: ConfusionMatrix, task: str, class_names: Sequence[str]) -> dict:
+def selection_fields(selected_ids: Sequence[int], confusion: ConfusionMatrix, task: str,
+                     class_names: Sequence[str]) -> dict:
     """The selection part of a step record.
 
     Args:

@@ -13,8 +13,9 @@ from ..data.pool import ActivePool
 from ..engine.inference import to_device
 from ..utils.distributed import gather_arrays, gather_rows, shard
 from ..utils.precision import autocast, no_tf32
-from .selection import SELECTIONS, top_k, top_k_per_predicted_class
 from ..utils.progress import Progress
+from .selection import SELECTIONS, top_k, top_k_per_predicted_class
+
 
 @dataclass
 class ScoringContext:

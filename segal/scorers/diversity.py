@@ -107,7 +107,8 @@ def badge_factors(logits: torch.Tensor, z: torch.Tensor) -> Tuple[torch.Tensor, 
     return probs - onehot, z.double()
 
 
-def kmeans_pp_outer(a: torch.Tensor, z: torch.Tensor, k: int, generator: torch.Generator) -> Tuple[np.ndarray, np.ndarray]:
+def kmeans_pp_outer(a: torch.Tensor, z: torch.Tensor, k: int,
+                    generator: torch.Generator) -> Tuple[np.ndarray, np.ndarray]:
     """k-means++ seeding on the embeddings ``g_i = outer(a_i, z_i)`` without forming them.
 
     Uses ``|g_i - g_j|^2 = |a_i|^2 |z_i|^2 + |a_j|^2 |z_j|^2 - 2 (a_i . a_j)(z_i . z_j)``.

@@ -153,7 +153,8 @@ def leading_dropout(rest: nn.Module) -> bool:
             and not active_dropouts(rest[1:]))
 
 
-def replicated_passes(tail: nn.Module, features: torch.Tensor, masks: torch.Tensor, group: int) -> Iterator[torch.Tensor]:
+def replicated_passes(tail: nn.Module, features: torch.Tensor, masks: torch.Tensor,
+                      group: int) -> Iterator[torch.Tensor]:
     """Runs ``tail(features * mask_t)`` for all passes, ``group`` passes per batch.
 
     Args:

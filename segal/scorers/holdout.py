@@ -129,7 +129,7 @@ class HoldoutLossChange(Scorer):
             return chain
         except UnsupportedHead as error:
             warnings.warn(f"HoldoutLossChange: the head is evaluated twice and the losses subtracted, "
-                          f"which keeps fewer digits of small changes in float32: {error}")
+                          f"which keeps fewer digits of small changes in float32: {error}", stacklevel=2)
             return None
 
     def _losses(self, params, chunk: slice) -> torch.Tensor:

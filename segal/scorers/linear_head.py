@@ -13,7 +13,8 @@ after ``steps`` steps the update is ``W -= lr a z^T``, ``b -= lr a`` with
 The loss change is evaluated in delta form,
 ``log(sum_c p_jc exp(delta_jc)) - delta_j,y_j = log1p(sum_c p_jc expm1(delta_jc)) - delta_j,y_j``,
 which keeps full relative precision however small the change is next to the
-loss itself (and becomes a log-sum-exp where a change is too large for ``exp``). ``expm1`` is taken as ``2 t / (1 - t)`` with ``t = tanh(delta / 2)``:
+loss itself (and becomes a log-sum-exp where a change is too large for ``exp``).
+``expm1`` is taken as ``2 t / (1 - t)`` with ``t = tanh(delta / 2)``:
 as accurate, and vectorised on CPUs where ``torch.expm1`` is not. The
 ``[B, Nv, C]`` part runs in the features' dtype, a block of pool rows at a time
 (its values are small, so float32 keeps ~7 significant digits of each change);

@@ -6,8 +6,15 @@ import torch
 from ..registry import SCORERS
 from ..utils.precision import autocast
 from .base import Scorer, ScoringContext, entropy, mean_over_elements
-from .dropout_passes import (PassMasks, deterministic_prefix, folded_linear_passes, foldable, leading_dropout, memoised,
-                             replicated_passes)
+from .dropout_passes import (
+    PassMasks,
+    deterministic_prefix,
+    foldable,
+    folded_linear_passes,
+    leading_dropout,
+    memoised,
+    replicated_passes,
+)
 
 
 @SCORERS.register_module()
