@@ -11,7 +11,6 @@ from mmengine.config import Config
 
 from .config import ConfigError, check_resumable, config_hash, render_config, save_config
 from .config_check import validate_config
-from .data.roots import resolve_data_root
 from .engine.loop import ActiveLoop, AnnotationLoop, LoopSettings
 from .engine.train import TrainSettings
 from .models.pretrained import load_pretrained
@@ -21,16 +20,28 @@ from .utils.distributed import barrier, is_main, rank_and_world, rank_device
 from .utils.io import remove_stale_temp_files
 from .utils.lock import LOCK_NAME, work_dir_lock
 from .utils.logs import log_file
+from .utils.paths import find_relative
 from .utils.seeding import derive_seed
 
 logger = logging.getLogger("segal")
 
 
 def build_dataset(cfg: Config):
-    """The dataset of ``cfg.dataset``; a relative ``data_root`` is found as :func:`resolve_data_root` says."""
+    """The dataset of ``cfg.dataset``.
+
+    A relative ``data_root`` is looked up in the current folder, then above the
+    config file (:func:`~segal.utils.paths.find_relative`); found nowhere, it
+    stays relative to the current folder, where the dataset says which files
+    must go (or generates the synthetic city).
+    """
     dataset_cfg = dict(cfg.dataset)
-    if isinstance(dataset_cfg.get("data_root"), str):
-        dataset_cfg["data_root"] = resolve_data_root(dataset_cfg["data_root"], cfg.filename)
+    data_root = dataset_cfg.get("data_root")
+    if isinstance(data_root, str) and not Path(data_root).exists():
+        found = find_relative(data_root, cfg.filename)
+        if found is not None:
+            logger.info("dataset.data_root '%s' is not in the current folder; using %s, found above the config",
+                        data_root, found)
+            dataset_cfg["data_root"] = str(found)
     return build(DATASETS, dataset_cfg, "dataset")
 
 

@@ -36,6 +36,18 @@ def test_help_imports_neither_torch_nor_mmengine(tool):
     assert result.stdout.strip().splitlines()[-1] == "heavy: []"
 
 
+@pytest.mark.parametrize("tool", [*TOOLS, "grid"])
+def test_the_installed_command_is_the_tool(tool):
+    """``pip install`` puts segal-<tool> beside the interpreter; it runs the same main as tools/<tool>.py."""
+    command = Path(sys.executable).parent / f"segal-{tool}"
+    assert command.is_file(), f"{command} is missing: reinstall with pip install -e ."
+    result = subprocess.run([str(command), "--help"], capture_output=True, text=True, cwd=Path.home())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: segal-{tool} ")
+    options = {s for a in load_tool(tool).build_parser()._actions for s in a.option_strings}
+    assert all(option in result.stdout for option in options)
+
+
 @pytest.mark.parametrize("tool", TOOLS)
 def test_every_option_has_a_help_text(tool):
     parser = load_tool(tool).build_parser()

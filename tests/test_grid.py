@@ -98,11 +98,26 @@ def test_missing_dataset_files_are_one_error_before_any_run_starts(tmp_path):
     (tmp_path / "tiny.py").write_text(EXPERIMENT.replace("configs/digits/mlp_{scorer}_balanced.py",
                                                          "configs/mnist/mlp_{scorer}_balanced.py").replace(
         "'loop.progress': False", f"'loop.progress': False, 'dataset.data_root': '{tmp_path / 'no_mnist'}'"))
-    experiment = load_experiment(str(tmp_path / "tiny.py"), str(tmp_path / "work"), REPO)
+    experiment = load_experiment(str(tmp_path / "tiny.py"), str(tmp_path / "work"))
     with pytest.raises(FileNotFoundError, match="MNIST: missing train-images-idx3-ubyte") as refused:
         check_runs(experiment.runs)
     assert str(tmp_path / "no_mnist") in str(refused.value)
     assert not (tmp_path / "work").exists(), "no run was started"
+
+
+def test_an_experiment_finds_its_configs_from_any_current_folder(tmp_path, monkeypatch):
+    """The shipped experiments name configs from the checkout's root; segal-grid may run from anywhere."""
+    from segal.experiments.grid import load_experiment
+
+    monkeypatch.chdir(tmp_path)
+    experiment = load_experiment(str(REPO / "configs/experiments/digits_table1.py"), "work")
+    assert str(REPO / "configs/digits/mlp_random_balanced.py") in {run.config for run in experiment.runs}
+    (tmp_path / "configs/digits").mkdir(parents=True)  # a checkout of one's own in the current folder comes first
+    (tmp_path / "configs/digits/mlp_random_balanced.py").write_text("")
+    (tmp_path / "mine.py").write_text("experiment = dict(title='t', config='configs/digits/mlp_{scorer}_balanced.py', "
+                                      "scorers=['random'], seeds=[0])\n")
+    assert [run.config for run in load_experiment("mine.py", "work").runs] == [
+        str((tmp_path / "configs/digits/mlp_random_balanced.py").resolve())]
 
 
 def test_every_shipped_experiment_lists_runs_whose_configs_load(tmp_path):
@@ -112,7 +127,7 @@ def test_every_shipped_experiment_lists_runs_whose_configs_load(tmp_path):
     experiments = sorted((REPO / "configs/experiments").glob("*.py"))
     assert experiments
     for path in experiments:
-        experiment = load_experiment(str(path), str(tmp_path), REPO)
+        experiment = load_experiment(str(path), str(tmp_path))
         assert experiment.runs and experiment.title != experiment.name, path
         seen = set()
         for run in experiment.runs:

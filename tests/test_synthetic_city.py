@@ -91,7 +91,7 @@ def test_a_relative_data_root_is_found_beside_the_config_from_another_folder(tmp
     assert len(again) == len(first) == 9
     assert torch.equal(again[0]["target"], first_label)
     (elsewhere / "data/city").mkdir(parents=True)  # a folder of that name in the current folder comes first
-    from segal.data.roots import resolve_data_root
+    from segal.utils.paths import find_relative
 
-    assert resolve_data_root("data/city", str(config)) == "data/city"
-    assert resolve_data_root("data/other", str(config)) == "data/other"  # found nowhere: the current folder's path
+    assert find_relative("data/city", str(config)) == Path("data/city")
+    assert find_relative("data/other", str(config)) is None  # the dataset then names the current folder's path

@@ -6,44 +6,15 @@ Writes DIR/curves.png, DIR/report.md and DIR/summary.json. Seeds of one
 setting are aggregated; runs on different datasets or step sizes are refused,
 and so are unfinished runs beside longer ones unless --allow-partial is given.
 """
-
 import os
 import sys
 
-# Run as a script, this folder leads sys.path; drop it so tools/select.py cannot shadow the standard `select` module.
+# Run as a script, this folder leads sys.path, and tools/select.py would shadow the standard `select` module
+# (which subprocess and the data loaders import): drop it before anything else is imported.
 if sys.path and os.path.realpath(sys.path[0]) == os.path.dirname(os.path.realpath(__file__)):
     del sys.path[0]
 
-from segal.cli import USER_ERRORS, exit_on_error, setup_logging, tool_parser
-
-EXAMPLE = """example:
-  python tools/report.py work_dirs/grid/digits_imbalanced/*/seed* --out work_dirs/report_digits"""
-
-
-def build_parser():
-    parser = tool_parser("Compare active-learning runs: curves, tables, summary.", EXAMPLE)
-    parser.add_argument("work_dirs", nargs="+", metavar="WORK_DIR",
-                        help="run folders (each with config.py and metrics.jsonl)")
-    parser.add_argument("--out", required=True, help="output folder for curves.png, report.md and summary.json")
-    parser.add_argument("--allow-partial", action="store_true",
-                        help="compare unfinished runs with longer ones (marked in the table and dashed on the plot)")
-    return parser
-
-
-def main(argv=None) -> None:
-    args = build_parser().parse_args(argv)
-    setup_logging()
-    from segal.reporting.compare import compare_runs
-
-    try:
-        summary = compare_runs(args.work_dirs, args.out, allow_partial=args.allow_partial)
-    except USER_ERRORS as err:
-        exit_on_error(err, args.debug)
-    for name, entry in summary["settings"].items():
-        partial = f"  ({len(entry['partial'])} unfinished)" if entry["partial"] else ""
-        print(f"{name:<40} final {summary['metric']} {entry['mean'][-1]:.4f}  AUC {entry['auc']:.4f}{partial}")
-    print(f"wrote {args.out}/curves.png, report.md, summary.json")
-
+from segal.commands.report import build_parser, main  # noqa: E402,F401  (build_parser: for the --help tests)
 
 if __name__ == "__main__":
     main()

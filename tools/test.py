@@ -5,57 +5,15 @@
 
 Writes DIR/metrics.json, DIR/report.md, DIR/confusion.png and DIR/config.py.
 """
-
 import os
 import sys
 
-# Run as a script, this folder leads sys.path; drop it so tools/select.py cannot shadow the standard `select` module.
+# Run as a script, this folder leads sys.path, and tools/select.py would shadow the standard `select` module
+# (which subprocess and the data loaders import): drop it before anything else is imported.
 if sys.path and os.path.realpath(sys.path[0]) == os.path.dirname(os.path.realpath(__file__)):
     del sys.path[0]
 
-from pathlib import Path
-
-from segal.cli import USER_ERRORS, add_launcher, base_parser, beside_checkpoint, exit_on_error, setup_logging
-
-EXAMPLE = """example:
-  python tools/test.py CONFIG work_dirs/run/checkpoints/step_3.pth --show-dir work_dirs/run/test_step_3/show
-  -> work_dirs/run/test_step_3/metrics.json, report.md, confusion.png, config.py"""
-
-
-def build_parser():
-    parser = base_parser("Evaluate a checkpoint on the test split: metrics, per-class report, confusion plot.",
-                         EXAMPLE)
-    parser.add_argument("checkpoint", help="trained weights, e.g. WORK_DIR/checkpoints/step_3.pth")
-    parser.add_argument("--work-dir", help="output folder (default: test_<checkpoint name> in the run folder "
-                                           "that holds checkpoints/, else beside the checkpoint)")
-    parser.add_argument("--show-dir", help="segmentation: one PNG per test image (image | ground truth | "
-                                           "prediction, with a class legend) goes here")
-    add_launcher(parser)
-    return parser
-
-
-def main(argv=None) -> None:
-    args = build_parser().parse_args(argv)
-    setup_logging()
-    from segal.annotation import evaluate_checkpoint
-    from segal.config import load_config, save_config
-    from segal.utils.distributed import is_main, launched
-
-    out = Path(args.work_dir or beside_checkpoint(args.checkpoint, f"test_{Path(args.checkpoint).stem}"))
-    try:
-        cfg = load_config(args.config, args.cfg_options)
-        with launched(args.launcher, cfg):
-            metrics = evaluate_checkpoint(cfg, args.checkpoint, str(out), args.show_dir)
-            if not is_main():
-                return
-        save_config(cfg, out / "config.py")
-    except USER_ERRORS as err:
-        exit_on_error(err, args.debug)
-    headline = {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}
-    print(" ".join(f"{k}={v:.4f}" for k, v in headline.items()))
-    print(f"wrote {out / 'metrics.json'}, {out / 'report.md'}, {out / 'confusion.png'}"
-          + (f" and predictions in {args.show_dir}" if args.show_dir else ""))
-
+from segal.commands.test import build_parser, main  # noqa: E402,F401  (build_parser: for the --help tests)
 
 if __name__ == "__main__":
     main()

@@ -4,52 +4,15 @@
                           [--cfg-options KEY=VALUE ...] [--debug]
     bash tools/dist_train.sh CONFIG NPROC [options as above]
 """
-
 import os
 import sys
 
-# Run as a script, this folder leads sys.path; drop it so tools/select.py cannot shadow the standard `select` module.
+# Run as a script, this folder leads sys.path, and tools/select.py would shadow the standard `select` module
+# (which subprocess and the data loaders import): drop it before anything else is imported.
 if sys.path and os.path.realpath(sys.path[0]) == os.path.dirname(os.path.realpath(__file__)):
     del sys.path[0]
 
-from segal.cli import USER_ERRORS, add_launcher, base_parser, default_work_dir, exit_on_error, setup_logging
-
-EXAMPLE = """example:
-  python tools/train.py configs/digits/mlp_holdout-loss-change_imbalanced.py --seed 1
-  python tools/train.py CONFIG --work-dir work_dirs/run --resume --cfg-options protocol.num_steps=15
-  bash tools/dist_train.sh configs/cityscapes/deeplabv3plus-r18-imagenet_holdout-loss-change_gpu.py 4"""
-
-
-def build_parser():
-    parser = base_parser("Run an active-learning experiment from a config.", EXAMPLE)
-    parser.add_argument("--work-dir",
-                        help="run folder: state, metrics, checkpoints, log (default: work_dirs/<config name>)")
-    parser.add_argument("--seed", type=int, help="run seed (overrides the config's seed)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run saved in the work dir; with a larger protocol.num_steps, extend it")
-    parser.add_argument("--allow-missing", action="store_true",
-                        help="annotation runs: train without selected images whose labels are still missing")
-    add_launcher(parser)
-    return parser
-
-
-def main(argv=None) -> None:
-    args = build_parser().parse_args(argv)
-    setup_logging()
-    from segal.apis import run_experiment
-    from segal.config import load_config
-    from segal.utils.distributed import launched
-
-    try:
-        cfg = load_config(args.config, args.cfg_options)
-        if args.seed is not None:
-            cfg.seed = args.seed
-        with launched(args.launcher, cfg):
-            run_experiment(cfg, args.work_dir or default_work_dir(args.config), resume=args.resume,
-                           allow_missing=args.allow_missing)
-    except USER_ERRORS as err:
-        exit_on_error(err, args.debug)
-
+from segal.commands.train import build_parser, main  # noqa: E402,F401  (build_parser: for the --help tests)
 
 if __name__ == "__main__":
     main()

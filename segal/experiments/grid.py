@@ -33,6 +33,7 @@ from mmengine.config import Config
 
 from ..cli import one_line
 from ..config import ConfigError, closest_file
+from ..utils.paths import find_relative
 from .workers import run_in_workers
 
 logger = logging.getLogger("segal")
@@ -80,13 +81,15 @@ class Experiment:
     runs: List[GridRun]
 
 
-def load_experiment(path: str, work_root: str, repo: Path) -> Experiment:
+def load_experiment(path: str, work_root: str) -> Experiment:
     """Reads an experiment file and lists its runs.
+
+    Config paths in the file are looked up from the current folder, then from
+    the folders above the file (the shipped ones name them from the checkout's root).
 
     Args:
         path: The experiment file.
         work_root: Runs go to ``work_root/<experiment name>/...``.
-        repo: Config paths in the file are relative to this folder.
 
     Raises:
         ConfigError: The file lacks ``experiment``, has an unknown key, or names a config that does not exist.
@@ -107,9 +110,11 @@ def load_experiment(path: str, work_root: str, repo: Path) -> Experiment:
     variants = dict(declared.get("variants") or {"": {}})
     runs = []
     for scorer in declared["scorers"]:
-        config = repo / declared["config"].format(scorer=scorer)
-        if not config.is_file():
-            raise ConfigError(f"{path}: scorer {scorer!r} has no config {config}")
+        named = declared["config"].format(scorer=scorer)
+        config = find_relative(named, str(source))
+        if config is None or not config.is_file():
+            raise ConfigError(f"{path}: scorer {scorer!r} has no config {named}")
+        config = config.resolve()
         for variant, declared_variant in variants.items():
             options, only = _variant(path, variant, declared_variant)
             if only is not None and scorer not in only:

@@ -1,0 +1,66 @@
+"""Run an experiment grid (scorer x variant x seed) in worker processes, then write its results page.
+
+    python tools/grid.py EXPERIMENT [--workers N] [--work-root DIR] [--results DIR] [--dry-run] [--debug]
+
+Finished runs are skipped and interrupted ones resumed, so the same command
+continues a stopped grid. When every run has finished, the runs are compared
+(tools/report.py's tables plus paired differences against the baselines) into
+RESULTS/<experiment>/ and the experiment's row in RESULTS/README.md gives the
+command and the wall time. RESULTS is WORK_ROOT/results unless given: the
+shipped pages in docs/results/ change only with --results docs/results.
+
+Installed as the ``segal-grid`` command; ``python tools/grid.py`` runs the same ``main``.
+"""
+import os
+import shlex
+from pathlib import Path
+
+from ..cli import USER_ERRORS, exit_on_error, setup_logging, tool_parser
+
+EXAMPLE = """examples:
+  python tools/grid.py configs/experiments/digits_table1.py --workers 2
+  -> work_dirs/grid/digits_table1/<scorer>/seed<k>/, work_dirs/grid/results/digits_table1/{report.md,curves.png,...}
+  python tools/grid.py configs/experiments/digits_table1.py --workers 2 --results docs/results   # the shipped page"""
+def build_parser():
+    parser = tool_parser("Run an experiment grid in worker processes (resumable), then write its results page.",
+                         EXAMPLE)
+    parser.add_argument("experiment", help="experiment file, e.g. configs/experiments/digits_table1.py")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help=f"worker processes; each imports segal once and runs many runs (default: one per core, "
+                             f"{os.cpu_count() or 1} here)")
+    parser.add_argument("--work-root", default="work_dirs/grid",
+                        help="runs go to WORK_ROOT/<experiment>/... (default: work_dirs/grid)")
+    parser.add_argument("--results", help="results pages go to RESULTS/<experiment>/, the index to RESULTS/README.md "
+                                          "(default: WORK_ROOT/results; docs/results refreshes the shipped pages)")
+    parser.add_argument("--dry-run", action="store_true", help="list the runs and what would happen to each")
+    return parser
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    from segal.experiments.grid import check_runs, load_experiment, run_and_report, run_is_finished
+    from segal.utils.progress import format_seconds
+
+    results = args.results or str(Path(args.work_root) / "results")
+    command = f"python tools/grid.py {Path(args.experiment).as_posix()} --workers {args.workers}" + (
+        f" --results {Path(args.results).as_posix()}" if args.results else "")
+    try:
+        if args.workers < 1:
+            raise ValueError(f"--workers must be >= 1, got {args.workers}")
+        experiment = load_experiment(args.experiment, args.work_root)
+        finished = [run for run in experiment.runs if run_is_finished(run.work_dir)]
+        print(f"{experiment.name}: {len(experiment.runs)} runs, {len(finished)} finished; {experiment.title}")
+        if args.dry_run:
+            check_runs(experiment.runs, datasets=False)
+            for run in experiment.runs:
+                state = "finished" if run in finished else "resume" if (run.work_dir / "config.json").is_file() \
+                    else "start"
+                print(f"  {state:<9} {run.label:<45} {run.work_dir}")
+            return
+        summary = run_and_report(experiment, args.workers, args.work_root, results, command)
+    except USER_ERRORS as err:
+        exit_on_error(err, args.debug)
+    print(f"wrote {Path(results) / experiment.name}/report.md, curves.png, summary.json; "
+          f"{len(summary['settings'])} settings (wall time {format_seconds(summary['wall_seconds'])}, "
+          f"command: {shlex.quote(command)})")

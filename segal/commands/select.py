@@ -1,0 +1,68 @@
+"""Choose the next images to annotate.
+
+    python tools/select.py CONFIG CHECKPOINT --budget K (--state WORK_DIR/state.json | --pool DIR_OR_LIST)
+        [--work-dir DIR] [--heatmaps DIR] [--launcher {none,pytorch}] [--cfg-options KEY=VALUE ...] [--debug]
+
+Installed as the ``segal-select`` command; ``python tools/select.py`` runs the same ``main``.
+"""
+from pathlib import Path
+
+from ..cli import USER_ERRORS, add_launcher, base_parser, beside_checkpoint, exit_on_error, setup_logging
+
+EXAMPLE = """examples:
+  # an annotation run: record the next 100 images as its next step, pending annotation
+  python tools/select.py CONFIG W/checkpoints/step_0.pth --budget 100 --state W/state.json --heatmaps W/heatmaps_step1
+  -> W/selection_step1.json and .csv
+  # images outside any run (segmentation configs)
+  python tools/select.py CONFIG W/checkpoints/step_0.pth --budget 20 --pool incoming/
+  -> W/selection_step_0/selection.json and .csv"""
+
+
+def build_parser():
+    parser = base_parser("Score the unlabelled pool with a trained checkpoint and write a ranked selection "
+                         "(JSON and CSV: rank, id, image, score, predicted classes).", EXAMPLE)
+    parser.add_argument("checkpoint", help="trained weights, e.g. WORK_DIR/checkpoints/step_0.pth")
+    parser.add_argument("--budget", type=int, required=True, help="how many images to select")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--state", help="an annotation run's state.json (loop.oracle='annotators'): select from "
+                                        "its unlabelled pool and record the selection there as the next step")
+    source.add_argument("--pool", help="segmentation: a folder (searched recursively) or a list file of "
+                                       "unlabelled images outside any run")
+    parser.add_argument("--work-dir", help="output folder for the selection files (default: with --state, the "
+                                           "run folder; with --pool, selection_<checkpoint name> in the run folder "
+                                           "that holds checkpoints/, else beside the checkpoint)")
+    parser.add_argument("--heatmaps", metavar="DIR", help="segmentation: one PNG per selected image, named after "
+                                                          "it, showing where the model is likely wrong")
+    add_launcher(parser)
+    return parser
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    from segal.annotation import select_for_annotation
+    from segal.config import load_config, save_config
+    from segal.utils.distributed import is_main, launched
+
+    if args.work_dir:
+        out_dir = Path(args.work_dir)
+    elif args.state:
+        out_dir = Path(args.state).parent
+    else:
+        out_dir = Path(beside_checkpoint(args.checkpoint, f"selection_{Path(args.checkpoint).stem}"))
+    try:
+        cfg = load_config(args.config, args.cfg_options)
+        with launched(args.launcher, cfg):
+            entries, out = select_for_annotation(cfg, args.checkpoint, args.budget, str(out_dir), state=args.state,
+                                                 pool_source=args.pool, heatmaps=args.heatmaps)
+            if not is_main():
+                return
+        if not args.state:
+            save_config(cfg, out_dir / "config.py")
+    except USER_ERRORS as err:
+        exit_on_error(err, args.debug)
+    for entry in entries[:10]:
+        print(f"{entry['rank']:>4}  id {entry['id']:<8} score {entry['score']}  {entry['image']}")
+    if len(entries) > 10:
+        print(f"... {len(entries) - 10} more")
+    print(f"wrote {out} and {out.with_suffix('.csv')}" + (f"; heat maps in {args.heatmaps}" if args.heatmaps else ""))
