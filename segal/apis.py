@@ -13,6 +13,7 @@ from .config import ConfigError, check_resumable, config_hash, render_config, sa
 from .config_check import validate_config
 from .engine.loop import ActiveLoop, AnnotationLoop, LoopSettings
 from .engine.train import TrainSettings
+from .errors import InvalidValue
 from .models.pretrained import load_pretrained
 from .registry import DATASETS, MODELS, PROTOCOLS, SCORERS, build
 from .utils.device import resolve_device
@@ -62,7 +63,7 @@ def _settings(cls, section: dict, key: str):
     try:
         return cls(**section)
     except TypeError as err:
-        raise ValueError(f"config key '{key}': {err}") from err
+        raise InvalidValue(f"config key '{key}': {err}") from err
 
 
 def _killed_before_first_commit(work_dir: Path) -> bool:

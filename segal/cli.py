@@ -4,17 +4,22 @@ This module imports nothing heavy, so that ``--help`` answers at once: the
 tools parse their arguments first and import torch and the rest of segal after.
 """
 import argparse
+import contextlib
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
+from typing import Iterator
 
 from .config_options import OptionError, parse_cfg_options
+from .errors import SegalError
 from .utils.logs import setup_console_logging as setup_logging  # noqa: F401  the tools' name for it
 
 #: Errors that mean the user asked for something segal cannot do (or the machine refused it: a read-only
-#: folder, a full disk); tools print them as one line, and the traceback only with --debug.
-USER_ERRORS = (ValueError, KeyError, OSError, RuntimeError, ArithmeticError, ImportError)
+#: folder, a full disk, memory); tools print them as one line, and the traceback only with --debug. Any other
+#: exception is a bug in segal: its traceback is shown, with a line asking to report it.
+USER_ERRORS = (SegalError, OSError, MemoryError)
 
 
 class CfgOptionsAction(argparse.Action):
@@ -101,6 +106,37 @@ def _rank_suffix() -> str:
     """`` (rank R)`` in a process torchrun started with several ranks, else nothing."""
     world = os.environ.get("WORLD_SIZE", "1")
     return f" (rank {os.environ.get('RANK', '?')})" if world.isdigit() and int(world) > 1 else ""
+
+
+@contextlib.contextmanager
+def errors_as_lines(debug: bool = False) -> Iterator[None]:
+    """Runs a tool's body: user errors become one line (:func:`exit_on_error`), bugs keep their traceback.
+
+    Out of memory counts as a user error (a batch size to lower). Anything else
+    not in :data:`USER_ERRORS` is printed with its traceback and a line asking
+    for a report, and the tool exits with status 1.
+    """
+    try:
+        yield
+    except USER_ERRORS as err:
+        exit_on_error(err, debug)
+    except RuntimeError as err:
+        if type(err).__name__ != "OutOfMemoryError":  # torch.OutOfMemoryError, named so torch is not imported
+            _report_bug()
+        if debug:
+            raise
+        what = one_line(err).split(" Tried to allocate")[0].rstrip(". ")
+        exit_on_error(RuntimeError(f"{what}; lower train.batch_size, train.eval_batch_size or loop.score_batch_size"),
+                      debug)
+    except Exception:  # noqa: BLE001  anything else is a bug: show it whole
+        _report_bug()
+
+
+def _report_bug() -> None:
+    traceback.print_exc()
+    sys.stderr.write(f"error{_rank_suffix()}: this is a bug in segal, not in your input; please report it to the "
+                     f"maintainers with the traceback above and the command you ran\n")
+    raise SystemExit(1)
 
 
 def exit_on_error(err: Exception, debug: bool = False) -> None:

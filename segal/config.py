@@ -13,6 +13,7 @@ from typing import List, Optional, Tuple
 from mmengine.config import Config
 
 from .config_options import OptionError, check_option_key, check_plain_keys
+from .errors import SegalError
 from .utils.io import atomic_write_text, read_json
 
 REQUIRED_KEYS = ("dataset", "protocol", "model", "scorer", "train", "loop")
@@ -26,7 +27,7 @@ RUN_CONFIG = "config.json"
 TYPED_SECTIONS = ("dataset", "protocol", "model", "scorer")
 
 
-class ConfigError(ValueError):
+class ConfigError(SegalError, ValueError):
     """A config is missing a key or cannot be used as asked."""
 
 

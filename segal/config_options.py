@@ -13,6 +13,8 @@ with ``_`` are refused, in ``--cfg-options`` and in a run's ``config.json``.
 import re
 from typing import Any, Iterable, List, Optional
 
+from .errors import SegalError
+
 #: Keys that mmengine acts on when it reads or merges a config: importing modules, reading other files,
 #: deleting what a base set. A run folder's ``config.json`` and ``--cfg-options`` never hold them.
 INTERPRETED_KEYS = ("_base_", "_delete_", "_deprecation_", "_scope_", "custom_imports", "default_scope",
@@ -21,7 +23,7 @@ INTERPRETED_KEYS = ("_base_", "_delete_", "_deprecation_", "_scope_", "custom_im
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*|[0-9]+")
 
 
-class OptionError(ValueError):
+class OptionError(SegalError, ValueError):
     """A ``--cfg-options`` entry or a saved config key that segal does not accept."""
 
 

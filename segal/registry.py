@@ -10,6 +10,8 @@ from typing import Any
 
 from mmengine.registry import Registry
 
+from .errors import InvalidValue, SegalError
+
 DATASETS = Registry("dataset", scope="segal", locations=["segal.data"])
 PROTOCOLS = Registry("protocol", scope="segal", locations=["segal.data"])
 MODELS = Registry("model", scope="segal", locations=["segal.models"])
@@ -21,7 +23,7 @@ OPTIMIZERS = Registry("optimizer", scope="segal")
 logger = logging.getLogger("segal")
 
 
-class UnknownComponentError(KeyError):
+class UnknownComponentError(SegalError, KeyError):
     """A config asked for a ``type`` that its registry does not hold."""
 
     def __str__(self) -> str:  # KeyError quotes its message; show it plainly.
@@ -91,7 +93,7 @@ def build(registry: Registry, cfg: dict, key: str = "", lenient: bool = False, *
     """
     where = f"config key '{key}'" if key else f"{registry.name} config"
     if not isinstance(cfg, dict) or "type" not in cfg:
-        raise ValueError(f"{where} must be a dict with a 'type' entry, got {cfg!r}")
+        raise InvalidValue(f"{where} must be a dict with a 'type' entry, got {cfg!r}")
     names = registered_names(registry)
     if cfg["type"] not in names:
         raise UnknownComponentError(

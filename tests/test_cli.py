@@ -198,3 +198,34 @@ def test_progress_off_means_no_bars_and_no_epoch_lines(tmp_path, terminal):
     assert log.count("train step 0 epoch") == 4, "the log file keeps every epoch"
     shown = _train_console(tmp_path, "shown", progress=True, terminal=terminal)
     assert ("epoch/s" in shown or "epoch]" in shown) if terminal else shown.count("train step 0 epoch") == 4
+
+
+def test_a_bug_keeps_its_traceback_and_an_input_error_is_one_line(capsys):
+    from segal.cli import errors_as_lines
+    from segal.config import ConfigError
+
+    with pytest.raises(SystemExit) as exited:
+        with errors_as_lines():
+            raise ConfigError("config key 'protocol.num_stpes': no such setting")
+    err = capsys.readouterr().err
+    assert exited.value.code == 1 and err == "error: config key 'protocol.num_stpes': no such setting\n"
+
+    with pytest.raises(SystemExit) as exited:
+        with errors_as_lines():
+            {}["a key the code forgot"]  # a programming error, not the user's
+    err = capsys.readouterr().err
+    assert exited.value.code == 1
+    assert "Traceback (most recent call last)" in err and "KeyError: 'a key the code forgot'" in err
+    assert err.splitlines()[-1].startswith("error: this is a bug in segal, not in your input; please report it")
+
+
+def test_running_out_of_memory_is_one_line_naming_the_batch_sizes(capsys):
+    from segal.cli import errors_as_lines
+
+    OutOfMemoryError = type("OutOfMemoryError", (RuntimeError,), {})  # torch.OutOfMemoryError, without a GPU
+    with pytest.raises(SystemExit):
+        with errors_as_lines():
+            raise OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.1 GiB total)")
+    err = capsys.readouterr().err
+    assert err == ("error: CUDA out of memory; lower train.batch_size, train.eval_batch_size or "
+                   "loop.score_batch_size\n")

@@ -4,6 +4,7 @@ import torch
 from helpers.formats import write_cifar10_format, write_mnist_format, write_svhn_format
 
 from segal.data import CIFAR10, KMNIST, MNIST, SVHN, DatasetFilesNotFound, Digits
+from segal.utils.io import ChecksumMismatch
 
 
 def raw_pixels(dataset, ids):
@@ -37,7 +38,7 @@ def test_svhn_reads_mat_files_and_maps_label_10_to_0(tmp_path):
 
 def test_svhn_checksums_catch_files_that_are_not_the_release(tmp_path):
     write_svhn_format(tmp_path, n_train=4, n_test=4)
-    with pytest.raises(RuntimeError, match="not found or corrupted"):
+    with pytest.raises(ChecksumMismatch, match="train_32x32.mat: dataset not found or corrupted"):
         SVHN(str(tmp_path))
 
 

@@ -5,9 +5,10 @@ from typing import List
 import torch
 
 from ..engine.checkpoints import load_weights, read_checkpoint
+from ..errors import SegalError
 
 
-class CheckpointMismatch(ValueError):
+class CheckpointMismatch(SegalError, ValueError):
     """A checkpoint was trained for other classes or another architecture than the config's."""
 
 

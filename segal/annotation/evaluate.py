@@ -11,6 +11,7 @@ from mmengine.config import Config
 from ..apis import build_dataset, build_model
 from ..data.loading import make_loader
 from ..engine.inference import to_device
+from ..errors import InvalidValue
 from ..evaluation import ConfusionMatrix
 from ..reporting.evaluation_report import cityscapes_palette, plot_confusion, write_metrics_json, write_report_md
 from ..reporting.figures import image_stem, write_prediction_figure
@@ -40,7 +41,7 @@ def evaluate_checkpoint(cfg: Config, checkpoint: str, out_dir: str, show_dir: Op
     device = rank_device(resolve_device(cfg.get("device", "auto")))
     dataset = build_dataset(cfg)
     if show_dir is not None and dataset.task != "segmentation":
-        raise ValueError("--show-dir needs a segmentation config")
+        raise InvalidValue("--show-dir needs a segmentation config")
     model = build_model(cfg.model, dataset).to(device)
     load_checkpoint(checkpoint, model, cfg.model, list(dataset.classes), device)
     model.eval()

@@ -23,6 +23,7 @@ from ..config import RUN_CONFIG, RUNTIME_KEYS, config_differences, config_hash, 
 from ..data.cityscapes import ImageFolderPool
 from ..data.pool import ActivePool, Split
 from ..engine.run_state import RunStateError, read_run_state, restored_pool, write_run_state
+from ..errors import InvalidValue
 from ..registry import DATASETS, SCORERS, build, effective_settings
 from ..reporting import write_metrics
 from ..reporting.figures import image_stem, write_heatmap_figure
@@ -185,7 +186,7 @@ def select_for_annotation(
 def _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps) -> Tuple[List[dict], Path]:
     """:func:`select_for_annotation`, holding the run's lock when there is a run."""
     if (state is None) == (pool_source is None):
-        raise ValueError("give exactly one of --state (a run's state.json) or --pool (a folder or list of images)")
+        raise InvalidValue("give exactly one of --state (a run's state.json) or --pool (a folder or list of images)")
     device = rank_device(resolve_device(cfg.get("device", "auto")))
     scorer = build(SCORERS, cfg.scorer, "scorer", lenient=True)
     saved = None
@@ -195,20 +196,20 @@ def _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps) -> T
     else:
         dataset_cls = DATASETS.get(cfg.dataset["type"])
         if getattr(dataset_cls, "task", None) != "segmentation":
-            raise ValueError("--pool works with segmentation configs; for classification select with --state")
+            raise InvalidValue("--pool works with segmentation configs; for classification select with --state")
         dataset = ImageFolderPool(pool_source, cfg.dataset.get("test_pipeline"), dataset_cls.classes)
         run_images = _run_images(checkpoint, cfg)
         clashes = [f"{p} ({run_images[p.resolve()]})" for p in dataset.images if p.resolve() in run_images]
         if clashes:
-            raise ValueError(f"--pool holds {len(clashes)} images of the checkpoint's run that are not for annotation: "
-                             f"{', '.join(clashes[:5])}" + (" ..." if len(clashes) > 5 else ""))
+            raise InvalidValue(f"--pool holds {len(clashes)} images of the checkpoint's run that are not for "
+                               f"annotation: {', '.join(clashes[:5])}" + (" ..." if len(clashes) > 5 else ""))
         dataset.check_one_size()
         pool = ActivePool(np.full(len(dataset), Split.POOL, dtype=np.int8))
         step = 0
     if saved is None and scorer.needs_labelled_data:
-        raise ValueError(f"{type(scorer).__name__} needs the holdout or labelled set of a run; select with --state")
+        raise InvalidValue(f"{type(scorer).__name__} needs the holdout or labelled set of a run; select with --state")
     if heatmaps is not None and dataset.task != "segmentation":
-        raise ValueError("--heatmaps needs a segmentation config")
+        raise InvalidValue("--heatmaps needs a segmentation config")
     check_budget(budget, len(pool.candidate_ids()))
     model = build_model(cfg.model, dataset).to(device)
     meta = load_checkpoint(checkpoint, model, cfg.model, list(dataset.classes), device)

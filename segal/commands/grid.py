@@ -15,7 +15,8 @@ import os
 import shlex
 from pathlib import Path
 
-from ..cli import USER_ERRORS, exit_on_error, setup_logging, tool_parser
+from ..cli import errors_as_lines, setup_logging, tool_parser
+from ..errors import InvalidValue
 
 EXAMPLE = """examples:
   python tools/grid.py configs/experiments/digits_table1.py --workers 2
@@ -45,9 +46,9 @@ def main(argv=None) -> None:
     results = args.results or str(Path(args.work_root) / "results")
     command = f"python tools/grid.py {Path(args.experiment).as_posix()} --workers {args.workers}" + (
         f" --results {Path(args.results).as_posix()}" if args.results else "")
-    try:
+    with errors_as_lines(args.debug):
         if args.workers < 1:
-            raise ValueError(f"--workers must be >= 1, got {args.workers}")
+            raise InvalidValue(f"--workers must be >= 1, got {args.workers}")
         experiment = load_experiment(args.experiment, args.work_root)
         finished = [run for run in experiment.runs if run_is_finished(run.work_dir)]
         print(f"{experiment.name}: {len(experiment.runs)} runs, {len(finished)} finished; {experiment.title}")
@@ -59,8 +60,6 @@ def main(argv=None) -> None:
                 print(f"  {state:<9} {run.label:<45} {run.work_dir}")
             return
         summary = run_and_report(experiment, args.workers, args.work_root, results, command)
-    except USER_ERRORS as err:
-        exit_on_error(err, args.debug)
     print(f"wrote {Path(results) / experiment.name}/report.md, curves.png, summary.json; "
           f"{len(summary['settings'])} settings (wall time {format_seconds(summary['wall_seconds'])}, "
           f"command: {shlex.quote(command)})")

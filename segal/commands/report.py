@@ -8,7 +8,7 @@ and so are unfinished runs beside longer ones unless --allow-partial is given.
 
 Installed as the ``segal-report`` command; ``python tools/report.py`` runs the same ``main``.
 """
-from ..cli import USER_ERRORS, exit_on_error, setup_logging, tool_parser
+from ..cli import errors_as_lines, setup_logging, tool_parser
 
 EXAMPLE = """example:
   python tools/report.py work_dirs/grid/digits_imbalanced/*/seed* --out work_dirs/report_digits"""
@@ -29,10 +29,8 @@ def main(argv=None) -> None:
     setup_logging()
     from segal.reporting.compare import compare_runs
 
-    try:
+    with errors_as_lines(args.debug):
         summary = compare_runs(args.work_dirs, args.out, allow_partial=args.allow_partial)
-    except USER_ERRORS as err:
-        exit_on_error(err, args.debug)
     for name, entry in summary["settings"].items():
         partial = f"  ({len(entry['partial'])} unfinished)" if entry["partial"] else ""
         print(f"{name:<40} final {summary['metric']} {entry['mean'][-1]:.4f}  AUC {entry['auc']:.4f}{partial}")

@@ -7,7 +7,7 @@ Installed as the ``segal-select`` command; ``python tools/select.py`` runs the s
 """
 from pathlib import Path
 
-from ..cli import USER_ERRORS, add_launcher, base_parser, beside_checkpoint, exit_on_error, setup_logging
+from ..cli import add_launcher, base_parser, beside_checkpoint, errors_as_lines, setup_logging
 
 EXAMPLE = """examples:
   # an annotation run: record the next 100 images as its next step, pending annotation
@@ -50,7 +50,7 @@ def main(argv=None) -> None:
         out_dir = Path(args.state).parent
     else:
         out_dir = Path(beside_checkpoint(args.checkpoint, f"selection_{Path(args.checkpoint).stem}"))
-    try:
+    with errors_as_lines(args.debug):
         cfg = load_config(args.config, args.cfg_options)
         with launched(args.launcher, cfg):
             entries, out = select_for_annotation(cfg, args.checkpoint, args.budget, str(out_dir), state=args.state,
@@ -59,8 +59,6 @@ def main(argv=None) -> None:
                 return
         if not args.state:
             save_config(cfg, out_dir / "config.py")
-    except USER_ERRORS as err:
-        exit_on_error(err, args.debug)
     for entry in entries[:10]:
         print(f"{entry['rank']:>4}  id {entry['id']:<8} score {entry['score']}  {entry['image']}")
     if len(entries) > 10:

@@ -9,7 +9,7 @@ Installed as the ``segal-test`` command; ``python tools/test.py`` runs the same 
 """
 from pathlib import Path
 
-from ..cli import USER_ERRORS, add_launcher, base_parser, beside_checkpoint, exit_on_error, setup_logging
+from ..cli import add_launcher, base_parser, beside_checkpoint, errors_as_lines, setup_logging
 
 EXAMPLE = """example:
   python tools/test.py CONFIG work_dirs/run/checkpoints/step_3.pth --show-dir work_dirs/run/test_step_3/show
@@ -36,15 +36,13 @@ def main(argv=None) -> None:
     from segal.utils.distributed import is_main, launched
 
     out = Path(args.work_dir or beside_checkpoint(args.checkpoint, f"test_{Path(args.checkpoint).stem}"))
-    try:
+    with errors_as_lines(args.debug):
         cfg = load_config(args.config, args.cfg_options)
         with launched(args.launcher, cfg):
             metrics = evaluate_checkpoint(cfg, args.checkpoint, str(out), args.show_dir)
             if not is_main():
                 return
         save_config(cfg, out / "config.py")
-    except USER_ERRORS as err:
-        exit_on_error(err, args.debug)
     headline = {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}
     print(" ".join(f"{k}={v:.4f}" for k, v in headline.items()))
     print(f"wrote {out / 'metrics.json'}, {out / 'report.md'}, {out / 'confusion.png'}"

@@ -6,7 +6,7 @@
 
 Installed as the ``segal-train`` command; ``python tools/train.py`` runs the same ``main``.
 """
-from ..cli import USER_ERRORS, add_launcher, base_parser, default_work_dir, exit_on_error, setup_logging
+from ..cli import add_launcher, base_parser, default_work_dir, errors_as_lines, setup_logging
 
 EXAMPLE = """example:
   python tools/train.py configs/digits/mlp_holdout-loss-change_imbalanced.py --seed 1
@@ -34,12 +34,10 @@ def main(argv=None) -> None:
     from segal.config import load_config
     from segal.utils.distributed import launched
 
-    try:
+    with errors_as_lines(args.debug):
         cfg = load_config(args.config, args.cfg_options)
         if args.seed is not None:
             cfg.seed = args.seed
         with launched(args.launcher, cfg):
             run_experiment(cfg, args.work_dir or default_work_dir(args.config), resume=args.resume,
                            allow_missing=args.allow_missing)
-    except USER_ERRORS as err:
-        exit_on_error(err, args.debug)

@@ -23,6 +23,7 @@ import torch
 from cityscapesscripts.helpers.labels import labels as CITYSCAPES_LABELS
 from torch.utils.data import Dataset
 
+from ..errors import InvalidValue, SegalError
 from ..registry import DATASETS
 from .classification import DatasetFilesNotFound
 from .image_files import ImageFileError, image_size, read_image_file
@@ -36,7 +37,7 @@ IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32) * 255
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32) * 255
 
 
-class LabelError(ValueError):
+class LabelError(SegalError, ValueError):
     """A label file is missing, unreadable or holds values that are not Cityscapes ids."""
 
 
@@ -257,7 +258,7 @@ class SyntheticCity(Cityscapes):
                         Path(data_root).resolve())
             synthetic_city.generate(data_root, workers=workers, **options)
         elif found != options:
-            raise ValueError(
+            raise InvalidValue(
                 f"{data_root} holds a synthetic city generated with {found}, not {options}; "
                 f"delete it or set dataset.data_root to another folder"
             )
@@ -337,7 +338,7 @@ class ImageFolderPool(Dataset):
                 f"{h}x{w}: {', '.join(str(p) for p in files[:3])}" + (f" and {len(files) - 3} more" if len(files) > 3 else "")
                 for (h, w), files in sorted(out_sizes.items(), key=lambda item: -len(item[1]))
             )
-            raise ValueError(
+            raise InvalidValue(
                 f"the pool's images come in {len(out_sizes)} sizes after dataset.test_pipeline (height x width: "
                 f"{listing}); add a resize to dataset.test_pipeline, e.g. dict(type='Resize', height=H, width=W), "
                 f"or pool images of one size"

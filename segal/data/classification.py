@@ -18,10 +18,12 @@ import torchvision
 from torch.utils.data import Dataset
 from torchvision.datasets.utils import check_integrity
 
+from ..errors import InvalidValue, SegalError
 from ..registry import DATASETS
+from ..utils.io import ChecksumMismatch
 
 
-class DatasetFilesNotFound(FileNotFoundError):
+class DatasetFilesNotFound(SegalError, FileNotFoundError):
     """A dataset's files are not where its config says."""
 
 
@@ -52,9 +54,9 @@ class InMemoryClassification(Dataset):
         std: Sequence[float],
     ):
         if images.ndim != 4:
-            raise ValueError(f"images must be [N, C, H, W], got shape {tuple(images.shape)}")
+            raise InvalidValue(f"images must be [N, C, H, W], got shape {tuple(images.shape)}")
         if not (len(images) == len(labels) == len(is_test)):
-            raise ValueError(
+            raise InvalidValue(
                 f"images ({len(images)}), labels ({len(labels)}) and is_test ({len(is_test)}) differ in length"
             )
         self.images = images
@@ -106,7 +108,7 @@ class Digits(InMemoryClassification):
         from sklearn.model_selection import train_test_split
 
         if not 0 < test_fraction < 1:
-            raise ValueError(f"dataset.test_fraction must be in (0, 1), got {test_fraction}")
+            raise InvalidValue(f"dataset.test_fraction must be in (0, 1), got {test_fraction}")
         digits = load_digits()
         images = torch.from_numpy(digits.images.astype(np.float32)).unsqueeze(1)  # [N, 1, 8, 8], 0..16
         labels = digits.target.astype(np.int64)
@@ -215,7 +217,13 @@ class SVHN(TorchvisionClassification):
 
     def load_split(self, train, download):
         tv_class = torchvision.datasets.SVHN if self.verify_checksums else _UncheckedSVHN
-        ds = tv_class(str(self.data_root), split="train" if train else "test", download=download)
+        split = "train" if train else "test"
+        try:
+            ds = tv_class(str(self.data_root), split=split, download=download)
+        except RuntimeError as err:  # torchvision's integrity check
+            raise ChecksumMismatch(f"{self.data_root / f'{split}_32x32.mat'}: dataset not found or corrupted (its MD5 "
+                                   f"is not the official file's); set dataset.verify_checksums=False to read another "
+                                   f"copy") from err
         return torch.from_numpy(ds.data), ds.labels.astype(np.int64)
 
 
@@ -245,15 +253,15 @@ def read_cifar_batch(path: Path, num_classes: int = 10):
         with open(path, "rb") as f:
             batch = _ArraysOnly(f, encoding="latin1").load()
     except pickle.UnpicklingError as err:
-        raise ValueError(f"{path} holds objects other than arrays and plain data ({err}); segal does not unpickle "
+        raise InvalidValue(f"{path} holds objects other than arrays and plain data ({err}); segal does not unpickle "
                          f"it, since that could run code") from None
     except (EOFError, ValueError, TypeError, IndexError, KeyError) as err:
-        raise ValueError(f"{path} is truncated or not a CIFAR-10 batch ({type(err).__name__}: {err})") from None
+        raise InvalidValue(f"{path} is truncated or not a CIFAR-10 batch ({type(err).__name__}: {err})") from None
     data = batch.get("data") if isinstance(batch, dict) else None
     labels = np.asarray(batch.get("labels", []) if isinstance(batch, dict) else [])
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 \
             or labels.shape != (len(data),) or labels.dtype.kind not in "iu" or not np.all((labels >= 0) & (labels < num_classes)):
-        raise ValueError(f"{path} is not a CIFAR-10 batch: expected 'data' [N, 3072] uint8 and N 'labels' in "
+        raise InvalidValue(f"{path} is not a CIFAR-10 batch: expected 'data' [N, 3072] uint8 and N 'labels' in "
                          f"[0, {num_classes})")
     return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
 
@@ -278,7 +286,7 @@ class CIFAR10(TorchvisionClassification):
         images, labels = [], []
         for name in [n for n, _ in (official.train_list if train else official.test_list)]:
             if self.verify_checksums and not check_integrity(str(folder / name), checksums[name]):
-                raise RuntimeError(f"{folder / name}: dataset not found or corrupted (its MD5 is not the official "
+                raise ChecksumMismatch(f"{folder / name}: dataset not found or corrupted (its MD5 is not the official "
                                    f"file's); set dataset.verify_checksums=False to read another copy")
             batch_images, batch_labels = read_cifar_batch(folder / name)
             images.append(batch_images)

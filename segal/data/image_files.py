@@ -11,12 +11,14 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from ..errors import SegalError
+
 #: Pixels an image may have: 100 megapixels, ~48x a Cityscapes frame (2048 x 1024). Larger ones are
 #: refused; tile them first.
 MAX_IMAGE_PIXELS = 100_000_000
 
 
-class ImageFileError(ValueError):
+class ImageFileError(SegalError, ValueError):
     """An image or label file cannot be read, or is too large to read safely."""
 
 

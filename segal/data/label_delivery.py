@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 from typing import List, Sequence
 
+from ..errors import InvalidValue
 from .cityscapes import label_candidates
 
 HELD_BACK = "labels_to_deliver"
@@ -33,7 +34,7 @@ def hold_back_labels(root, keep: int, split: str = "train") -> int:
     images = sorted((root / "leftImg8bit" / split).rglob("*_leftImg8bit.png"))
     labelled = [image for image in images if (root / _label_of(root, image)).is_file()]
     if not 0 <= keep < len(labelled):
-        raise ValueError(f"--labelled {keep}: {root} has {len(labelled)} labelled {split} images; keep 0 to "
+        raise InvalidValue(f"--labelled {keep}: {root} has {len(labelled)} labelled {split} images; keep 0 to "
                          f"{len(labelled) - 1} of them labelled")
     for image in labelled[keep:]:
         label = _label_of(root, image)

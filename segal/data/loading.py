@@ -6,6 +6,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from torch.utils.data._utils.collate import default_collate
 
+from ..errors import InvalidValue
 from ..utils.distributed import rank_and_world
 
 
@@ -63,7 +64,7 @@ def check_same_shapes(samples: Sequence[dict], key: str, dataset) -> None:
     listing = "; ".join(f"{'x'.join(map(str, shape))}: {describe(ids[0])}" + (f" and {len(ids) - 1} more" if len(ids) > 1
                                                                                else "")
                         for shape, ids in sorted(shapes.items(), key=lambda item: -len(item[1])))
-    raise ValueError(f"images of different sizes cannot share a batch ({key} {listing}); give the dataset's "
+    raise InvalidValue(f"images of different sizes cannot share a batch ({key} {listing}); give the dataset's "
                      f"pipeline a resize or crop to one size (e.g. dict(type='Resize', height=H, width=W)), "
                      f"or use images of one size")
 

@@ -4,6 +4,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ..errors import SegalError
+
 UNLABELLED = -1
 
 
@@ -16,7 +18,7 @@ class Split(IntEnum):
     TEST = 3  # evaluation only
 
 
-class PoolError(ValueError):
+class PoolError(SegalError, ValueError):
     """An operation would break one of the pool's invariants."""
 
 

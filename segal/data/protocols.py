@@ -15,11 +15,12 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
+from ..errors import SegalError
 from ..registry import PROTOCOLS
 from .pool import ActivePool, Split
 
 
-class ProtocolError(ValueError):
+class ProtocolError(SegalError, ValueError):
     """The data cannot be split the way the protocol's config asks."""
 
 

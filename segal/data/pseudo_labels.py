@@ -4,6 +4,8 @@ from typing import Dict, List, Sequence
 import torch
 from torch.utils.data import Dataset
 
+from ..errors import InvalidValue
+
 
 class WithPseudoLabels(Dataset):
     """``dataset`` with the targets of ``ids`` replaced by ``labels`` (the model's predicted classes).
@@ -23,7 +25,7 @@ class WithPseudoLabels(Dataset):
 
     def __init__(self, dataset, ids: Sequence[int], labels: Sequence[int]):
         if hasattr(dataset, "load") or not hasattr(dataset, "__getitems__"):
-            raise ValueError("loop.pseudo_labels needs a classification dataset held in memory; pixel-wise "
+            raise InvalidValue("loop.pseudo_labels needs a classification dataset held in memory; pixel-wise "
                              "pseudo-labels for segmentation are not supported")
         self.dataset = dataset
         self.pseudo: Dict[int, int] = {int(i): int(y) for i, y in zip(ids, labels)}

@@ -18,6 +18,8 @@ from typing import Optional, Sequence
 
 import albumentations as A
 
+from ..errors import InvalidValue
+
 
 def build_pipeline(steps: Optional[Sequence[dict]], key: str) -> Optional[A.Compose]:
     """Builds an ``A.Compose`` from config dicts; ``None`` or an empty list gives ``None``.
@@ -36,9 +38,9 @@ def build_pipeline(steps: Optional[Sequence[dict]], key: str) -> Optional[A.Comp
         where = f"{key}[{index}]"
         transform_cls = getattr(A, name, None) if isinstance(name, str) else None
         if transform_cls is None or not isinstance(transform_cls, type) or not issubclass(transform_cls, A.BasicTransform):
-            raise ValueError(f"{where}: {name!r} is not an albumentations transform")
+            raise InvalidValue(f"{where}: {name!r} is not an albumentations transform")
         try:
             transforms.append(transform_cls(**step))
         except (TypeError, ValueError) as err:
-            raise ValueError(f"{where} ({name}): {err}") from err
+            raise InvalidValue(f"{where} ({name}): {err}") from err
     return A.Compose(transforms)

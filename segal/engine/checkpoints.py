@@ -13,6 +13,7 @@ from typing import Optional
 
 from torch import nn
 
+from ..errors import SegalError
 from ..utils.checksums import content_digest
 from ..utils.io import ChecksumMismatch, UnreadableFileError, atomic_save_torch, load_torch_file
 from .run_state import recorded_checksum
@@ -86,7 +87,7 @@ def read_checkpoint(path, device="cpu", sha256: Optional[str] = None) -> dict:
     return checkpoint
 
 
-class WeightsMismatch(ValueError):
+class WeightsMismatch(SegalError, ValueError):
     """A checkpoint's tensors do not fit the model the config builds."""
 
 

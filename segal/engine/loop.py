@@ -13,6 +13,7 @@ from ..data.loading import make_loader
 from ..data.pool import ActivePool
 from ..data.protocols import Protocol
 from ..data.pseudo_labels import WithPseudoLabels
+from ..errors import InvalidValue
 from ..reporting import evaluation_fields, selection_fields, write_metrics
 from ..scorers.base import BudgetError, Scorer, ScoringContext, check_budget
 from ..scorers.selection import SELECTIONS
@@ -91,20 +92,20 @@ class LoopSettings:
 
     def __post_init__(self):
         if self.score_batch_size < 1:
-            raise ValueError(f"loop.score_batch_size must be >= 1, got {self.score_batch_size}")
+            raise InvalidValue(f"loop.score_batch_size must be >= 1, got {self.score_batch_size}")
         if self.num_workers < 0 or self.keep_checkpoints < 0:
-            raise ValueError(f"loop.num_workers and loop.keep_checkpoints must be >= 0 (0 keeps every checkpoint), "
+            raise InvalidValue(f"loop.num_workers and loop.keep_checkpoints must be >= 0 (0 keeps every checkpoint), "
                              f"got {self.num_workers} and {self.keep_checkpoints}")
         if self.oracle not in ORACLES:
-            raise ValueError(f"loop.oracle must be one of {ORACLES}, got {self.oracle!r}")
+            raise InvalidValue(f"loop.oracle must be one of {ORACLES}, got {self.oracle!r}")
         if self.selection not in SELECTIONS:
-            raise ValueError(f"loop.selection must be one of {SELECTIONS}, got {self.selection!r}")
+            raise InvalidValue(f"loop.selection must be one of {SELECTIONS}, got {self.selection!r}")
         if self.pseudo_labels is not None:
             check_share("loop.pseudo_labels", self.pseudo_labels, whole_allowed=False)
         if self.holdout_growth is not None:
             check_share("loop.holdout_growth", self.holdout_growth, whole_allowed=True)
             if self.oracle != "simulated":
-                raise ValueError("loop.holdout_growth needs loop.oracle='simulated'; with annotators, "
+                raise InvalidValue("loop.holdout_growth needs loop.oracle='simulated'; with annotators, "
                                  "add labelled images to the holdout list of the protocol instead")
 
 
@@ -120,13 +121,13 @@ def check_share(key: str, settings: dict, whole_allowed: bool) -> None:
         ValueError: Naming the key and the value at fault.
     """
     if not isinstance(settings, dict) or len(settings) != 1 or not {"count", "fraction"} & set(settings):
-        raise ValueError(f"{key} must be dict(count=N) or dict(fraction=F), got {settings!r}")
+        raise InvalidValue(f"{key} must be dict(count=N) or dict(fraction=F), got {settings!r}")
     count, fraction = settings.get("count"), settings.get("fraction")
     if count is not None and not (isinstance(count, int) and not isinstance(count, bool) and count >= 1):
-        raise ValueError(f"{key}.count must be an integer >= 1, got {count!r}")
+        raise InvalidValue(f"{key}.count must be an integer >= 1, got {count!r}")
     if fraction is not None and not (isinstance(fraction, (int, float)) and not isinstance(fraction, bool)
                                      and (0 < fraction <= 1 if whole_allowed else 0 < fraction < 1)):
-        raise ValueError(f"{key}.fraction must be in (0, 1{']' if whole_allowed else ')'}, got {fraction!r}")
+        raise InvalidValue(f"{key}.fraction must be in (0, 1{']' if whole_allowed else ')'}, got {fraction!r}")
 
 
 def share_count(settings: dict, available: int) -> int:
@@ -199,11 +200,11 @@ class ActiveLoop:
         self._checkpoint_sums = {}  # checkpoint path in the work dir -> SHA-256 of its bytes
         per_sample = scorer.scores_each_sample and dataset.task == "classification"
         if loop_settings.selection != "top" and not per_sample:
-            raise ValueError(f"loop.selection={loop_settings.selection!r} needs a classification dataset and a "
+            raise InvalidValue(f"loop.selection={loop_settings.selection!r} needs a classification dataset and a "
                              f"scorer that scores each sample; {type(scorer).__name__} on a {dataset.task} dataset "
                              f"cannot use it (set loop.selection='top')")
         if loop_settings.pseudo_labels is not None and (not per_sample or loop_settings.oracle != "simulated"):
-            raise ValueError(f"loop.pseudo_labels needs a classification dataset, a scorer that scores each sample "
+            raise InvalidValue(f"loop.pseudo_labels needs a classification dataset, a scorer that scores each sample "
                              f"and the simulated oracle; not {type(scorer).__name__} on a {dataset.task} dataset "
                              f"with loop.oracle={loop_settings.oracle!r}")
 

@@ -16,6 +16,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from ..data.pool import ActivePool, PoolError
+from ..errors import SegalError
 from ..utils.io import ChecksumMismatch, atomic_write_text, read_json
 
 STATE_FORMAT = 1
@@ -23,7 +24,7 @@ ORACLES = ("simulated", "annotators")
 METRICS = ("accuracy", "mIoU")
 
 
-class RunStateError(RuntimeError):
+class RunStateError(SegalError, RuntimeError):
     """The work dir's saved state does not allow the requested start or resume, or fails its checks."""
 
 

@@ -2,6 +2,7 @@
 import numbers
 from pathlib import Path
 
+from ..errors import MissingDependency
 from .train import EpochInfo
 
 #: Step-record fields written as scalars, besides per-class values.
@@ -22,14 +23,14 @@ class TensorBoardWriter:
         class_names: Class names, index = class id.
 
     Raises:
-        ImportError: The ``tensorboard`` package is not installed; the message says how to install it.
+        MissingDependency: The ``tensorboard`` package is not installed; the message says how to install it.
     """
 
     def __init__(self, log_dir: Path, class_names):
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as err:
-            raise ImportError(
+            raise MissingDependency(
                 "loop.tensorboard=True needs the tensorboard package: pip install 'segal[tensorboard]' "
                 "(or pip install tensorboard)"
             ) from err

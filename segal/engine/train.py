@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ..data.loading import make_loader, make_train_loader
+from ..errors import InvalidValue, SegalError
 from ..registry import OPTIMIZERS, build
 from ..utils.distributed import all_reduce_sum, broadcast_from_main, is_distributed, shard
 from ..utils.precision import AMP_MODES, autocast, autocast_dtype
@@ -76,17 +77,17 @@ class TrainSettings:
 
     def __post_init__(self):
         if self.amp not in AMP_MODES:
-            raise ValueError(f"train.amp must be one of {AMP_MODES}, got {self.amp!r}")
+            raise InvalidValue(f"train.amp must be one of {AMP_MODES}, got {self.amp!r}")
         if self.monitor not in MONITORS:
-            raise ValueError(f"train.monitor must be one of {MONITORS}, got {self.monitor!r}")
+            raise InvalidValue(f"train.monitor must be one of {MONITORS}, got {self.monitor!r}")
         if self.checkpoint_interval < 0 or self.num_workers < 0:
-            raise ValueError(f"train.checkpoint_interval and train.num_workers must be >= 0, got "
+            raise InvalidValue(f"train.checkpoint_interval and train.num_workers must be >= 0, got "
                              f"{self.checkpoint_interval} and {self.num_workers}")
         for name in ("batch_size", "max_epochs", "patience", "eval_batch_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+                raise InvalidValue(f"train.{name} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.min_epochs <= self.max_epochs:
-            raise ValueError(f"train.min_epochs must be in [0, train.max_epochs={self.max_epochs}], "
+            raise InvalidValue(f"train.min_epochs must be in [0, train.max_epochs={self.max_epochs}], "
                              f"got {self.min_epochs}")
 
 
@@ -95,7 +96,7 @@ def _last_epoch(settings: TrainSettings, best_epoch: int) -> int:
     return min(settings.max_epochs, max(settings.min_epochs, best_epoch + settings.patience))
 
 
-class DivergenceError(RuntimeError):
+class DivergenceError(SegalError, RuntimeError):
     """Training produced a non-finite loss: the learning rate is too high or the data is broken."""
 
 
@@ -285,7 +286,7 @@ def _parallel(model: nn.Module, settings: TrainSettings, device: torch.device) -
         return model
     if settings.sync_bn:
         if device.type != "cuda":
-            raise ValueError("train.sync_bn=True needs CUDA devices (nn.SyncBatchNorm); set it to False on CPU")
+            raise InvalidValue("train.sync_bn=True needs CUDA devices (nn.SyncBatchNorm); set it to False on CPU")
         _convert_to_sync_batchnorm(model)
     return nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 

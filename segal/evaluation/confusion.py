@@ -9,6 +9,8 @@ from typing import Optional
 import numpy as np
 import torch
 
+from ..errors import InvalidValue
+
 
 class ConfusionMatrix:
     """``matrix[t, p]`` counts elements of true class ``t`` predicted as ``p``.
@@ -26,13 +28,13 @@ class ConfusionMatrix:
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         """Adds predictions and targets of the same shape (any shape)."""
         if pred.shape != target.shape:
-            raise ValueError(f"pred shape {tuple(pred.shape)} != target shape {tuple(target.shape)}")
+            raise InvalidValue(f"pred shape {tuple(pred.shape)} != target shape {tuple(target.shape)}")
         pred, target = pred.reshape(-1).long(), target.reshape(-1).long()
         if self.ignore_index is not None:
             keep = target != self.ignore_index
             pred, target = pred[keep], target[keep]
         if len(target) and (target.min() < 0 or target.max() >= self.num_classes):
-            raise ValueError(f"target values outside [0, {self.num_classes}): {torch.unique(target).tolist()}")
+            raise InvalidValue(f"target values outside [0, {self.num_classes}): {torch.unique(target).tolist()}")
         flat = torch.bincount(target * self.num_classes + pred, minlength=self.num_classes**2)
         self.matrix += flat.reshape(self.num_classes, self.num_classes).cpu().numpy()
 

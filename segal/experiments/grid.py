@@ -33,10 +33,15 @@ from mmengine.config import Config
 
 from ..cli import one_line
 from ..config import ConfigError, closest_file
+from ..errors import SegalError
 from ..utils.paths import find_relative
 from .workers import run_in_workers
 
 logger = logging.getLogger("segal")
+
+
+class RunsFailed(SegalError, RuntimeError):
+    """Some runs of a grid failed; each was reported with its error as it ended."""
 
 EXPERIMENT_KEYS = {"title", "config", "scorers", "seeds", "cfg_options", "variants"}
 
@@ -307,7 +312,7 @@ def run_and_report(experiment: Experiment, workers: int, work_root: str, results
     wall = accumulate_wall_time(Path(work_root) / experiment.name / "wall_time.json",
                                 time.perf_counter() - progress.started)
     if progress.failures:
-        raise RuntimeError(f"{len(progress.failures)} runs failed (listed above); fix the cause and rerun the same "
+        raise RunsFailed(f"{len(progress.failures)} runs failed (listed above); fix the cause and rerun the same "
                            f"command: finished runs are skipped")
     summary = compare_runs([str(run.work_dir) for run in experiment.runs], str(Path(results) / experiment.name))
     index = Path(results) / "README.md"

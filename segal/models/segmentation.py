@@ -30,6 +30,7 @@ import segmentation_models_pytorch as smp
 import torch
 from torch import nn
 
+from ..errors import InvalidValue
 from ..registry import MODELS
 from .probe import ProbedModel
 
@@ -69,7 +70,7 @@ class SmpTrunk(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2:]
         if height % self.divisor or width % self.divisor:
-            raise ValueError(
+            raise InvalidValue(
                 f"input size {height}x{width} must be divisible by {self.divisor} for this encoder; "
                 f"resize or crop to a multiple of {self.divisor}"
             )
@@ -103,7 +104,7 @@ class SegmentationModel(ProbedModel):
     ):
         super().__init__()
         if arch not in SPLITS:
-            raise ValueError(f"model.arch {arch!r} has no probe split; choose one of {sorted(SPLITS)}")
+            raise InvalidValue(f"model.arch {arch!r} has no probe split; choose one of {sorted(SPLITS)}")
         net = smp.create_model(
             arch, encoder_name=encoder_name, encoder_weights=encoder_weights, in_channels=input_shape[0],
             classes=num_classes, **arch_kwargs,

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..config import RUN_CONFIG, config_differences, read_run_config
 from ..engine.run_state import check_records, read_run_state
+from ..errors import InvalidValue
 from ..utils.io import atomic_write_text
 from .figures import pyplot, save_figure
 from .paired import comparison_pairs, format_difference, paired_difference
@@ -51,7 +52,7 @@ class Run:
         self.config = read_run_config(self.work_dir)
         self.records = read_metrics(self.work_dir / "metrics.jsonl")
         if not self.records:
-            raise ValueError(f"{self.work_dir / 'metrics.jsonl'} has no records yet")
+            raise InvalidValue(f"{self.work_dir / 'metrics.jsonl'} has no records yet")
         check_records(self.records, str(self.work_dir / "metrics.jsonl"))
         if (self.work_dir / "state.json").is_file():
             _check_against_state(self.work_dir, self.records)
@@ -97,11 +98,11 @@ def _check_against_state(work_dir: Path, records: List[dict]) -> None:
     rewrite = (f"rewrite it from the state with: python tools/train.py {work_dir / 'config.json'} "
                f"--work-dir {work_dir} --resume")
     if len(records) > len(committed):
-        raise ValueError(f"{work_dir / 'metrics.jsonl'} has {len(records)} steps, {work_dir / 'state.json'} only "
+        raise InvalidValue(f"{work_dir / 'metrics.jsonl'} has {len(records)} steps, {work_dir / 'state.json'} only "
                          f"{len(committed)}; {rewrite}")
     for step, record in enumerate(records):
         if record != committed[step]:
-            raise ValueError(f"{work_dir / 'metrics.jsonl'}: step {step} differs from {work_dir / 'state.json'}; "
+            raise InvalidValue(f"{work_dir / 'metrics.jsonl'}: step {step} differs from {work_dir / 'state.json'}; "
                              f"the file was edited or damaged; {rewrite}")
 
 
@@ -474,7 +475,7 @@ def compare_runs(work_dirs: Sequence[str], out_dir: str, allow_partial: bool = F
         allow_partial: Compare unfinished runs with longer ones (see :func:`group_runs`).
     """
     if not work_dirs:
-        raise ValueError("give at least one work dir")
+        raise InvalidValue("give at least one work dir")
     runs = [Run(w) for w in work_dirs]
     summary = summarise(group_runs(runs, allow_partial))
     out = Path(out_dir)

@@ -4,6 +4,7 @@ import math
 from pathlib import Path
 from typing import Iterable, List, Sequence
 
+from ..errors import InvalidValue
 from ..evaluation import ConfusionMatrix
 from ..utils.io import atomic_write_text
 
@@ -30,7 +31,7 @@ def evaluation_fields(confusion: ConfusionMatrix, task: str, class_names: Sequen
             "per_class_iou": dict(zip(class_names, _finite_or_none(confusion.per_class_iou()))),
             "pixel_accuracy": confusion.accuracy(),
         }
-    raise ValueError(f"unknown task {task!r}")
+    raise InvalidValue(f"unknown task {task!r}")
 
 
 def selection_fields(selected_ids: Sequence[int], confusion: ConfusionMatrix, task: str,
@@ -74,8 +75,8 @@ def read_metrics(path: Path) -> List[dict]:
                 try:
                     records.append(json.loads(line))
                 except json.JSONDecodeError as err:
-                    raise ValueError(f"{path}:{number} is not valid JSON: {err}") from None
+                    raise InvalidValue(f"{path}:{number} is not valid JSON: {err}") from None
                 if not isinstance(records[-1], dict):
-                    raise ValueError(f"{path}:{number} is not a step record: it holds a "
+                    raise InvalidValue(f"{path}:{number} is not a step record: it holds a "
                                      f"{type(records[-1]).__name__}, not an object")
     return records

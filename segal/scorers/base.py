@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 from ..data.loading import make_loader
 from ..data.pool import ActivePool
 from ..engine.inference import to_device
+from ..errors import InvalidValue, SegalError
 from ..utils.distributed import gather_arrays, gather_rows, shard
 from ..utils.precision import autocast, no_tf32
 from ..utils.progress import Progress
@@ -96,7 +97,7 @@ class ScoringContext:
         """``[N]`` the model's predicted class of each of ``ids`` (classification models only)."""
         logits = self.model.head(self.trunk_features(ids))
         if logits.ndim != 2:
-            raise ValueError("loop.selection='per_predicted_class' needs a classification model: a segmentation "
+            raise InvalidValue("loop.selection='per_predicted_class' needs a classification model: a segmentation "
                              "image has no single predicted class")
         return logits.argmax(1).cpu().numpy()
 
@@ -170,7 +171,7 @@ class Scorer:
 
     def __init__(self, precision: str = "fast"):
         if precision not in PRECISIONS:
-            raise ValueError(f"scorer.precision must be one of {PRECISIONS}, got {precision!r}")
+            raise InvalidValue(f"scorer.precision must be one of {PRECISIONS}, got {precision!r}")
         self.precision = precision
 
     @property
@@ -271,14 +272,14 @@ class Scorer:
                            rule: str = "top") -> Selection:
         """:meth:`select` for scores already computed: ``[N]`` scores of the ``[N]`` candidate ids."""
         if rule not in SELECTIONS:
-            raise ValueError(f"loop.selection must be one of {SELECTIONS}, got {rule!r}")
+            raise InvalidValue(f"loop.selection must be one of {SELECTIONS}, got {rule!r}")
         if rule == "top":
             order = top_k(scores, k)
         else:
             order = top_k_per_predicted_class(scores, ctx.predicted_classes(candidates), k)
         return Selection(ids=candidates[order], scores=scores[order])
 
-class BudgetError(ValueError):
+class BudgetError(SegalError, ValueError):
     """More ids were asked for than the pool can give."""
 
 

@@ -11,6 +11,7 @@ from typing import Tuple
 import numpy as np
 import torch
 
+from ..errors import InvalidValue
 from ..registry import SCORERS
 from ..utils.distributed import gather_rows, run_on_main, shard
 from .base import Scorer, ScoringContext, Selection, check_budget, check_finite_scores
@@ -19,7 +20,7 @@ from .base import Scorer, ScoringContext, Selection, check_budget, check_finite_
 def check_rule(scorer: str, rule: str) -> None:
     """Joint selectors choose their batch as a whole: only the ``'top'`` rule (their own choice) applies."""
     if rule != "top":
-        raise ValueError(f"loop.selection={rule!r} needs a scorer that scores each sample; {scorer} chooses its "
+        raise InvalidValue(f"loop.selection={rule!r} needs a scorer that scores each sample; {scorer} chooses its "
                          f"batch jointly (use loop.selection='top')")
 
 
@@ -160,7 +161,7 @@ class BADGE(Scorer):
             for batch in ctx.batches(computed, desc="embed BADGE"):
                 z = ctx.trunk(batch["inputs"], self.precision)
                 if z.ndim != 2:
-                    raise ValueError("BADGE needs [N, D] trunk features and a linear head; got features of shape "
+                    raise InvalidValue("BADGE needs [N, D] trunk features and a linear head; got features of shape "
                                      f"{tuple(z.shape)}")
                 a, zz = badge_factors(ctx.model.head(z), z)
                 factors_a.append(a)

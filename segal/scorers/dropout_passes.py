@@ -33,6 +33,7 @@ from typing import Dict, Iterator, List, Tuple
 import torch
 from torch import nn
 
+from ..errors import InvalidValue
 from ..utils.seeding import derive_seed
 
 SUPPORTED = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
@@ -77,7 +78,7 @@ class PassMasks:
         self.layers = active_dropouts(model)
         for layer in self.layers:
             if type(layer) not in SUPPORTED:
-                raise ValueError(f"MC-Dropout supports {[c.__name__ for c in SUPPORTED]}, "
+                raise InvalidValue(f"MC-Dropout supports {[c.__name__ for c in SUPPORTED]}, "
                                  f"not {type(layer).__name__}")
         self.seed = seed
         self._cache: Dict[tuple, torch.Tensor] = {}

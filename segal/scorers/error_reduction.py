@@ -5,6 +5,7 @@ import numpy as np
 import torch
 from torch.func import vmap
 
+from ..errors import InvalidValue
 from ..registry import SCORERS
 from .base import Scorer, ScoringContext
 from .head_probe import HeadProbe, check_probe_settings
@@ -37,9 +38,9 @@ class ErrReduction(Scorer):
         super().__init__(precision)
         check_probe_settings(steps, lr)
         if error not in ERRORS:
-            raise ValueError(f"scorer.error must be one of {ERRORS}, got {error!r}")
+            raise InvalidValue(f"scorer.error must be one of {ERRORS}, got {error!r}")
         if subset_size < 1:
-            raise ValueError(f"scorer.subset_size must be >= 1, got {subset_size}")
+            raise InvalidValue(f"scorer.subset_size must be >= 1, got {subset_size}")
         self.subset_size, self.steps, self.lr, self.error, self.chunk_size = subset_size, steps, lr, error, chunk_size
 
     def prepare(self, ctx: ScoringContext) -> None:
@@ -49,7 +50,7 @@ class ErrReduction(Scorer):
         self.subset_ids = np.sort(rng.choice(candidates, size=min(self.subset_size, len(candidates)), replace=False))
         self.subset_z = ctx.trunk_features(self.subset_ids, self.precision)
         if self.subset_z.ndim != 2:
-            raise ValueError("ErrReduction supports classification heads on [N, D] features only")
+            raise InvalidValue("ErrReduction supports classification heads on [N, D] features only")
 
     def _subset_error(self, z: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
         params = self.probe.sgd(z, label, self.steps, self.lr)

@@ -11,6 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad
 
+from ..errors import InvalidValue
+
 Params = Dict[str, torch.Tensor]
 
 #: The largest ``scorer.lr`` accepted. From lr 1e-1 one step already fits the pseudo-label on the shipped
@@ -25,9 +27,9 @@ def check_probe_settings(steps: int, lr: float) -> None:
         ValueError: Naming the setting and its value.
     """
     if steps < 1:
-        raise ValueError(f"scorer.steps must be >= 1, got {steps}")
+        raise InvalidValue(f"scorer.steps must be >= 1, got {steps}")
     if not 0 < lr <= MAX_PROBE_LR:
-        raise ValueError(f"scorer.lr must be in (0, {MAX_PROBE_LR:g}], got {lr}")
+        raise InvalidValue(f"scorer.lr must be in (0, {MAX_PROBE_LR:g}], got {lr}")
 
 
 class HeadProbe:

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, jvp, vmap
 
+from ..errors import InvalidValue
 from ..registry import SCORERS
 from ..utils.seeding import derive_seed
 from .base import Scorer, ScoringContext, mean_over_elements
@@ -79,11 +80,11 @@ class HoldoutLossChange(Scorer):
         super().__init__(precision)
         check_probe_settings(steps, lr)
         if reduction not in (None,) + REDUCTIONS:
-            raise ValueError(f"scorer.reduction must be one of {REDUCTIONS} or None, got {reduction!r}")
+            raise InvalidValue(f"scorer.reduction must be one of {REDUCTIONS} or None, got {reduction!r}")
         if method not in METHODS:
-            raise ValueError(f"scorer.method must be one of {METHODS}, got {method!r}")
+            raise InvalidValue(f"scorer.method must be one of {METHODS}, got {method!r}")
         if holdout_pixels is not None and not 0 < holdout_pixels <= 1:
-            raise ValueError(f"scorer.holdout_pixels must be a fraction in (0, 1] or None, got {holdout_pixels}")
+            raise InvalidValue(f"scorer.holdout_pixels must be a fraction in (0, 1] or None, got {holdout_pixels}")
         self.steps, self.lr, self.reduction, self.method = steps, lr, reduction, method
         self.chunk_size, self.holdout_batch, self.holdout_pixels = chunk_size, holdout_batch, holdout_pixels
 
@@ -94,7 +95,7 @@ class HoldoutLossChange(Scorer):
         self.bands = None
         if self.holdout_pixels is not None:
             if self.holdout_y.ndim != 3:
-                raise ValueError("scorer.holdout_pixels applies to segmentation only; remove it for classification")
+                raise InvalidValue("scorer.holdout_pixels applies to segmentation only; remove it for classification")
             rng = np.random.default_rng(derive_seed(ctx.seed, 0, "holdout-pixels"))
             self.bands = HoldoutRowBands(ctx.model.head, self.probe.buffers, self.holdout_z, self.holdout_y,
                                          self.holdout_pixels, rng, self.probe.ignore_index)

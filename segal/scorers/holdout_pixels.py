@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import InvalidValue
+
 #: Leaf modules that act on each pixel alone (or are switched off in eval mode).
 POINTWISE = (nn.BatchNorm2d, nn.Identity, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh,
              nn.Hardswish, nn.modules.dropout._DropoutNd)
@@ -52,7 +54,7 @@ def split_upsampler(head: nn.Module) -> Tuple[nn.Module, nn.Module, int]:
     if upsamplers:
         index = upsamplers[-1]
         if len(upsamplers) > 1 or any(not isinstance(m, POINTWISE) for _, m in leaves[index + 1:]):
-            raise ValueError("holdout_pixels needs a head whose only upsampling is its last layer")
+            raise InvalidValue("holdout_pixels needs a head whose only upsampling is its last layer")
         name, upsampler = leaves[index]
         parent_name, _, child = name.rpartition(".")
         setattr(body.get_submodule(parent_name) if parent_name else body, child, nn.Identity())
@@ -61,10 +63,10 @@ def split_upsampler(head: nn.Module) -> Tuple[nn.Module, nn.Module, int]:
         if isinstance(m, nn.Conv2d):
             kernel, dilation, padding = m.kernel_size[0], m.dilation[0], m.padding
             if m.stride != (1, 1) or padding not in ((dilation * (kernel - 1) // 2,) * 2, "same"):
-                raise ValueError(f"holdout_pixels needs stride-1 'same' convolutions in the head; head.{name} is {m}")
+                raise InvalidValue(f"holdout_pixels needs stride-1 'same' convolutions in the head; head.{name} is {m}")
             margin += dilation * (kernel - 1) // 2
         elif not isinstance(m, POINTWISE):
-            raise ValueError(f"holdout_pixels needs a head of local layers; head.{name} ({type(m).__name__}) is not")
+            raise InvalidValue(f"holdout_pixels needs a head of local layers; head.{name} ({type(m).__name__}) is not")
     return body, upsampler, margin
 
 
@@ -101,7 +103,7 @@ class HoldoutRowBands:
         (n, _, h, w), (height, width) = features.shape, targets.shape[-2:]
         rows = interpolation_weights(upsampler, h, axis=0)  # [H, h]
         if rows.shape[0] != height:
-            raise ValueError(f"the head upsamples {h} feature rows to {rows.shape[0]}, but labels have {height} rows")
+            raise InvalidValue(f"the head upsamples {h} feature rows to {rows.shape[0]}, but labels have {height} rows")
         self.columns = interpolation_weights(upsampler, w, axis=1).to(features)  # [W, w]
         band_height = min(h, 2 + 2 * margin)
         # each output row belongs to the pair starting at its first source row

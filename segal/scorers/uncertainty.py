@@ -3,6 +3,7 @@ from typing import Optional
 
 import torch
 
+from ..errors import InvalidValue
 from ..registry import SCORERS
 from ..utils.precision import autocast
 from .base import Scorer, ScoringContext, entropy, mean_over_elements
@@ -111,16 +112,16 @@ class _MonteCarloDropout(Scorer):
     def __init__(self, num_passes: int = 20, passes_per_batch: Optional[int] = None, precision: str = "fast"):
         super().__init__(precision)
         if num_passes < 2:
-            raise ValueError(f"scorer.num_passes must be >= 2, got {num_passes}")
+            raise InvalidValue(f"scorer.num_passes must be >= 2, got {num_passes}")
         if passes_per_batch is not None and passes_per_batch < 1:
-            raise ValueError(f"scorer.passes_per_batch must be >= 1, got {passes_per_batch}")
+            raise InvalidValue(f"scorer.passes_per_batch must be >= 1, got {passes_per_batch}")
         self.num_passes = num_passes
         self.passes_per_batch = passes_per_batch or num_passes
 
     def prepare(self, ctx: ScoringContext) -> None:
         self.masks = PassMasks(ctx.model, ctx.seed)
         if not self.masks.layers:
-            raise ValueError(
+            raise InvalidValue(
                 f"{type(self).__name__} needs a model with dropout > 0; set model.dropout in the config"
             )
 

@@ -1,6 +1,8 @@
 """Device selection."""
 import torch
 
+from ..errors import InvalidValue
+
 
 def resolve_device(device: str = "auto") -> torch.device:
     """Turns a config value into a ``torch.device``.
@@ -16,5 +18,5 @@ def resolve_device(device: str = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     resolved = torch.device(device)
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but CUDA is not available here; use 'auto' or 'cpu'")
+        raise InvalidValue(f"device={device!r} but CUDA is not available here; use 'auto' or 'cpu'")
     return resolved

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from ..errors import InvalidValue
 from .device import resolve_device
 
 logger = logging.getLogger("segal")
@@ -50,9 +51,9 @@ class DistSettings:
 
     def __post_init__(self):
         if not self.timeout > 0:
-            raise ValueError(f"dist.timeout must be > 0 seconds, got {self.timeout!r}")
+            raise InvalidValue(f"dist.timeout must be > 0 seconds, got {self.timeout!r}")
         if self.backend not in BACKENDS:
-            raise ValueError(f"dist.backend must be one of {BACKENDS}, got {self.backend!r}")
+            raise InvalidValue(f"dist.backend must be one of {BACKENDS}, got {self.backend!r}")
 
 
 def is_distributed() -> bool:
@@ -86,12 +87,12 @@ def init_distributed(launcher: str, device: torch.device, settings: DistSettings
         ValueError: An unknown launcher, or ``'pytorch'`` outside torchrun.
     """
     if launcher not in LAUNCHERS:
-        raise ValueError(f"--launcher must be one of {LAUNCHERS}, got {launcher!r}")
+        raise InvalidValue(f"--launcher must be one of {LAUNCHERS}, got {launcher!r}")
     if launcher == "none":
         return device
     missing = [name for name in TORCHRUN_VARIABLES if name not in os.environ]
     if missing:
-        raise ValueError(f"--launcher pytorch needs the environment torchrun sets ({', '.join(missing)} missing); "
+        raise InvalidValue(f"--launcher pytorch needs the environment torchrun sets ({', '.join(missing)} missing); "
                          f"start it with tools/dist_train.sh CONFIG NPROC or torchrun --nproc_per_node=N")
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))

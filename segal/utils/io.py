@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional, Union
 
 import torch
 
+from ..errors import SegalError
 from .checksums import file_sha256
 
 PathLike = Union[str, os.PathLike]
@@ -24,7 +25,7 @@ def _current_umask() -> int:
     return mask
 
 
-class DiskFullError(OSError):
+class DiskFullError(SegalError, OSError):
     """The disk (or the user's quota) had no room for a file segal was writing; the old file is untouched."""
 
 
@@ -95,7 +96,7 @@ def atomic_save_torch(obj: Any, path: PathLike) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-class UnreadableFileError(ValueError):
+class UnreadableFileError(SegalError, ValueError):
     """A file segal reads is truncated, of another kind, or holds what segal refuses to load."""
 
 

@@ -4,6 +4,8 @@ from typing import Iterator, Optional
 
 import torch
 
+from ..errors import InvalidValue
+
 AMP_MODES = ("auto", "bf16", "fp16", None)
 
 
@@ -14,7 +16,7 @@ def autocast_dtype(amp: Optional[str], device: torch.device) -> Optional[torch.d
         ValueError: ``amp`` is not one of :data:`AMP_MODES`.
     """
     if amp not in AMP_MODES:
-        raise ValueError(f"train.amp must be one of {AMP_MODES}, got {amp!r}")
+        raise InvalidValue(f"train.amp must be one of {AMP_MODES}, got {amp!r}")
     if amp == "auto":
         return torch.bfloat16 if device.type == "cuda" else None
     return {None: None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
