@@ -10,12 +10,11 @@ import torch
 from mmengine.config import Config
 
 from .config import ConfigError, check_resumable, config_hash, render_config, save_config
-from .config_check import validate_config
-from .engine.loop import ActiveLoop, AnnotationLoop, LoopSettings
-from .engine.train import TrainSettings
+from .engine.loop import ActiveLoop, AnnotationLoop
 from .errors import InvalidValue
 from .models.pretrained import load_pretrained
 from .registry import DATASETS, MODELS, PROTOCOLS, SCORERS, build
+from .settings import LoopSettings, TrainSettings
 from .utils.device import resolve_device
 from .utils.distributed import barrier, is_main, rank_and_world, rank_device
 from .utils.io import remove_stale_temp_files
@@ -76,15 +75,14 @@ def run_experiment(cfg: Config, work_dir: str, resume: bool = False, allow_missi
     """Builds every component of ``cfg`` and runs the active-learning loop.
 
     The merged config is saved to ``work_dir/config.py`` and ``config.json``,
-    the log to ``work_dir/<timestamp>.log``. Every config key is checked, and
-    everything is built and checked (saved state, budget) before anything is
-    written. The work dir is locked while the run writes to it: a second
+    the log to ``work_dir/<timestamp>.log``. Everything is built and checked
+    (saved state, budget) before anything is written. The work dir is locked while the run writes to it: a second
     process on it is refused. Temporary files of an interrupted write are removed.
     Under torchrun (inside :func:`~segal.utils.distributed.launched`) every
     rank calls this; rank 0 alone locks, writes and shows progress.
 
     Args:
-        cfg: The merged config.
+        cfg: The merged config, as :func:`~segal.config.load_config` returns it (every key checked there).
         work_dir: Output folder.
         resume: Continue the run saved in ``work_dir``. Implied with
             ``loop.oracle='annotators'``, where each call trains the next step.
@@ -97,7 +95,6 @@ def run_experiment(cfg: Config, work_dir: str, resume: bool = False, allow_missi
     work_dir = Path(work_dir)
     if work_dir.exists() and not work_dir.is_dir():
         raise ConfigError(f"work dir {work_dir} is a file, not a folder; choose another --work-dir")
-    validate_config(cfg)
     cfg.work_dir = str(work_dir)
     render_config(cfg)  # a config that cannot be saved is refused before the folder exists
     seed = int(cfg.get("seed", 0))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .config_options import OptionError, parse_cfg_options
-from .errors import SegalError
+from .errors import SegalError, one_line
 from .utils.logs import setup_console_logging as setup_logging  # noqa: F401  the tools' name for it
 
 #: Errors that mean the user asked for something segal cannot do (or the machine refused it: a read-only
@@ -151,22 +151,3 @@ def exit_on_error(err: Exception, debug: bool = False) -> None:
     sys.stderr.write(f"error{_rank_suffix()}: {one_line(err)}\n")  # one write: ranks' lines cannot interleave
     sys.stderr.flush()
     raise SystemExit(1)
-
-
-def one_line(err: Exception) -> str:
-    """The message of ``err`` on one line, with a hint for file-system errors.
-
-    An error re-raised from a DataLoader worker carries the worker's
-    traceback in its message; only the worker's own last line is kept.
-    """
-    message = str(err.args[0] if err.args else err) if isinstance(err, KeyError) else str(err)
-    if "Original Traceback (most recent call last)" in message:
-        worker = message.split("\n", 1)[0].rstrip(".")
-        last = [line for line in message.splitlines() if line.strip()][-1].strip()
-        message = f"{last.split(': ', 1)[-1]} ({worker.replace('Caught', 'raised as').strip()})"
-    message = " ".join(message.split())
-    if isinstance(err, PermissionError):
-        message += "; make it writable or choose another folder (--work-dir)"
-    elif isinstance(err, (IsADirectoryError, NotADirectoryError, FileExistsError)):
-        message += "; choose another path"
-    return message

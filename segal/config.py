@@ -12,11 +12,10 @@ from typing import List, Optional, Tuple
 
 from mmengine.config import Config
 
+from .config_check import REQUIRED_KEYS, ConfigError, validate_config
 from .config_options import OptionError, check_option_key, check_plain_keys
-from .errors import SegalError
 from .utils.io import atomic_write_text, read_json
 
-REQUIRED_KEYS = ("dataset", "protocol", "model", "scorer", "train", "loop")
 # Keys a resumed run may change: extending a finished run by more steps.
 RESUMABLE_CHANGES = ("protocol.num_steps", "work_dir")
 # Keys that change how a run is executed or shown, not what it computes.
@@ -25,10 +24,6 @@ RUNTIME_KEYS = ("work_dir", "device", "dist", "loop.progress", "loop.tensorboard
 RUN_CONFIG = "config.json"
 #: Sections that name what they build with a ``type``.
 TYPED_SECTIONS = ("dataset", "protocol", "model", "scorer")
-
-
-class ConfigError(SegalError, ValueError):
-    """A config is missing a key or cannot be used as asked."""
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
@@ -66,8 +61,6 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     missing = [k for k in REQUIRED_KEYS if k not in cfg]
     if missing:
         raise ConfigError(f"{path}: missing top-level keys {missing}; every config needs {list(REQUIRED_KEYS)}")
-    from .config_check import validate_config  # it builds on this module
-
     validate_config(cfg)
     render_config(cfg)  # what cannot be saved is refused before any tool writes anything
     return cfg

@@ -16,8 +16,17 @@ from typing import Any, Iterable
 
 from mmengine.config import Config
 
-from .config import REQUIRED_KEYS, ConfigError
+from .errors import SegalError
 from .registry import DATASETS, MODELS, OPTIMIZERS, PROTOCOLS, SCORERS, registered_names
+from .settings import DistSettings, LoopSettings, TrainSettings
+
+#: Top-level keys every config holds.
+REQUIRED_KEYS = ("dataset", "protocol", "model", "scorer", "train", "loop")
+
+
+class ConfigError(SegalError, ValueError):
+    """A config is missing a key or cannot be used as asked."""
+
 
 #: Top-level keys a config may hold besides :data:`REQUIRED_KEYS`; names starting with ``_`` are helpers.
 OPTIONAL_KEYS = ("seed", "device", "work_dir", "dist")
@@ -146,9 +155,6 @@ def validate_config(cfg: Config) -> None:
     the annotations of what each section builds, finite numbers, and the
     optimizer's settings.
     """
-    from .engine.loop import LoopSettings
-    from .engine.train import TrainSettings
-    from .utils.distributed import DistSettings
 
     valid_top = REQUIRED_KEYS + OPTIONAL_KEYS
     for key in cfg.keys():

@@ -134,7 +134,7 @@ def test_an_error_in_a_dataloader_worker_is_its_own_line():
     """torch re-raises a worker's error with the worker's traceback inside the message; the user sees its last line."""
     from torch.utils.data import DataLoader
 
-    from segal.cli import one_line
+    from segal.errors import one_line
 
     loader = DataLoader(_BrokenImages(), batch_size=2, num_workers=1)
     with pytest.raises(ValueError) as raised:

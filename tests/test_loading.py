@@ -7,8 +7,9 @@ from segal.data import Digits
 from segal.data.cityscapes import SyntheticCity
 from segal.data.loading import EpochShuffle, make_train_loader
 from segal.data.synthetic_city import generate
-from segal.engine.train import TrainSettings, train_stage
+from segal.engine.train import train_stage
 from segal.models import MLPClassifier
+from segal.settings import TrainSettings
 from segal.utils.precision import autocast_dtype
 
 

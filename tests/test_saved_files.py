@@ -19,9 +19,9 @@ from helpers.tools import CONFIG, FAST, load_tool, run_main, snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from segal.engine.checkpoints import CONTENT_DIGEST, read_checkpoint
-from segal.engine.run_state import read_run_state, write_run_state
+from segal.engine.run_state import read_run_state, recorded_checksum, write_run_state
 from segal.engine.step_progress import StepProgress
+from segal.models.checkpoints import CONTENT_DIGEST, read_checkpoint
 from segal.reporting.compare import Run
 from segal.utils import io as segal_io
 from segal.utils.io import UnreadableFileError, atomic_save_torch
@@ -358,8 +358,8 @@ def _read(name: str, run: Path, store: StepProgress, path: Path):
         return read_run_state(path)
     if name == "metrics.jsonl":
         return Run(run).records
-    if name.startswith("checkpoint"):
-        return read_checkpoint(path)
+    if name.startswith("checkpoint"):  # as the tools read one: with the checksum its run recorded, if any
+        return read_checkpoint(path, sha256=recorded_checksum(path))
     if name == "score cache":
         return store.load_scores()
     return store.load_trained()

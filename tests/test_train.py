@@ -3,8 +3,9 @@ import pytest
 import torch
 
 from segal.data import Digits
-from segal.engine.train import TrainSettings, train_stage
+from segal.engine.train import train_stage
 from segal.models import MLPClassifier
+from segal.settings import TrainSettings
 
 
 @pytest.fixture(scope="module")

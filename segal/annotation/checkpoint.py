@@ -4,8 +4,9 @@ from typing import List
 
 import torch
 
-from ..engine.checkpoints import load_weights, read_checkpoint
+from ..engine.run_state import recorded_checksum
 from ..errors import SegalError
+from ..models.checkpoints import load_weights, read_checkpoint
 
 
 class CheckpointMismatch(SegalError, ValueError):
@@ -17,7 +18,7 @@ def load_checkpoint(path, model: torch.nn.Module, model_cfg: dict, classes: List
 
     Only tensors and plain containers are read (``weights_only=True``): a
     checkpoint cannot run code. Its checksums are checked first
-    (:func:`~segal.engine.checkpoints.read_checkpoint`).
+    (:func:`~segal.models.checkpoints.read_checkpoint`).
 
     Args:
         path: A checkpoint written by segal (``{'state_dict', 'meta'}``).
@@ -33,12 +34,13 @@ def load_checkpoint(path, model: torch.nn.Module, model_cfg: dict, classes: List
         FileNotFoundError: ``path`` does not exist.
         UnreadableFileError: ``path`` is truncated, not a checkpoint, or holds objects other than tensors.
         ChecksumMismatch: ``path`` differs from the checksum its run recorded or the one stored in it.
+        RunStateError: The state of the run holding it fails its checks.
         CheckpointMismatch: its classes or model config differ from the config's; the message names both.
         WeightsMismatch: its tensors do not fit the model; the message counts and shows what differs.
     """
     path = Path(path)
     model_cfg = model_cfg.to_dict() if hasattr(model_cfg, "to_dict") else dict(model_cfg)
-    checkpoint = read_checkpoint(path, device)
+    checkpoint = read_checkpoint(path, device, recorded_checksum(path) if path.is_file() else None)
     meta = checkpoint["meta"]
     if meta.get("classes") is not None and list(meta["classes"]) != list(classes):
         raise CheckpointMismatch(

@@ -10,12 +10,11 @@ from mmengine.config import Config
 
 from ..apis import build_dataset, build_model
 from ..data.loading import make_loader
-from ..engine.inference import to_device
 from ..errors import InvalidValue
 from ..evaluation import ConfusionMatrix
 from ..reporting.evaluation_report import cityscapes_palette, plot_confusion, write_metrics_json, write_report_md
 from ..reporting.figures import image_stem, write_prediction_figure
-from ..utils.device import resolve_device
+from ..utils.device import resolve_device, to_device
 from ..utils.distributed import all_reduce_sum, is_main, rank_device, shard
 from ..utils.progress import Progress
 from .checkpoint import load_checkpoint

@@ -22,10 +22,10 @@ from ..apis import build_dataset, build_model
 from ..config import RUN_CONFIG, RUNTIME_KEYS, config_differences, config_hash, read_run_config
 from ..data.cityscapes import ImageFolderPool
 from ..data.pool import ActivePool, Split
+from ..engine.records import write_metrics
 from ..engine.run_state import RunStateError, read_run_state, restored_pool, write_run_state
 from ..errors import InvalidValue
 from ..registry import DATASETS, SCORERS, build, effective_settings
-from ..reporting import write_metrics
 from ..reporting.figures import image_stem, write_heatmap_figure
 from ..scorers.base import ScoringContext, check_budget
 from ..utils.device import resolve_device

@@ -8,13 +8,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..evaluation import ConfusionMatrix
+from ..utils.device import to_device
 from ..utils.distributed import all_reduce_sum
 from ..utils.precision import autocast
-
-
-def to_device(batch: dict, device: torch.device) -> dict:
-    """Moves the tensors of a batch dict to ``device``."""
-    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
 def loss_per_element(logits: torch.Tensor, target: torch.Tensor, ignore_index: Optional[int]) -> torch.Tensor:

@@ -1,7 +1,6 @@
 """The active-learning loop: train, evaluate, score, select, reveal labels; resumable."""
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Tuple
 
@@ -14,17 +13,16 @@ from ..data.pool import ActivePool
 from ..data.protocols import Protocol
 from ..data.pseudo_labels import WithPseudoLabels
 from ..errors import InvalidValue
-from ..reporting import evaluation_fields, selection_fields, write_metrics
+from ..models.checkpoints import load_weights, read_checkpoint, save_checkpoint
 from ..scorers.base import BudgetError, Scorer, ScoringContext, check_budget
-from ..scorers.selection import SELECTIONS
+from ..settings import LoopSettings, TrainSettings, share_count
 from ..utils.distributed import barrier, is_main, shard
 from ..utils.precision import autocast_dtype
 from ..utils.progress import format_seconds
 from ..utils.seeding import derive_seed
-from .checkpoints import load_weights, read_checkpoint, save_checkpoint
 from .inference import evaluate
+from .records import evaluation_fields, selection_fields, write_metrics
 from .run_state import (
-    ORACLES,
     STATE_FORMAT,
     RunStateError,
     checkpoint_in_work_dir,
@@ -34,106 +32,12 @@ from .run_state import (
 )
 from .step_progress import StepProgress
 from .tensorboard import TensorBoardWriter
-from .train import StageResult, TrainSettings, train_stage
+from .train import StageResult, train_stage
 
 logger = logging.getLogger("segal")
 
 class MissingLabelsError(RunStateError):
     """Ids selected for annotation have no label file yet."""
-
-
-@dataclass
-class LoopSettings:
-    """The ``loop`` section of a config.
-
-    Attributes:
-        score_batch_size: Batch size of the passes over the pool while scoring.
-        num_workers: DataLoader workers while scoring.
-        keep_checkpoints: How many of the newest step checkpoints to keep; 0 keeps all.
-        progress: Show progress: bars on a terminal, a log line every 30 s otherwise.
-        tensorboard: Also write per-step metrics and per-epoch losses as
-            TensorBoard events to ``work_dir/tensorboard`` (needs the
-            ``tensorboard`` package: ``pip install 'segal[tensorboard]'``).
-        oracle: ``'simulated'``: the loop selects and reads the true labels
-            itself (benchmarks). ``'annotators'``: real annotation work; each
-            run trains one step on the labels delivered so far, and
-            ``tools/select.py`` chooses what to annotate next.
-        selection: How the scores become a selection: ``'top'``, the step
-            size's best scores; ``'per_predicted_class'`` (classification,
-            scorers that score each sample), rounds over the classes the model
-            predicts, each taking every class's next best sample, so the budget
-            is not spent on one confused region of an imbalanced pool.
-        pseudo_labels: ``None`` (off), ``dict(count=N)`` or ``dict(fraction=F)``:
-            after each selection, the ``N`` (or the fraction ``F`` of the
-            remaining candidates) with the lowest scores, for Ours those whose
-            update lowers the holdout loss most (section 3), are added to the
-            next stage's training set with the model's predicted labels. They
-            are never counted as labelled and stay in the pool (classification
-            held in memory, simulated oracle).
-        holdout_growth: ``None`` (off), ``dict(fraction=F)`` or ``dict(count=N)``:
-            after each selection, that share of the new labels (drawn at random
-            from the selection with the step's seed) joins the holdout instead of
-            the training set, so early stopping and the holdout-based scorers
-            see more of the data as labels come in (section 3: "one can augment
-            it as new labels are obtained"). They still count as labelled
-            (``n_labelled`` counts annotations; records add ``n_trained``,
-            ``n_holdout`` and ``holdout_added_ids``). Simulated oracle only.
-    """
-
-    score_batch_size: int = 256
-    num_workers: int = 0
-    keep_checkpoints: int = 0
-    progress: bool = True
-    tensorboard: bool = False
-    oracle: str = "simulated"
-    selection: str = "top"
-    pseudo_labels: Optional[dict] = None
-    holdout_growth: Optional[dict] = None
-
-    def __post_init__(self):
-        if self.score_batch_size < 1:
-            raise InvalidValue(f"loop.score_batch_size must be >= 1, got {self.score_batch_size}")
-        if self.num_workers < 0 or self.keep_checkpoints < 0:
-            raise InvalidValue(f"loop.num_workers and loop.keep_checkpoints must be >= 0 (0 keeps every checkpoint), "
-                             f"got {self.num_workers} and {self.keep_checkpoints}")
-        if self.oracle not in ORACLES:
-            raise InvalidValue(f"loop.oracle must be one of {ORACLES}, got {self.oracle!r}")
-        if self.selection not in SELECTIONS:
-            raise InvalidValue(f"loop.selection must be one of {SELECTIONS}, got {self.selection!r}")
-        if self.pseudo_labels is not None:
-            check_share("loop.pseudo_labels", self.pseudo_labels, whole_allowed=False)
-        if self.holdout_growth is not None:
-            check_share("loop.holdout_growth", self.holdout_growth, whole_allowed=True)
-            if self.oracle != "simulated":
-                raise InvalidValue("loop.holdout_growth needs loop.oracle='simulated'; with annotators, "
-                                 "add labelled images to the holdout list of the protocol instead")
-
-
-def check_share(key: str, settings: dict, whole_allowed: bool) -> None:
-    """Checks a share setting: ``dict(count=N)`` with ``N >= 1``, or ``dict(fraction=F)`` with ``0 < F < 1``.
-
-    Args:
-        key: The config key, for the error message.
-        settings: The value.
-        whole_allowed: ``F = 1`` is allowed too.
-
-    Raises:
-        ValueError: Naming the key and the value at fault.
-    """
-    if not isinstance(settings, dict) or len(settings) != 1 or not {"count", "fraction"} & set(settings):
-        raise InvalidValue(f"{key} must be dict(count=N) or dict(fraction=F), got {settings!r}")
-    count, fraction = settings.get("count"), settings.get("fraction")
-    if count is not None and not (isinstance(count, int) and not isinstance(count, bool) and count >= 1):
-        raise InvalidValue(f"{key}.count must be an integer >= 1, got {count!r}")
-    if fraction is not None and not (isinstance(fraction, (int, float)) and not isinstance(fraction, bool)
-                                     and (0 < fraction <= 1 if whole_allowed else 0 < fraction < 1)):
-        raise InvalidValue(f"{key}.fraction must be in (0, 1{']' if whole_allowed else ')'}, got {fraction!r}")
-
-
-def share_count(settings: dict, available: int) -> int:
-    """How many of ``available`` ids a ``dict(count=N)`` or ``dict(fraction=F)`` share takes."""
-    wanted = settings["count"] if "count" in settings else round(settings["fraction"] * available)
-    return min(int(wanted), available)
 
 
 class ActiveLoop:

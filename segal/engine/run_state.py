@@ -17,10 +17,10 @@ import numpy as np
 
 from ..data.pool import ActivePool, PoolError
 from ..errors import SegalError
+from ..settings import ORACLES
 from ..utils.io import ChecksumMismatch, atomic_write_text, read_json
 
 STATE_FORMAT = 1
-ORACLES = ("simulated", "annotators")
 METRICS = ("accuracy", "mIoU")
 
 

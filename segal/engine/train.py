@@ -3,7 +3,7 @@ import copy
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -13,82 +13,19 @@ from torch import nn
 from ..data.loading import make_loader, make_train_loader
 from ..errors import InvalidValue, SegalError
 from ..registry import OPTIMIZERS, build
+from ..settings import TrainSettings
+from ..utils.device import to_device
 from ..utils.distributed import all_reduce_sum, broadcast_from_main, is_distributed, shard
-from ..utils.precision import AMP_MODES, autocast, autocast_dtype
+from ..utils.precision import autocast, autocast_dtype
 from ..utils.progress import Progress
-from .inference import evaluate, mean_loss, to_device
+from .inference import evaluate, mean_loss
 
 logger = logging.getLogger("segal")
 
 
-MONITORS = ("loss", "accuracy", "miou")
 # A mean cross-entropy this large means the weights have blown up (a sane model's stays near log(classes)).
 DIVERGED_LOSS = 1e4
 MONITOR_NAMES = {"loss": "loss", "accuracy": "accuracy", "miou": "mIoU"}  # as progress and log lines show them
-
-
-@dataclass
-class TrainSettings:
-    """The ``train`` section of a config.
-
-    Attributes:
-        optimizer: Optimizer config without ``params``, e.g. ``dict(type='Adam', lr=1e-3)``.
-            A fresh optimizer is built for every stage.
-        batch_size: Training batch size.
-        max_epochs: Upper bound on epochs per stage.
-        patience: Stop after this many epochs without a better holdout value.
-        min_epochs: Never stop early before this epoch; the kept weights are
-            still those of the best epoch. On imbalanced pools the holdout loss
-            can rise for a few epochs before it falls far below its first
-            minimum, and patience alone then keeps a nearly untrained model.
-        monitor: What early stopping watches on the holdout: ``'loss'`` (lower is
-            better), ``'accuracy'`` (pixel accuracy for segmentation) or ``'miou'``.
-        eval_batch_size: Batch size for holdout and test passes.
-        num_workers: DataLoader workers.
-        checkpoint_interval: Save the stage in progress every this many epochs,
-            so a resumed run continues inside the stage (bit for bit); 0 saves
-            only the stage's result.
-        amp: Mixed precision: ``'auto'`` (bfloat16 on CUDA, off on CPU),
-            ``'bf16'``, ``'fp16'`` (with a gradient scaler) or ``None`` (float32).
-            Holdout evaluation runs in the same precision.
-        channels_last: Train convolutional models in channels-last memory
-            format; ``None``: on CUDA for image inputs.
-        poly_power: Decay the learning rate over the stage as
-            ``lr * (1 - iteration / (max_epochs * iterations per epoch)) ** poly_power``
-            (mmsegmentation's poly schedule, per stage); ``None`` keeps it constant.
-        sync_bn: Under torchrun, synchronise batch-norm statistics across
-            ranks (``nn.SyncBatchNorm``; CUDA only). Otherwise each rank
-            normalises with its own batch, and rank 0's running statistics are kept.
-    """
-
-    optimizer: dict = field(default_factory=lambda: dict(type="Adam", lr=1e-3))
-    batch_size: int = 32
-    max_epochs: int = 100
-    patience: int = 10
-    min_epochs: int = 0
-    monitor: str = "loss"
-    eval_batch_size: int = 256
-    num_workers: int = 0
-    checkpoint_interval: int = 0
-    amp: Optional[str] = "auto"
-    channels_last: Optional[bool] = None
-    poly_power: Optional[float] = None
-    sync_bn: bool = False
-
-    def __post_init__(self):
-        if self.amp not in AMP_MODES:
-            raise InvalidValue(f"train.amp must be one of {AMP_MODES}, got {self.amp!r}")
-        if self.monitor not in MONITORS:
-            raise InvalidValue(f"train.monitor must be one of {MONITORS}, got {self.monitor!r}")
-        if self.checkpoint_interval < 0 or self.num_workers < 0:
-            raise InvalidValue(f"train.checkpoint_interval and train.num_workers must be >= 0, got "
-                             f"{self.checkpoint_interval} and {self.num_workers}")
-        for name in ("batch_size", "max_epochs", "patience", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise InvalidValue(f"train.{name} must be >= 1, got {getattr(self, name)}")
-        if not 0 <= self.min_epochs <= self.max_epochs:
-            raise InvalidValue(f"train.min_epochs must be in [0, train.max_epochs={self.max_epochs}], "
-                             f"got {self.min_epochs}")
 
 
 def _last_epoch(settings: TrainSettings, best_epoch: int) -> int:

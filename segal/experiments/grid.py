@@ -31,9 +31,8 @@ from typing import Callable, List, Optional
 
 from mmengine.config import Config
 
-from ..cli import one_line
 from ..config import ConfigError, closest_file
-from ..errors import SegalError
+from ..errors import SegalError, one_line
 from ..utils.paths import find_relative
 from .workers import run_in_workers
 

@@ -9,8 +9,8 @@ from mmengine.config import Config
 from ..apis import build_dataset, build_model
 from ..config import read_run_config
 from ..data.pool import UNLABELLED, ActivePool, Split
-from ..engine.checkpoints import load_weights, read_checkpoint
-from ..engine.run_state import read_run_state
+from ..engine.run_state import read_run_state, recorded_checksum
+from ..models.checkpoints import load_weights, read_checkpoint
 from ..scorers.base import ScoringContext
 from ..utils.precision import autocast_dtype
 from ..utils.seeding import derive_seed
@@ -69,7 +69,7 @@ def replay_step(run_dir, step: int = 0, device: str = "cpu", batch_size: int = 5
     state = read_run_state(run_dir / "state.json")
     dataset = build_dataset(cfg)
     model = build_model(cfg.model, dataset).to(device)
-    load_weights(model, read_checkpoint(checkpoint, device)["state_dict"], checkpoint)
+    load_weights(model, read_checkpoint(checkpoint, device, recorded_checksum(checkpoint))["state_dict"], checkpoint)
     model.eval()
     device = torch.device(device)
     ctx = ScoringContext(model=model, dataset=dataset, pool=pool_at_step(state["pool"], step), device=device,

@@ -3,8 +3,8 @@ from pathlib import Path
 
 from torch import nn
 
-from ..engine.checkpoints import WeightsMismatch, verify_weights
 from ..utils.io import load_torch_file
+from .checkpoints import WeightsMismatch, verify_weights
 
 
 def load_pretrained(model: nn.Module, path: str) -> str:

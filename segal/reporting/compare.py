@@ -16,12 +16,12 @@ from typing import Dict, List, Sequence
 import numpy as np
 
 from ..config import RUN_CONFIG, config_differences, read_run_config
+from ..engine.records import read_metrics
 from ..engine.run_state import check_records, read_run_state
 from ..errors import InvalidValue
 from ..utils.io import atomic_write_text
 from .figures import pyplot, save_figure
 from .paired import comparison_pairs, format_difference, paired_difference
-from .records import read_metrics
 
 # config keys that never make runs different settings
 IGNORED_KEYS = {"seed", "work_dir", "loop.progress", "loop.num_workers", "train.num_workers", "device",

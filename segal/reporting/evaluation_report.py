@@ -5,10 +5,10 @@ from typing import Sequence
 
 import numpy as np
 
+from ..engine.records import evaluation_fields
 from ..evaluation import ConfusionMatrix
 from ..utils.io import atomic_write_text
 from .figures import pyplot, save_figure
-from .records import evaluation_fields
 
 
 def cityscapes_palette(num_classes: int) -> np.ndarray:

@@ -10,12 +10,13 @@ from torch.utils.data import DataLoader
 
 from ..data.loading import make_loader
 from ..data.pool import ActivePool
-from ..engine.inference import to_device
 from ..errors import InvalidValue, SegalError
+from ..settings import SELECTIONS
+from ..utils.device import to_device
 from ..utils.distributed import gather_arrays, gather_rows, shard
 from ..utils.precision import autocast, no_tf32
 from ..utils.progress import Progress
-from .selection import SELECTIONS, top_k, top_k_per_predicted_class
+from .selection import top_k, top_k_per_predicted_class
 
 
 @dataclass

@@ -1,8 +1,6 @@
 """Choosing k ids from per-sample scores: the top k, or the top k spread over the predicted classes."""
 import numpy as np
 
-SELECTIONS = ("top", "per_predicted_class")
-
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Positions of the ``k`` highest scores, best first; ties go to the lower position (the lower id)."""

@@ -20,3 +20,8 @@ def resolve_device(device: str = "auto") -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise InvalidValue(f"device={device!r} but CUDA is not available here; use 'auto' or 'cpu'")
     return resolved
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    """Moves the tensors of a batch dict to ``device``."""
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}

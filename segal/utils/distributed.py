@@ -19,41 +19,20 @@ import datetime
 import logging
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterator, List, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
 from ..errors import InvalidValue
+from ..settings import DistSettings
 from .device import resolve_device
 
 logger = logging.getLogger("segal")
 
 LAUNCHERS = ("none", "pytorch")
-BACKENDS = (None, "nccl", "gloo")
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
-
-
-@dataclass
-class DistSettings:
-    """The ``dist`` section of a config: how the processes of a torchrun launch talk.
-
-    Attributes:
-        timeout: Seconds a collective waits for every rank; a rank that fails
-            or hangs stops the others with an error after at most this long.
-        backend: ``'nccl'`` or ``'gloo'``; ``None``: nccl on CUDA, gloo on CPU.
-    """
-
-    timeout: float = 1800.0
-    backend: Optional[str] = None
-
-    def __post_init__(self):
-        if not self.timeout > 0:
-            raise InvalidValue(f"dist.timeout must be > 0 seconds, got {self.timeout!r}")
-        if self.backend not in BACKENDS:
-            raise InvalidValue(f"dist.backend must be one of {BACKENDS}, got {self.backend!r}")
 
 
 def is_distributed() -> bool:

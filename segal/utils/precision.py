@@ -5,15 +5,14 @@ from typing import Iterator, Optional
 import torch
 
 from ..errors import InvalidValue
-
-AMP_MODES = ("auto", "bf16", "fp16", None)
+from ..settings import AMP_MODES
 
 
 def autocast_dtype(amp: Optional[str], device: torch.device) -> Optional[torch.dtype]:
     """The autocast dtype of ``train.amp``: ``'auto'`` is bfloat16 on CUDA and off elsewhere.
 
     Raises:
-        ValueError: ``amp`` is not one of :data:`AMP_MODES`.
+        ValueError: ``amp`` is not one of :data:`~segal.settings.AMP_MODES`.
     """
     if amp not in AMP_MODES:
         raise InvalidValue(f"train.amp must be one of {AMP_MODES}, got {amp!r}")

@@ -6,9 +6,10 @@ import torch
 import torch.nn.functional as F
 
 from segal.data import ActivePool, Cityscapes, Digits, Split
-from segal.engine.train import TrainSettings, train_stage
+from segal.engine.train import train_stage
 from segal.models import MLPClassifier
 from segal.scorers import ScoringContext
+from segal.settings import TrainSettings
 
 
 class Digits64(Digits):

@@ -16,7 +16,6 @@ from torch import nn
 from ..errors import SegalError
 from ..utils.checksums import content_digest
 from ..utils.io import ChecksumMismatch, UnreadableFileError, atomic_save_torch, load_torch_file
-from .run_state import recorded_checksum
 
 logger = logging.getLogger("segal")
 
@@ -62,8 +61,9 @@ def read_checkpoint(path, device="cpu", sha256: Optional[str] = None) -> dict:
     Args:
         path: The checkpoint.
         device: Where to map its tensors.
-        sha256: The file's recorded SHA-256. Without it, the one recorded by the
-            run whose ``checkpoints/`` folder holds the file is used, if any.
+        sha256: The file's recorded SHA-256, if one is known (a run records
+            its checkpoints' in ``state.json``:
+            :func:`~segal.engine.run_state.recorded_checksum`).
 
     Returns:
         ``{'state_dict': ..., 'meta': {...}}``.
@@ -72,11 +72,8 @@ def read_checkpoint(path, device="cpu", sha256: Optional[str] = None) -> dict:
         FileNotFoundError: ``path`` does not exist.
         ChecksumMismatch: The file or its weights differ from a recorded checksum.
         UnreadableFileError: It is truncated, not a segal checkpoint, or holds objects other than tensors.
-        RunStateError: The state of the run holding it fails its checks.
     """
     path = Path(path)
-    if sha256 is None and path.is_file():
-        sha256 = recorded_checksum(path)
     checkpoint = load_torch_file(path, device, sha256)
     if not isinstance(checkpoint.get("state_dict"), dict):
         raise UnreadableFileError(f"{path} is not a segal checkpoint: it has no 'state_dict'")

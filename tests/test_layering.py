@@ -1,0 +1,75 @@
+"""The structure of segal/: each part imports only the parts below it, so there is no import circle."""
+import ast
+from pathlib import Path
+
+SEGAL = Path(__file__).resolve().parents[1] / "segal"
+
+#: Bottom to top. A module may import its own part and the parts of lower layers, never a higher layer.
+LAYERS = [
+    {"errors"},
+    {"settings"},
+    {"utils"},
+    {"registry", "config_options", "evaluation"},
+    {"config_check"},
+    {"config", "data", "models"},
+    {"scorers"},
+    {"engine"},
+    {"apis"},
+    {"annotation", "reporting", "experiments"},
+    {"cli", "launch"},
+    {"commands"},
+]
+LAYER_OF = {part: level for level, parts in enumerate(LAYERS) for part in parts}
+
+
+def part_of(module: str) -> str:
+    """``segal.engine.loop`` -> ``engine``; ``segal`` -> ``segal``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "segal"
+
+
+def imports(path: Path, root: Path):
+    """``(line, imported module)`` for every segal import in ``path`` (a file under ``root``), lazy ones too."""
+    module = ".".join(path.relative_to(root.parent).with_suffix("").parts)
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            target = ".".join(base + [node.module]) if node.module else ".".join(base)
+            if target.startswith("segal"):
+                yield node.lineno, target
+        elif isinstance(node, ast.Import):
+            yield from ((node.lineno, alias.name) for alias in node.names if alias.name.startswith("segal"))
+
+
+def upward_imports(root: Path) -> list:
+    """Every import in the package at ``root`` that points from a part to a higher layer."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        source = part_of(".".join(path.relative_to(root.parent).with_suffix("").parts))
+        if source in ("segal", "__init__"):
+            continue
+        for line, target in imports(path, root):
+            imported = part_of(target)
+            if imported != "segal" and LAYER_OF[imported] > LAYER_OF[source]:
+                found.append(f"{path.relative_to(root.parent)}:{line} ({source}) imports {target} ({imported})")
+    return found
+
+
+def test_every_part_of_segal_has_a_layer():
+    parts = {p.stem if p.is_file() else p.name for p in SEGAL.iterdir() if p.suffix == ".py" or p.is_dir()}
+    parts -= {"__init__", "__pycache__"}
+    assert parts == set(LAYER_OF), f"place these in LAYERS: {sorted(parts ^ set(LAYER_OF))}"
+
+
+def test_no_part_imports_a_higher_one():
+    upward = upward_imports(SEGAL)
+    assert not upward, "imports that point up:\n" + "\n".join(upward)
+
+
+def test_the_check_sees_an_upward_import_even_a_lazy_one(tmp_path):
+    fake = tmp_path / "segal"
+    (fake / "scorers").mkdir(parents=True)
+    (fake / "scorers" / "base.py").write_text("from ..utils.device import to_device\n\n\n"
+                                              "def f():\n    from ..engine.inference import evaluate\n")
+    assert upward_imports(fake) == ["segal/scorers/base.py:5 (scorers) imports segal.engine.inference (engine)"]
