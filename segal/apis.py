@@ -11,10 +11,10 @@ from mmengine.config import Config
 
 from .config import ConfigError, check_resumable, config_hash, render_config, save_config
 from .engine.loop import ActiveLoop, AnnotationLoop
-from .errors import InvalidValue
+from .engine.run_folder import RunFolder
 from .models.pretrained import load_pretrained
 from .registry import DATASETS, MODELS, PROTOCOLS, SCORERS, build
-from .settings import LoopSettings, TrainSettings
+from .settings import LoopSettings, TrainSettings, from_section
 from .utils.device import resolve_device
 from .utils.distributed import barrier, is_main, rank_and_world, rank_device
 from .utils.io import remove_stale_temp_files
@@ -57,17 +57,9 @@ def build_model(model_cfg: dict, dataset) -> torch.nn.Module:
     return build(MODELS, model_cfg, "model")
 
 
-def _settings(cls, section: dict, key: str):
-    section = {k: v for k, v in dict(section).items() if k != "type"}
-    try:
-        return cls(**section)
-    except TypeError as err:
-        raise InvalidValue(f"config key '{key}': {err}") from err
-
-
 def _killed_before_first_commit(work_dir: Path) -> bool:
     """A run folder without ``state.json`` that a start left behind (its lock or config), seen before locking it."""
-    return not (work_dir / "state.json").exists() and any((work_dir / name).is_file()
+    return not RunFolder(work_dir).has_state() and any((work_dir / name).is_file()
                                                           for name in ("config.json", LOCK_NAME))
 
 
@@ -104,10 +96,10 @@ def run_experiment(cfg: Config, work_dir: str, resume: bool = False, allow_missi
     scorer = build(SCORERS, cfg.scorer, "scorer", lenient=True)
     torch.manual_seed(derive_seed(seed, 0, "init"))
     model = build_model(cfg.model, dataset)
-    if cfg.model.get("load_from") and not (work_dir / "state.json").exists():
+    if cfg.model.get("load_from") and not RunFolder(work_dir).has_state():
         logger.info("model.load_from: %s weights from %s", load_pretrained(model, cfg.model.load_from),
                     cfg.model.load_from)
-    loop_settings = _settings(LoopSettings, cfg.loop, "loop")
+    loop_settings = from_section(LoopSettings, cfg.loop, "loop")
     loop_settings.progress = loop_settings.progress and is_main()
     annotators = loop_settings.oracle == "annotators"
     loop_cls = functools.partial(AnnotationLoop, allow_missing=allow_missing) if annotators else ActiveLoop
@@ -116,7 +108,7 @@ def run_experiment(cfg: Config, work_dir: str, resume: bool = False, allow_missi
         model=model,
         scorer=scorer,
         protocol=protocol,
-        train_settings=_settings(TrainSettings, cfg.train, "train"),
+        train_settings=from_section(TrainSettings, cfg.train, "train"),
         loop_settings=loop_settings,
         work_dir=work_dir,
         device=device,
@@ -125,7 +117,7 @@ def run_experiment(cfg: Config, work_dir: str, resume: bool = False, allow_missi
                          "dataset": cfg.dataset["type"]},
         identity={"config_hash": config_hash(cfg.to_dict()), "seed": seed},
     )
-    resume = resume or (annotators and (work_dir / "state.json").exists())
+    resume = resume or (annotators and RunFolder(work_dir).has_state())
     if resume and _killed_before_first_commit(work_dir):
         logger.info("%s: the run was interrupted before its first commit; starting at step 0", work_dir)
         resume = False

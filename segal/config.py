@@ -21,6 +21,9 @@ RESUMABLE_CHANGES = ("protocol.num_steps", "work_dir")
 # Keys that change how a run is executed or shown, not what it computes.
 RUNTIME_KEYS = ("work_dir", "device", "dist", "loop.progress", "loop.tensorboard", "loop.num_workers",
                 "train.num_workers", "loop.keep_checkpoints", "train.checkpoint_interval")
+#: Keys left out of a run's identity (its config hash): runs that differ only in them are the same experiment
+#: (``protocol.num_steps``: a run extended by more steps; ``seed``: recorded beside the hash).
+IDENTITY_EXCLUDED = RUNTIME_KEYS + ("protocol.num_steps", "seed")
 RUN_CONFIG = "config.json"
 #: Sections that name what they build with a ``type``.
 TYPED_SECTIONS = ("dataset", "protocol", "model", "scorer")
@@ -189,7 +192,7 @@ def config_hash(config: dict) -> str:
     Checkpoints and run states carry it, so a tool can tell a checkpoint of
     another run from one of this run.
     """
-    kept = _without(config, RUNTIME_KEYS + ("protocol.num_steps", "seed"))
+    kept = _without(config, IDENTITY_EXCLUDED)
     return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
 
 

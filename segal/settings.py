@@ -4,7 +4,7 @@ The config check (:mod:`segal.config_check`) reads the valid keys and their
 types from these classes; the engine and the launcher take them as built here.
 """
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Type, TypeVar
 
 from .errors import InvalidValue
 
@@ -16,6 +16,8 @@ MONITORS = ("loss", "accuracy", "miou")
 ORACLES = ("simulated", "annotators")
 #: How scores become a selection.
 SELECTIONS = ("top", "per_predicted_class")
+Section = TypeVar("Section")
+
 #: Process-group backends; ``None`` picks nccl on CUDA and gloo on CPU.
 BACKENDS = (None, "nccl", "gloo")
 
@@ -196,3 +198,19 @@ class DistSettings:
             raise InvalidValue(f"dist.timeout must be > 0 seconds, got {self.timeout!r}")
         if self.backend not in BACKENDS:
             raise InvalidValue(f"dist.backend must be one of {BACKENDS}, got {self.backend!r}")
+
+
+def from_section(cls: Type[Section], section: dict, key: str, **overrides) -> Section:
+    """``cls`` built from a config section (``type`` left out), refusing an unknown entry by its key.
+
+    Args:
+        cls: :class:`TrainSettings`, :class:`LoopSettings` or :class:`DistSettings`.
+        section: The config section.
+        key: Its name, for the message (``'train'``).
+        **overrides: Entries that replace the section's.
+    """
+    values = {**{k: v for k, v in dict(section).items() if k != "type"}, **overrides}
+    try:
+        return cls(**values)
+    except TypeError as err:
+        raise InvalidValue(f"config key '{key}': {err}") from err

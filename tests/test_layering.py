@@ -73,3 +73,18 @@ def test_the_check_sees_an_upward_import_even_a_lazy_one(tmp_path):
     (fake / "scorers" / "base.py").write_text("from ..utils.device import to_device\n\n\n"
                                               "def f():\n    from ..engine.inference import evaluate\n")
     assert upward_imports(fake) == ["segal/scorers/base.py:5 (scorers) imports segal.engine.inference (engine)"]
+
+
+def test_state_json_is_opened_in_one_place():
+    """engine/run_folder.py owns a run's state; engine/run_state.py is its schema. Nothing else opens the file."""
+    owners = {SEGAL / "engine" / "run_folder.py", SEGAL / "engine" / "run_state.py"}
+    openers = []
+    for path in sorted(SEGAL.rglob("*.py")):
+        if path in owners:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = {getattr(n, "id", getattr(n, "attr", None)) for n in ast.walk(node)} if isinstance(node, ast.Call) else set()
+            literal = isinstance(node, ast.Constant) and node.value == "state.json"
+            if literal or names & {"read_run_state", "write_run_state"}:
+                openers.append(f"{path.relative_to(SEGAL.parent)}:{node.lineno}")
+    assert not openers, "state.json handled outside engine/run_folder.py: " + ", ".join(sorted(set(openers)))

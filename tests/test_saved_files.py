@@ -19,7 +19,8 @@ from helpers.tools import CONFIG, FAST, load_tool, run_main, snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from segal.engine.run_state import read_run_state, recorded_checksum, write_run_state
+from segal.engine.run_folder import recorded_checksum
+from segal.engine.run_state import read_run_state, write_run_state
 from segal.engine.step_progress import StepProgress
 from segal.models.checkpoints import CONTENT_DIGEST, read_checkpoint
 from segal.reporting.compare import Run

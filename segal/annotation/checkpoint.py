@@ -4,7 +4,7 @@ from typing import List
 
 import torch
 
-from ..engine.run_state import recorded_checksum
+from ..engine.run_folder import recorded_checksum
 from ..errors import SegalError
 from ..models.checkpoints import load_weights, read_checkpoint
 

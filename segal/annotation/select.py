@@ -19,21 +19,21 @@ import torch
 from mmengine.config import Config
 
 from ..apis import build_dataset, build_model
-from ..config import RUN_CONFIG, RUNTIME_KEYS, config_differences, config_hash, read_run_config
+from ..config import config_hash
 from ..data.cityscapes import ImageFolderPool
 from ..data.pool import ActivePool, Split
 from ..engine.records import write_metrics
-from ..engine.run_state import RunStateError, read_run_state, restored_pool, write_run_state
+from ..engine.run_folder import RunFolder
+from ..engine.run_state import RunStateError, restored_pool
 from ..errors import InvalidValue
 from ..registry import DATASETS, SCORERS, build, effective_settings
 from ..reporting.figures import image_stem, write_heatmap_figure
 from ..scorers.base import ScoringContext, check_budget
+from ..settings import LoopSettings, TrainSettings, from_section
 from ..utils.device import resolve_device
 from ..utils.distributed import is_main, rank_device
 from ..utils.io import atomic_write_text
 from ..utils.lock import work_dir_lock
-from ..utils.precision import autocast_dtype
-from ..utils.seeding import derive_seed
 from .checkpoint import load_checkpoint
 
 logger = logging.getLogger("segal")
@@ -78,7 +78,8 @@ def _restore_annotation_state(state: str, cfg: Config, dataset) -> Tuple[dict, A
             step, or a selection is still pending annotation; the message says
             which command resolves it.
     """
-    saved = read_run_state(Path(state), len(dataset))
+    folder = _run_folder(state)
+    saved = folder.read_state(len(dataset))
     oracle = saved.get("oracle", cfg.loop.get("oracle", "simulated"))
     if oracle != "annotators":
         ranking = ("To rank images with this checkpoint without changing the run, use --pool DIR_OR_LIST; "
@@ -91,18 +92,7 @@ def _restore_annotation_state(state: str, cfg: Config, dataset) -> Tuple[dict, A
         )
     if not saved.get("records"):
         raise RunStateError(f"{state} has no trained step yet; run tools/train.py on its work dir first")
-    if saved.get("config_hash") not in (None, config_hash(cfg.to_dict())):
-        run_config = Path(state).parent / RUN_CONFIG
-        differing = ""
-        if run_config.is_file():
-            allowed = set(RUNTIME_KEYS) | {"protocol.num_steps", "seed"}
-            differences = config_differences(read_run_config(run_config.parent), cfg.to_dict())
-            keys = [k for k in differences if k not in allowed]
-            differing = f" (it differs in {', '.join(keys)})" if keys else ""
-        raise RunStateError(f"{state} was written by a run of another config{differing}; "
-                            f"select with the run's own config, {run_config}")
-    if saved["seed"] != int(cfg.get("seed", 0)):
-        raise RunStateError(f"{state} was written with seed {saved['seed']}, the config has seed {cfg.get('seed', 0)}")
+    folder.check_identity(saved, int(cfg.get("seed", 0)), config_hash(cfg.to_dict()), cfg.to_dict())
     pool = restored_pool(saved)
     step = saved["completed_step"]
     pending = pool.labelled_ids(step + 1)
@@ -115,21 +105,12 @@ def _restore_annotation_state(state: str, cfg: Config, dataset) -> Tuple[dict, A
     return saved, pool, step
 
 
-def _check_checkpoint_of_state(checkpoint: str, meta: dict, saved: dict, state: str) -> None:
-    """Refuses a checkpoint that is not the latest step's of the run whose state is ``saved``."""
-    expected = {"config_hash": saved.get("config_hash"), "seed": saved["seed"], "step": saved["completed_step"]}
-    run = meta.get("run")
-    if expected["config_hash"] is None:
-        return  # a state written before runs carried their identity
-    latest = Path(state).parent / saved["checkpoint"]
-    if run is None:
-        raise RunStateError(f"{checkpoint} does not say which run it belongs to; select with {latest}, the "
-                            f"checkpoint of step {saved['completed_step']} of {state}")
-    if run != expected:
-        same_run = (run.get("config_hash"), run.get("seed")) == (expected["config_hash"], expected["seed"])
-        which = f"step {run.get('step')}" if same_run else "another run"
-        raise RunStateError(f"{checkpoint} is the checkpoint of {which}, not of step {saved['completed_step']} of "
-                            f"{state}; select with {latest}")
+def _run_folder(state: str) -> RunFolder:
+    """The run folder of ``--state``, which must name a run's ``state.json``."""
+    folder = RunFolder(Path(state).parent)
+    if Path(state).name != folder.state_path.name:
+        raise InvalidValue(f"--state takes a run's {folder.state_path.name}, not {state}")
+    return folder
 
 
 def _run_images(checkpoint: str, cfg: Config) -> dict:
@@ -137,10 +118,10 @@ def _run_images(checkpoint: str, cfg: Config) -> dict:
 
     Empty when the checkpoint does not lie in a run folder (``<run>/checkpoints/``).
     """
-    run_dir = Path(checkpoint).resolve().parent.parent
-    if Path(checkpoint).resolve().parent.name != "checkpoints" or not (run_dir / "state.json").is_file():
+    folder = RunFolder.holding(checkpoint)
+    if folder is None:
         return {}
-    pool = restored_pool(read_run_state(run_dir / "state.json"))
+    pool = restored_pool(folder.read_state())
     dataset = build_dataset(cfg)
     if len(dataset) != len(pool) or not hasattr(dataset, "image_path"):
         return {}
@@ -214,15 +195,13 @@ def _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps) -> T
     model = build_model(cfg.model, dataset).to(device)
     meta = load_checkpoint(checkpoint, model, cfg.model, list(dataset.classes), device)
     if saved is not None:
-        _check_checkpoint_of_state(checkpoint, meta, saved, state)
+        _run_folder(state).check_checkpoint_of(saved, meta, checkpoint)
     model.eval()
 
-    ctx = ScoringContext(
-        model=model, dataset=dataset, pool=pool, device=device, step=step,
-        seed=derive_seed(int(cfg.get("seed", 0)), step, "score"), batch_size=cfg.loop.get("score_batch_size", 8),
-        progress=cfg.loop.get("progress", True) and is_main(),
-        amp_dtype=autocast_dtype(cfg.train.get("amp", "auto"), device),
-    )
+    loop = from_section(LoopSettings, cfg.loop, "loop")
+    loop.progress = loop.progress and is_main()
+    ctx = ScoringContext.for_step(model, dataset, pool, device, step, int(cfg.get("seed", 0)), loop,
+                                  from_section(TrainSettings, cfg.train, "train"))
     selection = scorer.select(ctx, budget)
     if not is_main():  # every rank has the same selection; rank 0 describes it and writes
         return [], Path(out_dir)
@@ -257,8 +236,9 @@ def _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps) -> T
         pool.label(selection.ids, step + 1)
         saved["pool"] = pool.state_dict()
         saved["records"][-1]["selected_ids"] = selection.ids.tolist()
-        write_run_state(Path(state), saved)
-        write_metrics(Path(state).parent / "metrics.jsonl", saved["records"])
+        folder = _run_folder(state)
+        folder.write_state(saved)
+        write_metrics(folder.metrics_path, saved["records"])
         logger.info("recorded %d images as annotation step %d (pending annotation) in %s", len(entries), step + 1,
                     state)
     return entries, out

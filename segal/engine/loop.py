@@ -13,7 +13,7 @@ from ..data.pool import ActivePool
 from ..data.protocols import Protocol
 from ..data.pseudo_labels import WithPseudoLabels
 from ..errors import InvalidValue
-from ..models.checkpoints import load_weights, read_checkpoint, save_checkpoint
+from ..models.checkpoints import load_weights, save_checkpoint
 from ..scorers.base import BudgetError, Scorer, ScoringContext, check_budget
 from ..settings import LoopSettings, TrainSettings, share_count
 from ..utils.distributed import barrier, is_main, shard
@@ -21,15 +21,9 @@ from ..utils.precision import autocast_dtype
 from ..utils.progress import format_seconds
 from ..utils.seeding import derive_seed
 from .inference import evaluate
-from .records import evaluation_fields, selection_fields, write_metrics
-from .run_state import (
-    STATE_FORMAT,
-    RunStateError,
-    checkpoint_in_work_dir,
-    read_run_state,
-    restored_pool,
-    write_run_state,
-)
+from .records import evaluation_fields, headline_metric, selection_fields, write_metrics
+from .run_folder import RunFolder
+from .run_state import STATE_FORMAT, RunStateError, restored_pool
 from .step_progress import StepProgress
 from .tensorboard import TensorBoardWriter
 from .train import StageResult, train_stage
@@ -96,6 +90,7 @@ class ActiveLoop:
         self.train_settings = train_settings
         self.loop_settings = loop_settings
         self.work_dir = Path(work_dir)
+        self.folder = RunFolder(work_dir)
         self.device = device
         self.seed = seed
         self.checkpoint_meta = checkpoint_meta or {}
@@ -112,14 +107,6 @@ class ActiveLoop:
                              f"and the simulated oracle; not {type(scorer).__name__} on a {dataset.task} dataset "
                              f"with loop.oracle={loop_settings.oracle!r}")
 
-    @property
-    def state_path(self) -> Path:
-        return self.work_dir / "state.json"
-
-    @property
-    def metrics_path(self) -> Path:
-        return self.work_dir / "metrics.jsonl"
-
     def prepare(self, resume: bool = False) -> None:
         """Builds the splits, or restores them from ``state.json``; writes nothing.
 
@@ -135,10 +122,9 @@ class ActiveLoop:
         if resume:
             self._pool, self._records, self._protocol_info = self._restore()
         else:
-            if self.state_path.exists():
-                raise RunStateError(
-                    f"{self.state_path} already holds a run; pass --resume to continue it or choose another --work-dir"
-                )
+            if self.folder.state_path.exists():
+                raise RunStateError(f"{self.folder.state_path} already holds a run; pass --resume to continue it or "
+                                    f"choose another --work-dir")
             rng = np.random.default_rng(derive_seed(self.seed, 0, "protocol"))
             self._pool, self._protocol_info = self.protocol.build(self.dataset, rng)
             self._records = []
@@ -159,7 +145,7 @@ class ActiveLoop:
     def _run(self) -> List[dict]:
         pool, records = self._pool, self._records
         if is_main():
-            write_metrics(self.metrics_path, records)
+            write_metrics(self.folder.metrics_path, records)
         last = self.schedule.num_steps
         if records and not records[-1]["selected_ids"] and records[-1]["step"] < last:
             # The run was extended: its former last step has not selected yet.
@@ -235,7 +221,7 @@ class ActiveLoop:
         if self.loop_settings.pseudo_labels is not None:
             record["n_pseudo_labelled"] = int(len(self._pseudo_labelled()[0]))
         record.update(self._select(pool, step) if select else self._selection_fields([]))
-        metric = "accuracy" if "accuracy" in record else "mIoU"
+        metric = headline_metric(record)
         logger.info(
             "step %d/%d: %d labelled, test %s %.4f, mistake rate %s (train %.1fs, select %.1fs)",
             step, max(self.schedule.num_steps, step), len(labelled), metric, record[metric],
@@ -246,13 +232,9 @@ class ActiveLoop:
 
     def _select(self, pool: ActivePool, step: int) -> dict:
         """Scores the pool with the step's model and labels the chosen ids as step ``step + 1``."""
-        ctx = ScoringContext(
-            model=self.model, dataset=self.dataset, pool=pool, device=self.device, step=step,
-            seed=derive_seed(self.seed, step, "score"), batch_size=self.loop_settings.score_batch_size,
-            num_workers=self.loop_settings.num_workers, progress=self.loop_settings.progress,
-            score_store=StepProgress(self.work_dir, step, self.identity),
-            amp_dtype=autocast_dtype(self.train_settings.amp, self.device),
-        )
+        ctx = ScoringContext.for_step(self.model, self.dataset, pool, self.device, step, self.seed,
+                                      self.loop_settings, self.train_settings,
+                                      score_store=StepProgress(self.work_dir, step, self.identity))
         candidates = len(pool.candidate_ids())
         started = time.perf_counter()
         if self.loop_settings.pseudo_labels is None and self.loop_settings.selection == "top":
@@ -339,9 +321,6 @@ class ActiveLoop:
                 f"but the pool has only {available} unlabelled ids; lower protocol.num_steps or the step size"
             )
 
-    def _checkpoint_path(self, step: int) -> Path:
-        return self.work_dir / "checkpoints" / f"step_{step}.pth"
-
     def _commit(self, pool: ActivePool, records: List[dict], step: int) -> None:
         """Rank 0 writes the step's checkpoint, state and metrics; every rank waits until it has."""
         if is_main():
@@ -349,13 +328,13 @@ class ActiveLoop:
         barrier()
 
     def _write_commit(self, pool: ActivePool, records: List[dict], step: int) -> None:
-        checkpoint = self._checkpoint_path(step)
+        checkpoint = self.folder.checkpoint_path(step)
         meta = {**self.checkpoint_meta, "step": step, "run": {**self.identity, "step": step}}
-        relative = checkpoint.relative_to(self.work_dir).as_posix()
+        relative = self.folder.relative(checkpoint)
         self._checkpoint_sums[relative] = save_checkpoint(checkpoint, self.model.state_dict(), meta)
         pruned = self._pruned_checkpoints(step)
         for path in pruned:
-            self._checkpoint_sums.pop(path.relative_to(self.work_dir).as_posix(), None)
+            self._checkpoint_sums.pop(self.folder.relative(path), None)
         state = {
             "format": STATE_FORMAT,
             "seed": self.seed,
@@ -368,8 +347,8 @@ class ActiveLoop:
             "pool": pool.state_dict(),
             "records": records,
         }
-        write_run_state(self.state_path, state)
-        write_metrics(self.metrics_path, records)
+        self.folder.write_state(state)
+        write_metrics(self.folder.metrics_path, records)
         StepProgress(self.work_dir, step, self.identity).clear()
         for path in pruned:  # after the state that no longer lists them
             path.unlink(missing_ok=True)
@@ -379,17 +358,11 @@ class ActiveLoop:
     def _pruned_checkpoints(self, step: int) -> List[Path]:
         """The checkpoints that ``loop.keep_checkpoints`` lets go once step ``step`` is committed."""
         keep = self.loop_settings.keep_checkpoints
-        return [self._checkpoint_path(old) for old in range(0, step - keep + 1)] if keep > 0 else []
+        return [self.folder.checkpoint_path(old) for old in range(0, step - keep + 1)] if keep > 0 else []
 
     def _restore(self):
-        state = read_run_state(self.state_path, len(self.dataset))
-        if state["seed"] != self.seed:
-            raise RunStateError(f"{self.state_path} was written with seed {state['seed']}, not {self.seed}")
-        saved_hash = state.get("config_hash")
-        expected_hash = self.identity["config_hash"]
-        if saved_hash is not None and expected_hash is not None and saved_hash != expected_hash:
-            raise RunStateError(f"{self.state_path} was written by a run of another config; "
-                                f"resume it with the config in {self.work_dir / 'config.json'}")
+        state = self.folder.read_state(len(self.dataset))
+        self.folder.check_identity(state, self.seed, self.identity["config_hash"])
         pool = restored_pool(state)
         last_step = state["completed_step"]
         if last_step > self.schedule.num_steps and self.loop_settings.oracle == "simulated":
@@ -397,15 +370,9 @@ class ActiveLoop:
                 f"{self.work_dir} has finished {last_step} steps; protocol.num_steps={self.schedule.num_steps} "
                 f"would shorten it. Resume with protocol.num_steps >= {last_step}, or start a new run"
             )
-        checkpoint_path = checkpoint_in_work_dir(self.work_dir, state["checkpoint"])
         self._checkpoint_sums = dict(state.get("checkpoints", {}))
-        checkpoint = read_checkpoint(checkpoint_path, self.device, self._checkpoint_sums.get(state["checkpoint"]))
-        run = checkpoint["meta"].get("run")
-        expected = {"config_hash": saved_hash, "seed": self.seed, "step": state["completed_step"]}
-        if run is not None and saved_hash is not None and run != expected:
-            raise RunStateError(f"{checkpoint_path} is not the checkpoint of step {state['completed_step']} of this "
-                                f"run (it says {run})")
-        load_weights(self.model, checkpoint["state_dict"], checkpoint_path)
+        checkpoint = self.folder.read_latest_checkpoint(state, self.device)
+        load_weights(self.model, checkpoint["state_dict"], self.work_dir / state["checkpoint"])
         logger.info("resuming %s after step %d", self.work_dir, state["completed_step"])
         return pool, state["records"], state["protocol"]
 
@@ -436,7 +403,7 @@ class AnnotationLoop(ActiveLoop):
             RunStateError: The state has no step pending annotation.
             MissingLabelsError: Pending ids have no label file and ``allow_missing`` is off.
         """
-        if not self.state_path.exists():
+        if not self.folder.has_state():
             super().prepare(resume=False)
             return
         self._pool, self._records, self._protocol_info = self._restore()
@@ -444,7 +411,7 @@ class AnnotationLoop(ActiveLoop):
         self._pending = self._pool.labelled_ids(step + 1)
         if not len(self._pending):
             raise RunStateError(
-                f"{self.state_path}: step {step} is trained and nothing is pending annotation; "
+                f"{self.folder.state_path}: step {step} is trained and nothing is pending annotation; "
                 f"run tools/select.py to choose the next images"
             )
         missing = self._pending[~self.dataset.has_label(self._pending)]

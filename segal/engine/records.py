@@ -9,6 +9,11 @@ from ..evaluation import ConfusionMatrix
 from ..utils.io import atomic_write_text
 
 
+def headline_metric(record: dict) -> str:
+    """The metric a record is judged by: ``'accuracy'`` (classification) or ``'mIoU'`` (segmentation)."""
+    return "accuracy" if "accuracy" in record else "mIoU"
+
+
 def _finite_or_none(values: Iterable[float]) -> List:
     """JSON has no NaN: a class without support becomes ``null``."""
     return [None if not math.isfinite(v) else float(v) for v in values]

@@ -11,7 +11,7 @@ import json
 import math
 import numbers
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import numpy as np
 
@@ -210,21 +210,3 @@ def checkpoint_in_work_dir(work_dir: Path, relative: str) -> Path:
         raise RunStateError(f"{Path(work_dir) / 'state.json'} names checkpoint {relative!r}, outside the work dir; "
                             f"a run state may only point at its own checkpoints/")
     return path
-
-
-def recorded_checksum(checkpoint: Path) -> Optional[str]:
-    """The SHA-256 that the run holding ``checkpoint`` recorded for it, or ``None``.
-
-    ``None`` when the file does not lie in a run's ``checkpoints/`` folder, or
-    the run's state (written before checksums, or after the checkpoint was
-    pruned) has none for it.
-
-    Raises:
-        RunStateError: The run's ``state.json`` fails its checks.
-    """
-    checkpoint = Path(checkpoint).resolve()
-    run_dir = checkpoint.parent.parent
-    if checkpoint.parent.name != "checkpoints" or not (run_dir / "state.json").is_file():
-        return None
-    sums: Dict[str, str] = read_run_state(run_dir / "state.json").get("checkpoints", {})
-    return sums.get(checkpoint.relative_to(run_dir).as_posix())

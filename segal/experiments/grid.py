@@ -158,23 +158,16 @@ class RunOutcome:
 
 def run_is_finished(work_dir: Path) -> bool:
     """Whether the run in ``work_dir`` has committed all its planned steps."""
-    from ..config import read_run_config
-    from ..engine.run_state import read_run_state
+    from ..engine.run_folder import RunFolder
 
-    if not (work_dir / "state.json").is_file():
-        return False
-    try:
-        state = read_run_state(work_dir / "state.json")
-        planned = int(read_run_config(work_dir)["protocol"].get("num_steps", 10))
-    except (ValueError, KeyError, OSError):
-        return False
-    return state["completed_step"] >= planned
+    return RunFolder(work_dir).is_finished()
 
 
 def _run_one(run: GridRun) -> RunOutcome:
     """Runs (or resumes) one run in this process; a finished run returns at once."""
     from ..apis import run_experiment
     from ..config import load_config
+    from ..engine.records import headline_metric
 
     started = time.perf_counter()
     try:
@@ -185,8 +178,7 @@ def _run_one(run: GridRun) -> RunOutcome:
         detail = f"{type(err).__name__}: {one_line(err)}"
         logger.debug("%s failed:\n%s", run.label, traceback.format_exc())
         return RunOutcome(run, "failed", time.perf_counter() - started, detail)
-    metric = "accuracy" if "accuracy" in records[-1] else "mIoU"
-    return RunOutcome(run, "done", time.perf_counter() - started, final=records[-1][metric])
+    return RunOutcome(run, "done", time.perf_counter() - started, final=records[-1][headline_metric(records[-1])])
 
 
 def _init_worker(threads: int) -> None:

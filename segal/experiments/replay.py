@@ -9,11 +9,10 @@ from mmengine.config import Config
 from ..apis import build_dataset, build_model
 from ..config import read_run_config
 from ..data.pool import UNLABELLED, ActivePool, Split
-from ..engine.run_state import read_run_state, recorded_checksum
+from ..engine.run_folder import RunFolder, recorded_checksum
 from ..models.checkpoints import load_weights, read_checkpoint
 from ..scorers.base import ScoringContext
-from ..utils.precision import autocast_dtype
-from ..utils.seeding import derive_seed
+from ..settings import LoopSettings, TrainSettings, from_section
 
 
 @dataclass
@@ -48,33 +47,33 @@ def pool_at_step(state: dict, step: int) -> ActivePool:
     return ActivePool.from_state_dict({"splits": splits.tolist(), "labelled_step": labelled_step.tolist()})
 
 
-def replay_step(run_dir, step: int = 0, device: str = "cpu", batch_size: int = 512) -> ReplayedStep:
+def replay_step(run_dir, step: int = 0, device: str = "cpu") -> ReplayedStep:
     """Rebuilds step ``step`` of the finished or interrupted run in ``run_dir``.
 
     Args:
         run_dir: A run's work dir (``config.json``, ``state.json``, ``checkpoints/step_<step>.pth``).
         step: The step to rebuild; its checkpoint must have been kept.
         device: Where to compute.
-        batch_size: Batch size of the passes over the pool.
 
     Raises:
         FileNotFoundError: The run has no such step or its checkpoint was pruned.
     """
     run_dir = Path(run_dir)
     cfg = Config(read_run_config(run_dir))
-    checkpoint = run_dir / "checkpoints" / f"step_{step}.pth"
+    folder = RunFolder(run_dir)
+    checkpoint = folder.checkpoint_path(step)
     if not checkpoint.is_file():
         raise FileNotFoundError(f"{checkpoint} is missing: step {step} has not finished or its checkpoint was pruned "
                                 f"(loop.keep_checkpoints)")
-    state = read_run_state(run_dir / "state.json")
+    state = folder.read_state()
     dataset = build_dataset(cfg)
     model = build_model(cfg.model, dataset).to(device)
     load_weights(model, read_checkpoint(checkpoint, device, recorded_checksum(checkpoint))["state_dict"], checkpoint)
     model.eval()
     device = torch.device(device)
-    ctx = ScoringContext(model=model, dataset=dataset, pool=pool_at_step(state["pool"], step), device=device,
-                         step=step, seed=derive_seed(int(cfg.seed), step, "score"), batch_size=batch_size,
-                         progress=False, amp_dtype=autocast_dtype(cfg.train.get("amp", "auto"), device))
+    loop = from_section(LoopSettings, cfg.loop, "loop", progress=False)
+    ctx = ScoringContext.for_step(model, dataset, pool_at_step(state["pool"], step), device, step, int(cfg.seed),
+                                  loop, from_section(TrainSettings, cfg.train, "train"))
     return ReplayedStep(cfg=cfg, ctx=ctx, record=state["records"][step], protocol=state["protocol"])
 
 

@@ -63,7 +63,7 @@ def read_checkpoint(path, device="cpu", sha256: Optional[str] = None) -> dict:
         device: Where to map its tensors.
         sha256: The file's recorded SHA-256, if one is known (a run records
             its checkpoints' in ``state.json``:
-            :func:`~segal.engine.run_state.recorded_checksum`).
+            :func:`~segal.engine.run_folder.recorded_checksum`).
 
     Returns:
         ``{'state_dict': ..., 'meta': {...}}``.

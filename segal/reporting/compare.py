@@ -16,9 +16,10 @@ from typing import Dict, List, Sequence
 import numpy as np
 
 from ..config import RUN_CONFIG, config_differences, read_run_config
-from ..engine.records import read_metrics
-from ..engine.run_state import check_records, read_run_state
-from ..errors import InvalidValue
+from ..engine.records import headline_metric, read_metrics
+from ..engine.run_folder import RunFolder, planned_num_steps
+from ..engine.run_state import check_records
+from ..errors import InvalidValue, SegalError
 from ..utils.io import atomic_write_text
 from .figures import pyplot, save_figure
 from .paired import comparison_pairs, format_difference, paired_difference
@@ -34,11 +35,9 @@ MISTAKE_STEPS = (1, 5, 10)
 MISSING = object()
 
 
-class IncomparableRuns(ValueError):
+class IncomparableRuns(SegalError, ValueError):
     """The runs differ in dataset or in step sizes, or unfinished runs would be compared with finished ones."""
 
-
-DEFAULT_NUM_STEPS = 10  # the protocols' default ``num_steps``
 
 
 class Run:
@@ -46,17 +45,18 @@ class Run:
 
     def __init__(self, work_dir):
         self.work_dir = Path(work_dir)
-        for name in (RUN_CONFIG, "metrics.jsonl"):
-            if not (self.work_dir / name).is_file():
-                raise FileNotFoundError(f"{self.work_dir} is not a segal run: {name} is missing")
+        folder = RunFolder(self.work_dir)
+        for path in (self.work_dir / RUN_CONFIG, folder.metrics_path):
+            if not path.is_file():
+                raise FileNotFoundError(f"{self.work_dir} is not a segal run: {path.name} is missing")
         self.config = read_run_config(self.work_dir)
-        self.records = read_metrics(self.work_dir / "metrics.jsonl")
+        self.records = read_metrics(folder.metrics_path)
         if not self.records:
-            raise InvalidValue(f"{self.work_dir / 'metrics.jsonl'} has no records yet")
-        check_records(self.records, str(self.work_dir / "metrics.jsonl"))
-        if (self.work_dir / "state.json").is_file():
-            _check_against_state(self.work_dir, self.records)
-        self.metric = "mIoU" if "mIoU" in self.records[0] else "accuracy"
+            raise InvalidValue(f"{folder.metrics_path} has no records yet")
+        check_records(self.records, str(folder.metrics_path))
+        if folder.has_state():
+            _check_against_state(folder, self.records)
+        self.metric = headline_metric(self.records[0])
         self.length = len(self.records)  # before any truncate()
         self._compared_steps = None
 
@@ -77,7 +77,7 @@ class Run:
         """
         if self.config.get("loop", {}).get("oracle") == "annotators":
             return len(self.records)
-        planned = int(self.config["protocol"].get("num_steps", DEFAULT_NUM_STEPS)) + 1
+        planned = planned_num_steps(self.config) + 1
         return planned if self._compared_steps is None else min(planned, self._compared_steps)
 
     @property
@@ -89,21 +89,21 @@ class Run:
         return [r["n_labelled"] for r in self.records]
 
 
-def _check_against_state(work_dir: Path, records: List[dict]) -> None:
+def _check_against_state(folder: RunFolder, records: List[dict]) -> None:
     """``metrics.jsonl`` must say what the run's ``state.json`` (its commit point, checked) says.
 
     It may stop short of the state (a write interrupted between the two files); the run then counts as unfinished.
     """
-    committed = read_run_state(work_dir / "state.json")["records"]
-    rewrite = (f"rewrite it from the state with: python tools/train.py {work_dir / 'config.json'} "
-               f"--work-dir {work_dir} --resume")
+    committed = folder.read_state()["records"]
+    metrics, state = folder.metrics_path, folder.state_path
+    rewrite = (f"rewrite it from the state with: python tools/train.py {folder.root / RUN_CONFIG} "
+               f"--work-dir {folder.root} --resume")
     if len(records) > len(committed):
-        raise InvalidValue(f"{work_dir / 'metrics.jsonl'} has {len(records)} steps, {work_dir / 'state.json'} only "
-                         f"{len(committed)}; {rewrite}")
+        raise InvalidValue(f"{metrics} has {len(records)} steps, {state} only {len(committed)}; {rewrite}")
     for step, record in enumerate(records):
         if record != committed[step]:
-            raise InvalidValue(f"{work_dir / 'metrics.jsonl'}: step {step} differs from {work_dir / 'state.json'}; "
-                             f"the file was edited or damaged; {rewrite}")
+            raise InvalidValue(f"{metrics}: step {step} differs from {state}; the file was edited or damaged; "
+                               f"{rewrite}")
 
 
 def _setting_label(run: Run, differing: Sequence[str]) -> str:

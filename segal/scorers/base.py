@@ -11,11 +11,12 @@ from torch.utils.data import DataLoader
 from ..data.loading import make_loader
 from ..data.pool import ActivePool
 from ..errors import InvalidValue, SegalError
-from ..settings import SELECTIONS
+from ..settings import SELECTIONS, LoopSettings, TrainSettings
 from ..utils.device import to_device
 from ..utils.distributed import gather_arrays, gather_rows, shard
-from ..utils.precision import autocast, no_tf32
+from ..utils.precision import autocast, autocast_dtype, no_tf32
 from ..utils.progress import Progress
+from ..utils.seeding import derive_seed
 from .selection import top_k, top_k_per_predicted_class
 
 
@@ -51,6 +52,27 @@ class ScoringContext:
     progress: bool = True
     score_store: Optional[object] = None
     amp_dtype: Optional[torch.dtype] = None
+
+    @classmethod
+    def for_step(cls, model: nn.Module, dataset, pool: ActivePool, device: torch.device, step: int, run_seed: int,
+                 loop: LoopSettings, train: TrainSettings, score_store: Optional[object] = None) -> "ScoringContext":
+        """The context in which step ``step``'s model scores, as the loop, ``tools/select.py`` and replays build it.
+
+        Args:
+            model: The step's model.
+            dataset: The dataset.
+            pool: The pool as it was when the step selected.
+            device: Where to compute.
+            step: The selecting step.
+            run_seed: The run's seed; the step's scoring seed derives from it.
+            loop: The ``loop`` settings (batch size, workers, progress).
+            train: The ``train`` settings (``amp``: the precision of ``precision='fast'`` features).
+            score_store: Where the pass saves its scores as it goes, if anywhere.
+        """
+        return cls(model=model, dataset=dataset, pool=pool, device=device, step=step,
+                   seed=derive_seed(run_seed, step, "score"), batch_size=loop.score_batch_size,
+                   num_workers=loop.num_workers, progress=loop.progress, score_store=score_store,
+                   amp_dtype=autocast_dtype(train.amp, device))
 
     def loader(self, ids: Sequence[int], with_targets: bool = False) -> DataLoader:
         """A loader over ``ids`` in the given order, without shuffling; targets only when asked."""

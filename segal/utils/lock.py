@@ -5,10 +5,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from ..errors import SegalError
+
 LOCK_NAME = ".lock"
 
 
-class WorkDirLocked(RuntimeError):
+class WorkDirLocked(SegalError, RuntimeError):
     """Another segal process is writing to the work dir."""
 
 
