@@ -1,6 +1,5 @@
 """Building an experiment from a config and running it."""
 import contextlib
-import functools
 import logging
 import shutil
 from pathlib import Path
@@ -10,7 +9,8 @@ import torch
 from mmengine.config import Config
 
 from .config import ConfigError, check_resumable, config_hash, render_config, save_config
-from .engine.loop import ActiveLoop, AnnotationLoop
+from .engine.loop import ActiveLoop
+from .engine.oracles import make_oracle
 from .engine.run_folder import RunFolder
 from .models.pretrained import load_pretrained
 from .registry import DATASETS, MODELS, PROTOCOLS, SCORERS, build
@@ -102,8 +102,7 @@ def run_experiment(cfg: Config, work_dir: str, resume: bool = False, allow_missi
     loop_settings = from_section(LoopSettings, cfg.loop, "loop")
     loop_settings.progress = loop_settings.progress and is_main()
     annotators = loop_settings.oracle == "annotators"
-    loop_cls = functools.partial(AnnotationLoop, allow_missing=allow_missing) if annotators else ActiveLoop
-    loop = loop_cls(
+    loop = ActiveLoop(
         dataset=dataset,
         model=model,
         scorer=scorer,
@@ -116,6 +115,7 @@ def run_experiment(cfg: Config, work_dir: str, resume: bool = False, allow_missi
         checkpoint_meta={"model": cfg.model.to_dict(), "classes": list(dataset.classes),
                          "dataset": cfg.dataset["type"]},
         identity={"config_hash": config_hash(cfg.to_dict()), "seed": seed},
+        oracle=make_oracle(loop_settings.oracle, allow_missing),
     )
     resume = resume or (annotators and RunFolder(work_dir).has_state())
     if resume and _killed_before_first_commit(work_dir):

@@ -112,24 +112,33 @@ def _rank_suffix() -> str:
 def errors_as_lines(debug: bool = False) -> Iterator[None]:
     """Runs a tool's body: user errors become one line (:func:`exit_on_error`), bugs keep their traceback.
 
-    Out of memory counts as a user error (a batch size to lower). Anything else
-    not in :data:`USER_ERRORS` is printed with its traceback and a line asking
-    for a report, and the tool exits with status 1.
+    Out of memory counts as a user error (a batch size to lower), and so does a
+    failed collective under torchrun (another rank failed or hung first, and
+    says why). Anything else not in :data:`USER_ERRORS` is printed with its
+    traceback and a line asking for a report, and the tool exits with status 1.
     """
     try:
         yield
     except USER_ERRORS as err:
         exit_on_error(err, debug)
     except RuntimeError as err:
-        if type(err).__name__ != "OutOfMemoryError":  # torch.OutOfMemoryError, named so torch is not imported
-            _report_bug()
         if debug:
             raise
+        if _in_collective(err):  # another rank failed or hung; its own message says why
+            exit_on_error(RuntimeError(f"a collective operation failed ({one_line(err)[:200]}); another process "
+                                       f"probably failed first: see its message"))
+        if type(err).__name__ != "OutOfMemoryError":  # torch.OutOfMemoryError, named so torch is not imported
+            _report_bug()
         what = one_line(err).split(" Tried to allocate")[0].rstrip(". ")
-        exit_on_error(RuntimeError(f"{what}; lower train.batch_size, train.eval_batch_size or loop.score_batch_size"),
-                      debug)
+        exit_on_error(RuntimeError(f"{what}; lower train.batch_size, train.eval_batch_size or loop.score_batch_size"))
     except Exception:  # noqa: BLE001  anything else is a bug: show it whole
         _report_bug()
+
+
+def _in_collective(err: BaseException) -> bool:
+    """Whether ``err`` was raised inside torch.distributed (a collective whose peer failed, or timed out)."""
+    frames = traceback.extract_tb(err.__traceback__)
+    return bool(frames) and "torch/distributed/" in Path(frames[-1].filename).as_posix()
 
 
 def _report_bug() -> None:

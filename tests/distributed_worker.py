@@ -101,23 +101,21 @@ def main(argv):
         (out / f"rank{dist.get_rank()}.json").write_text(json.dumps(results))
         dist.destroy_process_group()
     elif case in ("fail", "hang"):
-        from segal.cli import USER_ERRORS, exit_on_error
+        from segal.cli import errors_as_lines
         from segal.config import load_config
+        from segal.errors import InvalidValue
         from segal.utils.distributed import launched
 
         cfg = load_config(str(Path(__file__).resolve().parent.parent / "configs/digits/mlp_entropy_balanced.py"),
                           {"dist.timeout": 5, "train.max_epochs": 2, "loop.progress": False})
-        try:
-            with launched("pytorch", cfg):
-                if os.environ["RANK"] == "1":
-                    if case == "hang":
-                        time.sleep(300)
-                    raise ValueError("rank 1 failed on purpose")
-                from segal.apis import run_experiment
+        with errors_as_lines(), launched("pytorch", cfg):
+            if os.environ["RANK"] == "1":
+                if case == "hang":
+                    time.sleep(300)
+                raise InvalidValue("rank 1 failed on purpose")  # an error of the user's, printed as one line
+            from segal.apis import run_experiment
 
-                run_experiment(cfg, str(out / "run"))
-        except USER_ERRORS as err:
-            exit_on_error(err)
+            run_experiment(cfg, str(out / "run"))
     else:
         raise SystemExit(f"unknown case {case!r}")
 

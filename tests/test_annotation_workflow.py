@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from segal.data.synthetic_city import generate
 
@@ -22,6 +23,8 @@ def options(root):
             "train.max_epochs=1", "train.batch_size=4", "loop.progress=False", "device=cpu"]
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_train_select_annotate_train(tmp_path):
     root = generate(tmp_path / "city", num_train=14, num_val=3, height=32, width=64, progress=False)
     hidden = tmp_path / "annotations_to_come"
@@ -96,6 +99,8 @@ def test_train_select_annotate_train(tmp_path):
     assert (work / "checkpoints" / "step_1.pth").is_file()
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_allow_missing_trains_on_the_delivered_labels(tmp_path):
     root = generate(tmp_path / "city", num_train=12, num_val=2, height=32, width=64, progress=False)
     pool_labels = sorted((root / "gtFine" / "train").rglob("*_labelIds.png"))
@@ -119,6 +124,8 @@ def test_allow_missing_trains_on_the_delivered_labels(tmp_path):
     assert [r["n_labelled"] for r in records] == [4, 5]
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_the_readme_walkthrough_runs_as_written(tmp_path):
     """The README's synthetic-city walk-through, line for line, in a folder of its own (configs, tools, data_prep
     linked in), so its relative data and work folders land there."""

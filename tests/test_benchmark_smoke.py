@@ -4,9 +4,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_bench_scorers_quick(tmp_path):
     out = tmp_path / "cpu_quick.json"
     result = subprocess.run([sys.executable, str(REPO / "benchmarks/bench_scorers.py"), "--quick", "--device", "cpu",
@@ -22,6 +26,8 @@ def test_bench_scorers_quick(tmp_path):
     assert "x infer" in result.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_bench_loop_quick(tmp_path):
     """The loop benchmark runs the real loop, counts worker processes and prints its ratios."""
     out = tmp_path / "loop_quick.json"

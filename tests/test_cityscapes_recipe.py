@@ -28,6 +28,7 @@ def test_there_are_recipes():
     assert len(RECIPES) >= 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", RECIPES, ids=[p.stem for p in RECIPES])
 def test_recipe_runs_one_tiny_step(config, encoder_file, tmp_path):
     root = generate(tmp_path / "city", num_train=8, num_val=2, height=32, width=64, progress=False)

@@ -24,6 +24,7 @@ def load_tool(name):
     return module
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("tool", TOOLS)
 def test_help_imports_neither_torch_nor_mmengine(tool):
     code = (f"import runpy, sys; sys.argv = ['{tool}.py', '--help']\n"
@@ -36,6 +37,7 @@ def test_help_imports_neither_torch_nor_mmengine(tool):
     assert result.stdout.strip().splitlines()[-1] == "heavy: []"
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("tool", [*TOOLS, "grid"])
 def test_the_installed_command_is_the_tool(tool):
     """``pip install`` puts segal-<tool> beside the interpreter; it runs the same main as tools/<tool>.py."""
@@ -71,6 +73,7 @@ def test_one_option_per_meaning():
     assert "--work-dir" in select_options and "--out" not in select_options
 
 
+@pytest.mark.subprocess
 def test_cfg_options_without_equals_is_a_usage_error():
     result = subprocess.run([sys.executable, "tools/train.py", "configs/digits/mlp_random_balanced.py",
                              "--cfg-options", "protocol.num_steps"], capture_output=True, text=True, cwd=REPO)
@@ -189,6 +192,8 @@ def _train_console(tmp_path, name, progress: bool, terminal: bool) -> str:
     return b"".join(chunks).decode(errors="replace")
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 @pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "redirected"])
 def test_progress_off_means_no_bars_and_no_epoch_lines(tmp_path, terminal):
     quiet = _train_console(tmp_path, "quiet", progress=False, terminal=terminal)

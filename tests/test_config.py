@@ -17,6 +17,7 @@ def test_there_are_leaf_configs_for_every_dataset():
     assert {"digits", "mnist", "kmnist", "svhn", "cifar10"} <= folders
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", LEAF_CONFIGS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_config_has_the_top_level_keys_and_takes_scorer_override(path):
     cfg = load_config(str(path), {"scorer.type": "Entropy"})
@@ -27,6 +28,7 @@ def test_every_config_has_the_top_level_keys_and_takes_scorer_override(path):
     assert cfg.model.type in registered_names(MODELS)
 
 
+@pytest.mark.slow
 def test_paper_sizes_in_the_dataset_configs():
     initial = {"mnist": 50, "kmnist": 100, "svhn": 500, "cifar10": 5000}
     for name, size in initial.items():

@@ -5,6 +5,8 @@ import sys
 from importlib.metadata import packages_distributions, requires
 from pathlib import Path
 
+import pytest
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python < 3.11
@@ -31,7 +33,8 @@ def declared_distributions() -> set:
 
 def imported_modules():
     """``(top-level module, file:line)`` for every absolute import in the scanned folders."""
-    local = {p.stem for folder in SCANNED for p in (REPO / folder).glob("*.py")} | set(SCANNED)
+    local = ({p.stem for folder in SCANNED for p in (REPO / folder).glob("*.py")} | set(SCANNED)
+             | {p.parent.name for folder in SCANNED for p in (REPO / folder).glob("*/__init__.py")})
     for folder in SCANNED:
         for path in sorted((REPO / folder).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -80,6 +83,8 @@ def test_one_opencv_distribution_provides_cv2():
     assert _normalise(providers[0]) == "opencv-python-headless", "segal runs on machines without a display"
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_building_an_optimizer_imports_neither_transformers_nor_mmengine_optim():
     """mmengine.optim imports transformers whenever it is installed: seconds at every start, for nothing."""
     import subprocess

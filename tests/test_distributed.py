@@ -94,12 +94,16 @@ def check_same_as_one_process(single: dict, ranks: list, names) -> None:
     assert sharded["evaluation"]["loss"] == pytest.approx(single["evaluation"]["loss"], rel=1e-12)
 
 
+@pytest.mark.distributed
+@pytest.mark.slow
 def test_sharded_classification_scoring_equals_one_process(sharded, weights_and_data):
     single = scoring_results("classification", weights_and_data[0])
     check_same_as_one_process(single, [r["classification"] for r in sharded], scorers("classification"))
     assert len(set(single["MCDropout"]["scores"])) > 100, "a real ranking, not ties"
 
 
+@pytest.mark.distributed
+@pytest.mark.slow
 def test_sharded_segmentation_scoring_equals_one_process(sharded, weights_and_data):
     _, seg, city = weights_and_data
     single = scoring_results("segmentation", seg, str(city))
@@ -117,6 +121,9 @@ def digits_run(work_dir, nproc, num_steps=3, resume=False):
     return torchrun(ROOT / "tools/train.py", config, "--launcher", "pytorch", *args, nproc=nproc)
 
 
+@pytest.mark.distributed
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_two_process_digits_run_completes_like_one_process_and_resumes(tmp_path):
     two = digits_run(tmp_path / "two", 2)
     assert two.returncode == 0, two.stderr[-3000:]
@@ -156,6 +163,8 @@ def start_ranks(case: str, out: Path) -> list:
     return processes
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_a_failing_or_hanging_rank_stops_every_rank_within_the_timeout(tmp_path):
     """Rank 1 raises (its error is printed and rank 0 stops at once) or sleeps (rank 0 stops after dist.timeout=5 s)."""
     started = time.monotonic()
@@ -175,6 +184,9 @@ def test_a_failing_or_hanging_rank_stops_every_rank_within_the_timeout(tmp_path)
     assert failed_after < 60 and hung_after < 60, f"ranks waited {failed_after:.0f}s and {hung_after:.0f}s"
 
 
+@pytest.mark.slow
+@pytest.mark.distributed
+@pytest.mark.subprocess
 def test_select_and_test_tools_under_torchrun_match_one_process(tmp_path):
     from segal.data.synthetic_city import generate
 
@@ -210,6 +222,8 @@ def test_select_and_test_tools_under_torchrun_match_one_process(tmp_path):
     assert states[1]["pool"] == states[0]["pool"], "rank 0 recorded the same pending step"
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_launcher_pytorch_outside_torchrun_is_one_clear_line(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
     finished = subprocess.run([sys.executable, str(ROOT / "tools/train.py"),
@@ -243,6 +257,9 @@ def test_sync_batchnorm_needs_cuda(monkeypatch):
         train._parallel(SegmentationModel((3,), 19), train.TrainSettings(sync_bn=True), torch.device("cpu"))
 
 
+@pytest.mark.slow
+@pytest.mark.distributed
+@pytest.mark.subprocess
 def test_dist_train_prints_an_input_error_once_and_ends_with_one_line(tmp_path):
     """Every rank met the same config error: rank 0 alone says it, and the launcher adds one line, not a traceback."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",

@@ -29,6 +29,8 @@ def grid(tmp_path, *extra, results=True, **popen):
     return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_grid_survives_a_kill_and_writes_its_results_page(tmp_path):
     (tmp_path / "tiny.py").write_text(EXPERIMENT)
     # kill the whole grid (parent and workers) once its first run has finished
@@ -79,6 +81,8 @@ def test_grid_survives_a_kill_and_writes_its_results_page(tmp_path):
     assert (out / "summary.json").read_text() == page, "the results page is left as it was"
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_a_bad_experiment_is_one_line_and_a_failing_run_does_not_stop_the_grid(tmp_path):
     (tmp_path / "tiny.py").write_text(EXPERIMENT.replace("'random'", "'no-such-scorer'"))
     refused = grid(tmp_path, "--dry-run")
@@ -120,6 +124,7 @@ def test_an_experiment_finds_its_configs_from_any_current_folder(tmp_path, monke
         str((tmp_path / "configs/digits/mlp_random_balanced.py").resolve())]
 
 
+@pytest.mark.slow
 def test_every_shipped_experiment_lists_runs_whose_configs_load(tmp_path):
     from segal.config import load_config
     from segal.experiments.grid import load_experiment
@@ -173,6 +178,8 @@ def _wait_for(condition, seconds: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_a_killed_worker_fails_its_run_and_the_grid_still_ends(tmp_path):
     """What the out-of-memory killer does: SIGKILL one worker mid-run. The grid notices, ends, and says so."""
     (tmp_path / "tiny.py").write_text(LONG_RUNS)
@@ -190,6 +197,8 @@ def test_a_killed_worker_fails_its_run_and_the_grid_still_ends(tmp_path):
     assert "[1/2]" in out, "the other run finished and was reported"
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_workers_die_with_the_grid(tmp_path):
     (tmp_path / "tiny.py").write_text(LONG_RUNS)
     proc = grid(tmp_path, "--workers", "2", popen=True)

@@ -46,6 +46,7 @@ def test_augmentations_do_not_depend_on_the_number_of_workers(city):
     assert not torch.equal(epoch_batches(city, 0, 1)[0][1], epoch_batches(city, 0, 2)[0][1])
 
 
+@pytest.mark.slow
 def test_one_set_of_workers_per_split_per_stage(city, monkeypatch):
     from torch.utils.data import dataloader
 

@@ -41,6 +41,7 @@ def full_run(tmp_path_factory):
     return work_dir, result
 
 
+@pytest.mark.slow
 def test_full_experiment_writes_its_outputs(full_run):
     work_dir, result = full_run
     assert (work_dir / "config.py").is_file() and (work_dir / "state.json").is_file()
@@ -70,6 +71,7 @@ def test_full_experiment_records(full_run):
     assert records[-1]["accuracy"] > records[0]["accuracy"]
 
 
+@pytest.mark.slow
 def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, monkeypatch):
     config = str(REPO / "configs/digits/mlp_entropy_balanced.py")
     overrides = {**QUIET, "protocol.num_steps": 5}
@@ -77,10 +79,10 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, monkey
 
     original_select = Entropy.select
 
-    def interrupted_select(self, ctx, k):
+    def interrupted_select(self, ctx, k, rule="top"):
         if ctx.step == 3:
             raise KeyboardInterrupt
-        return original_select(self, ctx, k)
+        return original_select(self, ctx, k, rule)
 
     monkeypatch.setattr(Entropy, "select", interrupted_select)
     with pytest.raises(KeyboardInterrupt):
@@ -133,6 +135,8 @@ def test_resume_without_saved_state_is_an_error(tmp_path):
         run_experiment(load_config(str(REPO / "configs/digits/mlp_random_balanced.py"), QUIET), tmp_path, resume=True)
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_cli_missing_data_folder(tmp_path):
     missing = tmp_path / "no_mnist_here"
     result = train_cli(str(REPO / "configs/mnist/mlp_random_balanced.py"), "--work-dir", str(tmp_path / "wd"),
@@ -143,6 +147,8 @@ def test_cli_missing_data_folder(tmp_path):
     assert not (tmp_path / "wd").exists()
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_cli_unknown_scorer_lists_registered_names(tmp_path):
     result = train_cli(str(REPO / "configs/digits/mlp_random_balanced.py"), "--work-dir", str(tmp_path / "wd"),
                        "--cfg-options", "scorer.type=Entropi")
@@ -152,6 +158,8 @@ def test_cli_unknown_scorer_lists_registered_names(tmp_path):
     assert not (tmp_path / "wd").exists()
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_cli_seed_changes_the_run(tmp_path):
     for seed in (1, 2):
         result = train_cli(str(REPO / "configs/digits/mlp_random_balanced.py"), "--work-dir", str(tmp_path / str(seed)),
@@ -161,6 +169,7 @@ def test_cli_seed_changes_the_run(tmp_path):
     assert read_records(tmp_path / "1")[0]["selected_ids"] != read_records(tmp_path / "2")[0]["selected_ids"]
 
 
+@pytest.mark.slow
 def test_cifar10_resnet_config_runs_on_files_in_torchvision_format(tmp_path):
     write_cifar10_format(tmp_path / "cifar", n_per_batch=30)
     overrides = {
@@ -172,6 +181,7 @@ def test_cifar10_resnet_config_runs_on_files_in_torchvision_format(tmp_path):
     assert all(0 <= r["accuracy"] <= 1 for r in records)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["holdout-loss-change", "holdout-loss-change_pixels"])
 def test_segmentation_loop_records_miou_and_selected_pixels(tmp_path, name):
     overrides = {

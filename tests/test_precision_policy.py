@@ -30,6 +30,7 @@ SCORERS = [lambda p: Entropy(precision=p), lambda p: HoldoutLossChangeApprox(pre
            lambda p: HoldoutLossChange(lr=1e-2, precision=p), lambda p: BALD(num_passes=6, precision=p)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", SCORERS, ids=["Entropy", "Approx", "HoldoutLossChange", "BALD"])
 def test_fast_runs_the_trunk_in_bf16_and_ranks_as_exact(contexts, make):
     plain, bf16, model = contexts

@@ -38,6 +38,8 @@ def records(work_dir):
     return [json.loads(line) for line in (work_dir / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_report_numbers_match_the_runs(digits_runs, tmp_path):
     all_dirs = [str(d) for dirs in digits_runs.values() for d in dirs]
     result = run_tool("report.py", *all_dirs, "--out", str(tmp_path))
@@ -80,6 +82,8 @@ def test_report_numbers_match_the_runs(digits_runs, tmp_path):
     assert "## Paired differences across seeds" in report and "| Entropy | Random |" in report
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_incomparable_runs_are_refused(digits_runs, tmp_path):
     other = tmp_path / "bigger_steps"
     run_experiment(load_config(str(REPO / "configs/digits/mlp_random_balanced.py"),
@@ -90,6 +94,8 @@ def test_incomparable_runs_are_refused(digits_runs, tmp_path):
     assert result.returncode == 1 and "labels" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_test_tool_writes_the_evaluation_report(digits_runs, tmp_path):
     run = digits_runs["entropy"][0]
     result = run_tool("test.py", str(run / "config.json"), str(run / "checkpoints/step_10.pth"), "--work-dir", str(tmp_path))
@@ -101,6 +107,8 @@ def test_test_tool_writes_the_evaluation_report(digits_runs, tmp_path):
     assert all(f"| {c} |" in report for c in "0123456789")
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_checkpoint_for_another_model_is_refused(digits_runs, tmp_path):
     run = digits_runs["entropy"][0]
     result = run_tool("test.py", str(run / "config.json"), str(run / "checkpoints/step_0.pth"), "--work-dir", str(tmp_path),
@@ -138,3 +146,27 @@ def test_mistake_ceiling_counts_the_wrong_candidates_each_selection_could_find(d
     ceiling = summary["settings"]["Entropy"]["available_mistakes"]["10"]
     assert len(steps[9]["selected_ids"]) == 5 and ceiling["ceiling"] == pytest.approx(np.mean(expected))
     assert "How many mistakes there were to find" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_many_settings_are_drawn_as_small_multiples_of_at_most_six_series(monkeypatch, tmp_path):
+    """16 settings in one panel could not be read; each panel holds six series at most, the baseline in each."""
+    import segal.reporting.comparison_report as comparison_report
+
+    drawn = {}
+    monkeypatch.setattr(comparison_report, "save_figure", lambda fig, path, dpi: drawn.update(fig=fig))
+    names = ["Random"] + [f"Scorer{i // 4} (option={i % 4})" for i in range(15)]
+    entry = {"n_labelled": [10, 20], "mean": [0.5, 0.6], "std": [0.01, 0.02], "runs": ["a"], "partial": []}
+    summary = {"settings": {name: dict(entry) for name in names}, "metric": "accuracy", "dataset": "Digits",
+               "protocol": "ImbalancedProtocol"}
+    comparison_report.plot_curves(summary, tmp_path / "curves.png")
+    panels = [ax for ax in drawn["fig"].axes if ax.get_visible()]
+    assert len(panels) >= 3
+    shown = []
+    for ax in panels:
+        labels = [text.get_text() for text in ax.get_legend().get_texts()]
+        assert len(labels) <= 6 and labels[0].startswith("Random")
+        assert ax.get_xlabel() == "labelled samples" and ax.get_ylabel() == "accuracy"
+        shown += labels[1:]
+    assert sorted(label.rsplit(" (n=", 1)[0] for label in shown) == sorted(names[1:])
+    first_panel_scorers = {label.split(" (")[0] for label in [t.get_text() for t in panels[0].get_legend().get_texts()][1:]}
+    assert len(first_panel_scorers) == 1  # a scorer's four options stay together

@@ -101,6 +101,8 @@ def test_a_kill_before_the_first_commit_can_be_resumed(straight, tmp_path, monke
     assert outputs(work) == straight
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_sigkill_of_the_real_tool_resumes_exactly(straight, tmp_path):
     work = tmp_path / "run"
     args = [sys.executable, str(REPO / "tools/train.py"), CONFIG, "--work-dir", str(work), "--cfg-options",

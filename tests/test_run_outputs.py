@@ -35,6 +35,7 @@ def records(work: Path):
     return [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_log_file_holds_the_console_lines_and_one_line_per_epoch(run):
     work, result = run
     logs = list(work.glob("*.log"))
@@ -73,6 +74,8 @@ def test_files_honour_the_umask(run):
     assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in files} == {p.name: "0o644" for p in files}
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_select_refuses_a_simulated_run_and_leaves_it_alone(run):
     work, _ = run
     before = snapshot(work)
@@ -84,6 +87,8 @@ def test_select_refuses_a_simulated_run_and_leaves_it_alone(run):
     assert snapshot(work) == before
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_report_refuses_unfinished_runs_unless_asked(run, tmp_path):
     work, _ = run
     partial = tmp_path / "interrupted"
@@ -104,6 +109,8 @@ def test_report_refuses_unfinished_runs_unless_asked(run, tmp_path):
     assert "Unfinished runs" in (tmp_path / "r2" / "report.md").read_text() and "unfinished" in allowed.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 @pytest.mark.parametrize("longer_first", [True, False])
 def test_report_compares_runs_of_different_lengths_over_their_common_steps(run, tmp_path, longer_first):
     """A run extended by --resume beside a shorter one used to end in IndexError (or, in the other order, AUCs over

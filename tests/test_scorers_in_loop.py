@@ -21,6 +21,7 @@ def test_every_scorer_has_a_digits_config_per_protocol():
             assert f"mlp_{scorer}_{protocol}" in names
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", DIGITS_CONFIGS, ids=lambda p: p.stem)
 def test_digits_config_runs_and_selects_only_unlabelled_pool_ids(config, tmp_path):
     records = run_experiment(load_config(str(config), {"loop.progress": False}), tmp_path)

@@ -40,6 +40,7 @@ def reference_rise(model, x_pool, x_hold, y_hold, steps, lr):
     return np.asarray([float(r.mean()) if len(r) else 0.0 for r in rises])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chunks", [dict(), dict(chunk_size=1, holdout_batch=1)])
 def test_pixelwise_holdout_loss_change_matches_the_reference(setup, chunks):
     dataset, model, ctx = setup

@@ -39,6 +39,8 @@ def city(tmp_path_factory):
     return root, config, options, checkpoint
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_select_from_a_folder_of_unlabelled_images(city, tmp_path):
     root, config, options, checkpoint = city
     folder = tmp_path / "incoming"
@@ -63,6 +65,8 @@ def test_select_from_a_folder_of_unlabelled_images(city, tmp_path):
     assert json.loads(out.read_text())["scorer"] == {"type": "Entropy", "precision": "fast"}
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_folder_pools_refuse_scorers_that_need_the_holdout(city, tmp_path):
     root, _, options, checkpoint = city
     config = REPO / "configs/synthetic_city/deeplabv3plus-r18_holdout-loss-change.py"
@@ -71,6 +75,8 @@ def test_folder_pools_refuse_scorers_that_need_the_holdout(city, tmp_path):
     assert result.returncode == 1 and "--state" in result.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_checkpoint_with_other_classes_is_refused(city, tmp_path):
     root, config, options, checkpoint = city
     bad = tmp_path / "bad.pth"
@@ -82,6 +88,8 @@ def test_checkpoint_with_other_classes_is_refused(city, tmp_path):
     assert result.returncode == 1 and "['road', 'sky']" in result.stderr and "'sidewalk'" in result.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_test_tool_report_and_prediction_pngs(city, tmp_path):
     root, config, options, checkpoint = city
     result = run_tool("test.py", str(config), str(checkpoint), "--work-dir", str(tmp_path / "eval"),
@@ -111,6 +119,8 @@ def mixed_size_folder(root, tmp_path):
     return folder
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_mixed_sizes_are_refused_before_anything_is_written(city, tmp_path):
     root, config, options, checkpoint = city
     folder = mixed_size_folder(root, tmp_path)
@@ -123,6 +133,8 @@ def test_mixed_sizes_are_refused_before_anything_is_written(city, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == before, "no heat map or selection folder was created"
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_a_resizing_test_pipeline_accepts_mixed_sizes(city, tmp_path):
     root, config, options, checkpoint = city
     folder = mixed_size_folder(root, tmp_path)
@@ -136,6 +148,8 @@ def test_a_resizing_test_pipeline_accepts_mixed_sizes(city, tmp_path):
     assert len(json.loads(default_out.read_text())["selection"]) == 2
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_selection_records_the_settings_the_scorer_used(city, tmp_path):
     root, _, options, checkpoint = city
     config = REPO / "configs/synthetic_city/deeplabv3plus-r18_holdout-loss-change.py"  # its scorer has lr, steps, ...
@@ -161,6 +175,8 @@ def header_only_png(path, width: int, height: int):
     return path
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_a_decompression_bomb_in_the_pool_is_one_line(city, tmp_path):
     root, config, options, checkpoint = city
     folder = tmp_path / "incoming"
@@ -181,6 +197,8 @@ def _city_copy(root, tmp_path, options):
     return copy, [o if not o.startswith("dataset.data_root=") else f"dataset.data_root={copy}" for o in options]
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_a_huge_test_image_is_refused_before_it_is_decoded(city, tmp_path):
     """20000 x 20000 pixels: 1.2 GB once decoded; the header alone is read and the file named."""
     root, config, options, checkpoint = city
@@ -194,6 +212,8 @@ def test_a_huge_test_image_is_refused_before_it_is_decoded(city, tmp_path):
     assert str(image) in errors[0] and "too large" in errors[0]
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_an_image_of_another_size_is_named(city, tmp_path):
     """Used to end in torch's "stack expects each tensor to be equal size" with no file named."""
     root, config, options, checkpoint = city

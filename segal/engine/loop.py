@@ -1,8 +1,9 @@
 """The active-learning loop: train, evaluate, score, select, reveal labels; resumable."""
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -12,26 +13,41 @@ from ..data.loading import make_loader
 from ..data.pool import ActivePool
 from ..data.protocols import Protocol
 from ..data.pseudo_labels import WithPseudoLabels
-from ..errors import InvalidValue
 from ..models.checkpoints import load_weights, save_checkpoint
-from ..scorers.base import BudgetError, Scorer, ScoringContext, check_budget
-from ..settings import LoopSettings, TrainSettings, share_count
+from ..scorers.base import Scorer, ScoringContext
+from ..settings import LoopSettings, TrainSettings
 from ..utils.distributed import barrier, is_main, shard
 from ..utils.precision import autocast_dtype
 from ..utils.progress import format_seconds
 from ..utils.seeding import derive_seed
 from .inference import evaluate
+from .oracles import SimulatedOracle
 from .records import evaluation_fields, headline_metric, selection_fields, write_metrics
 from .run_folder import RunFolder
 from .run_state import STATE_FORMAT, RunStateError, restored_pool
 from .step_progress import StepProgress
+from .step_selection import check_selection_settings, grow_holdout, select_with_pseudo_labels
 from .tensorboard import TensorBoardWriter
 from .train import StageResult, train_stage
 
 logger = logging.getLogger("segal")
 
-class MissingLabelsError(RunStateError):
-    """Ids selected for annotation have no label file yet."""
+
+@dataclass
+class LoopState:
+    """Everything :meth:`ActiveLoop.run` continues from: what :meth:`ActiveLoop.prepare` built or restored.
+
+    Attributes:
+        pool: Which split every id is in and when it was labelled.
+        records: One record per committed step.
+        protocol_info: What the protocol drew (kept in ``state.json``).
+        checkpoint_sums: ``{checkpoint path relative to the run: SHA-256}`` of the kept checkpoints.
+    """
+
+    pool: ActivePool
+    records: List[dict]
+    protocol_info: dict
+    checkpoint_sums: Dict[str, str] = field(default_factory=dict)
 
 
 class ActiveLoop:
@@ -40,7 +56,9 @@ class ActiveLoop:
     Step 0 trains on the protocol's initial set. Every step ``s`` then trains
     (continuing from the current weights with a fresh optimizer), evaluates on
     the test split and, unless it is the last step, scores the pool and selects
-    ``step_size`` ids, which the simulated oracle labels as step ``s + 1``.
+    ``step_size`` ids, labelled as step ``s + 1``. The oracle
+    (:mod:`segal.engine.oracles`) says which labels are there and which steps
+    a call runs: all of them (simulated), or one per call (annotators).
 
     Under torch.distributed every rank runs the loop with the same arguments:
     training is data-parallel, evaluation and scoring are sharded by id, and
@@ -54,7 +72,7 @@ class ActiveLoop:
     continues where it stopped and still writes what an uninterrupted run writes.
 
     Args:
-        dataset: The dataset; its ``labels`` act as the oracle.
+        dataset: The dataset; with the simulated oracle its ``labels`` answer every selection.
         model: A freshly initialised :class:`~segal.models.ProbedModel`.
         scorer: The selection strategy.
         protocol: Builds the splits and the step schedule.
@@ -66,6 +84,8 @@ class ActiveLoop:
         checkpoint_meta: Stored in each checkpoint (model config, classes, ...).
         identity: ``{'config_hash', 'seed'}`` of the run; checkpoints, the state
             and the saved progress inside a step carry it.
+        oracle: A :class:`~segal.engine.oracles.SimulatedOracle` (default) or
+            :class:`~segal.engine.oracles.Annotators`, as ``loop.oracle`` names.
     """
 
     def __init__(
@@ -81,6 +101,7 @@ class ActiveLoop:
         seed: int,
         checkpoint_meta: Optional[dict] = None,
         identity: Optional[dict] = None,
+        oracle=None,
     ):
         self.dataset = dataset
         self.model = model.to(device)
@@ -95,85 +116,88 @@ class ActiveLoop:
         self.seed = seed
         self.checkpoint_meta = checkpoint_meta or {}
         self.identity = identity or {"config_hash": None, "seed": seed}
+        self.oracle = oracle or SimulatedOracle()
+        self.state: Optional[LoopState] = None
         self.tensorboard = None
-        self._checkpoint_sums = {}  # checkpoint path in the work dir -> SHA-256 of its bytes
-        per_sample = scorer.scores_each_sample and dataset.task == "classification"
-        if loop_settings.selection != "top" and not per_sample:
-            raise InvalidValue(f"loop.selection={loop_settings.selection!r} needs a classification dataset and a "
-                             f"scorer that scores each sample; {type(scorer).__name__} on a {dataset.task} dataset "
-                             f"cannot use it (set loop.selection='top')")
-        if loop_settings.pseudo_labels is not None and (not per_sample or loop_settings.oracle != "simulated"):
-            raise InvalidValue(f"loop.pseudo_labels needs a classification dataset, a scorer that scores each sample "
-                             f"and the simulated oracle; not {type(scorer).__name__} on a {dataset.task} dataset "
-                             f"with loop.oracle={loop_settings.oracle!r}")
+        check_selection_settings(loop_settings, scorer, dataset)
 
-    def prepare(self, resume: bool = False) -> None:
+    def prepare(self, resume: bool = False) -> LoopState:
         """Builds the splits, or restores them from ``state.json``; writes nothing.
 
         Args:
             resume: Continue from ``state.json`` in the work dir. Without it the
                 work dir must not hold a run yet.
 
+        Returns:
+            The state :meth:`run` continues from (also kept as :attr:`state`).
+
         Raises:
             RunStateError: ``resume`` without a saved state, a saved state
                 without ``resume``, or a saved state of another run.
             BudgetError: The remaining steps need more ids than the pool has.
+            MissingLabelsError: Annotators have not delivered the pending labels.
         """
         if resume:
-            self._pool, self._records, self._protocol_info = self._restore()
+            self.state = self._restore()
+            self.oracle.check_restored(self.folder, self.state.records, self.state.pool, self.dataset)
         else:
-            if self.folder.state_path.exists():
+            if self.folder.has_state():
                 raise RunStateError(f"{self.folder.state_path} already holds a run; pass --resume to continue it or "
                                     f"choose another --work-dir")
             rng = np.random.default_rng(derive_seed(self.seed, 0, "protocol"))
-            self._pool, self._protocol_info = self.protocol.build(self.dataset, rng)
-            self._records = []
-            self._checkpoint_sums = {}
-        self._check_budget(self._pool)
+            pool, protocol_info = self.protocol.build(self.dataset, rng)
+            self.state = LoopState(pool, [], protocol_info)
+        self.oracle.check_budget(self.state.pool, self.schedule.num_steps, self.schedule.step_size)
+        return self.state
 
     def run(self) -> List[dict]:
-        """Runs the remaining steps after :meth:`prepare` and returns every step record."""
+        """Runs the steps the oracle plans after :meth:`prepare` and returns every step record."""
+        if self.state is None:
+            raise RuntimeError("ActiveLoop.run() needs the state that prepare() builds or restores; call it first")
         if self.loop_settings.tensorboard and is_main():
             self.tensorboard = TensorBoardWriter(self.work_dir / "tensorboard", self.dataset.classes)
         try:
-            return self._run()
+            return self._run(self.state)
         finally:
             if self.tensorboard is not None:
                 self.tensorboard.close()
                 self.tensorboard = None
 
-    def _run(self) -> List[dict]:
-        pool, records = self._pool, self._records
+    def _run(self, state: LoopState) -> List[dict]:
+        records = state.records
         if is_main():
             write_metrics(self.folder.metrics_path, records)
-        last = self.schedule.num_steps
-        if records and not records[-1]["selected_ids"] and records[-1]["step"] < last:
-            # The run was extended: its former last step has not selected yet.
-            records[-1].update(self._select(pool, records[-1]["step"]))
-            self._commit(pool, records, records[-1]["step"])
-        first = records[-1]["step"] + 1 if records else 0
-        if first > last:
-            logger.info("run already complete: %d steps in %s", last, self.work_dir)
-        for step in range(first, last + 1):
-            records.append(self._step(pool, step, select=step < last))
-            self._commit(pool, records, step)
+        plan = self.oracle.plan(records, self.schedule.num_steps)
+        if plan.finish_last == "select":  # a finished run extended by more steps: its last model selects
+            records[-1].update(self._select(state, records[-1]["step"]))
+            self._commit(state, records[-1]["step"])
+        elif plan.finish_last == "delivered":  # the selecting model's predictions against the delivered labels
+            last = records[-1]
+            ranked = last["selected_ids"] or self.oracle.pending.tolist()  # as tools/select.py ranked them
+            last.update(self._selection_fields(self.oracle.usable(self.dataset, self.oracle.pending)))
+            last["selected_ids"] = ranked
+        if not plan.steps and plan.finish_last is None:
+            logger.info("run already complete: %d steps in %s", self.schedule.num_steps, self.work_dir)
+        for step, select in plan.steps:
+            records.append(self._step(state, step, select))
+            self._commit(state, step)
+        if self.oracle.name == "annotators":
+            logger.info("step %d trained; run tools/select.py to choose the next images to annotate",
+                        records[-1]["step"])
         return records
 
-    def trainable_ids(self, pool: ActivePool) -> np.ndarray:
-        """The labelled ids to train on."""
-        return pool.training_ids()
-
-    def _pseudo_labelled(self) -> Tuple[np.ndarray, np.ndarray]:
+    def _pseudo_labelled(self, records: List[dict]) -> Tuple[np.ndarray, np.ndarray]:
         """``(ids, labels)`` the last selection pseudo-labelled for the next stage (empty without pseudo-labels)."""
-        last = self._records[-1] if self._records else {}
+        last = records[-1] if records else {}
         return (np.asarray(last.get("pseudo_ids", []), dtype=np.int64),
                 np.asarray(last.get("pseudo_labels", []), dtype=np.int64))
 
-    def _train(self, pool: ActivePool, step: int, labelled: np.ndarray, progress: StepProgress) -> StageResult:
+    def _train(self, state: LoopState, step: int, labelled: np.ndarray) -> StageResult:
         """Trains step ``step``'s model, or takes the weights a run interrupted after this stage had saved.
 
         With pseudo-labels, the stage also trains on the ids the last selection pseudo-labelled.
         """
+        progress = StepProgress(self.work_dir, step, self.identity)
         trained = progress.load_trained()
         if trained is not None:
             self.model.load_state_dict(trained[0])
@@ -183,12 +207,12 @@ class ActiveLoop:
         if saved_stage is not None:
             logger.info("step %d: resuming training after epoch %d", step, saved_stage["epoch"])
         dataset, train_ids = self.dataset, labelled
-        pseudo_ids, pseudo_labels = self._pseudo_labelled()
+        pseudo_ids, pseudo_labels = self._pseudo_labelled(state.records)
         if len(pseudo_ids):
             dataset = WithPseudoLabels(self.dataset, pseudo_ids, pseudo_labels)
             train_ids = np.concatenate([labelled, pseudo_ids])
         stage = train_stage(
-            self.model, dataset, train_ids, pool.holdout_ids, self.train_settings, self.device,
+            self.model, dataset, train_ids, state.pool.holdout_ids, self.train_settings, self.device,
             seed=derive_seed(self.seed, step, "train"), progress=self.loop_settings.progress, desc=f"train step {step}",
             on_epoch=None if self.tensorboard is None else lambda info: self.tensorboard.epoch(step, info),
             saved=saved_stage, save=progress.save_training if is_main() else None,
@@ -197,10 +221,11 @@ class ActiveLoop:
             progress.save_trained(self.model.state_dict(), stage.__dict__)
         return stage
 
-    def _step(self, pool: ActivePool, step: int, select: bool) -> dict:
-        labelled = self.trainable_ids(pool)
+    def _step(self, state: LoopState, step: int, select: bool) -> dict:
+        pool = state.pool
+        labelled = self.oracle.usable(self.dataset, pool.training_ids())
         started = time.perf_counter()
-        stage = self._train(pool, step, labelled, StepProgress(self.work_dir, step, self.identity))
+        stage = self._train(state, step, labelled)
         trained = time.perf_counter()
         confusion, test_loss = self._evaluate(pool.test_ids)
         annotated = np.union1d(labelled, pool.joined_holdout_ids())
@@ -219,8 +244,8 @@ class ActiveLoop:
         if self.loop_settings.holdout_growth is not None:
             record.update(n_trained=int(len(labelled)), n_holdout=int(len(pool.holdout_ids)))
         if self.loop_settings.pseudo_labels is not None:
-            record["n_pseudo_labelled"] = int(len(self._pseudo_labelled()[0]))
-        record.update(self._select(pool, step) if select else self._selection_fields([]))
+            record["n_pseudo_labelled"] = int(len(self._pseudo_labelled(state.records)[0]))
+        record.update(self._select(state, step) if select else self._selection_fields([]))
         metric = headline_metric(record)
         logger.info(
             "step %d/%d: %d labelled, test %s %.4f, mistake rate %s (train %.1fs, select %.1fs)",
@@ -230,19 +255,19 @@ class ActiveLoop:
         )
         return record
 
-    def _select(self, pool: ActivePool, step: int) -> dict:
+    def _select(self, state: LoopState, step: int) -> dict:
         """Scores the pool with the step's model and labels the chosen ids as step ``step + 1``."""
-        ctx = ScoringContext.for_step(self.model, self.dataset, pool, self.device, step, self.seed,
-                                      self.loop_settings, self.train_settings,
-                                      score_store=StepProgress(self.work_dir, step, self.identity))
+        pool, settings, k = state.pool, self.loop_settings, self.schedule.step_size
+        ctx = ScoringContext.for_step(self.model, self.dataset, pool, self.device, step, self.seed, settings,
+                                      self.train_settings, score_store=StepProgress(self.work_dir, step, self.identity))
         candidates = len(pool.candidate_ids())
         started = time.perf_counter()
-        if self.loop_settings.pseudo_labels is None and self.loop_settings.selection == "top":
-            selection = self.scorer.select(ctx, self.schedule.step_size)  # a scorer's own select(ctx, k) keeps working
-        elif self.loop_settings.pseudo_labels is None:
-            selection = self.scorer.select(ctx, self.schedule.step_size, self.loop_settings.selection)
+        pseudo_fields = {}
+        if settings.pseudo_labels is None:
+            selection = self.scorer.select(ctx, k, settings.selection)
         else:
-            selection, pseudo_fields = self._select_with_pseudo_labels(ctx, pool)
+            selection, pseudo_fields = select_with_pseudo_labels(self.scorer, ctx, k, settings.selection,
+                                                                 settings.pseudo_labels, self.dataset.labels)
         seconds = time.perf_counter() - started
         logger.info("step %d: %s scored %d pool samples in %s (%.1f samples/s) and selected %d",
                     step, type(self.scorer).__name__, candidates, format_seconds(seconds),
@@ -250,11 +275,11 @@ class ActiveLoop:
         fields = self._selection_fields(selection.ids)  # the oracle reveals their labels
         if self.dataset.task == "classification":
             fields["pool_mistakes"] = self._pool_mistakes(pool)
-        if self.loop_settings.pseudo_labels is not None:
-            fields.update(pseudo_fields)
+        fields.update(pseudo_fields)
         pool.label(selection.ids, step + 1)
-        if self.loop_settings.holdout_growth is not None:
-            fields["holdout_added_ids"] = self._grow_holdout(pool, selection.ids, step).tolist()
+        if settings.holdout_growth is not None:
+            fields["holdout_added_ids"] = grow_holdout(pool, selection.ids, settings.holdout_growth, self.seed,
+                                                       step).tolist()
         return fields
 
     def _pool_mistakes(self, pool: ActivePool) -> int:
@@ -265,189 +290,68 @@ class ActiveLoop:
         confusion, _ = self._evaluate(pool.candidate_ids())
         return int(confusion.total - np.trace(confusion.matrix))
 
-    def _grow_holdout(self, pool: ActivePool, new_ids, step: int) -> np.ndarray:
-        """Moves ``loop.holdout_growth``'s share of the new labels, drawn with the step's seed, into the holdout."""
-        new_ids = np.asarray(new_ids, dtype=np.int64)
-        count = share_count(self.loop_settings.holdout_growth, len(new_ids))
-        rng = np.random.default_rng(derive_seed(self.seed, step, "holdout_growth"))
-        moved = np.sort(rng.choice(new_ids, size=count, replace=False))
-        pool.move_to_holdout(moved)
-        logger.info("step %d: %d of the %d new labels join the holdout (now %d)", step, count, len(new_ids),
-                    len(pool.holdout_ids))
-        return moved
-
-    def _select_with_pseudo_labels(self, ctx: ScoringContext, pool: ActivePool):
-        """The selection, and the remaining candidates with the lowest scores with their predicted labels.
-
-        Returns:
-            ``(selection, record fields)``: ``pseudo_ids``, ``pseudo_labels`` and,
-            against the true labels, ``pseudo_label_accuracy``.
-        """
-        candidates = pool.candidate_ids()
-        check_budget(self.schedule.step_size, len(candidates))
-        scores = self.scorer.score_ids(ctx, candidates)
-        selection = self.scorer.select_from_scores(ctx, candidates, scores, self.schedule.step_size,
-                                                   self.loop_settings.selection)
-        rest = ~np.isin(candidates, selection.ids)
-        count = share_count(self.loop_settings.pseudo_labels, int(rest.sum()))
-        lowest = np.argsort(scores[rest], kind="stable")[:count]
-        ids = candidates[rest][lowest]
-        labels = ctx.predicted_classes(ids) if len(ids) else np.zeros(0, dtype=np.int64)
-        accuracy = float((labels == self.dataset.labels[ids]).mean()) if len(ids) else None
-        logger.info("pseudo-labelled %d pool samples for the next stage (%s of their labels right)", len(ids),
-                    "-" if accuracy is None else f"{accuracy:.1%}")
-        return selection, {"pseudo_ids": ids.tolist(), "pseudo_labels": labels.tolist(),
-                           "pseudo_label_accuracy": accuracy}
-
     def _evaluate(self, ids):
+        """Confusion matrix and mean loss of the current model on the ``ids`` whose labels the oracle has."""
         settings = self.train_settings
+        ids = self.oracle.usable(self.dataset, ids)
         loader = make_loader(self.dataset, shard(ids), settings.eval_batch_size, settings.num_workers,
                              pin_memory=self.device.type == "cuda")
         return evaluate(self.model, loader, self.device, self.dataset.num_classes,
                         getattr(self.dataset, "ignore_index", None), autocast_dtype(settings.amp, self.device))
 
     def _selection_fields(self, ids) -> dict:
-        """Selection record fields: the current model's predictions on ``ids`` against their true labels."""
+        """Selection record fields: the current model's predictions on ``ids`` against their labels."""
         confusion, _ = self._evaluate(ids)
         return selection_fields(ids, confusion, self.dataset.task, self.dataset.classes)
 
-    def _check_budget(self, pool: ActivePool) -> None:
-        remaining = self.schedule.num_steps - max(pool.last_step, 0)
-        needed = remaining * self.schedule.step_size
-        available = len(pool.candidate_ids())
-        if needed > available:
-            raise BudgetError(
-                f"{remaining} more steps of {self.schedule.step_size} need {needed} ids, "
-                f"but the pool has only {available} unlabelled ids; lower protocol.num_steps or the step size"
-            )
-
-    def _commit(self, pool: ActivePool, records: List[dict], step: int) -> None:
+    def _commit(self, state: LoopState, step: int) -> None:
         """Rank 0 writes the step's checkpoint, state and metrics; every rank waits until it has."""
         if is_main():
-            self._write_commit(pool, records, step)
+            self._write_commit(state, step)
         barrier()
 
-    def _write_commit(self, pool: ActivePool, records: List[dict], step: int) -> None:
+    def _write_commit(self, state: LoopState, step: int) -> None:
         checkpoint = self.folder.checkpoint_path(step)
         meta = {**self.checkpoint_meta, "step": step, "run": {**self.identity, "step": step}}
         relative = self.folder.relative(checkpoint)
-        self._checkpoint_sums[relative] = save_checkpoint(checkpoint, self.model.state_dict(), meta)
+        state.checkpoint_sums[relative] = save_checkpoint(checkpoint, self.model.state_dict(), meta)
         pruned = self._pruned_checkpoints(step)
         for path in pruned:
-            self._checkpoint_sums.pop(self.folder.relative(path), None)
-        state = {
+            state.checkpoint_sums.pop(self.folder.relative(path), None)
+        self.folder.write_state({
             "format": STATE_FORMAT,
             "seed": self.seed,
             "config_hash": self.identity["config_hash"],
-            "oracle": self.loop_settings.oracle,
+            "oracle": self.oracle.name,
             "completed_step": step,
             "checkpoint": relative,
-            "checkpoints": dict(self._checkpoint_sums),
-            "protocol": self._protocol_info,
-            "pool": pool.state_dict(),
-            "records": records,
-        }
-        self.folder.write_state(state)
-        write_metrics(self.folder.metrics_path, records)
+            "checkpoints": dict(state.checkpoint_sums),
+            "protocol": state.protocol_info,
+            "pool": state.pool.state_dict(),
+            "records": state.records,
+        })
+        write_metrics(self.folder.metrics_path, state.records)
         StepProgress(self.work_dir, step, self.identity).clear()
         for path in pruned:  # after the state that no longer lists them
             path.unlink(missing_ok=True)
         if self.tensorboard is not None:
-            self.tensorboard.step(records[-1])
+            self.tensorboard.step(state.records[-1])
 
     def _pruned_checkpoints(self, step: int) -> List[Path]:
         """The checkpoints that ``loop.keep_checkpoints`` lets go once step ``step`` is committed."""
         keep = self.loop_settings.keep_checkpoints
         return [self.folder.checkpoint_path(old) for old in range(0, step - keep + 1)] if keep > 0 else []
 
-    def _restore(self):
+    def _restore(self) -> LoopState:
         state = self.folder.read_state(len(self.dataset))
         self.folder.check_identity(state, self.seed, self.identity["config_hash"])
-        pool = restored_pool(state)
         last_step = state["completed_step"]
-        if last_step > self.schedule.num_steps and self.loop_settings.oracle == "simulated":
+        if last_step > self.schedule.num_steps and self.oracle.name == "simulated":
             raise RunStateError(
                 f"{self.work_dir} has finished {last_step} steps; protocol.num_steps={self.schedule.num_steps} "
                 f"would shorten it. Resume with protocol.num_steps >= {last_step}, or start a new run"
             )
-        self._checkpoint_sums = dict(state.get("checkpoints", {}))
         checkpoint = self.folder.read_latest_checkpoint(state, self.device)
         load_weights(self.model, checkpoint["state_dict"], self.work_dir / state["checkpoint"])
-        logger.info("resuming %s after step %d", self.work_dir, state["completed_step"])
-        return pool, state["records"], state["protocol"]
-
-
-class AnnotationLoop(ActiveLoop):
-    """Real annotation work: each run trains one step on the labels annotators have delivered.
-
-    A fresh run trains step 0 on the protocol's initial set. ``tools/select.py``
-    then records a selection in ``state.json`` as the next step, pending
-    annotation. The next run checks that every pending id has its label file,
-    scores the selecting model's predictions on them (``mistake_rate``), trains
-    the next step on every labelled id that has a label, and stops.
-
-    Args:
-        allow_missing: Train without pending ids whose labels are still
-            missing (with a warning) instead of refusing to.
-        *args, **kwargs: As for :class:`ActiveLoop`.
-    """
-
-    def __init__(self, *args, allow_missing: bool = False, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.allow_missing = allow_missing
-
-    def prepare(self, resume: bool = False) -> None:
-        """Restores the state when there is one (``resume`` is implied), else builds the splits.
-
-        Raises:
-            RunStateError: The state has no step pending annotation.
-            MissingLabelsError: Pending ids have no label file and ``allow_missing`` is off.
-        """
-        if not self.folder.has_state():
-            super().prepare(resume=False)
-            return
-        self._pool, self._records, self._protocol_info = self._restore()
-        step = self._records[-1]["step"]
-        self._pending = self._pool.labelled_ids(step + 1)
-        if not len(self._pending):
-            raise RunStateError(
-                f"{self.folder.state_path}: step {step} is trained and nothing is pending annotation; "
-                f"run tools/select.py to choose the next images"
-            )
-        missing = self._pending[~self.dataset.has_label(self._pending)]
-        if len(missing) and not self.allow_missing:
-            listing = "\n  ".join(str(self.dataset.expected_label_path(int(i))) for i in missing)
-            raise MissingLabelsError(
-                f"{len(missing)} of the {len(self._pending)} images of annotation step {step + 1} have no label "
-                f"file yet; write these:\n  {listing}\nor pass --allow-missing to train without them for now"
-            )
-        if len(missing):
-            logger.warning("training without %d selected images whose labels are missing: ids %s",
-                           len(missing), missing.tolist())
-
-    def _check_budget(self, pool: ActivePool) -> None:
-        """Selections are made by tools/select.py, which checks its own budget."""
-
-    def trainable_ids(self, pool: ActivePool) -> np.ndarray:
-        labelled = pool.training_ids()
-        return labelled[self.dataset.has_label(labelled)]
-
-    def _evaluate(self, ids):
-        ids = np.asarray(ids, dtype=np.int64)
-        return super()._evaluate(ids[self.dataset.has_label(ids)])
-
-    def _run(self) -> List[dict]:
-        pool, records = self._pool, self._records
-        if records:
-            last = records[-1]
-            ranked = last["selected_ids"] or self._pending.tolist()  # as tools/select.py ranked them
-            delivered = self._pending[self.dataset.has_label(self._pending)]
-            last.update(self._selection_fields(delivered))  # the selecting model against the new labels
-            last["selected_ids"] = ranked
-            step = last["step"] + 1
-        else:
-            step = 0
-        records.append(self._step(pool, step, select=False))
-        self._commit(pool, records, step)
-        logger.info("step %d trained; run tools/select.py to choose the next images to annotate", step)
-        return records
+        logger.info("resuming %s after step %d", self.work_dir, last_step)
+        return LoopState(restored_pool(state), state["records"], state["protocol"], dict(state.get("checkpoints", {})))

@@ -28,11 +28,6 @@ DIVERGED_LOSS = 1e4
 MONITOR_NAMES = {"loss": "loss", "accuracy": "accuracy", "miou": "mIoU"}  # as progress and log lines show them
 
 
-def _last_epoch(settings: TrainSettings, best_epoch: int) -> int:
-    """The epoch at which early stopping stops if nothing improves after ``best_epoch``."""
-    return min(settings.max_epochs, max(settings.min_epochs, best_epoch + settings.patience))
-
-
 class DivergenceError(SegalError, RuntimeError):
     """Training produced a non-finite loss: the learning rate is too high or the data is broken."""
 
@@ -69,17 +64,154 @@ class StageResult:
     holdout_loss: float
 
 
-def _monitored(monitor: str, loss: float, confusion) -> float:
-    """The monitored holdout value, as reported (lower loss, higher accuracy or mIoU is better)."""
-    if monitor == "loss":
-        return loss
-    return confusion.accuracy() if monitor == "accuracy" else confusion.mean_iou()
+@dataclass
+class EarlyStopping:
+    """Watches the monitored holdout value: the best epoch so far, its holdout loss and weights, and when to stop.
+
+    Attributes:
+        settings: The ``train`` config (``monitor``, ``patience``, ``min_epochs``, ``max_epochs``).
+        best_value: The best monitored value so far (lower loss, higher accuracy or mIoU is better).
+        best_epoch: Its epoch; 0 before the first.
+        best_loss: The holdout loss at that epoch.
+        best_state: The model's weights at that epoch.
+    """
+
+    settings: TrainSettings
+    best_value: Optional[float] = None
+    best_epoch: int = 0
+    best_loss: float = float("nan")
+    best_state: Optional[dict] = None
+
+    def monitored(self, loss: float, confusion) -> float:
+        """The monitored value of an epoch's holdout pass."""
+        monitor = self.settings.monitor
+        if monitor == "loss":
+            return loss
+        return confusion.accuracy() if monitor == "accuracy" else confusion.mean_iou()
+
+    def observe(self, epoch: int, value: float, loss: float, model: nn.Module) -> None:
+        """Keeps the epoch's weights if its value is the best so far."""
+        best = self.best_value
+        if best is None or (value < best if self.settings.monitor == "loss" else value > best):
+            self.best_value, self.best_epoch, self.best_loss = value, epoch, loss
+            self.best_state = copy.deepcopy(model.state_dict())
+
+    def last_epoch(self) -> int:
+        """The epoch at which the stage stops if nothing improves from now on."""
+        settings = self.settings
+        return min(settings.max_epochs, max(settings.min_epochs, self.best_epoch + settings.patience))
+
+    def should_stop(self, epoch: int) -> bool:
+        """Whether ``patience`` epochs have passed without a better value (never before ``min_epochs``)."""
+        return epoch >= self.settings.min_epochs and epoch - self.best_epoch >= self.settings.patience
 
 
-def _improves(monitor: str, value: float, best: Optional[float]) -> bool:
-    if best is None:
-        return True
-    return value < best if monitor == "loss" else value > best
+#: The keys of a saved stage: the epoch, what the optimisation carries over, early stopping's memory, the RNG.
+STAGE_KEYS = ("epoch", "model", "optimizer", "scaler", "schedule", "best_value", "best_epoch", "best_loss",
+              "best_state", "rng", "cuda_rng")
+
+
+class TrainingStage:
+    """One stage's model, optimizer, loaders and early stopping, built in a fixed order from the stage seed.
+
+    Under torch.distributed (every rank builds it with the same arguments)
+    the model trains as ``DistributedDataParallel``, each rank on its share of
+    every epoch (``settings.batch_size`` per rank); the holdout is evaluated
+    in shards and summed, and rank 0 decides when to stop, so every rank stops
+    at the same epoch with the same weights.
+
+    Args:
+        model: The model; its weights are the starting point.
+        dataset: A dataset returning ``dict(inputs, target, id)``.
+        train_ids: Global ids of the labelled samples.
+        holdout_ids: Global ids of the holdout (early stopping).
+        settings: The ``train`` config.
+        device: Where to train.
+        seed: Seeds shuffling and dropout, so a stage is reproducible.
+        desc: What the stage is called in messages, e.g. ``'train step 3'``.
+    """
+
+    def __init__(self, model: nn.Module, dataset, train_ids: Sequence[int], holdout_ids: Sequence[int],
+                 settings: TrainSettings, device: torch.device, seed: int, desc: str):
+        torch.manual_seed(seed)
+        self.model, self.dataset, self.settings, self.device, self.desc = model, dataset, settings, device, desc
+        self.ignore_index = getattr(dataset, "ignore_index", None)
+        self.amp_dtype = autocast_dtype(settings.amp, device)
+        self.channels_last = _use_channels_last(settings, device, dataset)
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        self.trained = _parallel(model, settings, device)
+        self.optimizer = build(OPTIMIZERS, dict(settings.optimizer), "train.optimizer", params=model.parameters())
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
+        pin = device.type == "cuda"
+        self.train_loader = make_train_loader(dataset, train_ids, settings.batch_size, seed, settings.num_workers, pin)
+        self.schedule = _poly_schedule(self.optimizer, settings, len(self.train_loader))
+        self.holdout_loader = make_loader(dataset, shard(holdout_ids), settings.eval_batch_size,
+                                          settings.num_workers, pin_memory=pin, persistent=True)
+        self.stopping = EarlyStopping(settings)
+
+    def restore(self, saved: dict) -> int:
+        """Continues a stage saved by :meth:`snapshot`; returns the first epoch still to train."""
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scaler.load_state_dict(saved["scaler"])
+        self.schedule.load_state_dict(saved["schedule"])
+        self.stopping = EarlyStopping(self.settings, saved["best_value"], saved["best_epoch"], saved["best_loss"],
+                                      saved["best_state"])
+        torch.set_rng_state(saved["rng"])
+        if saved.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(saved["cuda_rng"])
+        return saved["epoch"] + 1
+
+    def snapshot(self, epoch: int) -> dict:
+        """Everything needed to continue after ``epoch`` exactly as without an interruption (:data:`STAGE_KEYS`)."""
+        stopping = self.stopping
+        values = (epoch, self.model.state_dict(), self.optimizer.state_dict(), self.scaler.state_dict(),
+                  self.schedule.state_dict(), stopping.best_value, stopping.best_epoch, stopping.best_loss,
+                  stopping.best_state, torch.get_rng_state(),
+                  torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None)
+        return dict(zip(STAGE_KEYS, values))
+
+    def train_epoch(self, epoch: int) -> float:
+        """One pass over the training set; the mean training loss over every rank's samples."""
+        self.train_loader.sampler.set_epoch(epoch)
+        self.model.train()
+        loss_sum, seen = torch.zeros((), dtype=torch.float64, device=self.device), 0
+        for batch in self.train_loader:
+            batch = to_device(batch, self.device)
+            inputs = batch["inputs"]
+            if self.channels_last:
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
+            self.optimizer.zero_grad(set_to_none=True)
+            with autocast(self.device, self.amp_dtype):
+                logits = self.trained(inputs)
+            loss = mean_loss(logits.float(), batch["target"], self.ignore_index)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.schedule.step()
+            n = len(batch["target"])
+            loss_sum += loss.detach().double() * n
+            seen += n
+        loss_sum, seen = all_reduce_sum(np.array([float(loss_sum), seen], dtype=np.float64))
+        return float(loss_sum) / max(seen, 1)
+
+    def holdout_epoch(self, epoch: int, train_loss: float, started: float) -> EpochInfo:
+        """Evaluates the holdout after ``epoch``, refuses a diverged loss, and lets early stopping see it."""
+        confusion, holdout_loss = evaluate(self.model, self.holdout_loader, self.device, self.dataset.num_classes,
+                                           self.ignore_index, self.amp_dtype)
+        _check_finite(self.desc, epoch, train_loss, holdout_loss, self.settings)
+        value = self.stopping.monitored(holdout_loss, confusion)
+        self.stopping.observe(epoch, value, holdout_loss, self.model)
+        return EpochInfo(epoch, train_loss, holdout_loss, self.settings.monitor, value, self.stopping.best_epoch,
+                         time.perf_counter() - started)
+
+    def finish(self, epoch: int) -> StageResult:
+        """Restores the best epoch's weights."""
+        if self.stopping.best_state is None:
+            raise DivergenceError(f"{self.desc}: no epoch was trained (train.max_epochs={self.settings.max_epochs})")
+        self.model.load_state_dict(self.stopping.best_state)
+        return StageResult(epochs=epoch, best_epoch=self.stopping.best_epoch, holdout_loss=self.stopping.best_loss)
 
 
 def train_stage(
@@ -96,125 +228,53 @@ def train_stage(
     saved: Optional[dict] = None,
     save: Optional[Callable[[dict], None]] = None,
 ) -> StageResult:
-    """Trains ``model`` in place from its current weights with a fresh optimizer.
+    """Trains ``model`` in place from its current weights with a fresh optimizer (see :class:`TrainingStage`).
 
     The holdout is evaluated after every epoch; training stops once
     ``patience`` epochs pass without a better value, and the weights of the
     best epoch are restored. Each epoch is logged (to the log file always; to
     the console when no progress bar shows it).
 
-    Under torch.distributed (every rank calls this with the same arguments)
-    the model trains as ``DistributedDataParallel``, each rank on its share of
-    every epoch (``settings.batch_size`` per rank); the holdout is evaluated
-    in shards and summed, and rank 0 decides when to stop, so every rank stops
-    at the same epoch with the same weights.
-
     Args:
-        model: The model; its weights are the starting point.
-        dataset: A dataset returning ``dict(inputs, target, id)``.
-        train_ids: Global ids of the labelled samples.
-        holdout_ids: Global ids of the holdout (early stopping).
-        settings: The ``train`` config.
-        device: Where to train.
-        seed: Seeds shuffling and dropout, so a stage is reproducible.
+        model, dataset, train_ids, holdout_ids, settings, device, seed: As for :class:`TrainingStage`.
         progress: Show progress (a bar on a terminal, periodic lines otherwise).
         desc: What the stage is called in progress and log lines, e.g. ``'train step 3'``.
         on_epoch: Called after every epoch with its :class:`EpochInfo`.
         saved: A stage in progress, as ``save`` received it: training continues
             after its epoch exactly as it would have without the interruption.
-        save: Called with the stage's state every ``settings.checkpoint_interval`` epochs.
+        save: Called with the stage's state (:data:`STAGE_KEYS`) every ``settings.checkpoint_interval`` epochs.
 
     Raises:
         DivergenceError: The training or holdout loss became NaN or infinite;
             the message names the stage, the epoch and the setting to change.
     """
-    torch.manual_seed(seed)
-    ignore_index = getattr(dataset, "ignore_index", None)
-    amp_dtype = autocast_dtype(settings.amp, device)
-    channels_last = _use_channels_last(settings, device, dataset)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    trained = _parallel(model, settings, device)
-    optimizer = build(OPTIMIZERS, dict(settings.optimizer), "train.optimizer", params=model.parameters())
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-    pin = device.type == "cuda"
-    train_loader = make_train_loader(dataset, train_ids, settings.batch_size, seed, settings.num_workers, pin)
-    schedule = _poly_schedule(optimizer, settings, len(train_loader))
-    holdout_loader = make_loader(dataset, shard(holdout_ids), settings.eval_batch_size, settings.num_workers,
-                                 pin_memory=pin, persistent=True)
-    monitor = settings.monitor
-
-    best_value, best_epoch, best_loss, best_state = None, 0, float("nan"), None
-    first_epoch = 1
-    if saved is not None:
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        scaler.load_state_dict(saved["scaler"])
-        schedule.load_state_dict(saved["schedule"])
-        best_value, best_epoch, best_loss, best_state = (saved["best_value"], saved["best_epoch"], saved["best_loss"],
-                                                         saved["best_state"])
-        torch.set_rng_state(saved["rng"])
-        if saved.get("cuda_rng") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(saved["cuda_rng"])
-        first_epoch = saved["epoch"] + 1
+    stage = TrainingStage(model, dataset, train_ids, holdout_ids, settings, device, seed, desc)
+    first_epoch = stage.restore(saved) if saved is not None else 1
     # The bar's length is the epoch at which early stopping would stop if nothing improves from now on.
-    bar = Progress(_last_epoch(settings, best_epoch), desc, unit="epoch", enabled=progress, initial=first_epoch - 1)
+    bar = Progress(stage.stopping.last_epoch(), desc, unit="epoch", enabled=progress, initial=first_epoch - 1)
     epoch = first_epoch - 1
     with bar:
         for epoch in range(first_epoch, settings.max_epochs + 1):
             started = time.perf_counter()
-            train_loader.sampler.set_epoch(epoch)
-            model.train()
-            loss_sum, seen = torch.zeros((), dtype=torch.float64, device=device), 0
-            for batch in train_loader:
-                batch = to_device(batch, device)
-                inputs = batch["inputs"]
-                if channels_last:
-                    inputs = inputs.contiguous(memory_format=torch.channels_last)
-                optimizer.zero_grad(set_to_none=True)
-                with autocast(device, amp_dtype):
-                    logits = trained(inputs)
-                loss = mean_loss(logits.float(), batch["target"], ignore_index)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                schedule.step()
-                n = len(batch["target"])
-                loss_sum += loss.detach().double() * n
-                seen += n
-            loss_sum, seen = all_reduce_sum(np.array([float(loss_sum), seen], dtype=np.float64))
-            train_loss = float(loss_sum) / max(seen, 1)
-            confusion, holdout_loss = evaluate(model, holdout_loader, device, dataset.num_classes, ignore_index,
-                                               amp_dtype)
-            _check_finite(desc, epoch, train_loss, holdout_loss, settings)
-            value = _monitored(monitor, holdout_loss, confusion)
-            if _improves(monitor, value, best_value):
-                best_value, best_epoch, best_loss = value, epoch, holdout_loss
-                best_state = copy.deepcopy(model.state_dict())
-            info = EpochInfo(epoch, train_loss, holdout_loss, monitor, value, best_epoch, time.perf_counter() - started)
-            bar.set_total(_last_epoch(settings, best_epoch))
-            shown = MONITOR_NAMES[monitor]
-            bar.update(postfix=f"train loss {info.train_loss:.4f}, holdout {shown} {value:.4f} "
-                               f"(best {best_value:.4f} at epoch {best_epoch})")
-            logger.info(
-                "%s epoch %d: train loss %.4f, holdout %s %.4f (best %.4f at epoch %d), %.1fs",
-                desc, epoch, info.train_loss, shown, value, best_value, best_epoch, info.seconds,
-                extra={"file_only": bar.shows_bar or not progress},  # the console's progress is the bar, or off
-            )
+            info = stage.holdout_epoch(epoch, stage.train_epoch(epoch), started)
+            bar.set_total(stage.stopping.last_epoch())
+            _report_epoch(desc, info, stage.stopping, bar, progress)
             if on_epoch is not None:
                 on_epoch(info)
-            if broadcast_from_main(epoch >= settings.min_epochs and epoch - best_epoch >= settings.patience):
+            if broadcast_from_main(stage.stopping.should_stop(epoch)):
                 break
             if save is not None and settings.checkpoint_interval and epoch % settings.checkpoint_interval == 0:
-                save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                      "scaler": scaler.state_dict(), "schedule": schedule.state_dict(),
-                      "best_value": best_value, "best_epoch": best_epoch, "best_loss": best_loss,
-                      "best_state": best_state, "rng": torch.get_rng_state(),
-                      "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None})
-    if best_state is None:
-        raise DivergenceError(f"{desc}: no epoch was trained (train.max_epochs={settings.max_epochs})")
-    model.load_state_dict(best_state)
-    return StageResult(epochs=epoch, best_epoch=best_epoch, holdout_loss=best_loss)
+                save(stage.snapshot(epoch))
+    return stage.finish(epoch)
+
+
+def _report_epoch(desc: str, info: EpochInfo, stopping: EarlyStopping, bar: Progress, progress: bool) -> None:
+    """The epoch on the progress bar, and as a log line (in the log file always; on the console without a bar)."""
+    shown = MONITOR_NAMES[info.monitor]
+    best = f"best {stopping.best_value:.4f} at epoch {stopping.best_epoch}"
+    bar.update(postfix=f"train loss {info.train_loss:.4f}, holdout {shown} {info.holdout_value:.4f} ({best})")
+    logger.info("%s epoch %d: train loss %.4f, holdout %s %.4f (%s), %.1fs", desc, info.epoch, info.train_loss,
+                shown, info.holdout_value, best, info.seconds, extra={"file_only": bar.shows_bar or not progress})
 
 
 def _parallel(model: nn.Module, settings: TrainSettings, device: torch.device) -> nn.Module:

@@ -7,7 +7,6 @@ Steps are counted as the paper counts them: step 0 is the initial set, and
 annotation step s is the s-th selection. Each Ours-family setting is compared
 with every other setting seed by seed (:mod:`.paired`).
 """
-import json
 import re
 from collections import OrderedDict
 from pathlib import Path
@@ -15,22 +14,13 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from ..config import RUN_CONFIG, config_differences, read_run_config
+from ..config import IDENTITY_EXCLUDED, RUN_CONFIG, config_differences, read_run_config
 from ..engine.records import headline_metric, read_metrics
 from ..engine.run_folder import RunFolder, planned_num_steps
 from ..engine.run_state import check_records
 from ..errors import InvalidValue, SegalError
-from ..utils.io import atomic_write_text
-from .figures import pyplot, save_figure
-from .paired import comparison_pairs, format_difference, paired_difference
-
-# config keys that never make runs different settings
-IGNORED_KEYS = {"seed", "work_dir", "loop.progress", "loop.num_workers", "train.num_workers", "device",
-                "protocol.num_steps"}  # runs of different lengths are compared over their common steps
-#: Annotation steps as the paper counts them: step s is the s-th selection, made by the model trained on the
-#: initial set and the s - 1 earlier selections, i.e. the record ``step: s - 1`` of metrics.jsonl.
-MISTAKE_STEPS = (1, 5, 10)
-
+from .comparison_report import MISTAKE_STEPS, plot_curves, write_report
+from .paired import comparison_pairs, paired_difference
 
 MISSING = object()
 
@@ -176,7 +166,10 @@ def group_runs(runs: Sequence[Run], allow_partial: bool = False) -> "OrderedDict
     differing = set()
     for run in runs[1:]:
         differing |= set(config_differences(first.config, run.config))
-    differing = sorted(k for k in differing if k not in IGNORED_KEYS and not k.startswith("scorer."))
+    # the keys left out of a run's identity never make runs different settings (runs of different lengths are
+    # compared over their common steps)
+    differing = sorted(k for k in differing if not k.startswith("scorer.")
+                       and not any(k == key or k.startswith(key + ".") for key in IDENTITY_EXCLUDED))
     groups: Dict[str, List[Run]] = OrderedDict()
     labelled = [(_setting_label(run, differing), run) for run in runs]
     for label, run in sorted(labelled, key=lambda item: (item[1].scorer != "Random", item[1].scorer,
@@ -321,149 +314,6 @@ def paired_comparisons(settings: "OrderedDict[str, dict]") -> List[dict]:
             for step in MISTAKE_STEPS}
         rows.append(row)
     return rows
-
-
-def _fmt(mean: float, std: float, digits: int = 4) -> str:
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
-def write_report(summary: dict, out_dir: Path) -> None:
-    """Writes ``report.md`` and ``summary.json``."""
-    metric, settings = summary["metric"], summary["settings"]
-    names = list(settings)
-    n_labelled = max((e["n_labelled"] for e in settings.values()), key=len)
-    lines = ["# Active-learning comparison", "",
-             f"Metric: **{metric}** on the test split, mean ± std over seeds (the population standard deviation, "
-             "ddof=0).", ""]
-    lines += [f"| setting | runs | AUC | final {metric} | labels to reach Random's final |", "|---|---|---|---|---|"]
-    for name in names:
-        e = settings[name]
-        reach = e.get("labels_to_reach_random")
-        reach = "—" if summary["baseline"] is None else ("not reached" if reach is None else str(reach))
-        runs = f"{len(e['runs'])}" + (f" ({len(e['partial'])} unfinished)" if e["partial"] else "")
-        lines.append(f"| {name} | {runs} | {e['auc']:.4f} | {_fmt(e['mean'][-1], e['std'][-1])} | {reach} |")
-    unfinished = [(run, steps) for e in settings.values() for run, steps in e["steps"].items() if run in e["partial"]]
-    if unfinished:
-        lines += ["", "**Unfinished runs** (each step is averaged over the runs that reached it): "
-                  + ", ".join(f"`{run}` ({done} of {planned} steps)" for run, (done, planned) in unfinished) + "."]
-    cut = {run: length for e in settings.values() for run, length in e["cut"].items()}
-    if cut:
-        common = len(next(e for e in settings.values() if e["cut"])["mean"])
-        lines += ["", f"**Runs of different lengths** are compared over their first {common} steps (step 0 to "
-                  f"{common - 1}); longer runs: "
-                  + ", ".join(f"`{run}` ({length} steps)" for run, length in cut.items()) + "."]
-    if summary["baseline"] is not None:
-        per_setting = (" (each setting is measured against Random with the same other settings where the runs "
-                       "have it)" if len({e.get("random_setting") for e in settings.values()}) > 1 else "")
-        auc_steps = summary["auc_steps"]
-        auc_range = (f", over the steps every setting reaches (0 to {auc_steps - 1}, {n_labelled[0]} to "
-                     f"{n_labelled[auc_steps - 1]} labels)" if auc_steps < len(n_labelled) else "")
-        lines += ["", f"Random's final mean {metric}: {summary['target']:.4f}{per_setting}. AUC is the mean {metric} "
-                      f"over the labelled range (trapezoid rule){auc_range}."]
-    lines += ["", f"## {metric} per annotation step", "",
-              "Step 0 is the model trained on the initial set; step s, the model trained after the s-th selection "
-              "was labelled.", "",
-              "| step | labelled | " + " | ".join(names) + " |", "|---" * (len(names) + 2) + "|"]
-    for i, n in enumerate(n_labelled):
-        lines.append(f"| {i} | {n} | " + " | ".join(
-            _fmt(settings[k]["mean"][i], settings[k]["std"][i]) if i < len(settings[k]["mean"]) else "—"
-            for k in names) + " |")
-    lines += ["", "## Mistakes found per selection (the paper's Table 1)", "",
-              "Fraction of the ids chosen at annotation step s that the selecting model predicted wrongly (pixels, "
-              "for segmentation). Annotation step s is the s-th selection, as the paper counts: it is made by the "
-              "model trained on the initial set and the s - 1 earlier selections (the record `step: s - 1` in "
-              "metrics.jsonl).", "",
-              "| setting | " + " | ".join(f"annotation step {s}" for s in MISTAKE_STEPS) + " |",
-              "|---" * (len(MISTAKE_STEPS) + 1) + "|"]
-    for name in names:
-        rates = settings[name]["mistake_rate"]
-        cells = [_fmt(rates[str(s)]["mean"], rates[str(s)]["std"], 3) if str(s) in rates else "—"
-                 for s in MISTAKE_STEPS]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += _ceiling_lines(settings)
-    if metric == "mIoU":
-        classes = list(settings[names[0]]["per_class_iou_last"])
-        with_gain = summary["baseline"] is not None
-        lines += ["", "## Per-class IoU at the last step" + (" (gain over Random)" if with_gain else ""), "",
-                  "| class | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-        for c in classes:
-            cells = []
-            for name in names:
-                value = settings[name]["per_class_iou_last"][c]
-                gain = settings[name].get("per_class_iou_gain", {}).get(c)
-                shown_gain = f" ({gain:+.4f})" if gain is not None and np.isfinite(gain) else ""
-                cells.append("n/a" if not np.isfinite(value) else f"{value:.4f}{shown_gain}")
-            lines.append(f"| {c} | " + " | ".join(cells) + " |")
-    lines += _paired_lines(summary)
-    atomic_write_text(out_dir / "report.md", "\n".join(lines) + "\n")
-    atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2, default=lambda v: None))
-
-
-def _ceiling_lines(settings: "OrderedDict[str, dict]") -> List[str]:
-    """The mistake-ceiling table of report.md (classification runs that record ``pool_mistakes``)."""
-    if not any(e.get("available_mistakes") for e in settings.values()):
-        return []
-    lines = ["", "### How many mistakes there were to find", "",
-             "Per selection, the candidates its model predicted wrongly (mean over seeds), the best rate a selection "
-             "of that size could reach (min(k, wrong) / k), and the share of those mistakes the selection found. A "
-             "rate near its ceiling means the pool had run out of mistakes, not that the scorer failed.", "",
-             "| setting | " + " | ".join(f"annotation step {s}" for s in MISTAKE_STEPS) + " |",
-             "|---" * (len(MISTAKE_STEPS) + 1) + "|"]
-    for name, entry in settings.items():
-        cells = []
-        for step in MISTAKE_STEPS:
-            c = entry.get("available_mistakes", {}).get(str(step))
-            cells.append("—" if c is None else f"{c['available']:.0f} wrong, ceiling {c['ceiling']:.0%}, found "
-                         + ("—" if c["found"] is None else f"{c['found']:.1%}"))
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return lines
-
-
-def _paired_lines(summary: dict) -> List[str]:
-    """The paired-differences section of report.md."""
-    rows = summary["paired"]
-    if not rows:
-        return []
-    metric = summary["metric"]
-    lines = ["", "## Paired differences across seeds", "",
-             "Setting minus baseline, seed by seed (runs with the same seed share the initial set, holdout and test "
-             "split): mean ± standard error of the mean, and in brackets the seeds where the setting is higher. "
-             "`*`: within two standard errors, not distinguishable from seed-to-seed noise. Mistake rates in "
-             "percentage points.", "",
-             f"| setting | baseline | final {metric} | AUC | "
-             + " | ".join(f"mistakes, step {s}" for s in MISTAKE_STEPS) + " |", "|---" * (4 + len(MISTAKE_STEPS)) + "|"]
-    for row in rows:
-        cells = [format_difference(row["final"]), format_difference(row["auc"])]
-        cells += [format_difference(row["mistake_rate"][str(s)], digits=1, scale=100) for s in MISTAKE_STEPS]
-        lines.append(f"| {row['setting']} | {row['baseline']} | " + " | ".join(cells) + " |")
-    return lines
-
-
-def plot_curves(summary: dict, path: Path) -> None:
-    """Metric against labelled samples, mean ± std band per setting."""
-    plt = pyplot()
-
-    settings = summary["settings"]
-    fig, ax = plt.subplots(figsize=(7, 4.5) if len(settings) <= 6 else (12, 5.5))
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, (name, e) in enumerate(settings.items()):
-        n, mean, std = np.array(e["n_labelled"]), np.array(e["mean"]), np.array(e["std"])
-        label = f"{name} (n={len(e['runs'])}" + (f", {len(e['partial'])} unfinished)" if e["partial"] else ")")
-        colour, marker = colours[i % len(colours)], "os^Dv"[i // len(colours) % 5]  # distinct beyond 10 settings
-        ax.plot(n, mean, marker=marker, markersize=3, color=colour, linestyle="--" if e["partial"] else "-",
-                label=label)
-        ax.fill_between(n, mean - std, mean + std, color=colour, alpha=0.15 if len(settings) <= 6 else 0.06)
-    ax.set_xlabel("labelled samples")
-    ax.set_ylabel(summary["metric"])
-    ax.set_title(f"{summary['dataset']}, {summary['protocol']}: test {summary['metric']} (mean ± std over seeds)",
-                 fontsize=10)
-    ax.grid(alpha=0.3)
-    if len(settings) <= 6:
-        ax.legend(fontsize=8)
-    else:  # beside the axes, where it hides no curve
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    fig.tight_layout()
-    save_figure(fig, path, dpi=120)
 
 
 def compare_runs(work_dirs: Sequence[str], out_dir: str, allow_partial: bool = False) -> dict:
