@@ -68,8 +68,8 @@ def run_experiment(cfg: Config, work_dir: str, resume: bool = False, allow_missi
 
     The merged config is saved to ``work_dir/config.py`` and ``config.json``,
     the log to ``work_dir/<timestamp>.log``. Everything is built and checked
-    (saved state, budget) before anything is written. The work dir is locked while the run writes to it: a second
-    process on it is refused. Temporary files of an interrupted write are removed.
+    (saved state, budget) before anything is written. The work dir is locked
+    while the run writes to it: a second process on it is refused. Temporary files of an interrupted write are removed.
     Under torchrun (inside :func:`~segal.utils.distributed.launched`) every
     rank calls this; rank 0 alone locks, writes and shows progress.
 
@@ -89,6 +89,21 @@ def run_experiment(cfg: Config, work_dir: str, resume: bool = False, allow_missi
         raise ConfigError(f"work dir {work_dir} is a file, not a folder; choose another --work-dir")
     cfg.work_dir = str(work_dir)
     render_config(cfg)  # a config that cannot be saved is refused before the folder exists
+    loop = build_loop(cfg, work_dir, allow_missing)
+    resume = resume or (loop.oracle.name == "annotators" and RunFolder(work_dir).has_state())
+    if resume and _killed_before_first_commit(work_dir):
+        logger.info("%s: the run was interrupted before its first commit; starting at step 0", work_dir)
+        resume = False
+    if resume:
+        check_resumable(work_dir, cfg)
+    return _prepare_and_run(loop, cfg, work_dir, resume)
+
+
+def build_loop(cfg: Config, work_dir: Path, allow_missing: bool = False) -> ActiveLoop:
+    """The loop of ``cfg``: dataset, protocol, scorer, model (seeded) and settings, built in a fixed order.
+
+    ``model.load_from`` is applied to a run that has no state yet. Nothing is written.
+    """
     seed = int(cfg.get("seed", 0))
     device = rank_device(resolve_device(cfg.get("device", "auto")))
     dataset = build_dataset(cfg)
@@ -101,28 +116,19 @@ def run_experiment(cfg: Config, work_dir: str, resume: bool = False, allow_missi
                     cfg.model.load_from)
     loop_settings = from_section(LoopSettings, cfg.loop, "loop")
     loop_settings.progress = loop_settings.progress and is_main()
-    annotators = loop_settings.oracle == "annotators"
-    loop = ActiveLoop(
-        dataset=dataset,
-        model=model,
-        scorer=scorer,
-        protocol=protocol,
-        train_settings=from_section(TrainSettings, cfg.train, "train"),
-        loop_settings=loop_settings,
-        work_dir=work_dir,
-        device=device,
-        seed=seed,
+    return ActiveLoop(
+        dataset=dataset, model=model, scorer=scorer, protocol=protocol,
+        train_settings=from_section(TrainSettings, cfg.train, "train"), loop_settings=loop_settings,
+        work_dir=work_dir, device=device, seed=seed,
         checkpoint_meta={"model": cfg.model.to_dict(), "classes": list(dataset.classes),
                          "dataset": cfg.dataset["type"]},
         identity={"config_hash": config_hash(cfg.to_dict()), "seed": seed},
         oracle=make_oracle(loop_settings.oracle, allow_missing),
     )
-    resume = resume or (annotators and RunFolder(work_dir).has_state())
-    if resume and _killed_before_first_commit(work_dir):
-        logger.info("%s: the run was interrupted before its first commit; starting at step 0", work_dir)
-        resume = False
-    if resume:
-        check_resumable(work_dir, cfg)
+
+
+def _prepare_and_run(loop: ActiveLoop, cfg: Config, work_dir: Path, resume: bool) -> List[dict]:
+    """Locks the work dir (rank 0), prepares the loop, saves the config and runs with the log file open."""
     created = not work_dir.exists()
     main = is_main()  # under torchrun, rank 0 alone writes to the work dir
     barrier()  # every rank has looked at the work dir before rank 0 creates it
@@ -138,7 +144,7 @@ def run_experiment(cfg: Config, work_dir: str, resume: bool = False, allow_missi
             save_config(cfg, work_dir / "config.py")
         with log_file(work_dir) if main else contextlib.nullcontext() as log_path:
             world = rank_and_world()[1]
-            logger.info("work dir %s, device %s, seed %d, log %s%s", work_dir, device, seed,
+            logger.info("work dir %s, device %s, seed %d, log %s%s", work_dir, loop.device, loop.seed,
                         log_path.name if log_path else "-", f", {world} processes" if world > 1 else "")
             if removed:
                 logger.info("removed %d temporary files left by an interrupted write", len(removed))

@@ -250,11 +250,16 @@ def test_dist_settings_are_checked_and_may_change_on_resume(tmp_path):
 
 
 def test_sync_batchnorm_needs_cuda(monkeypatch):
-    import segal.engine.train as train
+    from types import SimpleNamespace
 
-    monkeypatch.setattr(train, "is_distributed", lambda: True)
+    import segal.engine.train as train
+    from segal.settings import TrainSettings
+
+    monkeypatch.setattr(train, "is_distributed", lambda: True)  # as under torchrun
+    images = SimpleNamespace(ignore_index=255, input_shape=(3, 32, 32), num_classes=19)
     with pytest.raises(ValueError, match="train.sync_bn=True needs CUDA"):
-        train._parallel(SegmentationModel((3,), 19), train.TrainSettings(sync_bn=True), torch.device("cpu"))
+        train.TrainingStage(SegmentationModel((3,), 19), images, [0], [1], TrainSettings(sync_bn=True),
+                            torch.device("cpu"), seed=0, desc="train step 0")
 
 
 @pytest.mark.slow

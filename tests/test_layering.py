@@ -88,3 +88,17 @@ def test_state_json_is_opened_in_one_place():
             if literal or names & {"read_run_state", "write_run_state"}:
                 openers.append(f"{path.relative_to(SEGAL.parent)}:{node.lineno}")
     assert not openers, "state.json handled outside engine/run_folder.py: " + ", ".join(sorted(set(openers)))
+
+
+def test_modules_and_functions_stay_small():
+    """A module over about 350 lines or a function over about 50 (docstring included) is split before it grows."""
+    too_long = []
+    for path in sorted(SEGAL.rglob("*.py")):
+        source = path.read_text()
+        if len(source.splitlines()) > 360:
+            too_long.append(f"{path.relative_to(SEGAL.parent)}: {len(source.splitlines())} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 55:
+                too_long.append(f"{path.relative_to(SEGAL.parent)}:{node.lineno} {node.name}: "
+                                f"{node.end_lineno - node.lineno + 1} lines")
+    assert not too_long, "split these: " + "; ".join(too_long)

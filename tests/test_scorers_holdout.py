@@ -43,7 +43,7 @@ def test_holdout_loss_change_matches_the_plain_reference(setup, lr, method):
     expected = reference_holdout_change(model, x_pool, x_hold, y_hold, steps=3, lr=lr)
     scorer = HoldoutLossChange(steps=3, lr=lr, method=method)
     fast = scorer.score_ids(ctx, candidates)
-    assert scorer._closed_form == (method == "auto"), "a linear head takes the closed form"
+    assert scorer.closed_form == (method == "auto"), "a linear head takes the closed form"
     np.testing.assert_allclose(fast, expected, rtol=1e-8, atol=1e-8 * np.abs(expected).max())
     k = 15
     assert scorer.select(ctx, k).ids.tolist() == candidates[np.argsort(-expected, kind="stable")[:k]].tolist()

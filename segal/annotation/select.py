@@ -170,23 +170,12 @@ def _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps) -> T
         raise InvalidValue("give exactly one of --state (a run's state.json) or --pool (a folder or list of images)")
     device = rank_device(resolve_device(cfg.get("device", "auto")))
     scorer = build(SCORERS, cfg.scorer, "scorer", lenient=True)
-    saved = None
     if state is not None:
         dataset = build_dataset(cfg)
         saved, pool, step = _restore_annotation_state(state, cfg, dataset)
     else:
-        dataset_cls = DATASETS.get(cfg.dataset["type"])
-        if getattr(dataset_cls, "task", None) != "segmentation":
-            raise InvalidValue("--pool works with segmentation configs; for classification select with --state")
-        dataset = ImageFolderPool(pool_source, cfg.dataset.get("test_pipeline"), dataset_cls.classes)
-        run_images = _run_images(checkpoint, cfg)
-        clashes = [f"{p} ({run_images[p.resolve()]})" for p in dataset.images if p.resolve() in run_images]
-        if clashes:
-            raise InvalidValue(f"--pool holds {len(clashes)} images of the checkpoint's run that are not for "
-                               f"annotation: {', '.join(clashes[:5])}" + (" ..." if len(clashes) > 5 else ""))
-        dataset.check_one_size()
+        dataset, step, saved = _folder_pool(cfg, checkpoint, pool_source), 0, None
         pool = ActivePool(np.full(len(dataset), Split.POOL, dtype=np.int8))
-        step = 0
     if saved is None and scorer.needs_labelled_data:
         raise InvalidValue(f"{type(scorer).__name__} needs the holdout or labelled set of a run; select with --state")
     if heatmaps is not None and dataset.task != "segmentation":
@@ -197,7 +186,6 @@ def _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps) -> T
     if saved is not None:
         _run_folder(state).check_checkpoint_of(saved, meta, checkpoint)
     model.eval()
-
     loop = from_section(LoopSettings, cfg.loop, "loop")
     loop.progress = loop.progress and is_main()
     ctx = ScoringContext.for_step(model, dataset, pool, device, step, int(cfg.get("seed", 0)), loop,
@@ -205,15 +193,42 @@ def _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps) -> T
     selection = scorer.select(ctx, budget)
     if not is_main():  # every rank has the same selection; rank 0 describes it and writes
         return [], Path(out_dir)
+    entries = _describe(ctx, scorer, selection, Path(heatmaps) if heatmaps is not None else None)
+    out = Path(out_dir) / (f"selection_step{step + 1}.json" if saved is not None else "selection.json")
+    meta = {"scorer": effective_settings(SCORERS, dict(cfg.scorer)), "checkpoint": str(checkpoint),
+            "budget": budget, "next_step": step + 1 if saved is not None else None}
+    _write_selection(out, entries, meta)
+    if saved is not None:
+        _record_pending(state, saved, pool, selection.ids, step)
+    return entries, out
 
-    heat_dir = Path(heatmaps) if heatmaps is not None else None
+
+def _folder_pool(cfg: Config, checkpoint: str, pool_source: str) -> ImageFolderPool:
+    """``--pool``'s images, read with the config's test pipeline; none of the checkpoint's run's holdout or test."""
+    dataset_cls = DATASETS.get(cfg.dataset["type"])
+    if getattr(dataset_cls, "task", None) != "segmentation":
+        raise InvalidValue("--pool works with segmentation configs; for classification select with --state")
+    dataset = ImageFolderPool(pool_source, cfg.dataset.get("test_pipeline"), dataset_cls.classes)
+    run_images = _run_images(checkpoint, cfg)
+    clashes = [f"{p} ({run_images[p.resolve()]})" for p in dataset.images if p.resolve() in run_images]
+    if clashes:
+        raise InvalidValue(f"--pool holds {len(clashes)} images of the checkpoint's run that are not for "
+                           f"annotation: {', '.join(clashes[:5])}" + (" ..." if len(clashes) > 5 else ""))
+    dataset.check_one_size()
+    return dataset
+
+
+def _describe(ctx: ScoringContext, scorer, selection, heat_dir: Optional[Path]) -> List[dict]:
+    """The selection's entries in rank order (``rank``, ``id``, ``image``, ``score``, ``predicted``); with
+    ``heat_dir``, one heat map per image. One pass over the selected ids."""
+    dataset = ctx.dataset
     if heat_dir is not None:
         heat_dir.mkdir(parents=True, exist_ok=True)
     rank_of = {int(i): rank for rank, i in enumerate(selection.ids.tolist(), 1)}
     entries, names = [], set()
-    for batch in ctx.batches(selection.ids):  # one pass over the selected ids, in rank order
+    for batch in ctx.batches(selection.ids):
         with torch.no_grad():
-            logits = model(batch["inputs"])
+            logits = ctx.model(batch["inputs"])
         maps = scorer.pixel_map(ctx, batch).float().cpu().numpy() if heat_dir is not None else None
         for row, sample_id in enumerate(batch["id"].tolist()):
             rank, score = rank_of[sample_id], float(selection.scores[rank_of[sample_id] - 1])
@@ -227,18 +242,15 @@ def _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps) -> T
                 write_heatmap_figure(heat_dir / name, dataset.read_image(sample_id), maps[row],
                                      f"rank {rank}: {Path(name).stem} ({type(scorer).__name__}, {score_text})",
                                      scorer.pixel_map_name)
+    return entries
 
-    out = Path(out_dir) / (f"selection_step{step + 1}.json" if saved is not None else "selection.json")
-    meta = {"scorer": effective_settings(SCORERS, dict(cfg.scorer)), "checkpoint": str(checkpoint),
-            "budget": budget, "next_step": step + 1 if saved is not None else None}
-    _write_selection(out, entries, meta)
-    if saved is not None:
-        pool.label(selection.ids, step + 1)
-        saved["pool"] = pool.state_dict()
-        saved["records"][-1]["selected_ids"] = selection.ids.tolist()
-        folder = _run_folder(state)
-        folder.write_state(saved)
-        write_metrics(folder.metrics_path, saved["records"])
-        logger.info("recorded %d images as annotation step %d (pending annotation) in %s", len(entries), step + 1,
-                    state)
-    return entries, out
+
+def _record_pending(state: str, saved: dict, pool: ActivePool, ids: np.ndarray, step: int) -> None:
+    """Records ``ids`` in the run's state as annotation step ``step + 1``, pending annotation."""
+    pool.label(ids, step + 1)
+    saved["pool"] = pool.state_dict()
+    saved["records"][-1]["selected_ids"] = ids.tolist()
+    folder = _run_folder(state)
+    folder.write_state(saved)
+    write_metrics(folder.metrics_path, saved["records"])
+    logger.info("recorded %d images as annotation step %d (pending annotation) in %s", len(ids), step + 1, state)

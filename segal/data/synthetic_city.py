@@ -88,18 +88,51 @@ def _two_wheeler(c: _Canvas, x: float, base: float, size: float, label_id: int, 
         c.ellipse(x + 0.48 * size, base - 1.45 * size, 0.17 * size, 0.17 * size, RIDER, c.colour(PERSON))
 
 
+class _Street:
+    """Where the road runs: from the vanishing point on the horizon to the bottom of the image."""
+
+    def __init__(self, height: int, horizon: float, vanish_x: float, road_left: float, road_right: float):
+        self.height, self.horizon, self.vanish_x = height, horizon, vanish_x
+        self.road_left, self.road_right = road_left, road_right
+
+    def at(self, depth: float) -> Tuple[float, float, float]:
+        """``(left x, right x, ground y)`` of the road at relative depth in (0, 1]."""
+        y = self.horizon + depth * (self.height - self.horizon)
+        return (self.vanish_x + (self.road_left - self.vanish_x) * depth,
+                self.vanish_x + (self.road_right - self.vanish_x) * depth, y)
+
+
 def draw_scene(height: int, width: int, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
-    """One street scene: ``(image [H, W, 3] uint8 RGB, label ids [H, W] uint8)``."""
+    """One street scene: ``(image [H, W, 3] uint8 RGB, label ids [H, W] uint8)``.
+
+    Layers are drawn back to front, each drawing its random numbers in a fixed order, so a seed gives one scene.
+    """
     c = _Canvas(height, width, rng)
     horizon = height * rng.uniform(0.38, 0.5)
     vanish_x = width * rng.uniform(0.4, 0.6)
+    _draw_sky_and_buildings(c, horizon)
+    for _ in range(rng.integers(1, 5)):  # trees between the buildings and the street
+        tx, ty = rng.uniform(0, width), horizon - height * rng.uniform(0.0, 0.15)
+        c.ellipse(tx, ty, width * rng.uniform(0.04, 0.1), height * rng.uniform(0.06, 0.16), VEGETATION, texture=14)
+    street = _Street(height, horizon, vanish_x, width * rng.uniform(-0.3, 0.1), width * rng.uniform(0.9, 1.3))
+    _draw_road(c, street)
+    _draw_poles(c, street)
+    _draw_vehicles(c, street)
+    _draw_people(c, street)
+    if rng.random() < 0.3:  # ego-vehicle bonnet (ignored in evaluation) in some frames
+        c.ellipse(width / 2, height * 1.05, width * 0.6, height * 0.09, EGO)
+    brightness = rng.uniform(0.75, 1.2)
+    noisy = c.image * brightness + rng.normal(0, 9, c.image.shape).astype(np.float32)
+    image = cv2.GaussianBlur(np.clip(noisy, 0, 255).astype(np.uint8), (3, 3), 0.6)
+    return image, c.label
 
-    # sky with a vertical gradient
+
+def _draw_sky_and_buildings(c: _Canvas, horizon: float) -> None:
+    """Sky with a vertical gradient; buildings along the horizon with window grids, some walls."""
+    rng, height, width = c.rng, c.h, c.w
     sky = c.colour(SKY, 15)
     c.rect(0, 0, width, horizon + 2, SKY, sky)
     c.image[: int(horizon) + 2] += np.linspace(-25, 15, int(horizon) + 2, dtype=np.float32)[:, None, None]
-
-    # buildings along the horizon, with window grids; some walls
     x = -rng.uniform(0, 20)
     while x < width:
         bw = width * rng.uniform(0.08, 0.22)
@@ -115,35 +148,31 @@ def draw_scene(height: int, width: int, rng: np.random.Generator) -> Tuple[np.nd
                     c.rect(wx, wy, wx + step, wy + step, BUILDING, win)
         x += bw
 
-    # trees between the buildings and the street
-    for _ in range(rng.integers(1, 5)):
-        tx, ty = rng.uniform(0, width), horizon - height * rng.uniform(0.0, 0.15)
-        c.ellipse(tx, ty, width * rng.uniform(0.04, 0.1), height * rng.uniform(0.06, 0.16), VEGETATION, texture=14)
 
-    # road to the vanishing point, sidewalks on both sides
-    road_left, road_right = width * rng.uniform(-0.3, 0.1), width * rng.uniform(0.9, 1.3)
+def _draw_road(c: _Canvas, street: _Street) -> None:
+    """Sidewalks, the road to the vanishing point with its lane marks, sometimes a grass verge and a fence."""
+    rng, height, width, horizon = c.rng, c.h, c.w, street.horizon
     c.rect(0, horizon + 2, width, height, SIDEWALK, texture=8)
-    c.polygon([(vanish_x - 2, horizon), (vanish_x + 2, horizon), (road_right, height), (road_left, height)],
-              ROAD, texture=6)
+    c.polygon([(street.vanish_x - 2, horizon), (street.vanish_x + 2, horizon), (street.road_right, height),
+               (street.road_left, height)], ROAD, texture=6)
     if rng.random() < 0.5:  # a grass verge beside the road
         c.rect(0, horizon + 2, width, horizon + (height - horizon) * rng.uniform(0.08, 0.2), TERRAIN, texture=10)
     lane = np.array([225.0, 225, 215])
     for t in np.linspace(0.15, 0.95, 6):
         y0, y1 = horizon + t * (height - horizon), horizon + (t + 0.06) * (height - horizon)
-        xm = vanish_x + (0.5 * (road_left + road_right) - vanish_x) * (t + 0.03)
+        xm = street.vanish_x + (0.5 * (street.road_left + street.road_right) - street.vanish_x) * (t + 0.03)
         c.rect(xm - 1 - 2 * t, y0, xm + 1 + 2 * t, y1, ROAD, lane)
     if rng.random() < 0.2:
-        c.rect(0, horizon + (height - horizon) * 0.1, width * 0.25, horizon + (height - horizon) * 0.18, FENCE, texture=12)
+        c.rect(0, horizon + (height - horizon) * 0.1, width * 0.25, horizon + (height - horizon) * 0.18, FENCE,
+               texture=12)
 
-    def on_road(depth: float):
-        """x range of the road and the ground y at relative depth in (0, 1]."""
-        y = horizon + depth * (height - horizon)
-        return vanish_x + (road_left - vanish_x) * depth, vanish_x + (road_right - vanish_x) * depth, y
 
-    # poles, some with signs or lights, on the sidewalks
+def _draw_poles(c: _Canvas, street: _Street) -> None:
+    """Poles on the sidewalks, some with signs or lights."""
+    rng, height, width = c.rng, c.h, c.w
     for _ in range(rng.integers(0, 4)):
         depth = rng.uniform(0.3, 0.9)
-        left, right, y = on_road(depth)
+        left, right, y = street.at(depth)
         px = left - width * 0.05 * depth if rng.random() < 0.5 else right + width * 0.05 * depth
         ph = height * 0.45 * depth
         c.rect(px, y - ph, px + max(1.5, 4 * depth), y, POLE)
@@ -152,42 +181,40 @@ def draw_scene(height: int, width: int, rng: np.random.Generator) -> Tuple[np.nd
         elif rng.random() < 0.3:
             c.rect(px - 2 * depth, y - ph, px + 6 * depth, y - ph + 14 * depth, TRAFFIC_LIGHT)
 
-    # vehicles: cars often, trucks and buses sometimes, a train rarely; far ones first
+
+def _draw_vehicles(c: _Canvas, street: _Street) -> None:
+    """Cars often, trucks and buses sometimes, a train rarely; far ones first."""
+    rng, height, width = c.rng, c.h, c.w
     vehicles = [(rng.uniform(0.25, 1.0), CAR) for _ in range(rng.integers(0, 5))]
     if rng.random() < 0.15:
         vehicles.append((rng.uniform(0.3, 0.8), TRUCK if rng.random() < 0.5 else BUS))
     for depth, label_id in sorted(vehicles):
-        left, right, y = on_road(depth)
+        left, right, y = street.at(depth)
         size = width * 0.22 * depth * (1.6 if label_id != CAR else 1.0)
         vx = rng.uniform(left, max(left + 1, right - size))
         colour = c.colour(label_id, 20) if label_id != CAR else rng.uniform(30, 230, 3).astype(np.float32)
         _vehicle(c, vx, y, size, size * (0.55 if label_id == CAR else 0.8), label_id, colour)
     if rng.random() < 0.05:
-        _, _, y = on_road(0.15)
+        _, _, y = street.at(0.15)
         tx = width * rng.uniform(0.0, 0.5)
         _vehicle(c, tx, y, width * 0.5, height * 0.14, TRAIN, c.colour(TRAIN, 15))
 
-    # people on the sidewalk; riders on two wheels on the road, rarely
+
+def _draw_people(c: _Canvas, street: _Street) -> None:
+    """People on the sidewalk; riders on two wheels on the road, rarely."""
+    rng, height, width = c.rng, c.h, c.w
     for _ in range(rng.integers(0, 3)):
         depth = rng.uniform(0.3, 0.9)
-        left, _, y = on_road(depth)
+        left, _, y = street.at(depth)
         px, ph = left - width * rng.uniform(0.02, 0.12) * depth, height * 0.25 * depth
         c.rect(px, y - 0.8 * ph, px + 0.25 * ph, y, PERSON, texture=10)
         c.ellipse(px + 0.12 * ph, y - 0.88 * ph, 0.1 * ph, 0.1 * ph, PERSON, c.colour(PERSON))
     if rng.random() < 0.12:
         depth = rng.uniform(0.4, 0.9)
-        left, right, y = on_road(depth)
+        left, right, y = street.at(depth)
         label_id = BICYCLE if rng.random() < 0.6 else MOTORCYCLE
-        _two_wheeler(c, rng.uniform(left, right - 20), y, height * 0.12 * depth, label_id, with_rider=rng.random() < 0.8)
-
-    # ego-vehicle bonnet (ignored in evaluation) in some frames
-    if rng.random() < 0.3:
-        c.ellipse(width / 2, height * 1.05, width * 0.6, height * 0.09, EGO)
-
-    brightness = rng.uniform(0.75, 1.2)
-    noisy = c.image * brightness + rng.normal(0, 9, c.image.shape).astype(np.float32)
-    image = cv2.GaussianBlur(np.clip(noisy, 0, 255).astype(np.uint8), (3, 3), 0.6)
-    return image, c.label
+        _two_wheeler(c, rng.uniform(left, right - 20), y, height * 0.12 * depth, label_id,
+                     with_rider=rng.random() < 0.8)
 
 
 def _write_one(args) -> None:

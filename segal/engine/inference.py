@@ -1,42 +1,14 @@
-"""Forward passes over a set of ids, and test-split evaluation."""
-from typing import Iterator, Optional, Tuple
+"""Test-split and holdout evaluation: a confusion matrix and the mean loss, summed over ranks."""
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
 from ..evaluation import ConfusionMatrix
-from ..utils.device import to_device
+from ..models.outputs import iterate_logits, loss_per_element
 from ..utils.distributed import all_reduce_sum
-from ..utils.precision import autocast
-
-
-def loss_per_element(logits: torch.Tensor, target: torch.Tensor, ignore_index: Optional[int]) -> torch.Tensor:
-    """Cross-entropy of each sample (``[B]``) or pixel (``[B, H, W]``); ignored pixels give 0."""
-    ignore_index = -100 if ignore_index is None else ignore_index
-    return F.cross_entropy(logits, target, reduction="none", ignore_index=ignore_index)
-
-
-def mean_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: Optional[int]) -> torch.Tensor:
-    """Mean cross-entropy over the counted elements of a batch."""
-    return F.cross_entropy(logits, target, ignore_index=-100 if ignore_index is None else ignore_index)
-
-
-@torch.no_grad()
-def iterate_logits(model: nn.Module, loader: DataLoader, device: torch.device,
-                   amp_dtype: Optional[torch.dtype] = None) -> Iterator[Tuple[dict, torch.Tensor]]:
-    """Yields ``(batch, logits)`` for each batch of ``loader``, with the model in eval mode.
-
-    With ``amp_dtype``, the forward pass runs under autocast (the logits are in that dtype).
-    """
-    model.eval()
-    for batch in loader:
-        batch = to_device(batch, device)
-        with autocast(device, amp_dtype):
-            logits = model(batch["inputs"])
-        yield batch, logits
 
 
 def evaluate(

@@ -12,13 +12,14 @@ from torch import nn
 
 from ..data.loading import make_loader, make_train_loader
 from ..errors import InvalidValue, SegalError
+from ..models.outputs import mean_loss
 from ..registry import OPTIMIZERS, build
 from ..settings import TrainSettings
 from ..utils.device import to_device
 from ..utils.distributed import all_reduce_sum, broadcast_from_main, is_distributed, shard
 from ..utils.precision import autocast, autocast_dtype
 from ..utils.progress import Progress
-from .inference import evaluate, mean_loss
+from .inference import evaluate
 
 logger = logging.getLogger("segal")
 

@@ -62,6 +62,11 @@ class _Worker:
         child.close()
         self.item = None
 
+    def assign(self, item: Any) -> None:
+        """Sends the worker its next item."""
+        self.item = item
+        self.conn.send(item)
+
     def stop(self, timeout: float) -> None:
         try:
             self.conn.send(None)
@@ -102,8 +107,7 @@ def run_in_workers(
     try:
         for _ in range(min(workers, len(queue))):
             busy.append(_Worker(context, initializer, initargs, task))
-            busy[-1].item = queue.popleft()
-            busy[-1].conn.send(busy[-1].item)
+            busy[-1].assign(queue.popleft())
         while busy:
             wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=poll_seconds)
             for worker in list(busy):
@@ -111,12 +115,7 @@ def run_in_workers(
                 if result is None and not died:
                     continue
                 if died:
-                    worker.process.join(timeout=10)  # its pipe can close before its exit status is known
-                    if worker.process.is_alive():  # the pipe broke under a live worker: end it
-                        worker.process.kill()
-                        worker.process.join()
-                    on_death(worker.item, death_description(worker.process.exitcode))
-                    worker.conn.close()
+                    _reap(worker, on_death)
                     busy.remove(worker)
                     if queue:
                         busy.append(_Worker(context, initializer, initargs, task))
@@ -124,8 +123,7 @@ def run_in_workers(
                 else:
                     on_result(worker.item, result[0])
                 if queue:
-                    worker.item = queue.popleft()
-                    worker.conn.send(worker.item)
+                    worker.assign(queue.popleft())
                 elif worker in busy:
                     busy.remove(worker)
                     worker.stop(timeout=10)
@@ -133,6 +131,16 @@ def run_in_workers(
         for worker in busy:
             worker.process.kill()
             worker.process.join()
+
+
+def _reap(worker: _Worker, on_death: Callable[[Any, str], None]) -> None:
+    """Waits for a dead worker's exit status (killing it if its pipe broke while it lives) and reports its item."""
+    worker.process.join(timeout=10)  # its pipe can close before its exit status is known
+    if worker.process.is_alive():
+        worker.process.kill()
+        worker.process.join()
+    on_death(worker.item, death_description(worker.process.exitcode))
+    worker.conn.close()
 
 
 def _collect(worker: _Worker):

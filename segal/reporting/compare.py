@@ -205,64 +205,74 @@ def summarise(groups: "OrderedDict[str, List[Run]]") -> dict:
     summary = {"metric": metric, "dataset": first.config["dataset"]["type"],
                "protocol": first.config["protocol"]["type"], "settings": OrderedDict()}
     for name, runs in groups.items():
-        longest = max(runs, key=lambda run: len(run.records))
-        values = np.full((len(runs), len(longest.records)), np.nan)  # [seeds, steps]; NaN after a run's last step
-        for row, run in enumerate(runs):
-            values[row, : len(run.records)] = [r[metric] for r in run.records]
-        mean = np.nanmean(values, 0)
-        entry = {
-            "runs": [str(run.work_dir) for run in runs],
-            "seeds": [run.config.get("seed") for run in runs],
-            "n_labelled": longest.n_labelled,
-            "mean": mean.tolist(),
-            "std": np.nanstd(values, 0).tolist(),
-            "runs_per_step": np.isfinite(values).sum(0).tolist(),
-            "partial": [str(run.work_dir) for run in runs if not run.finished],
-            "steps": {str(run.work_dir): [len(run.records), run.planned_steps] for run in runs},
-            "cut": {str(run.work_dir): run.length for run in runs if run.length > len(run.records)},
-            "mistake_rate": {},
-        }
-        entry["per_seed"] = {run.config.get("seed"): _run_quantities(run, metric) for run in runs}
-        for step in MISTAKE_STEPS:
-            rates = [q["mistake_rate"].get(str(step)) for q in entry["per_seed"].values()]
-            rates = [r for r in rates if r is not None]
-            if rates:
-                entry["mistake_rate"][str(step)] = {"mean": float(np.mean(rates)), "std": float(np.std(rates))}
-            ceilings = [q["available_mistakes"][str(step)] for q in entry["per_seed"].values()
-                        if str(step) in q["available_mistakes"]]
-            if ceilings:
-                entry.setdefault("available_mistakes", {})[str(step)] = {
-                    key: float(np.mean([c[key] for c in ceilings if c[key] is not None]))
-                    if any(c[key] is not None for c in ceilings) else None for key in ("available", "ceiling", "found")}
-        if metric == "mIoU":
-            complete = [run for run in runs if len(run.records) == len(longest.records)]
-            classes = list(longest.records[-1]["per_class_iou"])
-            last = np.array([[np.nan if (iou := run.records[-1]["per_class_iou"][c]) is None else iou for c in classes]
-                             for run in complete])
-            entry["per_class_iou_last"] = dict(zip(classes, np.nanmean(last, 0).tolist()))
-        summary["settings"][name] = entry
+        summary["settings"][name] = _setting_entry(runs, metric)
     # every setting's AUC over the same labels: the steps that all settings' mean curves reach
     steps = summary["auc_steps"] = min(len(e["mean"]) for e in summary["settings"].values())
     for entry in summary["settings"].values():
         entry["auc"] = _mean_over_range(np.array(entry["mean"][:steps]), np.array(entry["n_labelled"][:steps], float))
     summary["paired"] = paired_comparisons(summary["settings"])
+    _against_random(summary)
+    return summary
+
+
+def _setting_entry(runs: List[Run], metric: str) -> dict:
+    """One setting's runs aggregated: the metric per step, per-seed quantities, mistake rates and ceilings."""
+    longest = max(runs, key=lambda run: len(run.records))
+    values = np.full((len(runs), len(longest.records)), np.nan)  # [seeds, steps]; NaN after a run's last step
+    for row, run in enumerate(runs):
+        values[row, : len(run.records)] = [r[metric] for r in run.records]
+    entry = {
+        "runs": [str(run.work_dir) for run in runs],
+        "seeds": [run.config.get("seed") for run in runs],
+        "n_labelled": longest.n_labelled,
+        "mean": np.nanmean(values, 0).tolist(),
+        "std": np.nanstd(values, 0).tolist(),
+        "runs_per_step": np.isfinite(values).sum(0).tolist(),
+        "partial": [str(run.work_dir) for run in runs if not run.finished],
+        "steps": {str(run.work_dir): [len(run.records), run.planned_steps] for run in runs},
+        "cut": {str(run.work_dir): run.length for run in runs if run.length > len(run.records)},
+        "mistake_rate": {},
+    }
+    entry["per_seed"] = {run.config.get("seed"): _run_quantities(run, metric) for run in runs}
+    for step in MISTAKE_STEPS:
+        rates = [q["mistake_rate"].get(str(step)) for q in entry["per_seed"].values()]
+        rates = [r for r in rates if r is not None]
+        if rates:
+            entry["mistake_rate"][str(step)] = {"mean": float(np.mean(rates)), "std": float(np.std(rates))}
+        ceilings = [q["available_mistakes"][str(step)] for q in entry["per_seed"].values()
+                    if str(step) in q["available_mistakes"]]
+        if ceilings:
+            entry.setdefault("available_mistakes", {})[str(step)] = {
+                key: float(np.mean([c[key] for c in ceilings if c[key] is not None]))
+                if any(c[key] is not None for c in ceilings) else None for key in ("available", "ceiling", "found")}
+    if metric == "mIoU":
+        complete = [run for run in runs if len(run.records) == len(longest.records)]
+        classes = list(longest.records[-1]["per_class_iou"])
+        last = np.array([[np.nan if (iou := run.records[-1]["per_class_iou"][c]) is None else iou for c in classes]
+                         for run in complete])
+        entry["per_class_iou_last"] = dict(zip(classes, np.nanmean(last, 0).tolist()))
+    return entry
+
+
+def _against_random(summary: dict) -> None:
+    """The baseline (Random), and per setting the labels it needs to reach Random's final value (and, for
+    segmentation, its per-class gain), against Random with the same other settings where the runs have it."""
     randoms = [name for name in summary["settings"] if name.split(" (")[0] == "Random"]
     baseline = next((name for name in randoms if name == "Random"), randoms[0] if randoms else None)
     summary["baseline"] = baseline
-    if baseline is not None:
-        summary["target"] = summary["settings"][baseline]["mean"][-1]
-        for name, entry in summary["settings"].items():
-            # Random's run of the same other settings (e.g. the same holdout size), else the plain one
-            suffix = name.partition(" ")[2]
-            own = next((r for r in randoms if r.partition(" ")[2] == suffix), baseline)
-            target = summary["settings"][own]["mean"][-1]
-            reached = [n for n, m in zip(entry["n_labelled"], entry["mean"]) if m >= target]
-            entry["random_setting"] = own
-            entry["labels_to_reach_random"] = reached[0] if reached else None
-            if metric == "mIoU":
-                base = summary["settings"][own]["per_class_iou_last"]
-                entry["per_class_iou_gain"] = {c: v - base[c] for c, v in entry["per_class_iou_last"].items()}
-    return summary
+    if baseline is None:
+        return
+    summary["target"] = summary["settings"][baseline]["mean"][-1]
+    for name, entry in summary["settings"].items():
+        suffix = name.partition(" ")[2]
+        own = next((r for r in randoms if r.partition(" ")[2] == suffix), baseline)
+        target = summary["settings"][own]["mean"][-1]
+        reached = [n for n, m in zip(entry["n_labelled"], entry["mean"]) if m >= target]
+        entry["random_setting"] = own
+        entry["labels_to_reach_random"] = reached[0] if reached else None
+        if summary["metric"] == "mIoU":
+            base = summary["settings"][own]["per_class_iou_last"]
+            entry["per_class_iou_gain"] = {c: v - base[c] for c, v in entry["per_class_iou_last"].items()}
 
 
 def _run_quantities(run: Run, metric: str) -> dict:

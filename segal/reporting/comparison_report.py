@@ -21,16 +21,21 @@ def _fmt(mean: float, std: float, digits: int = 4) -> str:
 
 
 def write_report(summary: dict, out_dir: Path) -> None:
-    """Writes ``report.md`` and ``summary.json``."""
+    """Writes ``report.md`` (the sections below, in order) and ``summary.json``."""
+    lines = ["# Active-learning comparison", ""]
+    for section in (_overview_lines, _per_step_lines, _mistake_lines, _per_class_lines, _paired_lines):
+        lines += section(summary)
+    atomic_write_text(out_dir / "report.md", "\n".join(lines) + "\n")
+    atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2, default=lambda v: None))
+
+
+def _overview_lines(summary: dict) -> List[str]:
+    """One row per setting (runs, AUC, final value, labels to reach Random), and what was compared how."""
     metric, settings = summary["metric"], summary["settings"]
-    names = list(settings)
-    n_labelled = max((e["n_labelled"] for e in settings.values()), key=len)
-    lines = ["# Active-learning comparison", "",
-             f"Metric: **{metric}** on the test split, mean ± std over seeds (the population standard deviation, "
-             "ddof=0).", ""]
-    lines += [f"| setting | runs | AUC | final {metric} | labels to reach Random's final |", "|---|---|---|---|---|"]
-    for name in names:
-        e = settings[name]
+    lines = [f"Metric: **{metric}** on the test split, mean ± std over seeds (the population standard deviation, "
+             "ddof=0).", "",
+             f"| setting | runs | AUC | final {metric} | labels to reach Random's final |", "|---|---|---|---|---|"]
+    for name, e in settings.items():
         reach = e.get("labels_to_reach_random")
         reach = "—" if summary["baseline"] is None else ("not reached" if reach is None else str(reach))
         runs = f"{len(e['runs'])}" + (f" ({len(e['partial'])} unfinished)" if e["partial"] else "")
@@ -46,6 +51,7 @@ def write_report(summary: dict, out_dir: Path) -> None:
                   f"{common - 1}); longer runs: "
                   + ", ".join(f"`{run}` ({length} steps)" for run, length in cut.items()) + "."]
     if summary["baseline"] is not None:
+        n_labelled = _n_labelled(settings)
         per_setting = (" (each setting is measured against Random with the same other settings where the runs "
                        "have it)" if len({e.get("random_setting") for e in settings.values()}) > 1 else "")
         auc_steps = summary["auc_steps"]
@@ -53,43 +59,63 @@ def write_report(summary: dict, out_dir: Path) -> None:
                      f"{n_labelled[auc_steps - 1]} labels)" if auc_steps < len(n_labelled) else "")
         lines += ["", f"Random's final mean {metric}: {summary['target']:.4f}{per_setting}. AUC is the mean {metric} "
                       f"over the labelled range (trapezoid rule){auc_range}."]
-    lines += ["", f"## {metric} per annotation step", "",
-              "Step 0 is the model trained on the initial set; step s, the model trained after the s-th selection "
-              "was labelled.", "",
-              "| step | labelled | " + " | ".join(names) + " |", "|---" * (len(names) + 2) + "|"]
-    for i, n in enumerate(n_labelled):
+    return lines
+
+
+def _n_labelled(settings: dict) -> List[int]:
+    """Labels at each step, from the longest setting."""
+    return max((e["n_labelled"] for e in settings.values()), key=len)
+
+
+def _per_step_lines(summary: dict) -> List[str]:
+    metric, settings = summary["metric"], summary["settings"]
+    names = list(settings)
+    lines = ["", f"## {metric} per annotation step", "",
+             "Step 0 is the model trained on the initial set; step s, the model trained after the s-th selection "
+             "was labelled.", "",
+             "| step | labelled | " + " | ".join(names) + " |", "|---" * (len(names) + 2) + "|"]
+    for i, n in enumerate(_n_labelled(settings)):
         lines.append(f"| {i} | {n} | " + " | ".join(
             _fmt(settings[k]["mean"][i], settings[k]["std"][i]) if i < len(settings[k]["mean"]) else "—"
             for k in names) + " |")
-    lines += ["", "## Mistakes found per selection (the paper's Table 1)", "",
-              "Fraction of the ids chosen at annotation step s that the selecting model predicted wrongly (pixels, "
-              "for segmentation). Annotation step s is the s-th selection, as the paper counts: it is made by the "
-              "model trained on the initial set and the s - 1 earlier selections (the record `step: s - 1` in "
-              "metrics.jsonl).", "",
-              "| setting | " + " | ".join(f"annotation step {s}" for s in MISTAKE_STEPS) + " |",
-              "|---" * (len(MISTAKE_STEPS) + 1) + "|"]
-    for name in names:
-        rates = settings[name]["mistake_rate"]
+    return lines
+
+
+def _mistake_lines(summary: dict) -> List[str]:
+    settings = summary["settings"]
+    lines = ["", "## Mistakes found per selection (the paper's Table 1)", "",
+             "Fraction of the ids chosen at annotation step s that the selecting model predicted wrongly (pixels, "
+             "for segmentation). Annotation step s is the s-th selection, as the paper counts: it is made by the "
+             "model trained on the initial set and the s - 1 earlier selections (the record `step: s - 1` in "
+             "metrics.jsonl).", "",
+             "| setting | " + " | ".join(f"annotation step {s}" for s in MISTAKE_STEPS) + " |",
+             "|---" * (len(MISTAKE_STEPS) + 1) + "|"]
+    for name, entry in settings.items():
+        rates = entry["mistake_rate"]
         cells = [_fmt(rates[str(s)]["mean"], rates[str(s)]["std"], 3) if str(s) in rates else "—"
                  for s in MISTAKE_STEPS]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += _ceiling_lines(settings)
-    if metric == "mIoU":
-        classes = list(settings[names[0]]["per_class_iou_last"])
-        with_gain = summary["baseline"] is not None
-        lines += ["", "## Per-class IoU at the last step" + (" (gain over Random)" if with_gain else ""), "",
-                  "| class | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-        for c in classes:
-            cells = []
-            for name in names:
-                value = settings[name]["per_class_iou_last"][c]
-                gain = settings[name].get("per_class_iou_gain", {}).get(c)
-                shown_gain = f" ({gain:+.4f})" if gain is not None and np.isfinite(gain) else ""
-                cells.append("n/a" if not np.isfinite(value) else f"{value:.4f}{shown_gain}")
-            lines.append(f"| {c} | " + " | ".join(cells) + " |")
-    lines += _paired_lines(summary)
-    atomic_write_text(out_dir / "report.md", "\n".join(lines) + "\n")
-    atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2, default=lambda v: None))
+    return lines + _ceiling_lines(settings)
+
+
+def _per_class_lines(summary: dict) -> List[str]:
+    """Segmentation: each class's IoU at the last step, with the gain over Random where there is one."""
+    settings = summary["settings"]
+    if summary["metric"] != "mIoU":
+        return []
+    names = list(settings)
+    with_gain = summary["baseline"] is not None
+    lines = ["", "## Per-class IoU at the last step" + (" (gain over Random)" if with_gain else ""), "",
+             "| class | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for c in settings[names[0]]["per_class_iou_last"]:
+        cells = []
+        for name in names:
+            value = settings[name]["per_class_iou_last"][c]
+            gain = settings[name].get("per_class_iou_gain", {}).get(c)
+            shown_gain = f" ({gain:+.4f})" if gain is not None and np.isfinite(gain) else ""
+            cells.append("n/a" if not np.isfinite(value) else f"{value:.4f}{shown_gain}")
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _ceiling_lines(settings: "OrderedDict[str, dict]") -> List[str]:

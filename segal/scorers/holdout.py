@@ -88,6 +88,11 @@ class HoldoutLossChange(Scorer):
         self.steps, self.lr, self.reduction, self.method = steps, lr, reduction, method
         self.chunk_size, self.holdout_batch, self.holdout_pixels = chunk_size, holdout_batch, holdout_pixels
 
+    @property
+    def closed_form(self) -> bool:
+        """Whether the step prepared last scores in closed form (a linear head, ``method='auto'``), not by vmap."""
+        return self._closed_form
+
     def prepare(self, ctx: ScoringContext) -> None:
         self.probe = HeadProbe(ctx.model.head, ctx.ignore_index)
         self.holdout_z, self.holdout_y = ctx.labelled_features(ctx.pool.holdout_ids, self.precision)
