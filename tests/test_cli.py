@@ -60,10 +60,10 @@ def test_every_option_has_a_help_text(tool):
 
 def test_usage_lines_in_docstrings_list_every_option():
     for tool in TOOLS:
-        module = load_tool(tool)
+        module = importlib.import_module(f"segal.commands.{tool}")
         options = {s for a in module.build_parser()._actions for s in a.option_strings if s.startswith("--")}
         missing = {o for o in options - {"--help"} if o not in module.__doc__}
-        assert not missing, f"tools/{tool}.py's usage line lacks {sorted(missing)}"
+        assert not missing, f"segal/commands/{tool}.py's usage line lacks {sorted(missing)}"
 
 
 def test_one_option_per_meaning():

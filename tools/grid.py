@@ -1,14 +1,4 @@
-"""Run an experiment grid (scorer x variant x seed) in worker processes, then write its results page.
-
-    python tools/grid.py EXPERIMENT [--workers N] [--work-root DIR] [--results DIR] [--dry-run] [--debug]
-
-Finished runs are skipped and interrupted ones resumed, so the same command
-continues a stopped grid. When every run has finished, the runs are compared
-(tools/report.py's tables plus paired differences against the baselines) into
-RESULTS/<experiment>/ and the experiment's row in RESULTS/README.md gives the
-command and the wall time. RESULTS is WORK_ROOT/results unless given: the
-shipped pages in docs/results/ change only with --results docs/results.
-"""
+"""``python tools/grid.py ...`` runs ``segal-grid``; its usage and code are in segal/commands/grid.py."""
 import os
 import sys
 

@@ -1,11 +1,4 @@
-"""Compare active-learning runs: curves, tables and a summary over seeds.
-
-    python tools/report.py WORK_DIR [WORK_DIR ...] --out DIR [--allow-partial] [--debug]
-
-Writes DIR/curves.png, DIR/report.md and DIR/summary.json. Seeds of one
-setting are aggregated; runs on different datasets or step sizes are refused,
-and so are unfinished runs beside longer ones unless --allow-partial is given.
-"""
+"""``python tools/report.py ...`` runs ``segal-report``; its usage and code are in segal/commands/report.py."""
 import os
 import sys
 

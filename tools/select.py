@@ -1,8 +1,4 @@
-"""Choose the next images to annotate.
-
-    python tools/select.py CONFIG CHECKPOINT --budget K (--state WORK_DIR/state.json | --pool DIR_OR_LIST)
-        [--work-dir DIR] [--heatmaps DIR] [--launcher {none,pytorch}] [--cfg-options KEY=VALUE ...] [--debug]
-"""
+"""``python tools/select.py ...`` runs ``segal-select``; its usage and code are in segal/commands/select.py."""
 import os
 import sys
 

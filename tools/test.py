@@ -1,10 +1,4 @@
-"""Evaluate a checkpoint on the test split.
-
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR] [--launcher {none,pytorch}]
-                         [--cfg-options KEY=VALUE ...] [--debug]
-
-Writes DIR/metrics.json, DIR/report.md, DIR/confusion.png and DIR/config.py.
-"""
+"""``python tools/test.py ...`` runs ``segal-test``; its usage and code are in segal/commands/test.py."""
 import os
 import sys
 

@@ -1,9 +1,4 @@
-"""Run an active-learning experiment from a config.
-
-    python tools/train.py CONFIG [--work-dir DIR] [--seed N] [--resume] [--allow-missing] [--launcher {none,pytorch}]
-                          [--cfg-options KEY=VALUE ...] [--debug]
-    bash tools/dist_train.sh CONFIG NPROC [options as above]
-"""
+"""``python tools/train.py ...`` runs ``segal-train``; its usage and code are in segal/commands/train.py."""
 import os
 import sys
 
