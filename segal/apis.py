@@ -36,9 +36,9 @@ def build_dataset(cfg: Config):
     """
     dataset_cfg = dict(cfg.dataset)
     data_root = dataset_cfg.get("data_root")
-    if isinstance(data_root, str) and not Path(data_root).exists():
+    if isinstance(data_root, str):
         found = find_relative(data_root, cfg.filename)
-        if found is not None:
+        if found is not None and found != Path(data_root):
             logger.info("dataset.data_root '%s' is not in the current folder; using %s, found above the config",
                         data_root, found)
             dataset_cfg["data_root"] = str(found)
@@ -57,10 +57,9 @@ def build_model(model_cfg: dict, dataset) -> torch.nn.Module:
     return build(MODELS, model_cfg, "model")
 
 
-def _killed_before_first_commit(work_dir: Path) -> bool:
+def _killed_before_first_commit(folder: RunFolder) -> bool:
     """A run folder without ``state.json`` that a start left behind (its lock or config), seen before locking it."""
-    return not RunFolder(work_dir).has_state() and any((work_dir / name).is_file()
-                                                          for name in ("config.json", LOCK_NAME))
+    return not folder.has_state() and any((folder.root / name).is_file() for name in ("config.json", LOCK_NAME))
 
 
 def run_experiment(cfg: Config, work_dir: str, resume: bool = False, allow_missing: bool = False) -> List[dict]:
@@ -90,8 +89,8 @@ def run_experiment(cfg: Config, work_dir: str, resume: bool = False, allow_missi
     cfg.work_dir = str(work_dir)
     render_config(cfg)  # a config that cannot be saved is refused before the folder exists
     loop = build_loop(cfg, work_dir, allow_missing)
-    resume = resume or (loop.oracle.name == "annotators" and RunFolder(work_dir).has_state())
-    if resume and _killed_before_first_commit(work_dir):
+    resume = resume or (loop.oracle.name == "annotators" and loop.folder.has_state())
+    if resume and _killed_before_first_commit(loop.folder):
         logger.info("%s: the run was interrupted before its first commit; starting at step 0", work_dir)
         resume = False
     if resume:

@@ -67,7 +67,7 @@ def heatmap_name(image: str, sample_id: int, taken: set) -> str:
     return name
 
 
-def _restore_annotation_state(state: str, cfg: Config, dataset) -> Tuple[dict, ActivePool, int]:
+def _restore_annotation_state(folder: RunFolder, cfg: Config, dataset) -> Tuple[dict, ActivePool, int]:
     """Reads an annotation run's state and checks a selection may be recorded in it.
 
     Returns:
@@ -78,7 +78,7 @@ def _restore_annotation_state(state: str, cfg: Config, dataset) -> Tuple[dict, A
             step, or a selection is still pending annotation; the message says
             which command resolves it.
     """
-    folder = _run_folder(state)
+    state = folder.state_path
     saved = folder.read_state(len(dataset))
     oracle = saved.get("oracle", cfg.loop.get("oracle", "simulated"))
     if oracle != "annotators":
@@ -100,7 +100,7 @@ def _restore_annotation_state(state: str, cfg: Config, dataset) -> Tuple[dict, A
         raise RunStateError(
             f"{state}: the {len(pending)} images of annotation step {step + 1} are still pending annotation. "
             f"Deliver their labels, then train step {step + 1} with: python tools/train.py CONFIG --work-dir "
-            f"{Path(state).parent} (add --allow-missing to train without the missing ones)"
+            f"{folder.root} (add --allow-missing to train without the missing ones)"
         )
     return saved, pool, step
 
@@ -170,9 +170,10 @@ def _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps) -> T
         raise InvalidValue("give exactly one of --state (a run's state.json) or --pool (a folder or list of images)")
     device = rank_device(resolve_device(cfg.get("device", "auto")))
     scorer = build(SCORERS, cfg.scorer, "scorer", lenient=True)
-    if state is not None:
+    folder = _run_folder(state) if state is not None else None
+    if folder is not None:
         dataset = build_dataset(cfg)
-        saved, pool, step = _restore_annotation_state(state, cfg, dataset)
+        saved, pool, step = _restore_annotation_state(folder, cfg, dataset)
     else:
         dataset, step, saved = _folder_pool(cfg, checkpoint, pool_source), 0, None
         pool = ActivePool(np.full(len(dataset), Split.POOL, dtype=np.int8))
@@ -184,7 +185,7 @@ def _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps) -> T
     model = build_model(cfg.model, dataset).to(device)
     meta = load_checkpoint(checkpoint, model, cfg.model, list(dataset.classes), device)
     if saved is not None:
-        _run_folder(state).check_checkpoint_of(saved, meta, checkpoint)
+        folder.check_checkpoint_of(saved, meta, checkpoint)
     model.eval()
     loop = from_section(LoopSettings, cfg.loop, "loop")
     loop.progress = loop.progress and is_main()
@@ -199,7 +200,7 @@ def _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps) -> T
             "budget": budget, "next_step": step + 1 if saved is not None else None}
     _write_selection(out, entries, meta)
     if saved is not None:
-        _record_pending(state, saved, pool, selection.ids, step)
+        _record_pending(folder, saved, pool, selection.ids, step)
     return entries, out
 
 
@@ -245,12 +246,12 @@ def _describe(ctx: ScoringContext, scorer, selection, heat_dir: Optional[Path]) 
     return entries
 
 
-def _record_pending(state: str, saved: dict, pool: ActivePool, ids: np.ndarray, step: int) -> None:
+def _record_pending(folder: RunFolder, saved: dict, pool: ActivePool, ids: np.ndarray, step: int) -> None:
     """Records ``ids`` in the run's state as annotation step ``step + 1``, pending annotation."""
     pool.label(ids, step + 1)
     saved["pool"] = pool.state_dict()
     saved["records"][-1]["selected_ids"] = ids.tolist()
-    folder = _run_folder(state)
     folder.write_state(saved)
     write_metrics(folder.metrics_path, saved["records"])
-    logger.info("recorded %d images as annotation step %d (pending annotation) in %s", len(ids), step + 1, state)
+    logger.info("recorded %d images as annotation step %d (pending annotation) in %s", len(ids), step + 1,
+                folder.state_path)

@@ -139,7 +139,8 @@ class ActiveLoop:
         """
         if resume:
             self.state = self._restore()
-            self.oracle.check_restored(self.folder, self.state.records, self.state.pool, self.dataset)
+            self.oracle.check_restored(self.folder, self.state.records, self.state.pool, self.dataset,
+                                       self.schedule.num_steps)
         else:
             if self.folder.has_state():
                 raise RunStateError(f"{self.folder.state_path} already holds a run; pass --resume to continue it or "
@@ -173,17 +174,15 @@ class ActiveLoop:
             self._commit(state, records[-1]["step"])
         elif plan.finish_last == "delivered":  # the selecting model's predictions against the delivered labels
             last = records[-1]
-            ranked = last["selected_ids"] or self.oracle.pending.tolist()  # as tools/select.py ranked them
-            last.update(self._selection_fields(self.oracle.usable(self.dataset, self.oracle.pending)))
+            ranked = last["selected_ids"] or plan.pending.tolist()  # as tools/select.py ranked them
+            last.update(self._selection_fields(plan.delivered))
             last["selected_ids"] = ranked
         if not plan.steps and plan.finish_last is None:
             logger.info("run already complete: %d steps in %s", self.schedule.num_steps, self.work_dir)
         for step, select in plan.steps:
             records.append(self._step(state, step, select))
             self._commit(state, step)
-        if self.oracle.name == "annotators":
-            logger.info("step %d trained; run tools/select.py to choose the next images to annotate",
-                        records[-1]["step"])
+        self.oracle.after_run(records)
         return records
 
     def _pseudo_labelled(self, records: List[dict]) -> Tuple[np.ndarray, np.ndarray]:
@@ -346,11 +345,6 @@ class ActiveLoop:
         state = self.folder.read_state(len(self.dataset))
         self.folder.check_identity(state, self.seed, self.identity["config_hash"])
         last_step = state["completed_step"]
-        if last_step > self.schedule.num_steps and self.oracle.name == "simulated":
-            raise RunStateError(
-                f"{self.work_dir} has finished {last_step} steps; protocol.num_steps={self.schedule.num_steps} "
-                f"would shorten it. Resume with protocol.num_steps >= {last_step}, or start a new run"
-            )
         checkpoint = self.folder.read_latest_checkpoint(state, self.device)
         load_weights(self.model, checkpoint["state_dict"], self.work_dir / state["checkpoint"])
         logger.info("resuming %s after step %d", self.work_dir, last_step)

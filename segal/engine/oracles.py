@@ -8,7 +8,7 @@ The loop asks its oracle which ids it may use, how to finish the last record,
 and which steps to run; it does not know which oracle it has.
 """
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
 import numpy as np
@@ -33,10 +33,14 @@ class StepPlan:
             (a simulated run extended by more steps selects with its last model),
             ``'delivered'`` (annotators delivered the pending selection's labels) or ``None``.
         steps: ``(step, whether it selects)`` for each step to train.
+        delivered: With ``'delivered'``: the pending ids whose labels exist.
+        pending: With ``'delivered'``: every pending id, as ``tools/select.py`` recorded them.
     """
 
     finish_last: Optional[str]
     steps: List[Tuple[int, bool]]
+    delivered: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    pending: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 class SimulatedOracle:
@@ -56,8 +60,15 @@ class SimulatedOracle:
             raise BudgetError(f"{remaining} more steps of {step_size} need {needed} ids, but the pool has only "
                               f"{available} unlabelled ids; lower protocol.num_steps or the step size")
 
-    def check_restored(self, folder, records: List[dict], pool: ActivePool, dataset) -> None:
-        """Nothing to wait for: the labels are all there."""
+    def check_restored(self, folder, records: List[dict], pool: ActivePool, dataset, num_steps: int) -> None:
+        """Refuses a plan shorter than the run: the labels are all there, so nothing else can be missing."""
+        last_step = records[-1]["step"] if records else 0
+        if last_step > num_steps:
+            raise RunStateError(f"{folder.root} has finished {last_step} steps; protocol.num_steps={num_steps} "
+                                f"would shorten it. Resume with protocol.num_steps >= {last_step}, or start a new run")
+
+    def after_run(self, records: List[dict]) -> None:
+        """Nothing to ask for: the run has trained every step it could."""
 
     def plan(self, records: List[dict], num_steps: int) -> StepPlan:
         """The remaining steps; a finished run extended by more steps first selects with its last model."""
@@ -79,6 +90,7 @@ class Annotators:
     def __init__(self, allow_missing: bool = False):
         self.allow_missing = allow_missing
         self.pending = np.zeros(0, dtype=np.int64)
+        self._has_label = np.zeros(0, dtype=bool)
 
     def usable(self, dataset, ids: np.ndarray) -> np.ndarray:
         """The ids whose label files exist."""
@@ -88,7 +100,7 @@ class Annotators:
     def check_budget(self, pool: ActivePool, num_steps: int, step_size: int) -> None:
         """Selections are made by tools/select.py, which checks its own budget."""
 
-    def check_restored(self, folder, records: List[dict], pool: ActivePool, dataset) -> None:
+    def check_restored(self, folder, records: List[dict], pool: ActivePool, dataset, num_steps: int) -> None:
         """A step must be pending annotation, and its labels delivered unless ``allow_missing``.
 
         Raises:
@@ -97,10 +109,11 @@ class Annotators:
         """
         step = records[-1]["step"]
         self.pending = pool.labelled_ids(step + 1)
+        self._has_label = dataset.has_label(self.pending)
         if not len(self.pending):
             raise RunStateError(f"{folder.state_path}: step {step} is trained and nothing is pending annotation; "
                                 f"run tools/select.py to choose the next images")
-        missing = self.pending[~dataset.has_label(self.pending)]
+        missing = self.pending[~self._has_label]
         if len(missing) and not self.allow_missing:
             listing = "\n  ".join(str(dataset.expected_label_path(int(i))) for i in missing)
             raise MissingLabelsError(
@@ -114,7 +127,16 @@ class Annotators:
         """One step: step 0 on a fresh run, else the step after the delivered selection; it never selects."""
         if not records:
             return StepPlan(None, [(0, False)])
-        return StepPlan("delivered", [(records[-1]["step"] + 1, False)])
+        return StepPlan("delivered", [(records[-1]["step"] + 1, False)], self.delivered, self.pending)
+
+    @property
+    def delivered(self) -> np.ndarray:
+        """The pending ids whose label files exist (set by :meth:`check_restored`)."""
+        return self.pending[self._has_label]
+
+    def after_run(self, records: List[dict]) -> None:
+        """Says what comes next: a selection for the annotators."""
+        logger.info("step %d trained; run tools/select.py to choose the next images to annotate", records[-1]["step"])
 
 
 def make_oracle(name: str, allow_missing: bool = False):
