@@ -7,6 +7,9 @@ Cases:
   segmentation:   DeepLabV3+ ResNet18 at 256x512, pool 32, holdout 16 (quick: 64x128, 4 / 2);
                   on CUDA 1024x2048 with pool 64.
   joint:          Coreset and BADGE choosing 1,000 of 100,000 x 512 features (quick: 100 of 10,000).
+  regions:        the segmentation model at 256x512 (quick: 64x128), pool 16, SLIC regions (about 500 per
+                  image): each scorer's region pass against its image pass, timed alternately in the same run
+                  (target: at most 1.2x), and exact Ours' cost per shortlisted region against its cost per image.
 
 Per scorer: median seconds over repeats after a warm-up, of which the
 per-step preparation (holdout features and gradients, masks), the ratio to one
@@ -35,12 +38,14 @@ import torch.nn.functional as F
 
 from segal.data import ActivePool, Split
 from segal.data.classification import InMemoryClassification
+from segal.data.regions import RegionSpec
 from segal.models import MLPClassifier, SegmentationModel
 from segal.scorers import BALD, Entropy, HoldoutLossChange, HoldoutLossChangeApprox, MCDropout, Random, ScoringContext
 from segal.scorers.diversity import greedy_k_center, kmeans_pp_outer
+from segal.scorers.regions import score_regions
 
 RESULTS = Path(__file__).resolve().parent / "results"
-CASES = ("classification", "segmentation", "joint")
+CASES = ("classification", "segmentation", "joint", "regions")
 
 
 class PeakMemory:
@@ -299,6 +304,59 @@ def joint_case(device, quick):
     return rows
 
 
+class SegRegionDataset(SegTensorDataset):
+    """Random images with SLIC region maps of a smoothed copy, computed once and kept in memory."""
+
+    def region_map(self, idx):
+        if idx not in self.maps:
+            smooth = torch.nn.functional.avg_pool2d(self.inputs[idx][None], 9, 1, 4)[0]
+            rgb = ((smooth - smooth.min()) / (smooth.max() - smooth.min()) * 255).byte().permute(1, 2, 0).numpy()
+            self.maps[idx] = RegionSpec("SLIC", n_segments=500, compactness=10).compute(rgb)
+        return self.maps[idx]
+
+
+def region_case(device, quick):
+    """Each scorer's region pass against its image pass, alternated (image, region, image, region), medians."""
+    name, model, data, _, _ = segmentation_setup(device, quick, n_pool=4 if quick else 16)
+    data.__class__, data.maps = SegRegionDataset, {}
+    ctx = make_context(model, data, 4 if quick else 16, device, 2)
+    candidates = ctx.pool.candidate_ids()
+    for i in candidates:
+        data.region_map(int(i))
+    scorers = [("Random", Random()), ("Entropy", Entropy()), ("MCDropout T=20", MCDropout(20)),
+               ("BALD T=20", BALD(20)), ("HoldoutLossChangeApprox", HoldoutLossChangeApprox(holdout_batch=4))]
+    rows = []
+    for label, scorer in scorers:
+        scorer.score_ids(ctx, candidates[:2])  # warm-up
+        image, region = [], []
+        for _ in range(1 if quick else 2):
+            image.append(timed(lambda: scorer.score_ids(ctx, candidates), device, 1, warmup=lambda: None)[0])
+            region.append(timed(lambda: score_regions(scorer, ctx, candidates), device, 1, warmup=lambda: None)[0])
+        rows.append({"case": f"regions, {name}", "scorer": label, "image_seconds": statistics.median(image),
+                     "seconds": statistics.median(region),
+                     "region_to_image": statistics.median(region) / statistics.median(image)})
+    exact = HoldoutLossChange(lr=1e-4, chunk_size=1, holdout_batch=4, shortlist=4 if quick else 16)
+    per_image = timed(lambda: exact.score_ids(ctx, candidates[:4]), device, 1)[0] / 4
+    scores = score_regions(exact.region_pass(), ctx, candidates)
+    available = np.ones(len(scores.scores), bool)
+    rerank = timed(lambda: exact.rerank_regions(ctx, scores, available), device, 1)[0]
+    rows.append({"case": f"regions, {name}", "scorer": f"HoldoutLossChange shortlist={exact.shortlist}",
+                 "seconds": rerank, "seconds_per_shortlisted_region": rerank / exact.shortlist,
+                 "image_seconds_per_image": per_image})
+    return rows
+
+
+def print_region_table(rows):
+    print(f"{'case':<46} {'scorer':<32} {'image s':>8} {'region s':>9} {'region/image':>13}")
+    for r in rows:
+        if "region_to_image" in r:
+            print(f"{r['case']:<46} {r['scorer']:<32} {r['image_seconds']:8.2f} {r['seconds']:9.2f} "
+                  f"{r['region_to_image']:13.2f}")
+        else:
+            print(f"{r['case']:<46} {r['scorer']:<32} {r['image_seconds_per_image']:8.2f} "
+                  f"{r['seconds_per_shortlisted_region']:9.2f}   (seconds per image / per shortlisted region)")
+
+
 def print_table(rows):
     header = (f"{'case':<34} {'scorer':<40} {'s':>8} {'prep s':>7} {'x infer':>8} {'x ref':>7} {'spearman':>9} "
               f"{'top-K':>6} {'vs exact':>9} {'peak MB':>8}")
@@ -336,7 +394,12 @@ def main():
         extra["seg_peak_memory_mb_pool_x1_x4"] = segmentation_memory_growth(device, args.quick)
     if "joint" in args.cases:
         rows += joint_case(device, args.quick)
-    print_table(rows)
+    region_rows = region_case(device, args.quick) if "regions" in args.cases else []
+    if rows:
+        print_table(rows)
+    if region_rows:
+        print_region_table(region_rows)
+        rows += region_rows
     for label, (base, grown) in extra.get("seg_peak_memory_mb_pool_x1_x4", {}).items():
         print(f"segmentation {label}: peak memory above the pre-scoring level, pool x1 -> x4: "
               f"{base:.1f} MB -> {grown:.1f} MB")

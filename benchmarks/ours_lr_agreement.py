@@ -22,7 +22,7 @@ from scipy.stats import spearmanr
 
 from segal.experiments.replay import ReplayedStep, replay_grid_step
 from segal.scorers import HoldoutLossChange, HoldoutLossChangeApprox
-from segal.scorers.base import NonFiniteScores
+from segal.scorers.checks import NonFiniteScores
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LEARNING_RATES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)

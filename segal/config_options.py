@@ -115,9 +115,10 @@ def parse_option_value(text: str) -> Any:
         return tuple(items) if stripped[0] == "(" else items
     if len(stripped) >= 2 and stripped[0] == stripped[-1] and stripped[0] in "'\"":
         return stripped[1:-1]
-    if "," in stripped:
-        return [parse_option_value(item.strip()) for item in _split_top_level(stripped)]
-    return _scalar(text)
+    parts = _split_top_level(stripped) if "," in stripped else [stripped]
+    if len(parts) > 1:
+        return [parse_option_value(item.strip()) for item in parts]
+    return _scalar(text)  # no top-level comma, e.g. f(a, b): a string
 
 
 def parse_cfg_options(items: Iterable[str]) -> dict:

@@ -4,7 +4,7 @@ The config check (:mod:`segal.config_check`) reads the valid keys and their
 types from these classes; the engine and the launcher take them as built here.
 """
 from dataclasses import dataclass, field
-from typing import Optional, Type, TypeVar
+from typing import Optional, Type, TypeVar, Union
 
 from .errors import InvalidValue
 
@@ -14,6 +14,8 @@ AMP_MODES = ("auto", "bf16", "fp16", None)
 MONITORS = ("loss", "accuracy", "miou")
 #: Where labels come from: the dataset's own labels (benchmarks) or annotators' files.
 ORACLES = ("simulated", "annotators")
+#: How the simulated oracle labels a region: its dominant true class everywhere, or its true labels.
+REGION_LABELS = ("dominant", "exact")
 #: How scores become a selection.
 SELECTIONS = ("top", "per_predicted_class")
 Section = TypeVar("Section")
@@ -101,7 +103,11 @@ class LoopSettings:
         oracle: ``'simulated'``: the loop selects and reads the true labels
             itself (benchmarks). ``'annotators'``: real annotation work; each
             run trains one step on the labels delivered so far, and
-            ``tools/select.py`` chooses what to annotate next.
+            ``tools/select.py`` chooses what to annotate next. With
+            ``dataset.regions``, ``dict(type='simulated', region_label='dominant')``
+            says how the simulated oracle labels a region: ``'dominant'`` (one
+            click: the region's most frequent true class on every pixel) or
+            ``'exact'`` (its true labels); see :mod:`segal.data.partial_labels`.
         selection: How the scores become a selection: ``'top'``, the step
             size's best scores; ``'per_predicted_class'`` (classification,
             scorers that score each sample), rounds over the classes the model
@@ -122,6 +128,10 @@ class LoopSettings:
             it as new labels are obtained"). They still count as labelled
             (``n_labelled`` counts annotations; records add ``n_trained``,
             ``n_holdout`` and ``holdout_added_ids``). Simulated oracle only.
+        region_class_balance: ``None`` (off) or an exponent ``beta > 0``: with
+            ``dataset.regions``, regions whose predicted class is rare among the
+            labelled pixels rank higher, by the weight
+            ``((n_max + 1) / (n_c + 1)) ** beta`` (:mod:`segal.engine.class_balance`).
     """
 
     score_batch_size: int = 256
@@ -129,10 +139,11 @@ class LoopSettings:
     keep_checkpoints: int = 0
     progress: bool = True
     tensorboard: bool = False
-    oracle: str = "simulated"
+    oracle: Union[str, dict] = "simulated"
     selection: str = "top"
     pseudo_labels: Optional[dict] = None
     holdout_growth: Optional[dict] = None
+    region_class_balance: Optional[float] = None
 
     def __post_init__(self):
         if self.score_batch_size < 1:
@@ -140,10 +151,16 @@ class LoopSettings:
         if self.num_workers < 0 or self.keep_checkpoints < 0:
             raise InvalidValue(f"loop.num_workers and loop.keep_checkpoints must be >= 0 (0 keeps every checkpoint), "
                              f"got {self.num_workers} and {self.keep_checkpoints}")
+        self.region_label = "dominant"
+        if isinstance(self.oracle, dict):
+            self.oracle, self.region_label = _oracle_dict(self.oracle)
         if self.oracle not in ORACLES:
             raise InvalidValue(f"loop.oracle must be one of {ORACLES}, got {self.oracle!r}")
         if self.selection not in SELECTIONS:
             raise InvalidValue(f"loop.selection must be one of {SELECTIONS}, got {self.selection!r}")
+        if self.region_class_balance is not None and not self.region_class_balance > 0:
+            raise InvalidValue(f"loop.region_class_balance must be None or a number > 0, got "
+                               f"{self.region_class_balance!r}")
         if self.pseudo_labels is not None:
             check_share("loop.pseudo_labels", self.pseudo_labels, whole_allowed=False)
         if self.holdout_growth is not None:
@@ -151,6 +168,18 @@ class LoopSettings:
             if self.oracle != "simulated":
                 raise InvalidValue("loop.holdout_growth needs loop.oracle='simulated'; with annotators, "
                                  "add labelled images to the holdout list of the protocol instead")
+
+
+def _oracle_dict(oracle: dict):
+    """``(type, region_label)`` of ``loop.oracle=dict(type=..., region_label=...)``."""
+    unknown = set(oracle) - {"type", "region_label"}
+    if unknown or "type" not in oracle:
+        raise InvalidValue(f"loop.oracle must be a name or dict(type='simulated', region_label='dominant'|'exact'), "
+                           f"got {oracle!r}")
+    region_label = oracle.get("region_label", "dominant")
+    if region_label not in REGION_LABELS:
+        raise InvalidValue(f"loop.oracle.region_label must be one of {REGION_LABELS}, got {region_label!r}")
+    return oracle["type"], region_label
 
 
 def check_share(key: str, settings: dict, whole_allowed: bool) -> None:

@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from helpers.scorers import Cityscapes64, Digits64, city_pool, digits_context
 
@@ -34,6 +35,7 @@ from segal.scorers import (
     Random,
     ScoringContext,
 )
+from segal.scorers.regions import choose_regions, rank_regions
 from segal.utils.distributed import shard
 
 
@@ -84,6 +86,28 @@ def scoring_results(task: str, weights: str, data_root: str = None) -> dict:
     loader = make_loader(ctx.dataset, shard(ctx.pool.test_ids), 16)
     confusion, loss = evaluate(ctx.model, loader, ctx.device, ctx.dataset.num_classes, ctx.ignore_index)
     results["evaluation"] = {"confusion": confusion.matrix.tolist(), "loss": loss}
+    if task == "segmentation":
+        results["regions"] = region_results(weights, data_root)
+    return results
+
+
+def region_results(weights: str, data_root: str) -> dict:
+    """Per region-scoring scorer: every region's score and tier, and the 5 regions a step would buy."""
+    ctx = context("segmentation", weights, data_root)
+    ctx.dataset = Cityscapes64(data_root, regions=dict(type="Grid", size=16))
+    chosen = {"Random": Random(), "Entropy": Entropy(precision="exact"),
+              "BALD": BALD(num_passes=5, precision="exact"),
+              "HoldoutLossChangeApprox": HoldoutLossChangeApprox(precision="exact"),
+              "HoldoutLossChange": HoldoutLossChange(precision="exact", shortlist=6)}
+    def labelled(image):
+        return np.array([0, 3]) if image == 3 else np.zeros(0, dtype=np.int64)
+    results = {}
+    for name, scorer in chosen.items():
+        scores, available = rank_regions(scorer, ctx, ctx.pool.candidate_ids(), labelled)
+        selection = choose_regions(scores, available, 5, "regions",
+                                   lambda i: np.bincount(ctx.dataset.region_map(i).ravel()))
+        results[name] = {"scores": scores.scores.tolist(), "tier": scores.tier.tolist(),
+                         "selected": [selection.image_ids.tolist(), selection.region_ids.tolist()]}
     return results
 
 

@@ -110,6 +110,21 @@ def test_sharded_segmentation_scoring_equals_one_process(sharded, weights_and_da
     check_same_as_one_process(single, [r["segmentation"] for r in sharded], scorers("segmentation"))
 
 
+@pytest.mark.distributed
+@pytest.mark.slow
+def test_sharded_region_scoring_and_selection_equal_one_process(sharded, weights_and_data):
+    _, seg, city = weights_and_data
+    single = scoring_results("segmentation", seg, str(city))["regions"]
+    ranks = [r["segmentation"]["regions"] for r in sharded]
+    assert set(single) == set(ranks[0]) == set(ranks[1])
+    for name, expected in single.items():
+        for rank in ranks:
+            assert rank[name]["selected"] == expected["selected"], name
+            assert rank[name]["tier"] == expected["tier"], name
+            np.testing.assert_allclose(rank[name]["scores"], expected["scores"], rtol=1e-9, atol=1e-12, err_msg=name)
+    assert sum(single["HoldoutLossChange"]["tier"]) == 6, "the shortlist is re-scored exactly"
+
+
 def digits_run(work_dir, nproc, num_steps=3, resume=False):
     options = [f"protocol.num_steps={num_steps}", "protocol.step_size=20", "train.max_epochs=4", "loop.progress=False",
                "dist.timeout=120"]
@@ -289,3 +304,36 @@ def test_the_launch_summary_names_the_first_failure_and_a_kill():
                 2: SimpleNamespace(exitcode=-15, timestamp=12)}
     line = describe_failure(failures)
     assert line.startswith("rank 1 failed first (killed by SIGKILL, often out of memory); ranks 0, 2 stopped after it")
+
+
+@pytest.mark.distributed
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_a_two_process_region_run_completes_like_one_process(tmp_path):
+    """Regions ride with their image: two ranks buy the same number of regions per step, never one twice."""
+    from segal.data.synthetic_city import generate
+
+    root = generate(tmp_path / "city", num_train=24, num_val=4, progress=False)
+    config = ROOT / "configs/synthetic_city/deeplabv3plus-r18_entropy.py"
+    options = [f"dataset.data_root={root}", "dataset.num_train=24", "dataset.num_val=4", "dataset.regions.type=Grid",
+               "dataset.regions.size=32", "protocol.initial_size=4", "protocol.holdout_size=4", "protocol.step_size=None",
+               "protocol.budget.unit=regions", "protocol.budget.per_step=6", "protocol.num_steps=2",
+               "train.max_epochs=1", "train.batch_size=4", "loop.progress=False", "dist.timeout=120", "device=cpu"]
+    runs = {}
+    for nproc in (1, 2):
+        work = tmp_path / f"run{nproc}"
+        args = [str(config), "--work-dir", str(work), "--cfg-options", *options]
+        if nproc == 1:
+            done = subprocess.run([sys.executable, str(ROOT / "tools/train.py"), *args], cwd=ROOT, capture_output=True,
+                                  text=True, timeout=600)
+        else:
+            done = torchrun(ROOT / "tools/train.py", *args, "--launcher", "pytorch", nproc=2)
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs[nproc] = json.loads((work / "state.json").read_text())
+    one, two = runs[1], runs[2]
+    assert [sorted(r) for r in two["records"]] == [sorted(r) for r in one["records"]]
+    for state in (one, two):
+        rows = state["regions"]
+        assert len(rows) == 12 and len({(i, r) for i, r, _ in rows}) == 12
+        assert [len(r["selected_regions"]) for r in state["records"][:-1]] == [6, 6]
+    assert two["pool"] == one["pool"], "the same splits and initial set"

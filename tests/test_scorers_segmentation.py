@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from helpers.cityscapes import write_random_cityscapes
-from helpers.scorers import Cityscapes64, city_pool, reference_approx_scores, reference_loss_changes
+from helpers.scorers import Cityscapes64, batch_of, city_pool, reference_approx_scores, reference_loss_changes
 
 from segal.models import SegmentationModel
 from segal.scorers import Entropy, HoldoutLossChange, HoldoutLossChangeApprox, MCDropout, ScoringContext
@@ -26,11 +26,6 @@ def setup(tmp_path_factory):
     ctx = ScoringContext(model=model, dataset=dataset, pool=pool, device=torch.device("cpu"), step=0, seed=0,
                          batch_size=3, progress=False)
     return dataset, model, ctx
-
-
-def batch_of(dataset, ids):
-    samples = [dataset[int(i)] for i in ids]
-    return torch.stack([s["inputs"] for s in samples]), torch.stack([s["target"] for s in samples])
 
 
 def reference_rise(model, x_pool, x_hold, y_hold, steps, lr):

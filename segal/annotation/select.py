@@ -20,11 +20,11 @@ from mmengine.config import Config
 
 from ..apis import build_dataset, build_model
 from ..config import config_hash
-from ..data.cityscapes import ImageFolderPool
+from ..data.image_folder import ImageFolderPool
 from ..data.pool import ActivePool, Split
 from ..engine.records import write_metrics
 from ..engine.run_folder import RunFolder
-from ..engine.run_state import RunStateError, restored_pool
+from ..engine.run_state import RunStateError, restored_pool, restored_regions
 from ..errors import InvalidValue
 from ..registry import DATASETS, SCORERS, build, effective_settings
 from ..reporting.figures import image_stem, write_heatmap_figure
@@ -35,6 +35,7 @@ from ..utils.distributed import is_main, rank_device
 from ..utils.io import atomic_write_text
 from ..utils.lock import work_dir_lock
 from .checkpoint import load_checkpoint
+from .region_select import choose_for_annotators, record_pending_regions, write_region_selection
 
 logger = logging.getLogger("segal")
 
@@ -80,6 +81,9 @@ def _restore_annotation_state(folder: RunFolder, cfg: Config, dataset) -> Tuple[
     """
     state = folder.state_path
     saved = folder.read_state(len(dataset))
+    if ("regions" in saved) != (getattr(dataset, "regions", None) is not None):
+        raise RunStateError(f"{state} was {'' if 'regions' in saved else 'not '}made with dataset.regions; select "
+                            f"with the config the run was made with")
     oracle = saved.get("oracle", cfg.loop.get("oracle", "simulated"))
     if oracle != "annotators":
         ranking = ("To rank images with this checkpoint without changing the run, use --pool DIR_OR_LIST; "
@@ -96,6 +100,8 @@ def _restore_annotation_state(folder: RunFolder, cfg: Config, dataset) -> Tuple[
     pool = restored_pool(saved)
     step = saved["completed_step"]
     pending = pool.labelled_ids(step + 1)
+    if "regions" in saved:
+        pending = restored_regions(saved, pool, state).images(step + 1)
     if len(pending):
         raise RunStateError(
             f"{state}: the {len(pending)} images of annotation step {step + 1} are still pending annotation. "
@@ -137,6 +143,7 @@ def select_for_annotation(
     state: Optional[str] = None,
     pool_source: Optional[str] = None,
     heatmaps: Optional[str] = None,
+    unit: Optional[str] = None,
 ) -> Tuple[List[dict], Path]:
     """Scores the unlabelled pool with the config's scorer and writes the top ``budget``.
 
@@ -152,6 +159,10 @@ def select_for_annotation(
             images (segmentation configs), read with the config's test pipeline.
         heatmaps: Folder for one PNG per selected image, named after the image,
             showing the per-pixel quantity behind the score (segmentation only).
+        unit: What ``budget`` counts: ``'images'`` (default without
+            ``dataset.regions``), or with ``dataset.regions`` ``'regions'``
+            (default), ``'clicks'`` (one per region) or ``'pixels'``; regions are
+            then chosen, and written as masks (:mod:`.region_select`).
 
     Returns:
         The ranked entries (``rank``, ``id``, ``image``, ``score``, ``predicted``)
@@ -161,10 +172,10 @@ def select_for_annotation(
         raise FileNotFoundError(f"run state not found: {state}")
     locked = state is not None and is_main()  # under torchrun, rank 0 alone writes
     with work_dir_lock(Path(state).parent, "tools/select.py") if locked else contextlib.nullcontext():
-        return _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps)
+        return _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps, unit)
 
 
-def _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps) -> Tuple[List[dict], Path]:
+def _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps, unit) -> Tuple[List[dict], Path]:
     """:func:`select_for_annotation`, holding the run's lock when there is a run."""
     if (state is None) == (pool_source is None):
         raise InvalidValue("give exactly one of --state (a run's state.json) or --pool (a folder or list of images)")
@@ -181,7 +192,11 @@ def _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps) -> T
         raise InvalidValue(f"{type(scorer).__name__} needs the holdout or labelled set of a run; select with --state")
     if heatmaps is not None and dataset.task != "segmentation":
         raise InvalidValue("--heatmaps needs a segmentation config")
-    check_budget(budget, len(pool.candidate_ids()))
+    regions = _region_labels(dataset, saved, pool, scorer, unit)
+    if regions is None:
+        check_budget(budget, len(pool.candidate_ids()))
+    elif budget < 1:
+        raise InvalidValue(f"--budget must be at least 1 {unit or 'region'}, got {budget}")
     model = build_model(cfg.model, dataset).to(device)
     meta = load_checkpoint(checkpoint, model, cfg.model, list(dataset.classes), device)
     if saved is not None:
@@ -191,13 +206,22 @@ def _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps) -> T
     loop.progress = loop.progress and is_main()
     ctx = ScoringContext.for_step(model, dataset, pool, device, step, int(cfg.get("seed", 0)), loop,
                                   from_section(TrainSettings, cfg.train, "train"))
+    out = Path(out_dir) / (f"selection_step{step + 1}.json" if saved is not None else "selection.json")
+    meta = {"scorer": effective_settings(SCORERS, dict(cfg.scorer)), "checkpoint": str(checkpoint),
+            "budget": budget, "unit": unit or ("images" if regions is None else "regions"),
+            "next_step": step + 1 if saved is not None else None}
+    if regions is not None:
+        chosen, region_scores = choose_for_annotators(scorer, ctx, regions, budget, meta["unit"])
+        if not is_main():
+            return [], Path(out_dir)
+        entries = write_region_selection(out, ctx, scorer, chosen, region_scores, meta)
+        images = record_pending_regions(regions, chosen, step + 1)
+        _record_pending(folder, saved, pool, images, step, regions)
+        return entries, out
     selection = scorer.select(ctx, budget)
     if not is_main():  # every rank has the same selection; rank 0 describes it and writes
         return [], Path(out_dir)
     entries = _describe(ctx, scorer, selection, Path(heatmaps) if heatmaps is not None else None)
-    out = Path(out_dir) / (f"selection_step{step + 1}.json" if saved is not None else "selection.json")
-    meta = {"scorer": effective_settings(SCORERS, dict(cfg.scorer)), "checkpoint": str(checkpoint),
-            "budget": budget, "next_step": step + 1 if saved is not None else None}
     _write_selection(out, entries, meta)
     if saved is not None:
         _record_pending(folder, saved, pool, selection.ids, step)
@@ -246,9 +270,33 @@ def _describe(ctx: ScoringContext, scorer, selection, heat_dir: Optional[Path]) 
     return entries
 
 
-def _record_pending(folder: RunFolder, saved: dict, pool: ActivePool, ids: np.ndarray, step: int) -> None:
-    """Records ``ids`` in the run's state as annotation step ``step + 1``, pending annotation."""
-    pool.label(ids, step + 1)
+def _region_labels(dataset, saved: Optional[dict], pool: ActivePool, scorer, unit: Optional[str]):
+    """The run's region labels when the dataset has ``dataset.regions`` (else ``None``), checking ``unit``."""
+    if getattr(dataset, "regions", None) is None:
+        if unit not in (None, "images"):
+            raise InvalidValue(f"--unit {unit} needs dataset.regions in the config; without it select.py "
+                               f"selects whole images (--unit images)")
+        return None
+    if saved is None:
+        raise InvalidValue("region selection (dataset.regions) needs an annotation run: select with --state")
+    if not scorer.scores_regions:
+        raise InvalidValue(f"{type(scorer).__name__} cannot score regions; use Random, Entropy, MCDropout, BALD, "
+                           f"HoldoutLossChangeApprox or HoldoutLossChange with dataset.regions")
+    if unit == "images":
+        raise InvalidValue("with dataset.regions, --unit is regions, clicks or pixels")
+    return restored_regions(saved, pool)
+
+
+def _record_pending(folder: RunFolder, saved: dict, pool: ActivePool, ids: np.ndarray, step: int,
+                    regions=None) -> None:
+    """Records ``ids`` in the run's state as annotation step ``step + 1``, pending annotation.
+
+    With ``regions``, the images were recorded there (some of their regions); the pool keeps them unlabelled.
+    """
+    if regions is None:
+        pool.label(ids, step + 1)
+    else:
+        saved["regions"] = regions.state_dict()
     saved["pool"] = pool.state_dict()
     saved["records"][-1]["selected_ids"] = ids.tolist()
     folder.write_state(saved)

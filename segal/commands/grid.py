@@ -60,6 +60,6 @@ def main(argv=None) -> None:
                 print(f"  {state:<9} {run.label:<45} {run.work_dir}")
             return
         summary = run_and_report(experiment, args.workers, args.work_root, results, command)
-    print(f"wrote {Path(results) / experiment.name}/report.md, curves.png, summary.json; "
+    print(f"wrote {Path(results) / experiment.name}/report.md, its curves and summary.json; "
           f"{len(summary['settings'])} settings (wall time {format_seconds(summary['wall_seconds'])}, "
           f"command: {shlex.quote(command)})")

@@ -1,6 +1,7 @@
 """Choose the next images to annotate.
 
-    python tools/select.py CONFIG CHECKPOINT --budget K (--state WORK_DIR/state.json | --pool DIR_OR_LIST)
+    python tools/select.py CONFIG CHECKPOINT --budget K [--unit images|regions|clicks|pixels]
+        (--state WORK_DIR/state.json | --pool DIR_OR_LIST)
         [--work-dir DIR] [--heatmaps DIR] [--launcher {none,pytorch}] [--cfg-options KEY=VALUE ...] [--debug]
 
 Installed as the ``segal-select`` command; ``python tools/select.py`` runs the same ``main``.
@@ -13,6 +14,8 @@ EXAMPLE = """examples:
   # an annotation run: record the next 100 images as its next step, pending annotation
   python tools/select.py CONFIG W/checkpoints/step_0.pth --budget 100 --state W/state.json --heatmaps W/heatmaps_step1
   -> W/selection_step1.json and .csv
+  # an annotation run with dataset.regions: 40 superpixels, as masks and overlays in W/regions_step1/
+  python tools/select.py CONFIG W/checkpoints/step_0.pth --budget 40 --unit regions --state W/state.json
   # images outside any run (segmentation configs)
   python tools/select.py CONFIG W/checkpoints/step_0.pth --budget 20 --pool incoming/
   -> W/selection_step_0/selection.json and .csv"""
@@ -22,7 +25,10 @@ def build_parser():
     parser = base_parser("Score the unlabelled pool with a trained checkpoint and write a ranked selection "
                          "(JSON and CSV: rank, id, image, score, predicted classes).", EXAMPLE)
     parser.add_argument("checkpoint", help="trained weights, e.g. WORK_DIR/checkpoints/step_0.pth")
-    parser.add_argument("--budget", type=int, required=True, help="how many images to select")
+    parser.add_argument("--budget", type=int, required=True, help="how many images (or --unit) to select")
+    parser.add_argument("--unit", choices=["images", "regions", "clicks", "pixels"],
+                        help="what --budget counts: images (default), or with dataset.regions in the config "
+                             "regions (default), clicks (one per region) or pixels; regions are written as masks")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--state", help="an annotation run's state.json (loop.oracle='annotators'): select from "
                                         "its unlabelled pool and record the selection there as the next step")
@@ -54,13 +60,14 @@ def main(argv=None) -> None:
         cfg = load_config(args.config, args.cfg_options)
         with launched(args.launcher, cfg):
             entries, out = select_for_annotation(cfg, args.checkpoint, args.budget, str(out_dir), state=args.state,
-                                                 pool_source=args.pool, heatmaps=args.heatmaps)
+                                                 pool_source=args.pool, heatmaps=args.heatmaps, unit=args.unit)
             if not is_main():
                 return
         if not args.state:
             save_config(cfg, out_dir / "config.py")
     for entry in entries[:10]:
-        print(f"{entry['rank']:>4}  id {entry['id']:<8} score {entry['score']}  {entry['image']}")
+        region = f"region {entry['region']:<5} " if "region" in entry else ""
+        print(f"{entry['rank']:>4}  id {entry['id']:<8} {region}score {entry['score']}  {entry['image']}")
     if len(entries) > 10:
         print(f"... {len(entries) - 10} more")
     print(f"wrote {out} and {out.with_suffix('.csv')}" + (f"; heat maps in {args.heatmaps}" if args.heatmaps else ""))

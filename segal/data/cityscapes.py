@@ -15,7 +15,7 @@ Global ids run over the sorted images of ``pool_split`` and then of
 """
 import logging
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -26,7 +26,9 @@ from torch.utils.data import Dataset
 from ..errors import InvalidValue, SegalError
 from ..registry import DATASETS
 from .classification import DatasetFilesNotFound
+from .costs import image_clicks
 from .image_files import ImageFileError, image_size, read_image_file
+from .regions import RegionMaps, RegionSpec
 from .transforms import build_pipeline
 
 logger = logging.getLogger("segal")
@@ -133,6 +135,10 @@ class Cityscapes(Dataset):
         require_labels: Every image must have a label file (benchmarks). Set
             it to ``False`` for real annotation work, where pool images get
             their labels as annotators finish them.
+        regions: ``None`` (annotation by image), or how images are cut into the
+            regions an annotator labels with one click:
+            ``dict(type='SLIC', n_segments=N, compactness=C)`` or
+            ``dict(type='Grid', size=S)`` (:class:`~segal.data.regions.RegionSpec`).
     """
 
     task = "segmentation"
@@ -147,6 +153,7 @@ class Cityscapes(Dataset):
         train_pipeline: Optional[Sequence[dict]] = None,
         test_pipeline: Optional[Sequence[dict]] = None,
         require_labels: bool = True,
+        regions: Optional[dict] = None,
     ):
         self.data_root = Path(data_root)
         pool_images = list_split(self.data_root, pool_split, require_labels)
@@ -155,10 +162,24 @@ class Cityscapes(Dataset):
         self.is_test = np.array([False] * len(pool_images) + [True] * len(test_images))
         self.train_transform = build_pipeline(train_pipeline, "dataset.train_pipeline")
         self.test_transform = build_pipeline(test_pipeline, "dataset.test_pipeline")
+        self.regions = None
+        if regions is not None:
+            self.regions = RegionMaps(RegionSpec.from_config(regions), self.data_root, self.image_path,
+                                      self.read_image, lambda idx: image_size(self.images[idx])[::-1])
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    def region_map(self, idx: int) -> np.ndarray:
+        """``[H, W]`` int64 region ids of a global id at the label's resolution (``dataset.regions`` set)."""
+        if self.regions is None:
+            raise InvalidValue("region selection needs dataset.regions, e.g. dict(type='SLIC', n_segments=2000)")
+        return self.regions(idx)
+
+    def clicks(self, idx: int) -> Tuple[int, str]:
+        """``(clicks, cost model)`` to annotate a global id whole with polygons (:func:`~segal.data.costs.image_clicks`)."""
+        return image_clicks(self.images[idx], lambda: self.read(idx)[1])
 
     @property
     def input_shape(self) -> tuple:
@@ -213,6 +234,10 @@ class Cityscapes(Dataset):
                 image = self.test_transform(image=image)["image"]
             return {"inputs": to_input(image), "id": idx}
         image, label = self.read(idx)
+        return self.transformed(image, label, idx, train)
+
+    def transformed(self, image: np.ndarray, label: np.ndarray, idx: int, train: bool = False) -> dict:
+        """A sample dict from a raw image and a train-id label, through the train or test pipeline."""
         transform = self.train_transform if train else self.test_transform
         if transform is not None:
             out = transform(image=image, mask=label)
@@ -263,89 +288,3 @@ class SyntheticCity(Cityscapes):
                 f"delete it or set dataset.data_root to another folder"
             )
         super().__init__(data_root, pool_split="train", test_split="val", **kwargs)
-
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-
-
-class ImageFolderPool(Dataset):
-    """Unlabelled images for real annotation work, read with a config's test pipeline.
-
-    Args:
-        source: A folder (searched recursively for .png/.jpg/.jpeg files) or a
-            text file listing one image path per line (relative paths are
-            taken from the list file's folder).
-        test_pipeline: albumentations steps, as ``dataset.test_pipeline``.
-        classes: Class names of the model that will score the images.
-
-    Ids are positions in the sorted folder listing, or in the list file's order.
-    """
-
-    task = "segmentation"
-    ignore_index = IGNORE_INDEX
-
-    def __init__(self, source: str, test_pipeline: Optional[Sequence[dict]] = None, classes: Sequence[str] = TRAIN_CLASSES):
-        source = Path(source)
-        if source.is_dir():
-            self.images = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        elif source.is_file():
-            lines = [line.strip() for line in source.read_text().splitlines() if line.strip()]
-            self.images = [p if p.is_absolute() else source.parent / p for p in map(Path, lines)]
-            missing = [str(p) for p in self.images if not p.is_file()]
-            if missing:
-                raise DatasetFilesNotFound(f"{source} lists images that do not exist: {missing[:10]}")
-        else:
-            raise DatasetFilesNotFound(f"pool {source} is neither a folder nor a list file")
-        if not self.images:
-            raise DatasetFilesNotFound(f"no .png/.jpg images in {source}")
-        self.is_test = np.zeros(len(self.images), dtype=bool)
-        self.classes = list(classes)
-        self.test_transform = build_pipeline(test_pipeline, "dataset.test_pipeline")
-
-    input_shape = (3, None, None)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def image_path(self, idx: int) -> Path:
-        return self.images[idx]
-
-    def read_image(self, idx: int) -> np.ndarray:
-        return cv2.cvtColor(read_image_file(self.images[idx]), cv2.COLOR_BGR2RGB)
-
-    def check_one_size(self) -> None:
-        """Checks that the test pipeline brings every image to one size, so the images can be batched.
-
-        Reads only the image headers. Raises :class:`ValueError` naming the
-        sizes and files when they differ.
-        """
-        files_by_size = {}
-        for path in self.images:
-            width, height = image_size(path)
-            files_by_size.setdefault((height, width), []).append(path)
-        out_sizes = {}
-        for (height, width), files in files_by_size.items():
-            shape = (height, width)
-            if self.test_transform is not None:
-                shape = self.test_transform(image=np.zeros((height, width, 3), np.uint8))["image"].shape[:2]
-            out_sizes.setdefault(tuple(shape), []).extend(files)
-        if len(out_sizes) > 1:
-            listing = "; ".join(
-                f"{h}x{w}: {', '.join(str(p) for p in files[:3])}" + (f" and {len(files) - 3} more" if len(files) > 3 else "")
-                for (h, w), files in sorted(out_sizes.items(), key=lambda item: -len(item[1]))
-            )
-            raise InvalidValue(
-                f"the pool's images come in {len(out_sizes)} sizes after dataset.test_pipeline (height x width: "
-                f"{listing}); add a resize to dataset.test_pipeline, e.g. dict(type='Resize', height=H, width=W), "
-                f"or pool images of one size"
-            )
-
-    def __getitem__(self, idx: int) -> dict:
-        image = self.read_image(idx)
-        if self.test_transform is not None:
-            image = self.test_transform(image=image)["image"]
-        return {"inputs": to_input(image), "id": idx}

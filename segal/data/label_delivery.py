@@ -10,8 +10,13 @@ import shutil
 from pathlib import Path
 from typing import List, Sequence
 
+import cv2
+import numpy as np
+
 from ..errors import InvalidValue
+from ..utils.io import atomic_write_bytes
 from .cityscapes import label_candidates
+from .image_files import read_image_file
 
 HELD_BACK = "labels_to_deliver"
 
@@ -53,7 +58,10 @@ def deliver_labels(root, selection: str) -> List[Path]:
         FileNotFoundError: An image of the selection has no held-back label; the message names it.
     """
     root = Path(root)
-    images = [Path(entry["image"]) for entry in json.loads(Path(selection).read_text())["selection"]]
+    chosen = json.loads(Path(selection).read_text())
+    if chosen.get("mode") == "regions":
+        return _deliver_regions(root, selection, chosen["selection"])
+    images = [Path(entry["image"]) for entry in chosen["selection"]]
     labels = [_label_of(root, image) for image in images]
     missing = [str(root / HELD_BACK / label) for label in labels if not (root / HELD_BACK / label).is_file()]
     if missing:
@@ -62,6 +70,30 @@ def deliver_labels(root, selection: str) -> List[Path]:
     for label in labels:
         shutil.move(str(root / HELD_BACK / label), root / label)
     return [root / label for label in labels]
+
+
+def _deliver_regions(root: Path, selection: str, entries: List[dict]) -> List[Path]:
+    """Writes the labels of the masked regions of each image into its ``gtFine`` file, as an annotator would.
+
+    Pixels outside every mask delivered so far stay 0 (unlabelled); the held-back label stays held back,
+    since later steps may ask for other regions of the same image.
+    """
+    written = []
+    for image, mask_file in dict.fromkeys((entry["image"], entry["mask"]) for entry in entries):
+        label = _label_of(root, Path(image))
+        source = root / HELD_BACK / label
+        if not source.is_file():
+            raise FileNotFoundError(f"{selection}: the label of {image} is not held back in {source}")
+        truth = read_image_file(source, cv2.IMREAD_UNCHANGED)
+        mask = read_image_file(mask_file, cv2.IMREAD_UNCHANGED) > 0
+        if mask.shape != truth.shape:
+            raise InvalidValue(f"{mask_file} is {mask.shape[1]}x{mask.shape[0]}, its image's label "
+                               f"{truth.shape[1]}x{truth.shape[0]}")
+        target = root / label
+        delivered = read_image_file(target, cv2.IMREAD_UNCHANGED) if target.is_file() else np.zeros_like(truth)
+        atomic_write_bytes(target, cv2.imencode(".png", np.where(mask, truth, delivered).astype(np.uint8))[1].tobytes())
+        written.append(target)
+    return written
 
 
 def held_back(root) -> Sequence[Path]:

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import SegalError
 from ..registry import PROTOCOLS
+from .costs import Budget
 from .pool import ActivePool, Split
 
 
@@ -66,6 +67,8 @@ class Protocol:
     """Builds the splits of a dataset; see the subclasses for the rules."""
 
     schedule: Schedule
+    #: What a step buys; ``None``: ``schedule.step_size`` images (or, for annotators, what tools/select.py asks).
+    budget: Optional[Budget] = None
 
     def build(self, dataset, rng: np.random.Generator):
         """Splits the ids of a dataset.
@@ -259,18 +262,28 @@ class RandomSplitProtocol(Protocol):
     """Uniformly random initial set and holdout from the pool split; for segmentation.
 
     Args:
-        initial_size: Images in the initial labelled set.
+        initial_size: Images in the initial labelled set (labelled whole).
         holdout_size: Images in the holdout.
-        step_size: Images added per annotation step.
+        step_size: Images added per annotation step; ``None`` when ``budget`` says what a step buys.
         num_steps: Number of annotation steps.
+        budget: ``dict(unit='images'|'regions'|'clicks'|'pixels', per_step=N)``
+            (:class:`~segal.data.costs.Budget`); ``dict(unit='images', per_step=N)``
+            is ``step_size=N``. Regions need ``dataset.regions``.
     """
 
-    def __init__(self, initial_size: int, holdout_size: int, step_size: int, num_steps: int = 10):
-        for name, value in (("initial_size", initial_size), ("holdout_size", holdout_size), ("step_size", step_size)):
+    def __init__(self, initial_size: int, holdout_size: int, step_size: Optional[int] = None, num_steps: int = 10,
+                 budget: Optional[dict] = None):
+        if (step_size is None) == (budget is None):
+            raise ProtocolError(f"set one of protocol.step_size and protocol.budget, not "
+                                f"{'both' if budget is not None else 'neither'} (step_size=None with a budget)")
+        if step_size is not None:
+            _check_positive("step_size", step_size)
+        self.budget = Budget.from_config(budget) if budget is not None else Budget("images", int(step_size))
+        for name, value in (("initial_size", initial_size), ("holdout_size", holdout_size)):
             _check_positive(name, value)
         _check_positive("num_steps", num_steps, allow_zero=True)
         self.initial_size, self.holdout_size = int(initial_size), int(holdout_size)
-        self.schedule = Schedule(int(step_size), int(num_steps))
+        self.schedule = Schedule(self.budget.per_step, int(num_steps))
 
     def build(self, dataset, rng):
         is_test = np.asarray(dataset.is_test)

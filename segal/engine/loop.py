@@ -1,18 +1,20 @@
 """The active-learning loop: train, evaluate, score, select, reveal labels; resumable."""
 import logging
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..data.costs import Budget
 from ..data.loading import make_loader
-from ..data.pool import ActivePool
+from ..data.partial_labels import WithRegionLabels
+from ..data.pool import ActivePool, Split
 from ..data.protocols import Protocol
 from ..data.pseudo_labels import WithPseudoLabels
+from ..data.region_pool import RegionLabels
 from ..models.checkpoints import load_weights, save_checkpoint
 from ..scorers.base import Scorer, ScoringContext
 from ..settings import LoopSettings, TrainSettings
@@ -20,34 +22,28 @@ from ..utils.distributed import barrier, is_main, shard
 from ..utils.precision import autocast_dtype
 from ..utils.progress import format_seconds
 from ..utils.seeding import derive_seed
+from .annotation_costs import CostLedger
+from .budgeted_selection import (
+    check_budget_settings,
+    label_regions,
+    region_fields,
+    region_mode,
+    select_images,
+    select_regions,
+)
+from .class_balance import class_balance_of
 from .inference import evaluate
+from .loop_state import LoopState
 from .oracles import SimulatedOracle
 from .records import evaluation_fields, headline_metric, selection_fields, write_metrics
 from .run_folder import RunFolder
-from .run_state import STATE_FORMAT, RunStateError, restored_pool
+from .run_state import STATE_FORMAT, RunStateError, restored_pool, restored_regions
 from .step_progress import StepProgress
-from .step_selection import check_selection_settings, grow_holdout, select_with_pseudo_labels
+from .step_selection import check_selection_settings, grow_holdout, pseudo_labelled
 from .tensorboard import TensorBoardWriter
 from .train import StageResult, train_stage
 
 logger = logging.getLogger("segal")
-
-
-@dataclass
-class LoopState:
-    """Everything :meth:`ActiveLoop.run` continues from: what :meth:`ActiveLoop.prepare` built or restored.
-
-    Attributes:
-        pool: Which split every id is in and when it was labelled.
-        records: One record per committed step.
-        protocol_info: What the protocol drew (kept in ``state.json``).
-        checkpoint_sums: ``{checkpoint path relative to the run: SHA-256}`` of the kept checkpoints.
-    """
-
-    pool: ActivePool
-    records: List[dict]
-    protocol_info: dict
-    checkpoint_sums: Dict[str, str] = field(default_factory=dict)
 
 
 class ActiveLoop:
@@ -58,7 +54,10 @@ class ActiveLoop:
     the test split and, unless it is the last step, scores the pool and selects
     ``step_size`` ids, labelled as step ``s + 1``. The oracle
     (:mod:`segal.engine.oracles`) says which labels are there and which steps
-    a call runs: all of them (simulated), or one per call (annotators).
+    a call runs: all of them (simulated), or one per call (annotators). With
+    ``dataset.regions`` a step buys regions instead of whole images
+    (:mod:`~segal.engine.budgeted_selection`), kept in ``LoopState.regions``,
+    and trains on partial label maps (:mod:`segal.data.partial_labels`).
 
     Under torch.distributed every rank runs the loop with the same arguments:
     training is data-parallel, evaluation and scoring are sharded by id, and
@@ -119,6 +118,10 @@ class ActiveLoop:
         self.oracle = oracle or SimulatedOracle()
         self.state: Optional[LoopState] = None
         self.tensorboard = None
+        self.budget = protocol.budget or Budget("images", self.schedule.step_size)
+        self.ledger = CostLedger(dataset, loop_settings.progress and is_main()) if (
+            dataset.task == "segmentation" and self.oracle.name == "simulated") else None
+        self._class_pixels = {}  # labelled pixels per class of each whole labelled image, for region_class_balance
         check_selection_settings(loop_settings, scorer, dataset)
 
     def prepare(self, resume: bool = False) -> LoopState:
@@ -140,15 +143,20 @@ class ActiveLoop:
         if resume:
             self.state = self._restore()
             self.oracle.check_restored(self.folder, self.state.records, self.state.pool, self.dataset,
-                                       self.schedule.num_steps)
+                                       self.schedule.num_steps, self.state.regions)
         else:
             if self.folder.has_state():
                 raise RunStateError(f"{self.folder.state_path} already holds a run; pass --resume to continue it or "
                                     f"choose another --work-dir")
             rng = np.random.default_rng(derive_seed(self.seed, 0, "protocol"))
             pool, protocol_info = self.protocol.build(self.dataset, rng)
-            self.state = LoopState(pool, [], protocol_info)
-        self.oracle.check_budget(self.state.pool, self.schedule.num_steps, self.schedule.step_size)
+            check_budget_settings(self.protocol.budget, self.scorer, self.dataset, pool.ids(Split.POOL))
+            if self.ledger is not None:
+                protocol_info["costs"] = self.ledger.pool_totals(pool)
+            self.state = LoopState(pool, [], protocol_info, regions=RegionLabels(pool) if region_mode(self.dataset)
+                                   else None)
+        if self.budget.unit == "images":
+            self.oracle.check_budget(self.state.pool, self.schedule.num_steps, self.schedule.step_size)
         return self.state
 
     def run(self) -> List[dict]:
@@ -185,12 +193,6 @@ class ActiveLoop:
         self.oracle.after_run(records)
         return records
 
-    def _pseudo_labelled(self, records: List[dict]) -> Tuple[np.ndarray, np.ndarray]:
-        """``(ids, labels)`` the last selection pseudo-labelled for the next stage (empty without pseudo-labels)."""
-        last = records[-1] if records else {}
-        return (np.asarray(last.get("pseudo_ids", []), dtype=np.int64),
-                np.asarray(last.get("pseudo_labels", []), dtype=np.int64))
-
     def _train(self, state: LoopState, step: int, labelled: np.ndarray) -> StageResult:
         """Trains step ``step``'s model, or takes the weights a run interrupted after this stage had saved.
 
@@ -206,7 +208,9 @@ class ActiveLoop:
         if saved_stage is not None:
             logger.info("step %d: resuming training after epoch %d", step, saved_stage["epoch"])
         dataset, train_ids = self.dataset, labelled
-        pseudo_ids, pseudo_labels = self._pseudo_labelled(state.records)
+        if state.regions is not None and len(state.regions.images()) and self.oracle.name == "simulated":
+            dataset = WithRegionLabels(self.dataset, state.regions, self.loop_settings.region_label)
+        pseudo_ids, pseudo_labels = pseudo_labelled(state.records)
         if len(pseudo_ids):
             dataset = WithPseudoLabels(self.dataset, pseudo_ids, pseudo_labels)
             train_ids = np.concatenate([labelled, pseudo_ids])
@@ -222,7 +226,7 @@ class ActiveLoop:
 
     def _step(self, state: LoopState, step: int, select: bool) -> dict:
         pool = state.pool
-        labelled = self.oracle.usable(self.dataset, pool.training_ids())
+        labelled = state.annotated_ids(lambda ids: self.oracle.usable(self.dataset, ids))
         started = time.perf_counter()
         stage = self._train(state, step, labelled)
         trained = time.perf_counter()
@@ -240,10 +244,12 @@ class ActiveLoop:
         if getattr(self.dataset, "labels", None) is not None:
             counts = np.bincount(self.dataset.labels[annotated], minlength=self.dataset.num_classes)
             record["labelled_class_counts"] = counts.tolist()
+        if self.ledger is not None:
+            record.update(self.ledger.labelled(pool, state.regions, state.protocol_info.get("costs", {})))
         if self.loop_settings.holdout_growth is not None:
             record.update(n_trained=int(len(labelled)), n_holdout=int(len(pool.holdout_ids)))
         if self.loop_settings.pseudo_labels is not None:
-            record["n_pseudo_labelled"] = int(len(self._pseudo_labelled(state.records)[0]))
+            record["n_pseudo_labelled"] = int(len(pseudo_labelled(state.records)[0]))
         record.update(self._select(state, step) if select else self._selection_fields([]))
         metric = headline_metric(record)
         logger.info(
@@ -256,17 +262,15 @@ class ActiveLoop:
 
     def _select(self, state: LoopState, step: int) -> dict:
         """Scores the pool with the step's model and labels the chosen ids as step ``step + 1``."""
-        pool, settings, k = state.pool, self.loop_settings, self.schedule.step_size
+        pool, settings = state.pool, self.loop_settings
         ctx = ScoringContext.for_step(self.model, self.dataset, pool, self.device, step, self.seed, settings,
                                       self.train_settings, score_store=StepProgress(self.work_dir, step, self.identity))
+        if state.regions is not None:
+            return self._select_regions(state, ctx, step)
         candidates = len(pool.candidate_ids())
         started = time.perf_counter()
-        pseudo_fields = {}
-        if settings.pseudo_labels is None:
-            selection = self.scorer.select(ctx, k, settings.selection)
-        else:
-            selection, pseudo_fields = select_with_pseudo_labels(self.scorer, ctx, k, settings.selection,
-                                                                 settings.pseudo_labels, self.dataset.labels)
+        selection, pseudo_fields = select_images(self.scorer, ctx, self.budget, settings, self.ledger,
+                                                 getattr(self.dataset, "labels", None))
         seconds = time.perf_counter() - started
         logger.info("step %d: %s scored %d pool samples in %s (%.1f samples/s) and selected %d",
                     step, type(self.scorer).__name__, candidates, format_seconds(seconds),
@@ -281,26 +285,33 @@ class ActiveLoop:
                                                        step).tolist()
         return fields
 
-    def _pool_mistakes(self, pool: ActivePool) -> int:
-        """How many candidates the selecting model predicts wrongly: the mistakes a selection could find at most.
+    def _select_regions(self, state: LoopState, ctx: ScoringContext, step: int) -> dict:
+        """Region mode: scores every region of the candidates and labels the bought ones as step ``step + 1``."""
+        balance = class_balance_of(self.loop_settings, self.dataset, state.pool, state.regions, self._class_pixels)
+        selection = select_regions(self.scorer, ctx, state.regions, self.budget, self.ledger.areas, balance)
+        chosen = RegionLabels(state.pool)  # the mistakes counted are on the selected regions' pixels only
+        label_regions(chosen, selection, step + 1, self.ledger)
+        label_regions(state.regions, selection, step + 1, self.ledger)
+        fields = self._selection_fields(chosen.images(), WithRegionLabels(self.dataset, chosen, "exact"))
+        return {**fields, **region_fields(selection)}
 
-        One inference pass over the candidates (classification, where the simulated oracle knows every label).
-        """
+    def _pool_mistakes(self, pool: ActivePool) -> int:
+        """How many candidates the selecting model predicts wrongly (classification): the most a selection finds."""
         confusion, _ = self._evaluate(pool.candidate_ids())
         return int(confusion.total - np.trace(confusion.matrix))
 
-    def _evaluate(self, ids):
+    def _evaluate(self, ids, dataset=None):
         """Confusion matrix and mean loss of the current model on the ``ids`` whose labels the oracle has."""
-        settings = self.train_settings
+        settings, dataset = self.train_settings, dataset or self.dataset
         ids = self.oracle.usable(self.dataset, ids)
-        loader = make_loader(self.dataset, shard(ids), settings.eval_batch_size, settings.num_workers,
+        loader = make_loader(dataset, shard(ids), settings.eval_batch_size, settings.num_workers,
                              pin_memory=self.device.type == "cuda")
         return evaluate(self.model, loader, self.device, self.dataset.num_classes,
                         getattr(self.dataset, "ignore_index", None), autocast_dtype(settings.amp, self.device))
 
-    def _selection_fields(self, ids) -> dict:
-        """Selection record fields: the current model's predictions on ``ids`` against their labels."""
-        confusion, _ = self._evaluate(ids)
+    def _selection_fields(self, ids, dataset=None) -> dict:
+        """Selection record fields: the current model's predictions on ``ids`` against their labels (``dataset``'s)."""
+        confusion, _ = self._evaluate(ids, dataset)
         return selection_fields(ids, confusion, self.dataset.task, self.dataset.classes)
 
     def _commit(self, state: LoopState, step: int) -> None:
@@ -314,7 +325,7 @@ class ActiveLoop:
         meta = {**self.checkpoint_meta, "step": step, "run": {**self.identity, "step": step}}
         relative = self.folder.relative(checkpoint)
         state.checkpoint_sums[relative] = save_checkpoint(checkpoint, self.model.state_dict(), meta)
-        pruned = self._pruned_checkpoints(step)
+        pruned = self.folder.pruned_checkpoints(step, self.loop_settings.keep_checkpoints)
         for path in pruned:
             state.checkpoint_sums.pop(self.folder.relative(path), None)
         self.folder.write_state({
@@ -327,6 +338,7 @@ class ActiveLoop:
             "checkpoints": dict(state.checkpoint_sums),
             "protocol": state.protocol_info,
             "pool": state.pool.state_dict(),
+            **({"regions": state.regions.state_dict()} if state.regions is not None else {}),
             "records": state.records,
         })
         write_metrics(self.folder.metrics_path, state.records)
@@ -336,11 +348,6 @@ class ActiveLoop:
         if self.tensorboard is not None:
             self.tensorboard.step(state.records[-1])
 
-    def _pruned_checkpoints(self, step: int) -> List[Path]:
-        """The checkpoints that ``loop.keep_checkpoints`` lets go once step ``step`` is committed."""
-        keep = self.loop_settings.keep_checkpoints
-        return [self.folder.checkpoint_path(old) for old in range(0, step - keep + 1)] if keep > 0 else []
-
     def _restore(self) -> LoopState:
         state = self.folder.read_state(len(self.dataset))
         self.folder.check_identity(state, self.seed, self.identity["config_hash"])
@@ -348,4 +355,6 @@ class ActiveLoop:
         checkpoint = self.folder.read_latest_checkpoint(state, self.device)
         load_weights(self.model, checkpoint["state_dict"], self.work_dir / state["checkpoint"])
         logger.info("resuming %s after step %d", self.work_dir, last_step)
-        return LoopState(restored_pool(state), state["records"], state["protocol"], dict(state.get("checkpoints", {})))
+        pool = restored_pool(state)
+        regions = restored_regions(state, pool) if region_mode(self.dataset) else None
+        return LoopState(pool, state["records"], state["protocol"], dict(state.get("checkpoints", {})), regions)

@@ -60,7 +60,8 @@ class SimulatedOracle:
             raise BudgetError(f"{remaining} more steps of {step_size} need {needed} ids, but the pool has only "
                               f"{available} unlabelled ids; lower protocol.num_steps or the step size")
 
-    def check_restored(self, folder, records: List[dict], pool: ActivePool, dataset, num_steps: int) -> None:
+    def check_restored(self, folder, records: List[dict], pool: ActivePool, dataset, num_steps: int,
+                       regions=None) -> None:
         """Refuses a plan shorter than the run: the labels are all there, so nothing else can be missing."""
         last_step = records[-1]["step"] if records else 0
         if last_step > num_steps:
@@ -100,15 +101,19 @@ class Annotators:
     def check_budget(self, pool: ActivePool, num_steps: int, step_size: int) -> None:
         """Selections are made by tools/select.py, which checks its own budget."""
 
-    def check_restored(self, folder, records: List[dict], pool: ActivePool, dataset, num_steps: int) -> None:
+    def check_restored(self, folder, records: List[dict], pool: ActivePool, dataset, num_steps: int,
+                       regions=None) -> None:
         """A step must be pending annotation, and its labels delivered unless ``allow_missing``.
+
+        With ``regions`` (region mode) the pending images are those with regions recorded for the next step;
+        an image partly labelled earlier already has its label file.
 
         Raises:
             RunStateError: Nothing is pending (select first).
             MissingLabelsError: Pending ids have no label file; the message lists the files to write.
         """
         step = records[-1]["step"]
-        self.pending = pool.labelled_ids(step + 1)
+        self.pending = pool.labelled_ids(step + 1) if regions is None else regions.images(step + 1)
         self._has_label = dataset.has_label(self.pending)
         if not len(self.pending):
             raise RunStateError(f"{folder.state_path}: step {step} is trained and nothing is pending annotation; "

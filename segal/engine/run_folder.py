@@ -7,7 +7,7 @@ through it. Every read is checked against the schema of
 which step a checkpoint belongs to) is written here once.
 """
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 from ..config import IDENTITY_EXCLUDED, RUN_CONFIG, config_differences, read_run_config
 from ..data import protocols  # noqa: F401  registers the protocols whose defaults planned_num_steps reads
@@ -48,6 +48,10 @@ class RunFolder:
     def checkpoint_path(self, step: int) -> Path:
         """``checkpoints/step_<step>.pth``."""
         return self.root / CHECKPOINTS / f"step_{step}.pth"
+
+    def pruned_checkpoints(self, step: int, keep: int) -> List[Path]:
+        """The checkpoints that ``loop.keep_checkpoints=keep`` lets go once step ``step`` is committed."""
+        return [self.checkpoint_path(old) for old in range(0, step - keep + 1)] if keep > 0 else []
 
     def relative(self, path: Path) -> str:
         """``path`` as the state names it: relative to the run folder, with forward slashes."""

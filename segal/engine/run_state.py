@@ -16,6 +16,7 @@ from typing import List, Optional
 import numpy as np
 
 from ..data.pool import ActivePool, PoolError
+from ..data.region_pool import RegionLabels
 from ..errors import SegalError
 from ..settings import ORACLES
 from ..utils.io import ChecksumMismatch, atomic_write_text, read_json
@@ -125,13 +126,17 @@ def _check_against_pool(state: dict, pool: ActivePool, path: Path) -> None:
     if pool.last_step > last + 1:
         raise RunStateError(f"{path}: 'pool' labels ids at step {pool.last_step}, after the next step {last + 1}")
     simulated = state.get("oracle", "simulated") == "simulated"
+    regions = restored_regions(state, pool, path) if "regions" in state else None
     labelled_at = np.bincount(pool.labelled_step(np.arange(len(pool))) + 1, minlength=last + 3)  # [0]: unlabelled
     for step, record in enumerate(records):
         chosen = set(record["selected_ids"])
-        if chosen != set(pool.labelled_ids(step + 1).tolist()):
+        expected = pool.labelled_ids(step + 1) if regions is None else regions.images(step + 1)
+        if chosen != set(expected.tolist()):
             raise RunStateError(f"{path}: records[{step}].selected_ids are not the ids 'pool' labels at step "
-                                f"{step + 1} ({len(chosen)} against {len(pool.labelled_ids(step + 1))})")
+                                f"{step + 1} ({len(chosen)} against {len(expected)})")
         labelled = int(labelled_at[1: step + 2].sum())
+        if regions is not None:
+            labelled += len(set().union(*(regions.images(s).tolist() for s in range(1, step + 1))))
         if record["n_labelled"] > labelled or (simulated and record["n_labelled"] != labelled):
             raise RunStateError(f"{path}: records[{step}].n_labelled is {record['n_labelled']}, but 'pool' has "
                                 f"{labelled} ids labelled by step {step}")
@@ -201,6 +206,20 @@ def read_run_state(path: Path, num_ids: Optional[int] = None) -> dict:
 def restored_pool(state: dict) -> ActivePool:
     """The pool of a state that :func:`read_run_state` has checked."""
     return ActivePool.from_state_dict(state["pool"])
+
+
+def restored_regions(state: dict, pool: ActivePool, path: Optional[Path] = None) -> RegionLabels:
+    """The region labels of a region-mode state (none yet when it has no ``regions``), checked against ``pool``.
+
+    Raises:
+        RunStateError: A row is malformed or labels a region the pool does not allow.
+    """
+    regions = RegionLabels(pool)
+    try:
+        regions.load_state_dict(state.get("regions", []))
+    except PoolError as err:
+        raise RunStateError(f"{path or 'state.json'}: its region labels are not valid: {err}") from None
+    return regions
 
 
 def checkpoint_in_work_dir(work_dir: Path, relative: str) -> Path:

@@ -1,6 +1,6 @@
 """What a step does with its scores besides the selection: pseudo-labels and a growing holdout."""
 import logging
-from typing import Tuple
+from typing import List, Tuple
 
 import numpy as np
 
@@ -41,6 +41,13 @@ def select_with_pseudo_labels(scorer: Scorer, ctx: ScoringContext, k: int, rule:
                 "-" if accuracy is None else f"{accuracy:.1%}")
     return selection, {"pseudo_ids": ids.tolist(), "pseudo_labels": labels.tolist(),
                        "pseudo_label_accuracy": accuracy}
+
+
+def pseudo_labelled(records: List[dict]) -> Tuple[np.ndarray, np.ndarray]:
+    """``(ids, labels)`` the last selection pseudo-labelled for the next stage (empty without pseudo-labels)."""
+    last = records[-1] if records else {}
+    return (np.asarray(last.get("pseudo_ids", []), dtype=np.int64),
+            np.asarray(last.get("pseudo_labels", []), dtype=np.int64))
 
 
 def grow_holdout(pool: ActivePool, new_ids, share: dict, run_seed: int, step: int) -> np.ndarray:

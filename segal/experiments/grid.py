@@ -11,6 +11,11 @@ An experiment file is an mmengine config with one ``experiment`` dict::
         variants={'holdout 10': {'protocol.holdout_fraction': 0.1}},  # optional, crossed with the scorers
     )
 
+``report_x=['pixels', 'clicks']`` makes the results page compare the runs
+against those annotation costs (:mod:`segal.reporting.cost_report`) instead
+of per step, for grids whose runs buy different amounts per step (regions
+against images).
+
 A variant may be limited to some scorers:
 ``variants={'': {}, 'per class': dict(cfg_options={...}, scorers=['holdout-loss-change'])}``
 runs every scorer plainly and the listed ones also with the variant's options.
@@ -42,7 +47,7 @@ logger = logging.getLogger("segal")
 class RunsFailed(SegalError, RuntimeError):
     """Some runs of a grid failed; each was reported with its error as it ended."""
 
-EXPERIMENT_KEYS = {"title", "config", "scorers", "seeds", "cfg_options", "variants"}
+EXPERIMENT_KEYS = {"title", "config", "scorers", "seeds", "cfg_options", "variants", "report_x"}
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,7 @@ class Experiment:
     name: str
     title: str
     runs: List[GridRun]
+    report_x: List[str] = field(default_factory=list)
 
 
 def load_experiment(path: str, work_root: str) -> Experiment:
@@ -127,7 +133,7 @@ def load_experiment(path: str, work_root: str) -> Experiment:
                 work_dir = Path(work_root) / name / scorer / _folder(variant) / f"seed{seed}"
                 runs.append(GridRun(str(config), scorer, variant, int(seed),
                                     {**dict(declared.get("cfg_options", {})), **dict(options)}, work_dir))
-    return Experiment(name, declared.get("title", name), runs)
+    return Experiment(name, declared.get("title", name), runs, list(declared.get("report_x") or []))
 
 
 def _variant(path: str, name: str, declared: dict):
@@ -294,6 +300,7 @@ def run_and_report(experiment: Experiment, workers: int, work_root: str, results
         RuntimeError: Some runs failed (each was printed with its error); nothing is reported.
     """
     from ..reporting.compare import compare_runs
+    from ..reporting.cost_report import compare_by_cost
     from ..utils.progress import format_seconds
     from .index import accumulate_wall_time, has_row, record_experiment
 
@@ -305,7 +312,12 @@ def run_and_report(experiment: Experiment, workers: int, work_root: str, results
     if progress.failures:
         raise RunsFailed(f"{len(progress.failures)} runs failed (listed above); fix the cause and rerun the same "
                            f"command: finished runs are skipped")
-    summary = compare_runs([str(run.work_dir) for run in experiment.runs], str(Path(results) / experiment.name))
+    work_dirs, page = [str(run.work_dir) for run in experiment.runs], str(Path(results) / experiment.name)
+    if experiment.report_x:
+        costs = compare_by_cost(work_dirs, page, experiment.report_x, experiment.title)
+        summary = {"settings": costs[experiment.report_x[0]]["settings"]}
+    else:
+        summary = compare_runs(work_dirs, page)
     index = Path(results) / "README.md"
     # a rerun that ran nothing keeps the row of the one that did, unless the experiment has changed since
     if todo or not has_row(index, experiment.name, experiment.title, len(experiment.runs)):

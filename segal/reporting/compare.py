@@ -160,8 +160,10 @@ def group_runs(runs: Sequence[Run], allow_partial: bool = False) -> "OrderedDict
                                    + (f"; {len(differing) - 3} more keys" if len(differing) > 3 else "") + ")")
         common = min(len(run.n_labelled), len(first.n_labelled))
         if run.n_labelled[:common] != first.n_labelled[:common]:
+            hint = ("; region runs buy different images per step: compare them with --x pixels or --x clicks"
+                    if run.config["dataset"].get("regions") else "")
             raise IncomparableRuns(
-                f"{run.work_dir} labels {run.n_labelled} per step, {first.work_dir} labels {first.n_labelled}"
+                f"{run.work_dir} labels {run.n_labelled} per step, {first.work_dir} labels {first.n_labelled}{hint}"
             )
     differing = set()
     for run in runs[1:]:

@@ -72,7 +72,7 @@ def write_heatmap_figure(path: Path, image: np.ndarray, values: np.ndarray, titl
     colour_bar = fig.colorbar(overlay, ax=axes[1], fraction=0.046, pad=0.02, shrink=0.9)
     colour_bar.formatter.set_useOffset(False)
     colour_bar.update_ticks()
-    colour_bar.set_label(quantity)
+    colour_bar.set_label(quantity, fontsize=9)
     fig.suptitle(title)
     save_figure(fig, path)
 
@@ -106,5 +106,44 @@ def write_prediction_figure(path: Path, image: np.ndarray, target: np.ndarray, p
     handles = [Patch(color=palette[c] / 255, label=classes[c] if c < len(classes) else "ignored")
                for c in shown if c < len(classes) or c == ignore_index]
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 7), fontsize=9, frameon=False)
+    fig.suptitle(title)
+    save_figure(fig, path)
+
+
+def write_region_figure(path: Path, image: np.ndarray, regions: np.ndarray, region_scores: np.ndarray,
+                        chosen: np.ndarray, title: str, quantity: str) -> None:
+    """The image with every region coloured by its score, and the regions to label outlined in white.
+
+    Args:
+        path: The PNG to write.
+        image: ``[H, W, 3]`` uint8 RGB.
+        regions: ``[H, W]`` region ids ``0 .. R-1``.
+        region_scores: ``[R]`` each region's score.
+        chosen: The region ids to label.
+        title: Figure title (rank, image name, how many regions).
+        quantity: What the scores are, for the colour bar label.
+    """
+    from skimage.segmentation import find_boundaries
+
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(FIGURE_WIDTH, _panel_height(image, 2)), constrained_layout=True)
+    extent = (0, image.shape[1], image.shape[0], 0)
+    outlined = image.copy()
+    outlined[find_boundaries(regions, mode="inner")] = (60, 60, 60)
+    to_label = find_boundaries(np.isin(regions, chosen), mode="inner")
+    outlined[to_label] = (255, 255, 255)
+    axes[0].imshow(outlined, extent=extent, interpolation="nearest")
+    axes[0].set_title(f"{len(chosen)} region{'s' if len(chosen) != 1 else ''} to label (white outline)")
+    axes[1].imshow(image, extent=extent)
+    overlay = axes[1].imshow(region_scores[regions], cmap="viridis", alpha=0.65, extent=extent,
+                             interpolation="nearest")
+    outline = np.zeros(regions.shape + (4,), np.float32)
+    outline[to_label] = 1.0
+    axes[1].imshow(outline, extent=extent, interpolation="nearest")
+    axes[1].set_title("region scores, regions to label outlined")
+    for ax in axes:
+        ax.set_axis_off()
+    colour_bar = fig.colorbar(overlay, ax=axes[1], fraction=0.046, pad=0.02, shrink=0.9)
+    colour_bar.set_label(quantity, fontsize=9)
     fig.suptitle(title)
     save_figure(fig, path)

@@ -1,7 +1,7 @@
 """The scorer interface: prepare once per step, score the pool batch by batch, select."""
 import logging
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -17,6 +17,8 @@ from ..utils.distributed import gather_arrays, gather_rows, shard
 from ..utils.precision import autocast, autocast_dtype, no_tf32
 from ..utils.progress import Progress
 from ..utils.seeding import derive_seed
+from .checks import NonFiniteScores, check_finite_scores  # noqa: F401  (NonFiniteScores: part of the API)
+from .region_means import segment_means
 from .selection import top_k, top_k_per_predicted_class
 
 
@@ -227,6 +229,41 @@ class Scorer:
         ctx.model.eval()
         return entropy(ctx.logits(batch["inputs"], self.precision), self.statistics_dtype)
 
+    #: False for scorers without a per-pixel quantity, which cannot score regions (Coreset, BADGE, ErrReduction).
+    scores_regions = True
+
+    def region_scores(self, ctx: ScoringContext, batch: dict, region_maps: Sequence[np.ndarray]) -> List[torch.Tensor]:
+        """Scores of every region of each image of ``batch``: ``B`` float64 tensors ``[R_i]``.
+
+        The default is the mean of :meth:`pixel_map` over each region
+        (:func:`~segal.scorers.region_means.segment_means`).
+
+        Args:
+            ctx: The step's context.
+            batch: A batch of pool images, as for :meth:`score`.
+            region_maps: ``B`` region maps ``[H, W]`` at the label's resolution.
+        """
+        return segment_means(self.pixel_map(ctx, batch), region_maps)
+
+    @property
+    def region_score_name(self) -> str:
+        """What a region's score is, for colour bars."""
+        return f"region mean of {self.pixel_map_name}"
+
+    def region_pass(self) -> "Scorer":
+        """The scorer whose :meth:`region_scores` the pass over the pool's regions uses: this one by default."""
+        return self
+
+    def rerank_regions(self, ctx: ScoringContext, scores, available: np.ndarray):
+        """Re-scores some regions after the pass (a shortlist); returns the scores unchanged by default.
+
+        Args:
+            ctx: The step's context.
+            scores: The pass's :class:`~segal.scorers.regions.RegionScores`.
+            available: ``[sum(counts)]`` bool, False for regions already labelled.
+        """
+        return scores
+
     def score_ids(self, ctx: ScoringContext, ids: Sequence[int]) -> np.ndarray:
         """Scores the given ids, one batch in memory at a time. Returns ``[N]`` float64.
 
@@ -305,19 +342,6 @@ class Scorer:
 class BudgetError(SegalError, ValueError):
     """More ids were asked for than the pool can give."""
 
-
-class NonFiniteScores(FloatingPointError):
-    """A scorer produced NaN or infinite scores, typically from a diverged model or an absurd scorer setting."""
-
-
-def check_finite_scores(scorer: str, ids: np.ndarray, scores: np.ndarray) -> None:
-    """Raises :class:`NonFiniteScores` naming the first ids whose score is NaN or infinite."""
-    bad = ~np.isfinite(scores)
-    if bad.any():
-        raise NonFiniteScores(
-            f"{scorer} gave {int(bad.sum())} non-finite scores (e.g. ids {np.asarray(ids)[bad][:10].tolist()}); "
-            f"the model may have diverged, or a scorer setting (scorer.lr, scorer.steps) is too large"
-        )
 
 def check_budget(k: int, available: int, what: str = "unlabelled pool ids") -> None:
     """Raises :class:`BudgetError` unless ``0 < k <= available``."""

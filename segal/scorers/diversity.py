@@ -14,7 +14,8 @@ import torch
 from ..errors import InvalidValue
 from ..registry import SCORERS
 from ..utils.distributed import gather_rows, run_on_main, shard
-from .base import Scorer, ScoringContext, Selection, check_budget, check_finite_scores
+from .base import Scorer, ScoringContext, Selection, check_budget
+from .checks import check_finite_scores
 
 
 def check_rule(scorer: str, rule: str) -> None:
@@ -84,6 +85,7 @@ class Coreset(Scorer):
     needs_labelled_data = True
 
     scores_each_sample = False
+    scores_regions = False
 
     def select(self, ctx: ScoringContext, k: int, rule: str = "top") -> Selection:
         check_rule(type(self).__name__, rule)
@@ -148,6 +150,7 @@ class BADGE(Scorer):
     """
 
     scores_each_sample = False
+    scores_regions = False
 
     def select(self, ctx: ScoringContext, k: int, rule: str = "top") -> Selection:
         check_rule(type(self).__name__, rule)

@@ -33,6 +33,8 @@ class ErrReduction(Scorer):
         precision: ``'fast'`` or ``'exact'`` trunk features (see :class:`~segal.scorers.base.Scorer`).
     """
 
+    scores_regions = False
+
     def __init__(self, subset_size: int = 200, steps: int = 3, lr: float = 1e-3, error: str = "log",
                  chunk_size: Optional[int] = None, precision: str = "fast"):
         super().__init__(precision)

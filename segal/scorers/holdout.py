@@ -15,12 +15,15 @@ from torch.func import functional_call, jvp, vmap
 
 from ..errors import InvalidValue
 from ..registry import SCORERS
+from ..utils.distributed import gather_arrays, shard
 from ..utils.seeding import derive_seed
 from .base import Scorer, ScoringContext, mean_over_elements
 from .head_delta import DeltaChain, UnsupportedHead, cross_entropy_change
 from .head_probe import HeadProbe, check_probe_settings
 from .holdout_pixels import HoldoutRowBands
 from .linear_head import holdout_loss_changes
+from .region_means import sample_regions
+from .regions import RegionScores
 
 REDUCTIONS = ("mean", "rise")
 METHODS = ("auto", "vmap")
@@ -70,14 +73,20 @@ class HoldoutLossChange(Scorer):
         precision: ``'fast'`` (default) computes the trunk features in the
             training precision; the head's SGD steps and the loss changes stay
             float32 in the exact delta form either way. ``'exact'``: float32 trunk.
+        shortlist: Region mode only: how many of the best regions by Ours-app
+            (the first-order form, one pass) are re-scored exactly; they are
+            chosen among before any other region (:meth:`rerank_regions`).
     """
 
     needs_labelled_data = True
 
     def __init__(self, steps: int = 3, lr: float = 1e-3, reduction: Optional[str] = None,
                  chunk_size: Optional[int] = None, holdout_batch: Optional[int] = None, method: str = "auto",
-                 holdout_pixels: Optional[float] = None, precision: str = "fast"):
+                 holdout_pixels: Optional[float] = None, precision: str = "fast", shortlist: int = 200):
         super().__init__(precision)
+        if not isinstance(shortlist, int) or shortlist < 1:
+            raise InvalidValue(f"scorer.shortlist must be an integer >= 1, got {shortlist!r}")
+        self.shortlist = shortlist
         check_probe_settings(steps, lr)
         if reduction not in (None,) + REDUCTIONS:
             raise InvalidValue(f"scorer.reduction must be one of {REDUCTIONS} or None, got {reduction!r}")
@@ -178,18 +187,69 @@ class HoldoutLossChange(Scorer):
         pseudo = self.probe.logits(self.probe.params, z).argmax(1)
         deltas = vmap(lambda zi, yi: self.probe.sgd_delta(zi, yi, self.steps, self.lr),
                       chunk_size=self.chunk_size)(z, pseudo)
-        total = torch.zeros(len(z), dtype=torch.float64, device=z.device)
-        count = torch.zeros_like(total)
-        step = self.chunk_size or len(z)
+        return self._holdout_changes(deltas, len(z), z.device)
+
+    def _holdout_changes(self, deltas, count: int, device: torch.device) -> torch.Tensor:
+        """``[count]`` float64 scores of ``count`` head updates (``deltas``: each parameter's ``[count, ...]``)."""
+        total = torch.zeros(count, dtype=torch.float64, device=device)
+        counted_elements = torch.zeros_like(total)
+        step = self.chunk_size or count
         for chunk in self.chunks:
             valid, changes = self._change_function(chunk)
-            for start in range(0, len(z), step):
+            for start in range(0, count, step):
                 rows = slice(start, start + step)
                 diff = changes({k: d[rows] for k, d in deltas.items()})  # [b, n, ...]
                 counted = (valid & (diff > 0)) if self._rise else valid.expand_as(diff)
                 total[rows] += (diff * counted).flatten(1).sum(1)
-                count[rows] += counted.flatten(1).sum(1)
-        return total / count.clamp(min=1)
+                counted_elements[rows] += counted.flatten(1).sum(1)
+        return total / counted_elements.clamp(min=1)
+
+    region_score_name = "holdout-loss rise (shortlist) or Ours-app score"
+
+    def region_pass(self) -> Scorer:
+        """Regions are scored first by Ours-app; :meth:`rerank_regions` re-scores its shortlist exactly."""
+        return HoldoutLossChangeApprox(holdout_batch=self.holdout_batch, precision=self.precision)
+
+    def rerank_regions(self, ctx: ScoringContext, scores, available: np.ndarray):
+        """The exact criterion for the ``shortlist`` best available regions of Ours-app; they rank first.
+
+        A region's update takes ``steps`` SGD steps on its own pseudo-labelled
+        pixels (the mean loss over them); its score is the holdout-loss change
+        reduced as for an image. Under torch.distributed the shortlisted images
+        are sharded over the ranks.
+        """
+        order = scores.order()
+        positions = order[available[order]][: self.shortlist]
+        images, regions = scores.rows
+        image_ids = np.unique(images[positions])
+        self.prepare(ctx)
+        local = shard(image_ids)
+        exact, done = [], []
+        for batch in ctx.batches(local, desc=f"re-score {len(positions)} regions exactly"):
+            z = ctx.trunk(batch["inputs"], self.precision)
+            pseudo = self.probe.logits(self.probe.params, z).argmax(1)  # [B, H, W]
+            for zi, yi, image in zip(z, pseudo, batch["id"].tolist()):
+                mine = positions[images[positions] == image]
+                exact.append(self._region_changes(ctx, zi, yi, image, regions[mine]))
+                done.append(mine)
+        done = gather_arrays(np.concatenate(done) if done else np.zeros(0, dtype=np.int64))
+        values = gather_arrays(np.concatenate(exact) if exact else np.zeros(0))
+        keep = np.isfinite(values)  # regions without a pixel at the head's resolution keep their Ours-app score
+        new_scores, tier = scores.scores.copy(), scores.tier.copy()
+        new_scores[done[keep]], tier[done[keep]] = values[keep], 1
+        return RegionScores(scores.image_ids, scores.counts, new_scores, tier)
+
+    @torch.no_grad()
+    def _region_changes(self, ctx: ScoringContext, z: torch.Tensor, pseudo: torch.Tensor, image: int,
+                        regions: np.ndarray) -> np.ndarray:
+        """``[m]`` exact scores of ``regions`` of one image (NaN for a region without a pixel at ``pseudo``'s size)."""
+        region_map = torch.from_numpy(sample_regions(ctx.dataset.region_map(image), pseudo.shape)).to(pseudo.device)
+        wanted = torch.from_numpy(regions).to(pseudo.device)
+        inside = region_map.unsqueeze(0) == wanted[:, None, None]  # [m, H, W]
+        labels = torch.where(inside, pseudo.unsqueeze(0), torch.full_like(pseudo, -100).unsqueeze(0))
+        deltas = vmap(lambda y: self.probe.sgd_delta(z, y, self.steps, self.lr), chunk_size=self.chunk_size)(labels)
+        values = self._holdout_changes(deltas, len(regions), z.device).cpu().numpy()
+        return np.where(inside.flatten(1).any(1).cpu().numpy(), values, np.nan)
 
 
 @SCORERS.register_module()

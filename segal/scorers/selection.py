@@ -1,4 +1,6 @@
 """Choosing k ids from per-sample scores: the top k, or the top k spread over the predicted classes."""
+from typing import Iterable
+
 import numpy as np
 
 
@@ -33,3 +35,30 @@ def top_k_per_predicted_class(scores: np.ndarray, predicted: np.ndarray, k: int)
     position_in_order = np.empty(len(scores), dtype=np.int64)
     position_in_order[order] = np.arange(len(scores))
     return np.lexsort((position_in_order, rank_in_class))[:k]
+
+
+def fill_budget(costs: Iterable[int], budget: int, patience: int = 100) -> np.ndarray:
+    """Positions of the items taken, in the given (best first) order, while their costs fit in the budget.
+
+    An item that does not fit in what is left is skipped; the fill stops once
+    the budget is spent or ``patience`` items in a row did not fit, so a step
+    never spends more than ``budget``.
+
+    Args:
+        costs: Each item's cost, best item first (may be a lazy iterator).
+        budget: What the step may spend.
+        patience: Skipped items in a row before giving up on filling the rest.
+
+    Returns:
+        ``[K]`` positions.
+    """
+    taken, left, misses = [], budget, 0
+    for position, cost in enumerate(costs):
+        if cost <= left:
+            taken.append(position)
+            left, misses = left - cost, 0
+        else:
+            misses += 1
+        if left == 0 or misses >= patience:
+            break
+    return np.asarray(taken, dtype=np.int64)

@@ -1,11 +1,13 @@
 """Scorers that need only the model's predictions: Random, Entropy, MC-Dropout and BALD."""
-from typing import Optional
+from typing import List, Optional
 
+import numpy as np
 import torch
 
 from ..errors import InvalidValue
 from ..registry import SCORERS
 from ..utils.precision import autocast
+from ..utils.seeding import derive_seed
 from .base import Scorer, ScoringContext, entropy, mean_over_elements
 from .dropout_passes import (
     PassMasks,
@@ -32,6 +34,13 @@ class Random(Scorer):
 
     def score(self, ctx: ScoringContext, batch: dict) -> torch.Tensor:
         return self._values[batch["id"].cpu()]
+
+    region_score_name = "uniform random draw"
+
+    def region_scores(self, ctx: ScoringContext, batch: dict, region_maps) -> List[torch.Tensor]:
+        """Uniform random region scores, drawn per image from the step seed and the image id."""
+        return [torch.from_numpy(np.random.default_rng(derive_seed(ctx.seed, int(i), "random-regions"))
+                                 .random(int(regions.max()) + 1)) for i, regions in zip(batch["id"], region_maps)]
 
 
 @SCORERS.register_module()

@@ -39,6 +39,12 @@ def city_pool(dataset, holdout, labelled) -> ActivePool:
     return pool
 
 
+def batch_of(dataset, ids):
+    """``(inputs, targets)`` of ``ids``, stacked: a batch of a dataset that reads files."""
+    samples = [dataset[int(i)] for i in ids]
+    return torch.stack([s["inputs"] for s in samples]), torch.stack([s["target"] for s in samples])
+
+
 def trained_mlp64(dataset, hidden=16, dropout=0.0, seed=0):
     """A small MLP trained briefly on digits (so its predictions vary), then cast to float64."""
     torch.manual_seed(seed)

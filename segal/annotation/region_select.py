@@ -1,0 +1,98 @@
+"""Choosing regions for annotators: what ``tools/select.py`` writes for an annotation run with ``dataset.regions``.
+
+For each selected image, in ``<out>/regions_step<N>/``:
+
+* ``<image>_mask.png``: 255 on the pixels of the regions to label, 0 elsewhere;
+* ``<image>_regions.png``: region outlines over the image, coloured by score,
+  the regions to label outlined in white, with a colour bar;
+
+and beside them ``selection_step<N>.json`` and ``.csv``: one row per region
+(rank, image id, image, region id, area in pixels, score, mask file). The
+annotators label (at least) the masked pixels in the image's
+``gtFine_labelIds`` file and leave the rest 0 (unlabelled); labels they add
+outside the mask are kept when ``tools/train.py`` trains.
+"""
+import csv
+import io
+import json
+import logging
+from pathlib import Path
+from typing import List, Tuple
+
+import cv2
+import numpy as np
+
+from ..data.region_pool import RegionLabels
+from ..errors import InvalidValue
+from ..reporting.figures import image_stem, write_region_figure
+from ..scorers.base import Scorer, ScoringContext
+from ..scorers.regions import RegionScores, RegionSelection, choose_regions, rank_regions
+from ..utils.io import atomic_write_bytes, atomic_write_text
+
+logger = logging.getLogger("segal")
+
+#: What ``--budget`` counts in region mode.
+REGION_UNITS = ("regions", "clicks", "pixels")
+
+
+def choose_for_annotators(scorer: Scorer, ctx: ScoringContext, regions: RegionLabels, budget: int,
+                          unit: str) -> Tuple[RegionSelection, RegionScores]:
+    """The best unlabelled regions of the candidates that ``budget`` ``unit`` buy, and every region's score."""
+    if unit not in REGION_UNITS:
+        raise InvalidValue(f"--unit must be one of {REGION_UNITS} with dataset.regions, got {unit!r}")
+    scores, available = rank_regions(scorer, ctx, ctx.pool.candidate_ids(), regions.labelled)
+    areas = {}
+
+    def areas_of(image: int) -> np.ndarray:
+        if image not in areas:
+            areas[image] = np.bincount(ctx.dataset.region_map(image).ravel())
+        return areas[image]
+
+    selection = choose_regions(scores, available, budget, unit, areas_of)
+    if not len(selection.region_ids):
+        raise InvalidValue(f"no unlabelled region fits in --budget {budget} {unit}")
+    return selection, scores
+
+
+def write_region_selection(out: Path, ctx: ScoringContext, scorer: Scorer, selection: RegionSelection,
+                           scores: RegionScores, meta: dict) -> List[dict]:
+    """Writes the masks, the overlays and the JSON/CSV of a region selection; returns the JSON's entries."""
+    folder = out.parent / f"{out.stem.replace('selection_', 'regions_')}"
+    folder.mkdir(parents=True, exist_ok=True)
+    images_in_order = list(dict.fromkeys(selection.image_ids.tolist()))
+    starts = dict(zip(scores.image_ids.tolist(), (np.cumsum(scores.counts) - scores.counts).tolist()))
+    masks = {}
+    for rank, image in enumerate(images_in_order, 1):
+        chosen = np.sort(selection.region_ids[selection.image_ids == image])
+        region_map = ctx.dataset.region_map(image)
+        stem = image_stem(str(ctx.dataset.image_path(image)))
+        masks[image] = folder / f"{stem}_mask.png"
+        atomic_write_bytes(masks[image], cv2.imencode(".png", np.isin(region_map, chosen).astype(np.uint8) * 255)[1]
+                           .tobytes())
+        count = int(region_map.max()) + 1
+        write_region_figure(folder / f"{stem}_regions.png", ctx.dataset.read_image(image), region_map,
+                            scores.scores[starts[image]: starts[image] + count], chosen,
+                            f"image {rank} of {len(images_in_order)}: {stem} ({type(scorer).__name__}, "
+                            f"{len(chosen)} regions to label)", scorer.region_score_name)
+    entries = [{"rank": rank, "id": int(image), "image": str(ctx.dataset.image_path(int(image))),
+                "region": int(region), "area": int(area), "score": float(score), "mask": str(masks[int(image)])}
+               for rank, (image, region, area, score) in enumerate(
+                   zip(selection.image_ids, selection.region_ids, selection.areas, selection.scores), 1)]
+    atomic_write_text(out, json.dumps({**meta, "mode": "regions", "selection": entries}, indent=2))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["rank", "id", "image", "region", "area", "score", "mask"])
+    for e in entries:
+        writer.writerow([e["rank"], e["id"], e["image"], e["region"], e["area"], e["score"], e["mask"]])
+    atomic_write_text(out.with_suffix(".csv"), buffer.getvalue())
+    logger.info("%d regions of %d images to label: masks and overlays in %s", len(entries), len(images_in_order),
+                folder)
+    return entries
+
+
+def record_pending_regions(regions: RegionLabels, selection: RegionSelection, step: int) -> np.ndarray:
+    """Records the selected regions as annotation step ``step``; returns the images they lie in, sorted."""
+    images = np.unique(selection.image_ids)
+    for image in images.tolist():
+        regions.label(image, np.sort(selection.region_ids[selection.image_ids == image]), step)
+    return images

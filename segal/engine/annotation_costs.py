@@ -1,0 +1,99 @@
+"""What a segmentation run's labels cost so far: images touched, regions, clicks and pixels.
+
+Every step record of a segmentation run with the simulated oracle carries
+``labelled_images``, ``labelled_regions``, ``labelled_clicks`` and
+``labelled_pixels`` (everything annotated by that step's training, the holdout
+not counted), each also as a ``*_fraction`` of what labelling the whole pool
+would cost, and ``click_model``:
+
+* an image labelled whole costs its polygon vertices
+  (:func:`~segal.data.costs.image_clicks`: ``gtFine_polygons`` where the file
+  exists, else ``label_contours``), all its pixels and all its regions;
+* a labelled region costs one click and its pixels.
+
+``labelled_regions`` is ``None`` for a dataset without ``dataset.regions``.
+"""
+from typing import Dict, Optional
+
+import numpy as np
+
+from ..data.image_files import image_size
+from ..data.pool import ActivePool, Split
+from ..data.region_pool import RegionLabels
+from ..utils.progress import Progress
+
+COST_UNITS = ("images", "regions", "clicks", "pixels")
+
+
+class CostLedger:
+    """Counts annotation costs from the pool and the region labels, caching what it reads per image.
+
+    Args:
+        dataset: A segmentation dataset (``image_path``, ``clicks``, ``region_map`` when it has regions).
+        progress: Show a progress bar while the pool's totals are counted.
+    """
+
+    def __init__(self, dataset, progress: bool = True):
+        self.dataset, self.progress = dataset, progress
+        self.has_regions = getattr(dataset, "regions", None) is not None
+        self._pixels: Dict[int, int] = {}
+        self._clicks: Dict[int, int] = {}
+        self._areas: Dict[int, np.ndarray] = {}
+        self.click_models = set()
+
+    def pixels(self, image: int) -> int:
+        if image not in self._pixels:
+            width, height = image_size(self.dataset.image_path(image))
+            self._pixels[image] = width * height
+        return self._pixels[image]
+
+    def clicks(self, image: int) -> int:
+        if image not in self._clicks:
+            self._clicks[image], model = self.dataset.clicks(image)
+            self.click_models.add(model)
+        return self._clicks[image]
+
+    def areas(self, image: int) -> np.ndarray:
+        """``[R]`` pixels of each region of ``image``."""
+        if image not in self._areas:
+            self._areas[image] = np.bincount(self.dataset.region_map(image).ravel())
+        return self._areas[image]
+
+    def whole_image(self, image: int) -> dict:
+        """What labelling ``image`` whole costs, by unit."""
+        return {"images": 1, "pixels": self.pixels(image), "clicks": self.clicks(image),
+                "regions": len(self.areas(image)) if self.has_regions else 0}
+
+    def pool_totals(self, pool: ActivePool) -> dict:
+        """What labelling every image of the pool split whole would cost (reads every label once)."""
+        totals = dict.fromkeys(COST_UNITS, 0)
+        ids = pool.ids(Split.POOL)
+        with Progress(len(ids), "annotation cost of the pool", unit="img", enabled=self.progress) as bar:
+            for image in ids.tolist():
+                for unit, value in self.whole_image(image).items():
+                    totals[unit] += value
+                bar.update()
+        if not self.has_regions:
+            totals["regions"] = None
+        return totals
+
+    def labelled(self, pool: ActivePool, regions: Optional[RegionLabels], totals: dict) -> dict:
+        """The cost fields of a step record: what the pool's labels and the region labels cost so far."""
+        spent = dict.fromkeys(COST_UNITS, 0)
+        for image in pool.labelled_ids().tolist():
+            for unit, value in self.whole_image(image).items():
+                spent[unit] += value
+        if regions is not None:
+            for image in regions.images().tolist():
+                labelled = regions.labelled(image)
+                spent["images"] += 1
+                spent["regions"] += len(labelled)
+                spent["clicks"] += len(labelled)
+                spent["pixels"] += int(self.areas(image)[labelled].sum())
+        fields = {"click_model": "+".join(sorted(self.click_models)) + ("+one_per_region" if regions else "")}
+        for unit in COST_UNITS:
+            value = spent[unit] if unit != "regions" or self.has_regions else None
+            fields[f"labelled_{unit}"] = value
+            total = totals.get(unit)
+            fields[f"labelled_{unit}_fraction"] = value / total if value is not None and total else None
+        return fields
