@@ -203,8 +203,10 @@ def test_report_against_pixels_puts_region_and_image_runs_side_by_side(region_ru
     assert images["mean"] == [r["mIoU"] for r in image_run[1]]
     points = summary["pixels"]["equal_cost_points"]
     assert points[0] == 4 * 8192 and points[-1] == regions["cost"][-1]
-    expected = np.interp(points, regions["cost"], regions["mean"])
-    np.testing.assert_allclose(summary["pixels"]["at_equal_cost"]["HoldoutLossChangeApprox (regions)"], expected)
+    expected = np.interp(points, regions["cost"], regions["mean"])  # one run: its curve is the mean curve
+    at = summary["pixels"]["at_equal_cost"]["HoldoutLossChangeApprox (regions)"]
+    np.testing.assert_allclose(at["mean"], expected)
+    assert at["std"] == [0.0] * len(points)
     share = summary["pixels"]["efficiency"]["HoldoutLossChangeApprox (images)"]["HoldoutLossChangeApprox (regions)"]
     reached = reach_cost(images, regions["mean"][-1])
     assert share == (None if reached is None else pytest.approx(reached / regions["cost"][-1]))

@@ -7,8 +7,8 @@ Settings are the scorer and the mode (``images``, or ``regions`` for runs
 with ``dataset.regions``), plus any other config key that differs. Two
 tables read the curves across settings:
 
-* **at equal cost**: each setting's mean curve, linearly interpolated, at
-  costs every setting reaches;
+* **at equal cost**: each run's curve, linearly interpolated between its
+  steps, at costs every setting reaches (mean ± std over a setting's runs);
 * **label efficiency**: the cost at which a setting's mean curve first reaches
   another setting's final mean value, as a share of that setting's final cost
   (below 100%: the same quality for less).
@@ -81,7 +81,8 @@ def setting_curve(runs: List[Run], unit: str) -> dict:
     costs = np.array([_costs(run, unit)[:steps] for run in runs])
     values = np.array([[r[run.metric] for r in run.records[:steps]] for run in runs])
     return {"runs": [str(run.work_dir) for run in runs], "cost": costs.mean(0).tolist(),
-            "mean": values.mean(0).tolist(), "std": values.std(0).tolist()}
+            "mean": values.mean(0).tolist(), "std": values.std(0).tolist(),
+            "per_run": {"cost": costs.tolist(), "value": values.tolist()}}
 
 
 def reach_cost(curve: dict, target: float) -> Optional[float]:
@@ -102,7 +103,11 @@ def summarise_costs(groups: "OrderedDict[str, List[Run]]", unit: str) -> dict:
     low = max(c["cost"][0] for c in curves.values())
     high = min(c["cost"][-1] for c in curves.values())
     points = np.linspace(low, high, EQUAL_COST_POINTS).tolist() if high > low else []
-    equal = {name: [float(np.interp(p, c["cost"], c["mean"])) for p in points] for name, c in curves.items()}
+    equal = {}
+    for name, c in curves.items():  # each run's curve at the points, then mean and std over the runs
+        at = np.array([np.interp(points, cost, value) for cost, value in zip(c["per_run"]["cost"],
+                                                                             c["per_run"]["value"])])
+        equal[name] = {"mean": at.mean(0).tolist() if points else [], "std": at.std(0).tolist() if points else []}
     efficiency = {name: {target: (None if (at := reach_cost(c, t["mean"][-1])) is None else at / t["cost"][-1])
                          for target, t in curves.items()} for name, c in curves.items()}
     metric = next(iter(groups.values()))[0].metric
@@ -119,11 +124,11 @@ def _lines(summary: dict) -> List[str]:
     points = summary["equal_cost_points"]
     lines += ["", f"### {metric} at equal {unit}", ""]
     if points:
-        lines += [f"Each setting's mean curve, linearly interpolated between its steps, at {unit} every setting "
-                  "reaches.", "", "| setting | " + " | ".join(f"{p:,.0f}" for p in points) + " |",
+        lines += [f"Each run's curve, linearly interpolated between its steps, at {unit} every setting reaches; "
+                  "mean ± std over the runs.", "", "| setting | " + " | ".join(f"{p:,.0f}" for p in points) + " |",
                   "|---" * (len(points) + 1) + "|"]
-        lines += [f"| {name} | " + " | ".join(f"{v:.4f}" for v in values) + " |"
-                  for name, values in summary["at_equal_cost"].items()]
+        lines += [f"| {name} | " + " | ".join(f"{m:.4f} ± {d:.4f}" for m, d in zip(at["mean"], at["std"])) + " |"
+                  for name, at in summary["at_equal_cost"].items()]
     else:
         lines.append(f"The settings share no range of labelled {unit}.")
     names = list(curves)
