@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from ..data.region_pool import RegionLabels
+from ..engine.annotation_costs import CostLedger
 from ..errors import InvalidValue
 from ..reporting.figures import image_stem, write_region_figure
 from ..scorers.base import Scorer, ScoringContext
@@ -41,14 +42,7 @@ def choose_for_annotators(scorer: Scorer, ctx: ScoringContext, regions: RegionLa
     if unit not in REGION_UNITS:
         raise InvalidValue(f"--unit must be one of {REGION_UNITS} with dataset.regions, got {unit!r}")
     scores, available = rank_regions(scorer, ctx, ctx.pool.candidate_ids(), regions.labelled)
-    areas = {}
-
-    def areas_of(image: int) -> np.ndarray:
-        if image not in areas:
-            areas[image] = np.bincount(ctx.dataset.region_map(image).ravel())
-        return areas[image]
-
-    selection = choose_regions(scores, available, budget, unit, areas_of)
+    selection = choose_regions(scores, available, budget, unit, CostLedger(ctx.dataset, progress=False).areas)
     if not len(selection.region_ids):
         raise InvalidValue(f"no unlabelled region fits in --budget {budget} {unit}")
     return selection, scores

@@ -159,9 +159,6 @@ class RegionMaps:
             relative = Path(image.parent.name) / image.name
         return (self.folder / relative).with_suffix(".npz")
 
-    def is_cached(self, idx: int) -> bool:
-        return self.cache_path(idx).is_file()
-
     def __call__(self, idx: int) -> np.ndarray:
         """``[H, W]`` int64 region ids of a global id, read from the cache or computed and cached."""
         path = self.cache_path(idx)
@@ -176,10 +173,6 @@ class RegionMaps:
             atomic_write_bytes(settings_file, json.dumps(self.spec.settings, indent=2).encode())
         atomic_write_bytes(path, encode(regions))
         return regions
-
-    def count(self, idx: int) -> int:
-        """How many regions a global id has."""
-        return int(self(idx).max()) + 1
 
 
 def cache_region_map(spec: RegionSpec, data_root: str, image: str) -> int:

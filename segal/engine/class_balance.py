@@ -33,8 +33,8 @@ def predicted_region_classes(ctx: ScoringContext, scores: RegionScores) -> np.nd
     for batch in ctx.batches(local, desc="predicted classes of the regions"):
         predicted = ctx.logits(batch["inputs"]).argmax(1).cpu().numpy()  # [B, h, w]
         for image, labels in zip(batch["id"].tolist(), predicted):
-            regions = sample_regions(ctx.dataset.region_map(image), labels.shape)
-            count = int(ctx.dataset.region_map(image).max()) + 1
+            full = ctx.dataset.region_map(image)
+            regions, count = sample_regions(full, labels.shape), int(full.max()) + 1
             votes = np.bincount(regions.ravel() * num_classes + labels.ravel(), minlength=count * num_classes)
             found.append(votes.reshape(count, num_classes).argmax(1))
     return gather_arrays(np.concatenate(found) if found else np.zeros(0, dtype=np.int64))
