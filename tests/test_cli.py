@@ -14,7 +14,7 @@ from segal.utils.io import atomic_save_torch, atomic_write_text
 from segal.utils.progress import Progress
 
 REPO = Path(__file__).resolve().parents[1]
-TOOLS = ("train", "test", "select", "report")
+TOOLS = ("train", "test", "select", "report", "export", "import_labels")
 
 
 def load_tool(name):
@@ -41,11 +41,11 @@ def test_help_imports_neither_torch_nor_mmengine(tool):
 @pytest.mark.parametrize("tool", [*TOOLS, "grid"])
 def test_the_installed_command_is_the_tool(tool):
     """``pip install`` puts segal-<tool> beside the interpreter; it runs the same main as tools/<tool>.py."""
-    command = Path(sys.executable).parent / f"segal-{tool}"
+    command = Path(sys.executable).parent / f"segal-{tool.replace('_', '-')}"
     assert command.is_file(), f"{command} is missing: reinstall with pip install -e ."
     result = subprocess.run([str(command), "--help"], capture_output=True, text=True, cwd=Path.home())
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(f"usage: segal-{tool} ")
+    assert result.stdout.startswith(f"usage: {command.name} ")
     options = {s for a in load_tool(tool).build_parser()._actions for s in a.option_strings}
     assert all(option in result.stdout for option in options)
 

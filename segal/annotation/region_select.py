@@ -17,7 +17,7 @@ import io
 import json
 import logging
 from pathlib import Path
-from typing import List, Tuple
+from typing import Dict, List, Tuple
 
 import cv2
 import numpy as np
@@ -49,8 +49,11 @@ def choose_for_annotators(scorer: Scorer, ctx: ScoringContext, regions: RegionLa
 
 
 def write_region_selection(out: Path, ctx: ScoringContext, scorer: Scorer, selection: RegionSelection,
-                           scores: RegionScores, meta: dict) -> List[dict]:
-    """Writes the masks, the overlays and the JSON/CSV of a region selection; returns the JSON's entries."""
+                           scores: RegionScores, meta: dict, predictions: Dict[int, Path]) -> List[dict]:
+    """Writes the masks, the overlays and the JSON/CSV of a region selection; returns the JSON's entries.
+
+    ``predictions`` names each image's predicted label map (:mod:`.predictions`), recorded in its entries.
+    """
     folder = out.parent / f"{out.stem.replace('selection_', 'regions_')}"
     folder.mkdir(parents=True, exist_ok=True)
     images_in_order = list(dict.fromkeys(selection.image_ids.tolist()))
@@ -69,7 +72,8 @@ def write_region_selection(out: Path, ctx: ScoringContext, scorer: Scorer, selec
                             f"image {rank} of {len(images_in_order)}: {stem} ({type(scorer).__name__}, "
                             f"{len(chosen)} regions to label)", scorer.region_score_name)
     entries = [{"rank": rank, "id": int(image), "image": str(ctx.dataset.image_path(int(image))),
-                "region": int(region), "area": int(area), "score": float(score), "mask": str(masks[int(image)])}
+                "region": int(region), "area": int(area), "score": float(score), "mask": str(masks[int(image)]),
+                "prediction": str(predictions[int(image)])}
                for rank, (image, region, area, score) in enumerate(
                    zip(selection.image_ids, selection.region_ids, selection.areas, selection.scores), 1)]
     atomic_write_text(out, json.dumps({**meta, "mode": "regions", "selection": entries}, indent=2))

@@ -35,6 +35,7 @@ from ..utils.distributed import is_main, rank_device
 from ..utils.io import atomic_write_text
 from ..utils.lock import work_dir_lock
 from .checkpoint import load_checkpoint
+from .predictions import write_predictions
 from .region_select import choose_for_annotators, record_pending_regions, write_region_selection
 
 logger = logging.getLogger("segal")
@@ -214,7 +215,8 @@ def _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps, unit
         chosen, region_scores = choose_for_annotators(scorer, ctx, regions, budget, meta["unit"])
         if not is_main():
             return [], Path(out_dir)
-        entries = write_region_selection(out, ctx, scorer, chosen, region_scores, meta)
+        predictions = write_predictions(ctx, np.unique(chosen.image_ids), _predictions_folder(out))
+        entries = write_region_selection(out, ctx, scorer, chosen, region_scores, meta, predictions)
         images = record_pending_regions(regions, chosen, step + 1)
         _record_pending(folder, saved, pool, images, step, regions)
         return entries, out
@@ -222,10 +224,18 @@ def _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps, unit
     if not is_main():  # every rank has the same selection; rank 0 describes it and writes
         return [], Path(out_dir)
     entries = _describe(ctx, scorer, selection, Path(heatmaps) if heatmaps is not None else None)
+    if dataset.task == "segmentation":
+        predictions = write_predictions(ctx, selection.ids, _predictions_folder(out))
+        entries = [{**entry, "prediction": str(predictions[entry["id"]])} for entry in entries]
     _write_selection(out, entries, meta)
     if saved is not None:
         _record_pending(folder, saved, pool, selection.ids, step)
     return entries, out
+
+
+def _predictions_folder(selection: Path) -> Path:
+    """``predictions_step<N>/`` beside ``selection_step<N>.json`` (``predictions/`` beside ``selection.json``)."""
+    return selection.parent / selection.stem.replace("selection", "predictions")
 
 
 def _folder_pool(cfg: Config, checkpoint: str, pool_source: str) -> ImageFolderPool:

@@ -2,18 +2,22 @@
 
     python tools/select.py CONFIG CHECKPOINT --budget K [--unit images|regions|clicks|pixels]
         (--state WORK_DIR/state.json | --pool DIR_OR_LIST)
-        [--work-dir DIR] [--heatmaps DIR] [--launcher {none,pytorch}] [--cfg-options KEY=VALUE ...] [--debug]
+        [--work-dir DIR] [--heatmaps DIR] [--export labelstudio|cvat [--image-root PREFIX]]
+        [--launcher {none,pytorch}] [--cfg-options KEY=VALUE ...] [--debug]
 
 Installed as the ``segal-select`` command; ``python tools/select.py`` runs the same ``main``.
 """
 from pathlib import Path
 
 from ..cli import add_launcher, base_parser, beside_checkpoint, errors_as_lines, setup_logging
+from .export import add_export_arguments
 
 EXAMPLE = """examples:
   # an annotation run: record the next 100 images as its next step, pending annotation
   python tools/select.py CONFIG W/checkpoints/step_0.pth --budget 100 --state W/state.json --heatmaps W/heatmaps_step1
-  -> W/selection_step1.json and .csv
+  -> W/selection_step1.json and .csv, W/predictions_step1/ (the model's label maps)
+  # the same, handed to Label Studio with pre-annotations: W/labelstudio_step1/label_config.xml and tasks.json
+  python tools/select.py CONFIG W/checkpoints/step_0.pth --budget 100 --state W/state.json --export labelstudio
   # an annotation run with dataset.regions: 40 superpixels, as masks and overlays in W/regions_step1/
   python tools/select.py CONFIG W/checkpoints/step_0.pth --budget 40 --unit regions --state W/state.json
   # images outside any run (segmentation configs)
@@ -39,6 +43,7 @@ def build_parser():
                                            "that holds checkpoints/, else beside the checkpoint)")
     parser.add_argument("--heatmaps", metavar="DIR", help="segmentation: one PNG per selected image, named after "
                                                           "it, showing where the model is likely wrong")
+    add_export_arguments(parser, required=False)
     add_launcher(parser)
     return parser
 
@@ -47,7 +52,10 @@ def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     setup_logging()
     from segal.annotation import select_for_annotation
+    from segal.annotation.export import export_selection
     from segal.config import load_config, save_config
+    from segal.errors import InvalidValue
+    from segal.registry import DATASETS
     from segal.utils.distributed import is_main, launched
 
     if args.work_dir:
@@ -58,6 +66,9 @@ def main(argv=None) -> None:
         out_dir = Path(beside_checkpoint(args.checkpoint, f"selection_{Path(args.checkpoint).stem}"))
     with errors_as_lines(args.debug):
         cfg = load_config(args.config, args.cfg_options)
+        if args.to and getattr(DATASETS.get(cfg.dataset.get("type")), "task", None) != "segmentation":
+            raise InvalidValue(f"--export needs a segmentation config; {args.config} has dataset.type="
+                               f"{cfg.dataset.get('type')!r}")
         with launched(args.launcher, cfg):
             entries, out = select_for_annotation(cfg, args.checkpoint, args.budget, str(out_dir), state=args.state,
                                                  pool_source=args.pool, heatmaps=args.heatmaps, unit=args.unit)
@@ -71,3 +82,8 @@ def main(argv=None) -> None:
     if len(entries) > 10:
         print(f"... {len(entries) - 10} more")
     print(f"wrote {out} and {out.with_suffix('.csv')}" + (f"; heat maps in {args.heatmaps}" if args.heatmaps else ""))
+    if args.to:
+        with errors_as_lines(args.debug):
+            written = export_selection(out, args.to, out.parent / out.stem.replace("selection", args.to),
+                                       args.image_root)
+        print(f"exported for {args.to}: " + ", ".join(str(path) for path in written))

@@ -4,6 +4,7 @@ A PNG of 30000 x 30000 pixels is a few kilobytes on disk and gigabytes in
 memory (a decompression bomb). The header is read first, and a file above
 :data:`MAX_IMAGE_PIXELS` is refused before any pixel is decoded.
 """
+import io
 import warnings
 from pathlib import Path
 
@@ -28,20 +29,41 @@ def image_size(path) -> tuple:
     Raises:
         ImageFileError: The file is not an image, or has more than :data:`MAX_IMAGE_PIXELS` pixels.
     """
+    return _header_size(path, path)
+
+
+def _header_size(source, name) -> tuple:
+    """``(width, height)`` of ``source`` (a path or a file object) from its header; errors name ``name``."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(source) as image:
                 width, height = image.size
     except Image.DecompressionBombError as err:
-        raise ImageFileError(f"{path}: image too large to read safely ({err}); segal reads at most "
+        raise ImageFileError(f"{name}: image too large to read safely ({err}); segal reads at most "
                              f"{MAX_IMAGE_PIXELS:,} pixels per image; tile or downscale it") from None
+    except Image.UnidentifiedImageError:
+        raise ImageFileError(f"cannot read image {name}: not an image file") from None
     except (OSError, ValueError, SyntaxError) as err:
-        raise ImageFileError(f"cannot read image {path}: {type(err).__name__}: {err}") from None
+        raise ImageFileError(f"cannot read image {name}: {type(err).__name__}: {err}") from None
     if width * height > MAX_IMAGE_PIXELS:
-        raise ImageFileError(f"{path}: {width}x{height} pixels is more than segal reads per image "
+        raise ImageFileError(f"{name}: {width}x{height} pixels is more than segal reads per image "
                              f"({MAX_IMAGE_PIXELS:,}); tile or downscale it")
     return width, height
+
+
+def decode_image_bytes(data: bytes, name: str, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
+    """Decodes an image held in memory (a file inside an archive) after checking its header, as
+    :func:`read_image_file` does for files; errors name ``name``.
+
+    Raises:
+        ImageFileError: The bytes are not an image, or one too large to read safely.
+    """
+    _header_size(io.BytesIO(data), name)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    if image is None:
+        raise ImageFileError(f"cannot decode image {name}")
+    return image
 
 
 def read_image_file(path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:

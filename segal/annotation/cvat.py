@@ -1,0 +1,253 @@
+"""CVAT: pre-annotation archives out, its Cityscapes 1.0 or Segmentation mask 1.1 exports in.
+
+Out, in ``<out>/``:
+
+* ``cityscapes_1.0.zip``: ``label_colors.txt`` (every Cityscapes label, line
+  index = label id) and, per image, ``gtFine/<city>/<image file
+  stem>_gtFine_{labelIds,instanceIds,color}.png``, the layout CVAT's
+  Cityscapes import takes;
+* ``segmentation_mask_1.1.zip``: ``labelmap.txt``, ``ImageSets/Segmentation/
+  default.txt`` and ``SegmentationClass/<image file stem>.png`` in the class
+  colours;
+* ``labels.json``: the task's labels for CVAT's raw label editor;
+* ``images.txt``: the images to put in the task, one path per line.
+
+An item is named after its image file (``frankfurt_000000_000294_leftImg8bit``),
+so it matches the frame of that file whether the task's images were uploaded
+one by one or with their folders. In region mode the pixels outside
+the regions to label are left unlabelled, and a band just outside them is
+labelled ``segal_regions`` so that annotators see where to work; importing
+ignores that label.
+"""
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import List, Tuple
+
+import cv2
+import numpy as np
+
+from ..data.image_files import decode_image_bytes
+from ..errors import InvalidValue
+from ..utils.io import atomic_write_bytes, atomic_write_text
+from .label_scheme import UNLABELLED_ID, LabelScheme, hex_colour, name_key
+from .pre_annotation import pre_annotations
+from .selection_file import SelectedImage, SelectionFile
+
+CITYSCAPES_ARCHIVE = "cityscapes_1.0.zip"
+SEGMENTATION_MASK_ARCHIVE = "segmentation_mask_1.1.zip"
+REGIONS_LABEL = "segal_regions"
+REGIONS_COLOUR = (255, 255, 255)
+OUTLINE_WIDTH = 3
+LABEL_SUFFIXES = ("_gtFine_labelIds.png", "_gtFine_instanceIds.png")
+
+
+def cvat_name(name: str) -> str:
+    """A class name as CVAT's Cityscapes format writes it: no spaces (``trafficlight``)."""
+    return "".join(name.split())
+
+
+def _item(image: SelectedImage) -> Tuple[str, str]:
+    """``(city folder, item id)``: ``('frankfurt', 'frankfurt_000000_000294_leftImg8bit')``."""
+    return image.image.parent.name or "default", image.image.stem
+
+
+def _png(array: np.ndarray) -> bytes:
+    return cv2.imencode(".png", array)[1].tobytes()
+
+
+def _outside_band(mask: np.ndarray) -> np.ndarray:
+    kernel = np.ones((2 * OUTLINE_WIDTH + 1,) * 2, np.uint8)
+    return (cv2.dilate(mask.astype(np.uint8), kernel) > 0) & ~mask
+
+
+def write_cvat_archives(selection: SelectionFile, scheme: LabelScheme, out: Path, image_root: str,
+                        progress: bool = True) -> List[Path]:
+    """Writes both archives, ``labels.json`` and ``images.txt`` for ``selection`` into ``out``; returns them."""
+    official = scheme.all_labels()
+    regions_id = len(official)
+    to_label_id = scheme.train_to_label_ids()
+    colour_of_id = np.zeros((256, 3), np.uint8)
+    for label_id, _, colour in official:
+        colour_of_id[label_id] = colour
+    colour_of_id[regions_id] = REGIONS_COLOUR
+    voc_colours = np.zeros((256, 3), np.uint8)  # NO_CLASS (outside the regions to label) stays black: background
+    voc_colours[: len(scheme.colours)] = scheme.colours
+    voc_colours[len(scheme.colours)] = REGIONS_COLOUR
+    cityscapes, voc = io.BytesIO(), io.BytesIO()
+    items: List[str] = []
+    with zipfile.ZipFile(cityscapes, "w", zipfile.ZIP_STORED) as city_zip, \
+            zipfile.ZipFile(voc, "w", zipfile.ZIP_STORED) as voc_zip:
+        for image, predicted, mask in pre_annotations(selection, scheme, progress):
+            city, item = _item(image)
+            items.append(item)
+            label_ids = to_label_id[predicted]
+            voc_index = predicted.copy()
+            if mask is not None:
+                band = _outside_band(mask)
+                label_ids[band], voc_index[band] = regions_id, len(scheme.names)
+            stem = f"gtFine/{city}/{item}"
+            city_zip.writestr(f"{stem}_gtFine_labelIds.png", _png(label_ids))
+            city_zip.writestr(f"{stem}_gtFine_instanceIds.png", _png(label_ids.astype(np.uint16)))
+            city_zip.writestr(f"{stem}_gtFine_color.png", _png(colour_of_id[label_ids][:, :, ::-1]))
+            voc_zip.writestr(f"SegmentationClass/{item}.png", _png(voc_colours[voc_index][:, :, ::-1]))
+        extra = [(regions_id, REGIONS_LABEL, REGIONS_COLOUR)] if selection.regions else []
+        city_zip.writestr("label_colors.txt", "".join(f"{r} {g} {b} {cvat_name(name)}\n"
+                                                      for _, name, (r, g, b) in [*official, *extra]))
+        classes = [*zip(scheme.names, scheme.colours), *[(REGIONS_LABEL, REGIONS_COLOUR)][: len(extra)]]
+        voc_zip.writestr("labelmap.txt", "# label:color_rgb:parts:actions\nbackground:0,0,0::\n" + "".join(
+            f"{cvat_name(name)}:{r},{g},{b}::\n" for name, (r, g, b) in classes))
+        voc_zip.writestr("ImageSets/Segmentation/default.txt", "".join(f"{item}\n" for item in items))
+    labels = [{"name": cvat_name(name), "color": hex_colour(colour), "type": "mask", "attributes": []}
+              for name, colour in classes]
+    written = [out / CITYSCAPES_ARCHIVE, out / SEGMENTATION_MASK_ARCHIVE, out / "labels.json", out / "images.txt"]
+    atomic_write_bytes(written[0], cityscapes.getvalue())
+    atomic_write_bytes(written[1], voc.getvalue())
+    atomic_write_text(written[2], json.dumps(labels, indent=2))
+    atomic_write_text(written[3], "".join(f"{image_root}{image.relative_path()}\n" for image in selection.images))
+    return written
+
+
+class _Export:
+    """The files of a CVAT export, from a zip archive or an extracted folder, by relative path."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        if path.is_dir():
+            self.names = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
+            self._zip = None
+        else:
+            try:
+                self._zip = zipfile.ZipFile(path)
+            except (zipfile.BadZipFile, OSError) as err:
+                raise InvalidValue(f"{path} is not a CVAT export (a .zip archive or its folder): {err}") from None
+            self.names = sorted(name for name in self._zip.namelist() if not name.endswith("/"))
+
+    def read(self, name: str) -> bytes:
+        try:
+            return (self.path / name).read_bytes() if self._zip is None else self._zip.read(name)
+        except (zipfile.BadZipFile, OSError, KeyError) as err:
+            raise InvalidValue(f"{self.path}: cannot read {name}: {err}") from None
+
+    def image(self, name: str) -> np.ndarray:
+        return decode_image_bytes(self.read(name), f"{self.path}: {name}")
+
+
+def _colour_lines(text: str, where: str, cityscapes: bool) -> List[Tuple[str, Tuple[int, int, int]]]:
+    """``(name, colour)`` per line of ``label_colors.txt`` (``r g b name``) or ``labelmap.txt`` (``name:r,g,b::``)."""
+    entries = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            if cityscapes:
+                r, g, b, name = line.split(maxsplit=3)
+            else:
+                name, rgb = line.split(":")[:2]
+                r, g, b = rgb.split(",")
+            entries.append((name.strip(), (int(r), int(g), int(b))))
+        except ValueError:
+            raise InvalidValue(f"{where}, line {number}: cannot read {line!r}") from None
+    return entries
+
+
+def read_cvat_export(path) -> List[Tuple[str, str, np.ndarray, List[str]]]:
+    """Reads a CVAT Cityscapes 1.0 or Segmentation mask 1.1 export (zip or folder).
+
+    Returns:
+        ``(item name, image file stem, class index map [H, W] int64, class names by index)`` per item.
+
+    Raises:
+        InvalidValue: It is neither format, or a file in it cannot be read; the message names the file.
+    """
+    export = _Export(Path(path))
+    if any(name.startswith("gtFine/") for name in export.names):
+        return _read_cityscapes(export)
+    if any(name.startswith("SegmentationClass/") for name in export.names):
+        return _read_segmentation_mask(export)
+    raise InvalidValue(f"{path} is neither a CVAT Cityscapes 1.0 export (gtFine/) nor a Segmentation mask 1.1 "
+                       f"export (SegmentationClass/)")
+
+
+def _read_cityscapes(export: _Export) -> list:
+    if "label_colors.txt" in export.names:
+        entries = _colour_lines(export.read("label_colors.txt").decode("utf-8", "replace"),
+                                f"{export.path}: label_colors.txt", cityscapes=True)
+        names = [name for name, _ in entries]
+        if not any(colour == (0, 0, 0) for _, colour in entries):
+            names = ["background", *names]  # a map without a black label gets a background label first
+    else:
+        names = [name for _, name, _ in LabelScheme.cityscapes().all_labels()]
+    items = {}
+    for name in export.names:
+        for suffix in LABEL_SUFFIXES:
+            if name.endswith(suffix):
+                item = name[: -len(suffix)]
+                if item not in items or suffix == LABEL_SUFFIXES[0]:  # labelIds first, instanceIds otherwise
+                    items[item] = name
+    if not items:
+        raise InvalidValue(f"{export.path} has no gtFine/**/*_gtFine_labelIds.png or *_gtFine_instanceIds.png")
+    found = []
+    for item, name in sorted(items.items()):
+        index = export.image(name).astype(np.int64)
+        if index.ndim != 2:
+            raise InvalidValue(f"{export.path}: {name} is not a single-channel id image")
+        if name.endswith(LABEL_SUFFIXES[1]):
+            index = np.where(index >= 1000, index // 1000, index)
+        if int(index.max(initial=0)) >= len(names):
+            raise InvalidValue(f"{export.path}: {name} holds id {int(index.max())}; the label map has {len(names)} "
+                               f"labels")
+        found.append((name, Path(item).name, index, names))
+    return found
+
+
+def _read_segmentation_mask(export: _Export) -> list:
+    if "labelmap.txt" not in export.names:
+        raise InvalidValue(f"{export.path} has no labelmap.txt; export with CVAT's Segmentation mask 1.1 format")
+    entries = _colour_lines(export.read("labelmap.txt").decode("utf-8", "replace"), f"{export.path}: labelmap.txt",
+                            cityscapes=False)
+    names = [name for name, _ in entries]
+    code = {(r << 16) | (g << 8) | b: position for position, (_, (r, g, b)) in enumerate(entries)}
+    found = []
+    for name in export.names:
+        if not (name.startswith("SegmentationClass/") and name.endswith(".png")):
+            continue
+        image = export.image(name)
+        if image.ndim == 2:
+            index = image.astype(np.int64)
+        else:
+            rgb = image[:, :, 2::-1].astype(np.int64)
+            packed = (rgb[:, :, 0] << 16) | (rgb[:, :, 1] << 8) | rgb[:, :, 2]
+            colours, inverse = np.unique(packed, return_inverse=True)
+            unknown = [int(c) for c in colours if int(c) not in code]
+            if unknown:
+                c = unknown[0]
+                raise InvalidValue(f"{export.path}: {name} has colour {(c >> 16, (c >> 8) & 255, c & 255)}, which "
+                                   f"labelmap.txt does not name")
+            index = np.array([code[int(c)] for c in colours])[inverse.reshape(packed.shape)]
+        if int(index.max(initial=0)) >= len(names):
+            raise InvalidValue(f"{export.path}: {name} holds index {int(index.max())}; labelmap.txt has "
+                               f"{len(names)} labels")
+        found.append((name, Path(name).stem, index, names))
+    if not found:
+        raise InvalidValue(f"{export.path} has no SegmentationClass/*.png")
+    return found
+
+
+def label_ids_of(index: np.ndarray, names: List[str], scheme: LabelScheme, where: str) -> np.ndarray:
+    """Maps a class index map to Cityscapes label ids by class name (``segal_regions`` and background to 0).
+
+    Raises:
+        InvalidValue: The map uses a class whose name is no Cityscapes label; the message names it and ``where``.
+    """
+    known = {name_key(name): label_id for label_id, name, _ in scheme.all_labels()}
+    known.update({"background": UNLABELLED_ID, name_key(REGIONS_LABEL): UNLABELLED_ID})
+    table = np.zeros(len(names), dtype=np.uint8)
+    for position in np.unique(index).tolist():
+        label_id = known.get(name_key(names[position]))
+        if label_id is None:
+            raise InvalidValue(f"{where}: unknown class name {names[position]!r}; expected the Cityscapes classes")
+        table[position] = label_id
+    return table[index]

@@ -1,0 +1,200 @@
+"""Finished labels back from an annotation tool: ``tools/import_labels.py``.
+
+Each annotated image of a Label Studio or CVAT export becomes
+``gtFine/<split>/<city>/<name>_gtFine_labelIds.png`` (official Cityscapes label
+ids, 0 where nothing was labelled), which ``tools/train.py`` reads. Every task
+is checked before any file is written; each file is written atomically, and
+a file that already holds the same label is left alone, so a rerun changes
+nothing.
+"""
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import cv2
+import numpy as np
+
+from ..config import load_config
+from ..data.cityscapes import label_candidates
+from ..data.image_files import image_size, read_image_file
+from ..engine.run_folder import RunFolder
+from ..engine.run_state import RunStateError, restored_pool, restored_regions
+from ..errors import InvalidValue
+from ..utils.io import atomic_write_bytes
+from .cvat import label_ids_of, read_cvat_export
+from .export import TOOLS
+from .label_scheme import UNLABELLED_ID, LabelScheme, name_key
+from .labelstudio import AnnotatedImage, read_labelstudio_export
+
+logger = logging.getLogger("segal")
+
+#: What to do where brush layers of different classes overlap: refuse, or let the later layer win.
+OVERLAP_RULES = ("refuse", "later")
+_UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")  # Label Studio prefixes uploaded file names with a short hash
+
+
+@dataclass
+class ImportReport:
+    """What an import did: label files written, already up to date, and tasks left for later."""
+
+    written: List[Path] = field(default_factory=list)
+    unchanged: List[Path] = field(default_factory=list)
+    unfinished: List[str] = field(default_factory=list)
+
+
+def merge_layers(annotated: AnnotatedImage, scheme: LabelScheme, overlap: str) -> np.ndarray:
+    """``[H, W]`` uint8 label ids from a task's brush layers.
+
+    Raises:
+        InvalidValue: A layer names an unknown class, layers differ in size, or
+            (``overlap='refuse'``) layers of different classes overlap.
+    """
+    label_id_of = scheme.label_id_of()
+    merged = None
+    for name, mask in annotated.layers:
+        label_id = label_id_of.get(name_key(name))
+        if label_id is None:
+            raise InvalidValue(f"{annotated.task}: unknown class name {name!r}; the classes are {list(scheme.names)}")
+        if merged is None:
+            merged = np.zeros(mask.shape, np.uint8)
+        if mask.shape != merged.shape:
+            raise InvalidValue(f"{annotated.task}: its {name} layer is {mask.shape[::-1]}, an earlier one "
+                               f"{merged.shape[::-1]}")
+        clash = mask & (merged != UNLABELLED_ID) & (merged != label_id)
+        if overlap == "refuse" and clash.any():
+            other = scheme.names[list(scheme.label_ids).index(int(merged[clash][0]))]
+            raise InvalidValue(f"{annotated.task}: its {name} and {other} layers overlap on {int(clash.sum())} "
+                               f"pixels; correct it in Label Studio, or pass --overlap later")
+        merged[mask] = label_id
+    return merged
+
+
+class _SplitImages:
+    """The images of ``<data_root>/leftImg8bit/<split>``, found by relative path or file name."""
+
+    def __init__(self, data_root: Path, split: str):
+        folder = data_root / "leftImg8bit" / split
+        self.images = sorted(folder.glob("*/*_leftImg8bit.png"))
+        if not self.images:
+            raise InvalidValue(f"no images in {folder}: --data-root must hold leftImg8bit/{split}/<city>/"
+                               f"<name>_leftImg8bit.png (choose the split with --split)")
+        self.by_name = {image.name: image for image in self.images}
+        self.data_root = data_root
+
+    def find(self, reference: str) -> Optional[Path]:
+        """The image a task or item names: a path ending ``leftImg8bit/...``, a file name, or a file stem."""
+        name = Path(reference).name
+        for candidate in (name, _UPLOAD_PREFIX.sub("", name)):
+            stem = Path(candidate).stem
+            stem = stem if stem.endswith("_leftImg8bit") else f"{stem}_leftImg8bit"
+            if f"{stem}.png" in self.by_name:
+                return self.by_name[f"{stem}.png"]
+        return None
+
+
+def _pending_images(state: Path, split_images: _SplitImages, split: str) -> Tuple[set, bool]:
+    """The images of the run's annotation step that waits for labels, and whether the run labels regions."""
+    folder = RunFolder(state.parent)
+    saved = folder.read_state()
+    if saved.get("oracle", "simulated") != "annotators":
+        raise RunStateError(f"{state} belongs to a simulated run; labels are imported for annotation runs")
+    config = state.parent / "config.json"
+    pool_split = load_config(str(config)).dataset.get("pool_split", "train") if config.is_file() else "train"
+    if pool_split != split:
+        raise InvalidValue(f"--split {split}: the run of {state} selects from the {pool_split} split")
+    pool = restored_pool(saved)
+    step = saved["completed_step"] + 1
+    ids = restored_regions(saved, pool, state).images(step) if "regions" in saved else pool.labelled_ids(step)
+    if len(ids) and int(ids.max()) >= len(split_images.images):
+        raise InvalidValue(f"{state} has {len(pool)} ids, more pool images than {split_images.images[0].parents[1]}")
+    return {split_images.images[int(i)] for i in ids}, "regions" in saved
+
+
+def _finished_labels(export: Path, source: str, scheme: LabelScheme, overlap: str, report: ImportReport) -> list:
+    """``(task or item name, image reference, label ids [H, W])`` per finished image of the export."""
+    if source == "labelstudio":
+        tasks = read_labelstudio_export(export)
+        report.unfinished = [task.task for task in tasks["unfinished"]]
+        return [(task.task, task.image_path, merge_layers(task, scheme, overlap) if task.layers else None)
+                for task in tasks["annotated"]]
+    return [(f"{export.name}: {name}", stem, label_ids_of(index, names, scheme, f"{export.name}: {name}"))
+            for name, stem, index, names in read_cvat_export(export)]
+
+
+def import_labels(export, source: str, data_root, split: str = "train", state: Optional[str] = None,
+                  overwrite: bool = False, overlap: str = "refuse") -> ImportReport:
+    """Writes the label files of every finished image of an export.
+
+    Args:
+        export: A Label Studio JSON export, or a CVAT export (zip or folder).
+        source: ``'labelstudio'`` or ``'cvat'``.
+        data_root: The dataset folder (``leftImg8bit/``, ``gtFine/``).
+        split: The split the images belong to.
+        state: An annotation run's ``state.json``: every image must be pending
+            annotation in it. In region mode a label is merged into the image's
+            existing label file (newly labelled pixels replace, the rest is kept).
+        overwrite: Replace label files that exist and differ.
+        overlap: ``'refuse'`` overlapping brush layers of different classes, or
+            let the ``'later'`` layer win.
+
+    Raises:
+        InvalidValue: Any check fails; the message names the task or image, and nothing is written.
+    """
+    if source not in TOOLS:
+        raise InvalidValue(f"--from must be one of {TOOLS}, got {source!r}")
+    if overlap not in OVERLAP_RULES:
+        raise InvalidValue(f"--overlap must be one of {OVERLAP_RULES}, got {overlap!r}")
+    export, data_root, report = Path(export), Path(data_root), ImportReport()
+    if not export.exists():
+        raise FileNotFoundError(f"export not found: {export}")
+    split_images = _SplitImages(data_root, split)
+    pending, merge = _pending_images(Path(state), split_images, split) if state is not None else (None, False)
+    planned: Dict[Path, np.ndarray] = {}
+    for name, reference, label_ids in _finished_labels(export, source, LabelScheme.cityscapes(), overlap, report):
+        image = split_images.find(reference)
+        if image is None:
+            raise InvalidValue(f"{name}: image {reference} is not in {data_root / 'leftImg8bit' / split}")
+        if pending is not None and image not in pending:
+            raise InvalidValue(f"{name}: image {image.name} is not pending annotation in {state}")
+        if image in planned:
+            raise InvalidValue(f"{name}: image {image.name} appears twice in {export}")
+        width, height = image_size(image)
+        if label_ids is None:
+            label_ids = np.zeros((height, width), np.uint8)
+        if label_ids.shape != (height, width):
+            raise InvalidValue(f"{name}: its label is {label_ids.shape[1]}x{label_ids.shape[0]}, image "
+                               f"{image.name} {width}x{height}")
+        if not label_ids.any():
+            logger.warning("%s: image %s has no labelled pixel (all void)", name, image.name)
+        planned[image] = _final_label(name, image, label_ids, merge, overwrite)
+    _write_labels(planned, report)
+    return report
+
+
+def _write_labels(planned: Dict[Path, np.ndarray], report: ImportReport) -> None:
+    """Writes each image's ``gtFine_labelIds`` file atomically, leaving files that hold the same label alone."""
+    for image, label_ids in planned.items():
+        train_ids, target = label_candidates(image)
+        same = target.is_file() and np.array_equal(read_image_file(target, cv2.IMREAD_UNCHANGED), label_ids)
+        if not same:
+            atomic_write_bytes(target, cv2.imencode(".png", label_ids)[1].tobytes())
+        (report.unchanged if same and not train_ids.is_file() else report.written).append(target)
+        if train_ids.is_file():  # _final_label allowed it: --overwrite was given; the dataset reads it first
+            train_ids.unlink()
+
+
+def _final_label(name: str, image: Path, label_ids: np.ndarray, merge: bool, overwrite: bool) -> np.ndarray:
+    """The label to write for ``image``: checked against its existing label file, merged in region mode."""
+    train_ids, target = label_candidates(image)
+    if train_ids.is_file() and not overwrite:
+        raise InvalidValue(f"{name}: {image.name} already has a label, {train_ids}; pass --overwrite to replace it")
+    if not target.is_file() or overwrite:
+        return label_ids
+    existing = read_image_file(target, cv2.IMREAD_UNCHANGED)
+    if merge and existing.shape == label_ids.shape and existing.dtype == np.uint8:
+        return np.where(label_ids != UNLABELLED_ID, label_ids, existing).astype(np.uint8)
+    if np.array_equal(existing, label_ids):
+        return label_ids
+    raise InvalidValue(f"{name}: {image.name} already has a label, {target}; pass --overwrite to replace it")

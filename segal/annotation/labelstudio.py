@@ -1,0 +1,176 @@
+"""Label Studio: a project (labelling config and tasks with brush pre-annotations) out, its JSON export in.
+
+Out, in ``<out>/``:
+
+* ``label_config.xml``: an ``Image`` with a ``BrushLabels`` control named
+  ``label`` holding the classes in their colours; in region mode a second
+  ``BrushLabels`` control, ``segal_regions``, for the outlines of the regions
+  to label;
+* ``tasks.json``: one task per image, ``data.image`` being the image's URL,
+  with one prediction (``model_version`` naming the run and step, ``score``
+  the image's score) holding one brush result per predicted class.
+
+In: a project's JSON export; each task's most recently updated annotation
+that was not cancelled gives one layer per brush result, by class name.
+"""
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+from urllib.parse import unquote, urlparse
+from xml.sax.saxutils import quoteattr
+
+import cv2
+import numpy as np
+
+from ..errors import InvalidValue
+from ..utils.io import atomic_write_text
+from .brush_rle import BrushRLEError, decode_mask, encode_mask
+from .label_scheme import LabelScheme, hex_colour
+from .pre_annotation import NO_CLASS, pre_annotations
+from .selection_file import SelectionFile
+
+#: URL prefix of files that Label Studio serves from ``LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT``.
+LOCAL_FILES = "/data/local-files/?d="
+LABEL_CONTROL = "label"
+REGIONS_CONTROL = "segal_regions"
+REGIONS_LABEL = "to label"
+IMAGE_OBJECT = "image"
+OUTLINE_WIDTH = 3
+
+
+def label_config(scheme: LabelScheme, regions: bool) -> str:
+    """The labelling config: the classes as brush labels, and in region mode a layer for the region outlines."""
+    labels = "\n".join(f"    <Label value={quoteattr(name)} background={quoteattr(hex_colour(colour))}/>"
+                       for name, colour in zip(scheme.names, scheme.colours))
+    outline = (f'  <BrushLabels name="{REGIONS_CONTROL}" toName="{IMAGE_OBJECT}">\n'
+               f'    <Label value="{REGIONS_LABEL}" background="#ffffff"/>\n  </BrushLabels>\n') if regions else ""
+    return (f'<View>\n  <Image name="{IMAGE_OBJECT}" value="$image" zoom="true" zoomControl="true"/>\n'
+            f'  <BrushLabels name="{LABEL_CONTROL}" toName="{IMAGE_OBJECT}">\n{labels}\n  </BrushLabels>\n'
+            f'{outline}</View>\n')
+
+
+def _brush_result(control: str, label: str, mask: np.ndarray, result_id: str) -> dict:
+    height, width = mask.shape
+    return {"id": result_id, "from_name": control, "to_name": IMAGE_OBJECT, "type": "brushlabels",
+            "original_width": width, "original_height": height, "image_rotation": 0,
+            "value": {"format": "rle", "rle": encode_mask(mask.astype(np.uint8) * 255), "brushlabels": [label]}}
+
+
+def region_outlines(mask: np.ndarray) -> np.ndarray:
+    """``[H, W]`` bool: a band of about :data:`OUTLINE_WIDTH` pixels along the edges of ``mask``."""
+    kernel = np.ones((OUTLINE_WIDTH, OUTLINE_WIDTH), np.uint8)
+    return cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_GRADIENT, kernel) > 0
+
+
+def write_labelstudio_project(selection: SelectionFile, scheme: LabelScheme, out: Path, image_root: str,
+                              progress: bool = True) -> List[Path]:
+    """Writes ``label_config.xml`` and ``tasks.json`` for ``selection`` into ``out``; returns both paths."""
+    tasks = []
+    for image, predicted, mask in pre_annotations(selection, scheme, progress):
+        present = np.flatnonzero(np.bincount(predicted.ravel(), minlength=256)[:NO_CLASS])
+        results = [_brush_result(LABEL_CONTROL, scheme.names[c], predicted == c, f"s{image.rank}c{c}") for c in present]
+        if mask is not None:
+            results.append(_brush_result(REGIONS_CONTROL, REGIONS_LABEL, region_outlines(mask), f"s{image.rank}r"))
+        prediction = {"model_version": selection.model_version, "result": results}
+        if image.score is not None:
+            prediction["score"] = image.score
+        tasks.append({"data": {IMAGE_OBJECT: image_root + image.relative_path(), "segal_id": image.id,
+                               "segal_image": image.relative_path(), "segal_rank": image.rank,
+                               "segal_step": selection.next_step},
+                      "predictions": [prediction]})
+    config, tasks_file = out / "label_config.xml", out / "tasks.json"
+    atomic_write_text(config, label_config(scheme, selection.regions))
+    atomic_write_text(tasks_file, json.dumps(tasks))
+    return [config, tasks_file]
+
+
+@dataclass
+class AnnotatedImage:
+    """One finished task of an export: which image, and its brush layers.
+
+    Attributes:
+        task: How messages name the task, e.g. ``'task 12'``.
+        image_path: ``data.segal_image`` if the task has it, else the image URL's path.
+        layers: ``(class name, [H, W] bool)`` in the order the annotation lists them.
+    """
+
+    task: str
+    image_path: str
+    layers: List[tuple]
+
+
+def _latest_annotation(task: dict, name: str) -> Optional[dict]:
+    annotations = task.get("annotations") or []
+    if not isinstance(annotations, list):
+        raise InvalidValue(f"{name}: 'annotations' is not a list")
+    finished = [a for a in annotations if isinstance(a, dict) and not a.get("was_cancelled")]
+    return max(finished, key=lambda a: (str(a.get("updated_at", "")), a.get("id") or 0)) if finished else None
+
+
+def _task_image(task: dict, name: str) -> str:
+    data = task.get("data")
+    if not isinstance(data, dict):
+        raise InvalidValue(f"{name} has no 'data'")
+    if isinstance(data.get("segal_image"), str):
+        return data["segal_image"]
+    url = data.get(IMAGE_OBJECT)
+    if not isinstance(url, str) or not url:
+        raise InvalidValue(f"{name} has no image: expected data.{IMAGE_OBJECT}")
+    parsed = urlparse(url)
+    query = dict(part.split("=", 1) for part in parsed.query.split("&") if "=" in part)
+    return unquote(query.get("d", parsed.path))
+
+
+def _layers(results: Sequence, name: str) -> List[tuple]:
+    layers = []
+    for position, result in enumerate(results):
+        if not isinstance(result, dict) or result.get("from_name") == REGIONS_CONTROL:
+            continue
+        kind = result.get("type")
+        if kind != "brushlabels":
+            raise InvalidValue(f"{name}: result {position} is a {kind!r}; segal reads brushlabels results")
+        value = result.get("value") or {}
+        labels = value.get("brushlabels")
+        if not isinstance(labels, list) or len(labels) != 1 or not isinstance(labels[0], str):
+            raise InvalidValue(f"{name}: result {position} has brushlabels {labels!r}; expected one class name")
+        try:
+            height, width = int(result["original_height"]), int(result["original_width"])
+            mask = decode_mask(value["rle"], height, width)
+        except (KeyError, TypeError, ValueError) as err:
+            detail = str(err) if isinstance(err, BrushRLEError) else f"missing or bad {err}"
+            raise InvalidValue(f"{name}: result {position} ({labels[0]}): {detail}") from None
+        layers.append((labels[0], mask))
+    return layers
+
+
+def read_labelstudio_export(path) -> Dict[str, List[AnnotatedImage]]:
+    """Reads a Label Studio JSON export.
+
+    Returns:
+        ``{'annotated': [...], 'unfinished': [...]}``: tasks with a finished
+        annotation, and tasks without one (their ``layers`` empty).
+
+    Raises:
+        InvalidValue: The file is not a Label Studio JSON export, or a task or
+            result in it cannot be read; the message names the task.
+    """
+    path = Path(path)
+    try:
+        tasks = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InvalidValue(f"{path} is not a Label Studio JSON export ({err})") from None
+    if not isinstance(tasks, list) or not tasks:
+        raise InvalidValue(f"{path} holds no tasks; export the project as JSON (a list of tasks)")
+    found = {"annotated": [], "unfinished": []}
+    for position, task in enumerate(tasks):
+        if not isinstance(task, dict):
+            raise InvalidValue(f"{path}: entry {position} is not a task")
+        name = f"{path.name}: task {task.get('id', position)}"
+        image = _task_image(task, name)
+        annotation = _latest_annotation(task, name)
+        if annotation is None:
+            found["unfinished"].append(AnnotatedImage(name, image, []))
+            continue
+        found["annotated"].append(AnnotatedImage(name, image, _layers(annotation.get("result") or [], name)))
+    return found

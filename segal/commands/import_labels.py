@@ -1,0 +1,49 @@
+"""Write the finished labels of a Label Studio or CVAT export into the dataset, for the next training step.
+
+    python tools/import_labels.py EXPORT --from labelstudio|cvat --data-root ROOT [--split train]
+        [--state WORK_DIR/state.json] [--overwrite] [--overlap refuse|later] [--debug]
+
+Installed as the ``segal-import-labels`` command; ``python tools/import_labels.py`` runs the same ``main``.
+"""
+from ..cli import errors_as_lines, setup_logging, tool_parser
+
+EXAMPLE = """examples:
+  # a Label Studio JSON export -> gtFine/train/<city>/<name>_gtFine_labelIds.png, checked against the run
+  python tools/import_labels.py export.json --from labelstudio --data-root data/cityscapes --state W/state.json
+  # a CVAT export (Cityscapes 1.0 or Segmentation mask 1.1), zip or extracted folder
+  python tools/import_labels.py task_1.zip --from cvat --data-root data/cityscapes --state W/state.json
+  # then train the next step
+  python tools/train.py CONFIG --work-dir W"""
+
+
+def build_parser():
+    parser = tool_parser("Import finished labels from Label Studio or CVAT as Cityscapes label files.", EXAMPLE)
+    parser.add_argument("export", metavar="EXPORT", help="Label Studio JSON export, or CVAT export (.zip or folder)")
+    parser.add_argument("--from", dest="source", required=True, choices=["labelstudio", "cvat"],
+                        help="the tool the export comes from")
+    parser.add_argument("--data-root", required=True, help="dataset folder holding leftImg8bit/ and gtFine/")
+    parser.add_argument("--split", default="train", help="split of the images (default: train)")
+    parser.add_argument("--state", help="the annotation run's state.json: refuse images that are not pending "
+                                        "annotation; in region mode, merge into existing partial labels")
+    parser.add_argument("--overwrite", action="store_true", help="replace label files that exist and differ")
+    parser.add_argument("--overlap", choices=["refuse", "later"], default="refuse",
+                        help="brush layers of different classes that overlap: refuse the task (default), or let "
+                             "the later layer win")
+    return parser
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    from segal.annotation.label_import import import_labels
+
+    with errors_as_lines(args.debug):
+        report = import_labels(args.export, args.source, args.data_root, args.split, args.state, args.overwrite,
+                               args.overlap)
+    if report.unfinished:
+        print(f"{len(report.unfinished)} tasks have no finished annotation yet, left out: "
+              f"{', '.join(report.unfinished[:5])}" + (" ..." if len(report.unfinished) > 5 else ""))
+    print(f"wrote {len(report.written)} label files, {len(report.unchanged)} already up to date"
+          + (f"; e.g. {report.written[0]}" if report.written else ""))
+    if not args.state:
+        print("without --state, images were not checked against a run's pending annotation step")

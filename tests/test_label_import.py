@@ -1,0 +1,332 @@
+"""Finished labels back from Label Studio and CVAT exports: label files pixel for pixel, and every bad export
+refused in one line with nothing written."""
+import json
+import struct
+import zipfile
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from cityscapesscripts.helpers.labels import name2label, trainId2label
+from helpers.annotation_runs import make_pending_selection
+from helpers.tools import load_tool, run_main, snapshot
+from PIL import Image
+
+from segal.annotation.brush_rle import decode_mask, encode_mask
+
+
+@pytest.fixture(scope="module")
+def pending(tmp_path_factory):
+    return make_pending_selection(tmp_path_factory.mktemp("import"))
+
+
+@pytest.fixture(scope="module")
+def tasks(pending, tmp_path_factory):
+    out = tmp_path_factory.mktemp("tasks")
+    load_tool("export").main([str(pending.selection), "--to", "labelstudio", "--out", str(out)])
+    return json.loads((out / "tasks.json").read_text())
+
+
+def brush(name, mask):
+    height, width = mask.shape
+    return {"from_name": "label", "to_name": "image", "type": "brushlabels", "original_width": width,
+            "original_height": height, "value": {"format": "rle", "rle": encode_mask(mask.astype(np.uint8) * 255),
+                                                 "brushlabels": [name]}}
+
+
+def finished(task, results, task_id, **annotation):
+    """A task as Label Studio exports it, with one annotation holding ``results``."""
+    return {"id": task_id, "data": task["data"], "predictions": task["predictions"],
+            "annotations": [{"id": 100 + task_id, "result": results, "was_cancelled": False,
+                             "updated_at": "2026-12-01T10:00:00Z", **annotation}]}
+
+
+def prediction_layers(task):
+    return [(r["value"]["brushlabels"][0], decode_mask(r["value"]["rle"], r["original_height"], r["original_width"]))
+            for r in task["predictions"][0]["result"]]
+
+
+def corrected(task):
+    """The annotator's correction: a car painted over the middle of the prediction. Returns results and label ids."""
+    layers = prediction_layers(task)
+    car = np.zeros_like(layers[0][1])
+    car[20:40, 30:70] = True
+    results = [brush(name, mask & ~car) for name, mask in layers] + [brush("car", car)]
+    truth = np.zeros(car.shape, np.uint8)
+    for name, mask in layers:
+        truth[mask] = name2label[name].id
+    truth[car] = name2label["car"].id
+    return results, truth
+
+
+def label_file(root, task):
+    relative = task["data"]["segal_image"].replace("leftImg8bit/", "gtFine/", 1)
+    return root / relative.replace("_leftImg8bit.png", "_gtFine_labelIds.png")
+
+
+def write_export(path, tasks):
+    path.write_text(json.dumps(tasks))
+    return path
+
+
+def run_import(export, root, capsys, *extra, source="labelstudio"):
+    """Runs the tool where it must fail: ``(exit code, stderr)``."""
+    return run_main("import_labels", [str(export), "--from", source, "--data-root", str(root), *extra], capsys)
+
+
+def import_ok(export, root, *extra, source="labelstudio"):
+    load_tool("import_labels").main([str(export), "--from", source, "--data-root", str(root), *extra])
+
+
+def test_a_labelstudio_export_becomes_label_files_and_a_rerun_changes_nothing(pending, tasks, tmp_path, capsys):
+    root = pending.dataset_copy(tmp_path / "city")
+    results, truth = corrected(tasks[0])
+    accepted = [r for r in tasks[1]["predictions"][0]["result"]]
+    export = write_export(tmp_path / "export.json", [
+        finished(tasks[0], results, 1),
+        finished(tasks[1], accepted, 2),
+        {"id": 3, "data": tasks[2]["data"], "annotations": []},  # not annotated yet
+    ])
+    load_tool("import_labels").main([str(export), "--from", "labelstudio", "--data-root", str(root),
+                                     "--state", str(pending.state)])
+    out = capsys.readouterr().out
+    assert "wrote 2 label files" in out and "1 tasks have no finished annotation yet" in out
+    assert np.array_equal(cv2.imread(str(label_file(root, tasks[0])), cv2.IMREAD_UNCHANGED), truth)
+    accepted_truth = np.zeros_like(truth)
+    for name, mask in prediction_layers(tasks[1]):
+        accepted_truth[mask] = name2label[name].id
+    assert np.array_equal(cv2.imread(str(label_file(root, tasks[1])), cv2.IMREAD_UNCHANGED), accepted_truth)
+    assert not label_file(root, tasks[2]).exists()
+    before = snapshot(root / "gtFine")
+    load_tool("import_labels").main([str(export), "--from", "labelstudio", "--data-root", str(root),
+                                     "--state", str(pending.state)])
+    assert "wrote 0 label files, 2 already up to date" in capsys.readouterr().out
+    assert snapshot(root / "gtFine") == before
+
+
+def test_the_latest_finished_annotation_counts_and_cancelled_ones_do_not(pending, tasks, tmp_path, capsys):
+    root = pending.dataset_copy(tmp_path / "city")
+    results, truth = corrected(tasks[0])
+    task = finished(tasks[0], results, 1)
+    sky = np.ones(truth.shape, bool)
+    task["annotations"] += [
+        {"id": 5, "result": [brush("sky", sky)], "was_cancelled": False, "updated_at": "2026-11-30T10:00:00Z"},
+        {"id": 6, "result": [brush("road", sky)], "was_cancelled": True, "updated_at": "2026-12-02T10:00:00Z"},
+    ]
+    import_ok(write_export(tmp_path / "export.json", [task]), root)
+    assert np.array_equal(cv2.imread(str(label_file(root, tasks[0])), cv2.IMREAD_UNCHANGED), truth)
+
+
+def _overlapping(task):
+    layers = prediction_layers(task)
+    everything = np.ones_like(layers[0][1])
+    return [brush("road", everything), brush("sky", everything)]
+
+
+@pytest.mark.parametrize("make_results, expected", [
+    (lambda task: [brush("lamp post", np.ones((64, 128), bool))], "unknown class name 'lamp post'"),
+    (lambda task: [brush("road", np.ones((32, 64), bool))], "is 64x32, image"),
+    (_overlapping, "its sky and road layers overlap on 8192 pixels"),
+    (lambda task: [{**brush("road", np.ones((64, 128), bool)), "type": "polygonlabels"}], "is a 'polygonlabels'"),
+    (lambda task: [{**brush("road", np.ones((64, 128), bool)), "original_height": 60}], "brush RLE holds"),
+])
+def test_a_bad_task_is_refused_naming_it_and_nothing_is_written(pending, tasks, tmp_path, capsys, make_results,
+                                                                  expected):
+    root = pending.dataset_copy(tmp_path / "city")
+    good, _ = corrected(tasks[1])
+    export = write_export(tmp_path / "export.json", [finished(tasks[1], good, 2),
+                                                     finished(tasks[0], make_results(tasks[0]), 7)])
+    before = snapshot(root)
+    code, err = run_import(export, root, capsys, "--state", str(pending.state))
+    assert code == 1 and expected in err and "task 7" in err and len(err.strip().splitlines()) == 1, err
+    assert snapshot(root) == before
+
+
+def test_overlaps_go_to_the_later_layer_when_asked(pending, tasks, tmp_path, capsys):
+    root = pending.dataset_copy(tmp_path / "city")
+    export = write_export(tmp_path / "export.json", [finished(tasks[0], _overlapping(tasks[0]), 1)])
+    import_ok(export, root, "--overlap", "later")
+    assert (cv2.imread(str(label_file(root, tasks[0])), cv2.IMREAD_UNCHANGED) == name2label["sky"].id).all()
+
+
+def test_images_outside_the_dataset_or_not_pending_are_refused(pending, tasks, tmp_path, capsys):
+    root = pending.dataset_copy(tmp_path / "city")
+    results, _ = corrected(tasks[0])
+    stranger = finished(tasks[0], results, 4)
+    stranger["data"] = {"image": "/data/local-files/?d=leftImg8bit/train/paris/paris_000000_000001_leftImg8bit.png"}
+    code, err = run_import(write_export(tmp_path / "a.json", [stranger]), root, capsys)
+    assert code == 1 and "task 4: image leftImg8bit/train/paris/paris_000000_000001_leftImg8bit.png is not in" in err
+    labelled = sorted((root / "gtFine" / "train").rglob("*_labelIds.png"))[0]  # a labelled image, not selected
+    image = labelled.name.replace("_gtFine_labelIds.png", "_leftImg8bit.png")
+    other = finished(tasks[0], results, 5)
+    other["data"] = {"image": f"/data/upload/1/0a1b2c3d-{image}"}  # as Label Studio names uploaded files
+    code, err = run_import(write_export(tmp_path / "b.json", [other]), root, capsys, "--state", str(pending.state))
+    assert code == 1 and f"task 5: image {image} is not pending annotation in {pending.state}" in err
+
+
+def test_an_existing_label_is_kept_unless_overwrite_is_given(pending, tasks, tmp_path, capsys):
+    root = pending.dataset_copy(tmp_path / "city")
+    target = label_file(root, tasks[0])
+    cv2.imwrite(str(target), np.full((64, 128), name2label["road"].id, np.uint8))
+    results, truth = corrected(tasks[0])
+    export = write_export(tmp_path / "export.json", [finished(tasks[0], results, 1)])
+    code, err = run_import(export, root, capsys)
+    assert code == 1 and f"already has a label, {target}; pass --overwrite" in err
+    assert (cv2.imread(str(target), cv2.IMREAD_UNCHANGED) == name2label["road"].id).all()
+    import_ok(export, root, "--overwrite")
+    assert np.array_equal(cv2.imread(str(target), cv2.IMREAD_UNCHANGED), truth)
+
+
+def test_an_all_void_annotation_is_written_with_a_warning(pending, tasks, tmp_path, capsys):
+    root = pending.dataset_copy(tmp_path / "city")
+    import_ok(write_export(tmp_path / "export.json", [finished(tasks[0], [], 1)]), root)
+    err = capsys.readouterr().err
+    assert "task 1: image" in err and "has no labelled pixel (all void)" in err
+    assert (cv2.imread(str(label_file(root, tasks[0])), cv2.IMREAD_UNCHANGED) == 0).all()
+
+
+@pytest.mark.parametrize("content, args, expected", [
+    ("{broken", [], "is not a Label Studio JSON export"),
+    ("[]", [], "holds no tasks"),
+    (json.dumps([{"id": 9, "data": {"text": "x"}, "annotations": []}]), [], "task 9 has no image"),
+    (json.dumps([{"id": 9}]), [], "task 9 has no 'data'"),
+    ("[]", ["--split", "test"], "no images in"),
+])
+def test_a_bad_export_or_data_root_is_refused_in_one_line(pending, tmp_path, capsys, content, args, expected):
+    export = tmp_path / "export.json"
+    export.write_text(content)
+    code, err = run_import(export, pending.root, capsys, *args)
+    assert code == 1 and expected in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_wrong_from_is_refused_by_the_parser(pending, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        load_tool("import_labels").main(["x.json", "--from", "supervisely", "--data-root", str(pending.root)])
+    assert exit_info.value.code == 2 and "invalid choice: 'supervisely'" in capsys.readouterr().err
+
+
+def test_segal_cvat_archives_read_back_as_the_predicted_label_ids(pending, tmp_path, capsys):
+    """The archives as CVAT would hand them back unchanged: the labels equal the predictions, in label ids."""
+    root = pending.dataset_copy(tmp_path / "city")
+    load_tool("export").main([str(pending.selection), "--to", "cvat", "--out", str(tmp_path / "cvat")])
+    entries = json.loads(pending.selection.read_text())["selection"]
+    for archive in ("cityscapes_1.0.zip", "segmentation_mask_1.1.zip"):
+        import_ok(tmp_path / "cvat" / archive, root, source="cvat")
+        for entry in entries:
+            predicted = cv2.imread(entry["prediction"], cv2.IMREAD_UNCHANGED)
+            image = Path(entry["image"])
+            target = (root / "gtFine" / "train" / image.parent.name /
+                      image.name.replace("_leftImg8bit.png", "_gtFine_labelIds.png"))
+            truth = np.vectorize(lambda t: trainId2label[t].id)(predicted)
+            assert np.array_equal(cv2.imread(str(target), cv2.IMREAD_UNCHANGED), truth), archive
+
+
+def _selected_images(pending):
+    return [Path(entry["image"]) for entry in json.loads(pending.selection.read_text())["selection"]]
+
+
+def test_a_cvat_cityscapes_export_with_its_own_label_order_and_instances(pending, tmp_path, capsys):
+    """Built from CVAT's format page: ``gtFine/<subset>/<city>/<frame>_gtFine_instanceIds.png`` holding
+    ``class * 1000 + instance``, classes numbered by the lines of ``label_colors.txt`` (task order, spaced names)."""
+    root = pending.dataset_copy(tmp_path / "city")
+    image = _selected_images(pending)[0]
+    labels = [("background", (0, 0, 0)), ("car", (0, 0, 142)), ("traffic light", (250, 170, 30)), ("road", (128, 64, 128))]
+    instances = np.full((64, 128), 3, np.uint16)  # road, not an instance class
+    instances[10:20, 10:30] = 1000 + 1  # car 1
+    instances[30:40, 50:90] = 1000 + 2  # car 2
+    instances[0:5, 0:5] = 2  # traffic light
+    archive = tmp_path / "task_1-cityscapes.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("label_colors.txt", "".join(f"{r} {g} {b} {name}\n" for name, (r, g, b) in labels))
+        z.writestr(f"gtFine/default/{image.parent.name}/{image.stem}_gtFine_instanceIds.png",
+                   cv2.imencode(".png", instances)[1].tobytes())
+    import_ok(archive, root, source="cvat")
+    target = label_file(root, {"data": {"segal_image": f"leftImg8bit/train/{image.parent.name}/{image.name}"}})
+    written = cv2.imread(str(target), cv2.IMREAD_UNCHANGED)
+    expected = np.full((64, 128), name2label["road"].id, np.uint8)
+    expected[10:20, 10:30] = expected[30:40, 50:90] = name2label["car"].id
+    expected[0:5, 0:5] = name2label["traffic light"].id
+    assert np.array_equal(written, expected)
+
+
+def test_a_cvat_segmentation_mask_export_with_a_palette_png(pending, tmp_path, capsys):
+    """Built from CVAT's format page: ``labelmap.txt`` lines ``name:r,g,b::`` and class masks as palette PNGs."""
+    root = pending.dataset_copy(tmp_path / "city")
+    image = _selected_images(pending)[1]
+    labelmap = [("background", (0, 0, 0)), ("sky", (70, 130, 180)), ("person", (220, 20, 60))]
+    index = np.zeros((64, 128), np.uint8)
+    index[:20] = 1
+    index[40:, 60:70] = 2
+    png = Image.fromarray(index, mode="P")
+    png.putpalette([c for _, rgb in labelmap for c in rgb])
+    buffer = tmp_path / "mask.png"
+    png.save(buffer)
+    archive = tmp_path / "task_1-segmask.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("labelmap.txt", "# label:color_rgb:parts:actions\n" + "".join(
+            f"{name}:{r},{g},{b}::\n" for name, (r, g, b) in labelmap))
+        z.writestr("ImageSets/Segmentation/default.txt", f"{image.stem}\n")
+        z.writestr(f"SegmentationClass/{image.stem}.png", buffer.read_bytes())
+    import_ok(archive, root, source="cvat")
+    target = label_file(root, {"data": {"segal_image": f"leftImg8bit/train/{image.parent.name}/{image.name}"}})
+    ids = np.array([0, name2label["sky"].id, name2label["person"].id], np.uint8)
+    assert np.array_equal(cv2.imread(str(target), cv2.IMREAD_UNCHANGED), ids[index])
+
+
+def png_header(width, height):
+    """The first chunk of a PNG claiming ``width`` x ``height`` 8-bit grey pixels: what a decompression bomb
+    shows before its few compressed bytes."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("files, expected", [
+    ({"labelmap.txt": "background:0,0,0::\nlamp:1,2,3::\n", "SegmentationClass/{stem}.png": "lamp"},
+     "unknown class name 'lamp'"),
+    ({"labelmap.txt": "background:0,0,0::\n", "SegmentationClass/{stem}.png": "lamp"}, "has colour (1, 2, 3)"),
+    ({"SegmentationClass/{stem}.png": "lamp"}, "has no labelmap.txt"),
+    ({"readme.txt": "hello"}, "is neither a CVAT Cityscapes 1.0 export"),
+    ({"gtFine/default/x/{stem}_gtFine_labelIds.png": "not a png"}, "cannot read image"),
+    ({"gtFine/default/x/{stem}_gtFine_labelIds.png": "bomb"}, "segal reads at most 100,000,000 pixels per image"),
+])
+def test_a_bad_cvat_export_is_refused_in_one_line(pending, tmp_path, capsys, files, expected):
+    stem = _selected_images(pending)[0].stem
+    lamp = np.zeros((64, 128, 3), np.uint8)
+    lamp[:, :] = (3, 2, 1)  # BGR of (1, 2, 3)
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for name, content in files.items():
+            data = {"lamp": cv2.imencode(".png", lamp)[1].tobytes(), "bomb": png_header(20000, 20000)}.get(content,
+                                                                                                           content)
+            z.writestr(name.format(stem=stem), data)
+    before = snapshot(pending.root)
+    code, err = run_import(archive, pending.root, capsys, source="cvat")
+    assert code == 1 and expected in err and len(err.strip().splitlines()) == 1, err
+    assert snapshot(pending.root) == before
+
+
+@pytest.mark.slow
+def test_region_labels_merge_into_the_partial_label_of_earlier_steps(tmp_path_factory, tmp_path, capsys):
+    pending = make_pending_selection(tmp_path_factory.mktemp("import_regions"), budget=2, regions=True)
+    root = pending.dataset_copy(tmp_path / "city")
+    out = tmp_path / "ls"
+    load_tool("export").main([str(pending.selection), "--to", "labelstudio", "--out", str(out)])
+    task = json.loads((out / "tasks.json").read_text())[0]
+    target = label_file(root, task)
+    earlier = np.zeros((64, 128), np.uint8)
+    earlier[:, :32] = name2label["sky"].id  # an earlier step's region, already delivered
+    cv2.imwrite(str(target), earlier)
+    car = np.zeros((64, 128), bool)
+    car[:, 16:64] = True
+    export = write_export(tmp_path / "export.json", [finished(task, [brush("car", car)], 1)])
+    code, err = run_import(export, root, capsys)
+    assert code == 1 and "already has a label" in err, "without the run, nothing says the file is partial"
+    import_ok(export, root, "--state", str(pending.state))
+    merged = cv2.imread(str(target), cv2.IMREAD_UNCHANGED)
+    assert (merged[:, :16] == name2label["sky"].id).all() and (merged[:, 16:64] == name2label["car"].id).all()
+    assert (merged[:, 64:] == 0).all()
