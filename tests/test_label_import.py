@@ -166,6 +166,15 @@ def test_images_outside_the_dataset_or_not_pending_are_refused(pending, tasks, t
     assert code == 1 and f"task 5: image {image} is not pending annotation in {pending.state}" in err
 
 
+def test_an_image_annotated_in_two_tasks_is_refused(pending, tasks, tmp_path, capsys):
+    root = pending.dataset_copy(tmp_path / "city")
+    results, _ = corrected(tasks[0])
+    export = write_export(tmp_path / "export.json", [finished(tasks[0], results, 1), finished(tasks[0], results, 2)])
+    code, err = run_import(export, root, capsys)
+    assert code == 1 and "task 2: image" in err and "appears twice in the export" in err
+    assert not label_file(root, tasks[0]).exists()
+
+
 def test_an_existing_label_is_kept_unless_overwrite_is_given(pending, tasks, tmp_path, capsys):
     root = pending.dataset_copy(tmp_path / "city")
     target = label_file(root, tasks[0])

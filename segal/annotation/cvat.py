@@ -22,8 +22,9 @@ ignores that label.
 import io
 import json
 import zipfile
+from functools import partial
 from pathlib import Path
-from typing import List, Tuple
+from typing import Callable, Dict, List, Tuple
 
 import cv2
 import numpy as np
@@ -153,11 +154,12 @@ def _colour_lines(text: str, where: str, cityscapes: bool) -> List[Tuple[str, Tu
     return entries
 
 
-def read_cvat_export(path) -> List[Tuple[str, str, np.ndarray, List[str]]]:
+def read_cvat_export(path) -> List[Tuple[str, str, Callable[[], np.ndarray], List[str]]]:
     """Reads a CVAT Cityscapes 1.0 or Segmentation mask 1.1 export (zip or folder).
 
     Returns:
-        ``(item name, image file stem, class index map [H, W] int64, class names by index)`` per item.
+        ``(item name, image file stem, load, class names by index)`` per item; ``load()`` decodes and checks
+        the item's class index map ``[H, W]`` int64.
 
     Raises:
         InvalidValue: It is neither format, or a file in it cannot be read; the message names the file.
@@ -189,18 +191,19 @@ def _read_cityscapes(export: _Export) -> list:
                     items[item] = name
     if not items:
         raise InvalidValue(f"{export.path} has no gtFine/**/*_gtFine_labelIds.png or *_gtFine_instanceIds.png")
-    found = []
-    for item, name in sorted(items.items()):
-        index = export.image(name).astype(np.int64)
-        if index.ndim != 2:
-            raise InvalidValue(f"{export.path}: {name} is not a single-channel id image")
-        if name.endswith(LABEL_SUFFIXES[1]):
-            index = np.where(index >= 1000, index // 1000, index)
-        if int(index.max(initial=0)) >= len(names):
-            raise InvalidValue(f"{export.path}: {name} holds id {int(index.max())}; the label map has {len(names)} "
-                               f"labels")
-        found.append((name, Path(item).name, index, names))
-    return found
+    return [(name, Path(item).name, partial(_cityscapes_ids, export, name, len(names)), names)
+            for item, name in sorted(items.items())]
+
+
+def _cityscapes_ids(export: _Export, name: str, count: int) -> np.ndarray:
+    index = export.image(name).astype(np.int64)
+    if index.ndim != 2:
+        raise InvalidValue(f"{export.path}: {name} is not a single-channel id image")
+    if name.endswith(LABEL_SUFFIXES[1]):
+        index = np.where(index >= 1000, index // 1000, index)
+    if int(index.max(initial=0)) >= count:
+        raise InvalidValue(f"{export.path}: {name} holds id {int(index.max())}; the label map has {count} labels")
+    return index
 
 
 def _read_segmentation_mask(export: _Export) -> list:
@@ -210,30 +213,31 @@ def _read_segmentation_mask(export: _Export) -> list:
                             cityscapes=False)
     names = [name for name, _ in entries]
     code = {(r << 16) | (g << 8) | b: position for position, (_, (r, g, b)) in enumerate(entries)}
-    found = []
-    for name in export.names:
-        if not (name.startswith("SegmentationClass/") and name.endswith(".png")):
-            continue
-        image = export.image(name)
-        if image.ndim == 2:
-            index = image.astype(np.int64)
-        else:
-            rgb = image[:, :, 2::-1].astype(np.int64)
-            packed = (rgb[:, :, 0] << 16) | (rgb[:, :, 1] << 8) | rgb[:, :, 2]
-            colours, inverse = np.unique(packed, return_inverse=True)
-            unknown = [int(c) for c in colours if int(c) not in code]
-            if unknown:
-                c = unknown[0]
-                raise InvalidValue(f"{export.path}: {name} has colour {(c >> 16, (c >> 8) & 255, c & 255)}, which "
-                                   f"labelmap.txt does not name")
-            index = np.array([code[int(c)] for c in colours])[inverse.reshape(packed.shape)]
-        if int(index.max(initial=0)) >= len(names):
-            raise InvalidValue(f"{export.path}: {name} holds index {int(index.max())}; labelmap.txt has "
-                               f"{len(names)} labels")
-        found.append((name, Path(name).stem, index, names))
+    found = [(name, Path(name).stem, partial(_class_indices, export, name, code, len(names)), names)
+             for name in export.names if name.startswith("SegmentationClass/") and name.endswith(".png")]
     if not found:
         raise InvalidValue(f"{export.path} has no SegmentationClass/*.png")
     return found
+
+
+def _class_indices(export: _Export, name: str, code: Dict[int, int], count: int) -> np.ndarray:
+    """A class mask (colours or indices) as indices into ``labelmap.txt``."""
+    image = export.image(name)
+    if image.ndim == 2:
+        index = image.astype(np.int64)
+    else:
+        rgb = image[:, :, 2::-1].astype(np.int64)
+        packed = (rgb[:, :, 0] << 16) | (rgb[:, :, 1] << 8) | rgb[:, :, 2]
+        colours, inverse = np.unique(packed, return_inverse=True)
+        unknown = [int(c) for c in colours if int(c) not in code]
+        if unknown:
+            c = unknown[0]
+            raise InvalidValue(f"{export.path}: {name} has colour {(c >> 16, (c >> 8) & 255, c & 255)}, which "
+                               f"labelmap.txt does not name")
+        index = np.array([code[int(c)] for c in colours])[inverse.reshape(packed.shape)]
+    if int(index.max(initial=0)) >= count:
+        raise InvalidValue(f"{export.path}: {name} holds index {int(index.max())}; labelmap.txt has {count} labels")
+    return index
 
 
 def label_ids_of(index: np.ndarray, names: List[str], scheme: LabelScheme, where: str) -> np.ndarray:

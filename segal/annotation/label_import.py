@@ -10,8 +10,9 @@ nothing.
 import logging
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -23,6 +24,7 @@ from ..engine.run_folder import RunFolder
 from ..engine.run_state import RunStateError, restored_pool, restored_regions
 from ..errors import InvalidValue
 from ..utils.io import atomic_write_bytes
+from ..utils.progress import Progress
 from .cvat import label_ids_of, read_cvat_export
 from .export import TOOLS
 from .label_scheme import UNLABELLED_ID, LabelScheme, name_key
@@ -45,7 +47,7 @@ class ImportReport:
 
 
 def merge_layers(annotated: AnnotatedImage, scheme: LabelScheme, overlap: str) -> np.ndarray:
-    """``[H, W]`` uint8 label ids from a task's brush layers.
+    """``[H, W]`` uint8 label ids from a task's brush layers (``None`` when it has none).
 
     Raises:
         InvalidValue: A layer names an unknown class, layers differ in size, or
@@ -53,7 +55,7 @@ def merge_layers(annotated: AnnotatedImage, scheme: LabelScheme, overlap: str) -
     """
     label_id_of = scheme.label_id_of()
     merged = None
-    for name, mask in annotated.layers:
+    for name, mask in annotated.layers():
         label_id = label_id_of.get(name_key(name))
         if label_id is None:
             raise InvalidValue(f"{annotated.task}: unknown class name {name!r}; the classes are {list(scheme.names)}")
@@ -75,13 +77,12 @@ class _SplitImages:
     """The images of ``<data_root>/leftImg8bit/<split>``, found by relative path or file name."""
 
     def __init__(self, data_root: Path, split: str):
-        folder = data_root / "leftImg8bit" / split
+        self.folder = folder = data_root / "leftImg8bit" / split
         self.images = sorted(folder.glob("*/*_leftImg8bit.png"))
         if not self.images:
             raise InvalidValue(f"no images in {folder}: --data-root must hold leftImg8bit/{split}/<city>/"
                                f"<name>_leftImg8bit.png (choose the split with --split)")
         self.by_name = {image.name: image for image in self.images}
-        self.data_root = data_root
 
     def find(self, reference: str) -> Optional[Path]:
         """The image a task or item names: a path ending ``leftImg8bit/...``, a file name, or a file stem."""
@@ -113,14 +114,15 @@ def _pending_images(state: Path, split_images: _SplitImages, split: str) -> Tupl
 
 
 def _finished_labels(export: Path, source: str, scheme: LabelScheme, overlap: str, report: ImportReport) -> list:
-    """``(task or item name, image reference, label ids [H, W])`` per finished image of the export."""
+    """``(task or item name, image reference, label ids)`` per finished image of the export, where ``label ids()``
+    decodes the ``[H, W]`` map (``None``: nothing labelled)."""
     if source == "labelstudio":
         tasks = read_labelstudio_export(export)
         report.unfinished = [task.task for task in tasks["unfinished"]]
-        return [(task.task, task.image_path, merge_layers(task, scheme, overlap) if task.layers else None)
+        return [(task.task, task.image_path, partial(merge_layers, task, scheme, overlap))
                 for task in tasks["annotated"]]
-    return [(f"{export.name}: {name}", stem, label_ids_of(index, names, scheme, f"{export.name}: {name}"))
-            for name, stem, index, names in read_cvat_export(export)]
+    return [(f"{export.name}: {name}", stem, lambda load=load, names=names, name=name: label_ids_of(
+        load(), names, scheme, f"{export.name}: {name}")) for name, stem, load, names in read_cvat_export(export)]
 
 
 def import_labels(export, source: str, data_root, split: str = "train", state: Optional[str] = None,
@@ -151,16 +153,38 @@ def import_labels(export, source: str, data_root, split: str = "train", state: O
         raise FileNotFoundError(f"export not found: {export}")
     split_images = _SplitImages(data_root, split)
     pending, merge = _pending_images(Path(state), split_images, split) if state is not None else (None, False)
-    planned: Dict[Path, np.ndarray] = {}
-    for name, reference, label_ids in _finished_labels(export, source, LabelScheme.cityscapes(), overlap, report):
-        image = split_images.find(reference)
+    plan = _ImportPlan(split_images, pending, state, merge, overwrite)
+    finished = _finished_labels(export, source, LabelScheme.cityscapes(), overlap, report)
+    with Progress(len(finished), "check labels", unit="img") as progress:
+        for name, reference, decode in finished:
+            plan.add(name, reference, decode)
+            progress.update(1)
+    _write_labels(plan.labels, report)
+    return report
+
+
+@dataclass
+class _ImportPlan:
+    """The labels to write, each added after every check on its task or item."""
+
+    split_images: "_SplitImages"
+    pending: Optional[set]
+    state: Optional[str]
+    merge: bool
+    overwrite: bool
+    labels: Dict[Path, np.ndarray] = field(default_factory=dict)
+
+    def add(self, name: str, reference: str, decode: Callable[[], Optional[np.ndarray]]) -> None:
+        """Checks one finished task or item (``decode()`` gives its label ids) and plans its label file."""
+        image = self.split_images.find(reference)
         if image is None:
-            raise InvalidValue(f"{name}: image {reference} is not in {data_root / 'leftImg8bit' / split}")
-        if pending is not None and image not in pending:
-            raise InvalidValue(f"{name}: image {image.name} is not pending annotation in {state}")
-        if image in planned:
-            raise InvalidValue(f"{name}: image {image.name} appears twice in {export}")
+            raise InvalidValue(f"{name}: image {reference} is not in {self.split_images.folder}")
+        if self.pending is not None and image not in self.pending:
+            raise InvalidValue(f"{name}: image {image.name} is not pending annotation in {self.state}")
+        if image in self.labels:
+            raise InvalidValue(f"{name}: image {image.name} appears twice in the export")
         width, height = image_size(image)
+        label_ids = decode()
         if label_ids is None:
             label_ids = np.zeros((height, width), np.uint8)
         if label_ids.shape != (height, width):
@@ -168,9 +192,7 @@ def import_labels(export, source: str, data_root, split: str = "train", state: O
                                f"{image.name} {width}x{height}")
         if not label_ids.any():
             logger.warning("%s: image %s has no labelled pixel (all void)", name, image.name)
-        planned[image] = _final_label(name, image, label_ids, merge, overwrite)
-    _write_labels(planned, report)
-    return report
+        self.labels[image] = _final_label(name, image, label_ids, self.merge, self.overwrite)
 
 
 def _write_labels(planned: Dict[Path, np.ndarray], report: ImportReport) -> None:

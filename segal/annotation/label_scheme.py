@@ -12,8 +12,6 @@ from typing import Dict, Sequence, Tuple
 import numpy as np
 from cityscapesscripts.helpers.labels import labels as CITYSCAPES_LABELS
 
-from ..errors import InvalidValue
-
 UNLABELLED_ID = 0
 
 
@@ -48,19 +46,6 @@ class LabelScheme:
                        key=lambda label: label.trainId)
         return cls(tuple(label.name for label in train), tuple(label.id for label in train),
                    tuple(tuple(label.color) for label in train))
-
-    @classmethod
-    def for_classes(cls, classes: Sequence[str]) -> "LabelScheme":
-        """The scheme of a dataset's ``classes``.
-
-        Raises:
-            InvalidValue: The classes are not the Cityscapes train classes.
-        """
-        scheme = cls.cityscapes()
-        if list(classes) != list(scheme.names):
-            raise InvalidValue(f"annotation tools export works with the 19 Cityscapes train classes; the dataset's "
-                               f"classes are {list(classes)[:5]}...")
-        return scheme
 
     def train_to_label_ids(self) -> np.ndarray:
         """``[256]`` uint8 lookup table: train id -> label id (0, unlabelled, for 255 and anything else)."""

@@ -87,17 +87,27 @@ def write_labelstudio_project(selection: SelectionFile, scheme: LabelScheme, out
 
 @dataclass
 class AnnotatedImage:
-    """One finished task of an export: which image, and its brush layers.
+    """One task of an export: which image, and the results of its chosen annotation.
 
     Attributes:
-        task: How messages name the task, e.g. ``'task 12'``.
+        task: How messages name the task, e.g. ``'export.json: task 12'``.
         image_path: ``data.segal_image`` if the task has it, else the image URL's path.
-        layers: ``(class name, [H, W] bool)`` in the order the annotation lists them.
+        results: The annotation's results as exported (empty for a task without a finished annotation).
     """
 
     task: str
     image_path: str
-    layers: List[tuple]
+    results: List[dict]
+
+    def layers(self) -> List[tuple]:
+        """``(class name, [H, W] bool)`` per brush layer, in the order the annotation lists them; the region
+        outlines are left out.
+
+        Raises:
+            InvalidValue: A result is not a brush layer of one class, or its RLE does not decode; the message
+                names the task.
+        """
+        return _layers(self.results, self.task)
 
 
 def _latest_annotation(task: dict, name: str) -> Optional[dict]:
@@ -149,7 +159,8 @@ def read_labelstudio_export(path) -> Dict[str, List[AnnotatedImage]]:
 
     Returns:
         ``{'annotated': [...], 'unfinished': [...]}``: tasks with a finished
-        annotation, and tasks without one (their ``layers`` empty).
+        annotation, and tasks without one (their ``results`` empty). Brush
+        layers are decoded when :meth:`AnnotatedImage.layers` is called.
 
     Raises:
         InvalidValue: The file is not a Label Studio JSON export, or a task or
@@ -172,5 +183,8 @@ def read_labelstudio_export(path) -> Dict[str, List[AnnotatedImage]]:
         if annotation is None:
             found["unfinished"].append(AnnotatedImage(name, image, []))
             continue
-        found["annotated"].append(AnnotatedImage(name, image, _layers(annotation.get("result") or [], name)))
+        results = annotation.get("result") or []
+        if not isinstance(results, list):
+            raise InvalidValue(f"{name}: its annotation's 'result' is not a list")
+        found["annotated"].append(AnnotatedImage(name, image, results))
     return found
