@@ -181,7 +181,7 @@ def test_region_mode_cuts_pre_annotations_to_the_regions_and_outlines_them(pendi
         assert np.array_equal(band, edges) and band.any()
     out = export(pending_regions.selection, "cvat", tmp_path / "cvat")
     with zipfile.ZipFile(out / "cityscapes_1.0.zip") as archive:
-        assert archive.read("label_colors.txt").decode().splitlines()[-1] == "255 255 255 segal_regions"
+        assert archive.read("label_colors.txt").decode().splitlines()[-1] == "0 255 255 segal_regions"
         for relative, (predicted, _) in expected.items():
             _, _, city, name = relative.split("/")
             data = archive.read(f"gtFine/{city}/{Path(name).stem}_gtFine_labelIds.png")

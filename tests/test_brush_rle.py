@@ -1,9 +1,15 @@
 """Label Studio's brush RLE: segal's encoder and decoder against a plain bit-string writer of the format and
 against each other. (Bit-exactness with label-studio-sdk is checked in test_labelstudio_server.py.)"""
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from segal.annotation.brush_rle import BrushRLEError, decode_mask, decode_rle, encode_mask
+
+DATA = Path(__file__).resolve().parent / "data"
 
 
 def bit_string(chunks, count, word=8, widths=(3, 4, 8, 16)):
@@ -67,3 +73,15 @@ def test_a_huge_announced_count_is_refused_before_anything_is_allocated():
     rle = bit_string([], 2 ** 32 - 1)  # an export may claim 4 billion values in 11 bytes
     with pytest.raises(BrushRLEError, match="holds 4294967295 values; expected 32"):
         decode_mask(rle, 2, 4)
+
+
+def test_a_stroke_painted_in_label_studio_decodes_as_label_studio_sdk_decodes_it():
+    """Label Studio's front end writes literal chunks and anti-aliased alpha. The stroke in tests/data was painted
+    in Label Studio 1.23.2's labelling view (headless Chromium) and exported; the PNG beside it holds the alpha
+    that label-studio-sdk's decoder gave for it."""
+    stroke = json.loads((DATA / "labelstudio_stroke.json").read_text())["result"]
+    alpha = np.array(Image.open(DATA / "labelstudio_stroke_alpha_sdk.png"))
+    height, width = stroke["original_height"], stroke["original_width"]
+    values = decode_rle(stroke["value"]["rle"]).reshape(height, width, 4)
+    assert np.array_equal(values[:, :, 3], alpha) and len(np.unique(alpha)) > 2
+    assert np.array_equal(decode_mask(stroke["value"]["rle"], height, width), alpha >= 128)

@@ -139,16 +139,18 @@ def test_a_bad_task_is_refused_naming_it_and_nothing_is_written(pending, tasks, 
     export = write_export(tmp_path / "export.json", [finished(tasks[1], good, 2),
                                                      finished(tasks[0], make_results(tasks[0]), 7)])
     before = snapshot(root)
-    code, err = run_import(export, root, capsys, "--state", str(pending.state))
+    code, err = run_import(export, root, capsys, "--state", str(pending.state), "--overlap", "refuse")
     assert code == 1 and expected in err and "task 7" in err and len(err.strip().splitlines()) == 1, err
     assert snapshot(root) == before
 
 
-def test_overlaps_go_to_the_later_layer_when_asked(pending, tasks, tmp_path, capsys):
+def test_overlaps_go_to_the_later_layer_and_are_counted(pending, tasks, tmp_path, capsys):
+    """A correction painted in Label Studio over a pre-annotated layer overlaps it: the later layer wins."""
     root = pending.dataset_copy(tmp_path / "city")
     export = write_export(tmp_path / "export.json", [finished(tasks[0], _overlapping(tasks[0]), 1)])
-    import_ok(export, root, "--overlap", "later")
+    import_ok(export, root)
     assert (cv2.imread(str(label_file(root, tasks[0])), cv2.IMREAD_UNCHANGED) == name2label["sky"].id).all()
+    assert "1 tasks had overlapping layers of different classes (8192 pixels in all)" in capsys.readouterr().out
 
 
 def test_images_outside_the_dataset_or_not_pending_are_refused(pending, tasks, tmp_path, capsys):

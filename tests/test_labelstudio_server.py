@@ -92,11 +92,11 @@ def test_select_label_in_label_studio_import_and_train(exported_run, label_studi
         assert prediction["model_version"] == "work/step_1" and prediction["score"] == pytest.approx(sent["score"])
         layers = layers_of(prediction["result"])
         assert [name for name, _ in layers] == [name for name, _ in layers_of(sent["result"])]
-        if task is first:  # the annotator paints a car over part of the prediction and submits
-            car = np.zeros_like(layers[0][1])
+        if task is first:  # the annotator paints a car over part of the prediction and submits: in Label
+            car = np.zeros_like(layers[0][1])  # Studio the new layer lies on top of the predicted ones
             car[16:48, 40:96] = True
-            layers = [(name, mask & ~car) for name, mask in layers] + [("car", car)]
-            result = [brush(name, mask) for name, mask in layers]
+            layers = layers + [("car", car)]
+            result = prediction["result"] + [brush("car", car)]
         else:  # the annotator accepts the pre-annotation as it is
             result = prediction["result"]
         label_studio.call("POST", f"/api/tasks/{task['id']}/annotations",
@@ -107,7 +107,7 @@ def test_select_label_in_label_studio_import_and_train(exported_run, label_studi
     export.write_bytes(label_studio.call("GET", f"/api/projects/{project['id']}/export?exportType=JSON", raw=True))
     result = run_tool("import_labels.py", str(export), "--from", "labelstudio", "--data-root", str(root),
                       "--state", str(work / "state.json"))
-    assert "wrote 2 label files" in result.stdout
+    assert "wrote 2 label files" in result.stdout and "1 tasks had overlapping layers" in result.stdout
     for relative, truth in submitted.items():
         label = root / relative.replace("leftImg8bit/", "gtFine/", 1).replace("_leftImg8bit.png", "_gtFine_labelIds.png")
         assert np.array_equal(cv2.imread(str(label), cv2.IMREAD_UNCHANGED), truth), relative

@@ -39,7 +39,7 @@ from .selection_file import SelectedImage, SelectionFile
 CITYSCAPES_ARCHIVE = "cityscapes_1.0.zip"
 SEGMENTATION_MASK_ARCHIVE = "segmentation_mask_1.1.zip"
 REGIONS_LABEL = "segal_regions"
-REGIONS_COLOUR = (255, 255, 255)
+REGIONS_COLOUR = (0, 255, 255)  # cyan: no Cityscapes class uses it
 OUTLINE_WIDTH = 3
 LABEL_SUFFIXES = ("_gtFine_labelIds.png", "_gtFine_instanceIds.png")
 

@@ -32,22 +32,29 @@ from .labelstudio import AnnotatedImage, read_labelstudio_export
 
 logger = logging.getLogger("segal")
 
-#: What to do where brush layers of different classes overlap: refuse, or let the later layer win.
-OVERLAP_RULES = ("refuse", "later")
+#: What to do where brush layers of different classes overlap: let the later layer win (it is drawn on top in
+#: Label Studio, and a correction painted over a pre-annotation always overlaps it), or refuse the task.
+OVERLAP_RULES = ("later", "refuse")
 _UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")  # Label Studio prefixes uploaded file names with a short hash
 
 
 @dataclass
 class ImportReport:
-    """What an import did: label files written, already up to date, and tasks left for later."""
+    """What an import did: label files written, already up to date, tasks left for later, and the pixels of
+    each task where a later layer covered an earlier one of another class."""
 
     written: List[Path] = field(default_factory=list)
     unchanged: List[Path] = field(default_factory=list)
     unfinished: List[str] = field(default_factory=list)
+    overlaps: Dict[str, int] = field(default_factory=dict)
 
 
-def merge_layers(annotated: AnnotatedImage, scheme: LabelScheme, overlap: str) -> np.ndarray:
+def merge_layers(annotated: AnnotatedImage, scheme: LabelScheme, overlap: str,
+                 overlaps: Optional[Dict[str, int]] = None) -> Optional[np.ndarray]:
     """``[H, W]`` uint8 label ids from a task's brush layers (``None`` when it has none).
+
+    Where layers of different classes overlap, the later one wins (``overlap='later'``; the covered pixels are
+    counted in ``overlaps[task]``) or the task is refused (``overlap='refuse'``).
 
     Raises:
         InvalidValue: A layer names an unknown class, layers differ in size, or
@@ -65,10 +72,13 @@ def merge_layers(annotated: AnnotatedImage, scheme: LabelScheme, overlap: str) -
             raise InvalidValue(f"{annotated.task}: its {name} layer is {mask.shape[::-1]}, an earlier one "
                                f"{merged.shape[::-1]}")
         clash = mask & (merged != UNLABELLED_ID) & (merged != label_id)
-        if overlap == "refuse" and clash.any():
+        if clash.any() and overlap == "refuse":
             other = scheme.names[list(scheme.label_ids).index(int(merged[clash][0]))]
             raise InvalidValue(f"{annotated.task}: its {name} and {other} layers overlap on {int(clash.sum())} "
-                               f"pixels; correct it in Label Studio, or pass --overlap later")
+                               f"pixels; erase one in Label Studio, or leave out --overlap refuse to let the later "
+                               f"layer win")
+        if clash.any() and overlaps is not None:
+            overlaps[annotated.task] = overlaps.get(annotated.task, 0) + int(clash.sum())
         merged[mask] = label_id
     return merged
 
@@ -119,14 +129,14 @@ def _finished_labels(export: Path, source: str, scheme: LabelScheme, overlap: st
     if source == "labelstudio":
         tasks = read_labelstudio_export(export)
         report.unfinished = [task.task for task in tasks["unfinished"]]
-        return [(task.task, task.image_path, partial(merge_layers, task, scheme, overlap))
+        return [(task.task, task.image_path, partial(merge_layers, task, scheme, overlap, report.overlaps))
                 for task in tasks["annotated"]]
     return [(f"{export.name}: {name}", stem, lambda load=load, names=names, name=name: label_ids_of(
         load(), names, scheme, f"{export.name}: {name}")) for name, stem, load, names in read_cvat_export(export)]
 
 
 def import_labels(export, source: str, data_root, split: str = "train", state: Optional[str] = None,
-                  overwrite: bool = False, overlap: str = "refuse") -> ImportReport:
+                  overwrite: bool = False, overlap: str = "later") -> ImportReport:
     """Writes the label files of every finished image of an export.
 
     Args:
@@ -138,8 +148,8 @@ def import_labels(export, source: str, data_root, split: str = "train", state: O
             annotation in it. In region mode a label is merged into the image's
             existing label file (newly labelled pixels replace, the rest is kept).
         overwrite: Replace label files that exist and differ.
-        overlap: ``'refuse'`` overlapping brush layers of different classes, or
-            let the ``'later'`` layer win.
+        overlap: Where brush layers of different classes overlap, let the
+            ``'later'`` layer win (counted in the report), or ``'refuse'`` the task.
 
     Raises:
         InvalidValue: Any check fails; the message names the task or image, and nothing is written.

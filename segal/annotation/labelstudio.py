@@ -35,6 +35,8 @@ LOCAL_FILES = "/data/local-files/?d="
 LABEL_CONTROL = "label"
 REGIONS_CONTROL = "segal_regions"
 REGIONS_LABEL = "to label"
+#: Colour of the region outlines: cyan, which no Cityscapes class uses.
+REGIONS_COLOUR = (0, 255, 255)
 IMAGE_OBJECT = "image"
 OUTLINE_WIDTH = 3
 
@@ -43,8 +45,11 @@ def label_config(scheme: LabelScheme, regions: bool) -> str:
     """The labelling config: the classes as brush labels, and in region mode a layer for the region outlines."""
     labels = "\n".join(f"    <Label value={quoteattr(name)} background={quoteattr(hex_colour(colour))}/>"
                        for name, colour in zip(scheme.names, scheme.colours))
-    outline = (f'  <BrushLabels name="{REGIONS_CONTROL}" toName="{IMAGE_OBJECT}">\n'
-               f'    <Label value="{REGIONS_LABEL}" background="#ffffff"/>\n  </BrushLabels>\n') if regions else ""
+    outline = ""
+    if regions:
+        outline = (f'  <BrushLabels name="{REGIONS_CONTROL}" toName="{IMAGE_OBJECT}">\n'
+                   f'    <Label value="{REGIONS_LABEL}" background="{hex_colour(REGIONS_COLOUR)}"/>\n'
+                   f'  </BrushLabels>\n')
     return (f'<View>\n  <Image name="{IMAGE_OBJECT}" value="$image" zoom="true" zoomControl="true"/>\n'
             f'  <BrushLabels name="{LABEL_CONTROL}" toName="{IMAGE_OBJECT}">\n{labels}\n  </BrushLabels>\n'
             f'{outline}</View>\n')

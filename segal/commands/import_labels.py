@@ -1,7 +1,7 @@
 """Write the finished labels of a Label Studio or CVAT export into the dataset, for the next training step.
 
     python tools/import_labels.py EXPORT --from labelstudio|cvat --data-root ROOT [--split train]
-        [--state WORK_DIR/state.json] [--overwrite] [--overlap refuse|later] [--debug]
+        [--state WORK_DIR/state.json] [--overwrite] [--overlap later|refuse] [--debug]
 
 Installed as the ``segal-import-labels`` command; ``python tools/import_labels.py`` runs the same ``main``.
 """
@@ -26,9 +26,9 @@ def build_parser():
     parser.add_argument("--state", help="the annotation run's state.json: refuse images that are not pending "
                                         "annotation; in region mode, merge into existing partial labels")
     parser.add_argument("--overwrite", action="store_true", help="replace label files that exist and differ")
-    parser.add_argument("--overlap", choices=["refuse", "later"], default="refuse",
-                        help="brush layers of different classes that overlap: refuse the task (default), or let "
-                             "the later layer win")
+    parser.add_argument("--overlap", choices=["later", "refuse"], default="later",
+                        help="where brush layers of different classes overlap: the later layer (drawn on top in "
+                             "Label Studio) wins (default), or refuse the task")
     return parser
 
 
@@ -40,6 +40,9 @@ def main(argv=None) -> None:
     with errors_as_lines(args.debug):
         report = import_labels(args.export, args.source, args.data_root, args.split, args.state, args.overwrite,
                                args.overlap)
+    if report.overlaps:
+        print(f"{len(report.overlaps)} tasks had overlapping layers of different classes "
+              f"({sum(report.overlaps.values())} pixels in all); the later layer won (--overlap refuse refuses them)")
     if report.unfinished:
         print(f"{len(report.unfinished)} tasks have no finished annotation yet, left out: "
               f"{', '.join(report.unfinished[:5])}" + (" ..." if len(report.unfinished) > 5 else ""))
