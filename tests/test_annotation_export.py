@@ -197,6 +197,8 @@ def test_region_mode_cuts_pre_annotations_to_the_regions_and_outlines_them(pendi
     (lambda s: s.write_text("{not json"), "is not a selection JSON"),
     (lambda s: s.write_text(json.dumps({"selection": []})), "holds no 'selection' list"),
     (lambda s: s.write_text(json.dumps({"selection": [{"id": 1, "image": "x.png"}]})), "predates pre-annotations"),
+    (lambda s: s.write_text(json.dumps({"selection": [{"id": 1, "image": "", "predicted": {"class": "7"}}]})),
+     "selects images for classification"),
     (lambda s: s.write_text(json.dumps({"selection": [{"id": "1", "image": "x.png", "prediction": "p.png"}]})),
      "'id' is '1'"),
 ])

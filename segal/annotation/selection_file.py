@@ -96,6 +96,9 @@ def read_selection(path) -> SelectionFile:
     for position, entry in enumerate(saved["selection"]):
         where = f"{path}: selection[{position}]"
         image_id = _field(entry, "id", int, where)
+        if "prediction" not in entry and "class" in (entry.get("predicted") or {}):
+            raise InvalidValue(f"{path} selects images for classification; annotation tools take segmentation "
+                               f"selections")
         if "prediction" not in entry:
             raise InvalidValue(f"{where} has no 'prediction': the file predates pre-annotations; select again "
                                f"with tools/select.py to export it")
