@@ -35,7 +35,8 @@ class LabelStudio:
         self.log = data_dir / "server.log"
         env = {**os.environ, "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED": "true",
                "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT": str(document_root),
-               "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true", "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true"}
+               "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true", "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
+               "LATEST_VERSION_CHECK": "false", "COLLECT_ANALYTICS": "false"}  # nothing leaves the machine
         command = [str(tool_python("label-studio").parent / "label-studio"), "start", "--no-browser", "--port",
                    str(self.port), "--data-dir", str(data_dir), "--username", USER, "--password", PASSWORD,
                    "--user-token", TOKEN]
