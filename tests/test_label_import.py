@@ -177,6 +177,17 @@ def test_an_image_annotated_in_two_tasks_is_refused(pending, tasks, tmp_path, ca
     assert not label_file(root, tasks[0]).exists()
 
 
+def test_a_data_root_that_is_not_the_runs_dataset_is_refused(pending, tasks, tmp_path, capsys):
+    root = pending.dataset_copy(tmp_path / "city")
+    extra = sorted((root / "leftImg8bit" / "train").rglob("*.png"))[0]
+    (extra.parent / extra.name.replace("_000019_", "_999999_")).write_bytes(extra.read_bytes())
+    results, _ = corrected(tasks[0])
+    export = write_export(tmp_path / "export.json", [finished(tasks[0], results, 1)])
+    code, err = run_import(export, root, capsys, "--state", str(pending.state))
+    assert code == 1 and "the run has 20 images in its train split" in err and "has 21" in err
+    assert not label_file(root, tasks[0]).exists()
+
+
 def test_an_existing_label_is_kept_unless_overwrite_is_given(pending, tasks, tmp_path, capsys):
     root = pending.dataset_copy(tmp_path / "city")
     target = label_file(root, tasks[0])

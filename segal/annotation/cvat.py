@@ -63,45 +63,59 @@ def _outside_band(mask: np.ndarray) -> np.ndarray:
     return (cv2.dilate(mask.astype(np.uint8), kernel) > 0) & ~mask
 
 
+def _palettes(scheme: LabelScheme) -> Tuple[np.ndarray, np.ndarray]:
+    """``[256, 3]`` RGB by label id (``label_colors.txt`` order) and by train id (``labelmap.txt`` order after
+    ``background``), each with the region outlines after the classes and black elsewhere."""
+    by_label_id, by_train_id = np.zeros((256, 3), np.uint8), np.zeros((256, 3), np.uint8)
+    official = scheme.all_labels()
+    for label_id, _, colour in official:
+        by_label_id[label_id] = colour
+    by_label_id[len(official)] = REGIONS_COLOUR
+    by_train_id[: len(scheme.colours)] = scheme.colours
+    by_train_id[len(scheme.colours)] = REGIONS_COLOUR
+    return by_label_id, by_train_id
+
+
+def _label_files(scheme: LabelScheme, regions: bool) -> Tuple[str, str, list]:
+    """``label_colors.txt``, ``labelmap.txt`` and the task's labels (``labels.json``)."""
+    official = [(name, colour) for _, name, colour in scheme.all_labels()]
+    classes = list(zip(scheme.names, scheme.colours))
+    if regions:
+        official.append((REGIONS_LABEL, REGIONS_COLOUR))
+        classes.append((REGIONS_LABEL, REGIONS_COLOUR))
+    label_colors = "".join(f"{r} {g} {b} {cvat_name(name)}\n" for name, (r, g, b) in official)
+    labelmap = "# label:color_rgb:parts:actions\nbackground:0,0,0::\n" + "".join(
+        f"{cvat_name(name)}:{r},{g},{b}::\n" for name, (r, g, b) in classes)
+    labels = [{"name": cvat_name(name), "color": hex_colour(colour), "type": "mask", "attributes": []}
+              for name, colour in classes]
+    return label_colors, labelmap, labels
+
+
 def write_cvat_archives(selection: SelectionFile, scheme: LabelScheme, out: Path, image_root: str,
                         progress: bool = True) -> List[Path]:
     """Writes both archives, ``labels.json`` and ``images.txt`` for ``selection`` into ``out``; returns them."""
-    official = scheme.all_labels()
-    regions_id = len(official)
+    regions_label_id, regions_index = len(scheme.all_labels()), len(scheme.names)
     to_label_id = scheme.train_to_label_ids()
-    colour_of_id = np.zeros((256, 3), np.uint8)
-    for label_id, _, colour in official:
-        colour_of_id[label_id] = colour
-    colour_of_id[regions_id] = REGIONS_COLOUR
-    voc_colours = np.zeros((256, 3), np.uint8)  # NO_CLASS (outside the regions to label) stays black: background
-    voc_colours[: len(scheme.colours)] = scheme.colours
-    voc_colours[len(scheme.colours)] = REGIONS_COLOUR
-    cityscapes, voc = io.BytesIO(), io.BytesIO()
-    items: List[str] = []
+    colour_by_label_id, colour_by_train_id = _palettes(scheme)  # NO_CLASS (train id 255) stays black: background
+    label_colors, labelmap, labels = _label_files(scheme, selection.regions)
+    cityscapes, voc, items = io.BytesIO(), io.BytesIO(), []
     with zipfile.ZipFile(cityscapes, "w", zipfile.ZIP_STORED) as city_zip, \
             zipfile.ZipFile(voc, "w", zipfile.ZIP_STORED) as voc_zip:
         for image, predicted, mask in pre_annotations(selection, scheme, progress):
             city, item = _item(image)
             items.append(item)
-            label_ids = to_label_id[predicted]
-            voc_index = predicted.copy()
+            label_ids, train_ids = to_label_id[predicted], predicted.copy()
             if mask is not None:
                 band = _outside_band(mask)
-                label_ids[band], voc_index[band] = regions_id, len(scheme.names)
+                label_ids[band], train_ids[band] = regions_label_id, regions_index
             stem = f"gtFine/{city}/{item}"
             city_zip.writestr(f"{stem}_gtFine_labelIds.png", _png(label_ids))
             city_zip.writestr(f"{stem}_gtFine_instanceIds.png", _png(label_ids.astype(np.uint16)))
-            city_zip.writestr(f"{stem}_gtFine_color.png", _png(colour_of_id[label_ids][:, :, ::-1]))
-            voc_zip.writestr(f"SegmentationClass/{item}.png", _png(voc_colours[voc_index][:, :, ::-1]))
-        extra = [(regions_id, REGIONS_LABEL, REGIONS_COLOUR)] if selection.regions else []
-        city_zip.writestr("label_colors.txt", "".join(f"{r} {g} {b} {cvat_name(name)}\n"
-                                                      for _, name, (r, g, b) in [*official, *extra]))
-        classes = [*zip(scheme.names, scheme.colours), *[(REGIONS_LABEL, REGIONS_COLOUR)][: len(extra)]]
-        voc_zip.writestr("labelmap.txt", "# label:color_rgb:parts:actions\nbackground:0,0,0::\n" + "".join(
-            f"{cvat_name(name)}:{r},{g},{b}::\n" for name, (r, g, b) in classes))
+            city_zip.writestr(f"{stem}_gtFine_color.png", _png(colour_by_label_id[label_ids][:, :, ::-1]))
+            voc_zip.writestr(f"SegmentationClass/{item}.png", _png(colour_by_train_id[train_ids][:, :, ::-1]))
+        city_zip.writestr("label_colors.txt", label_colors)
+        voc_zip.writestr("labelmap.txt", labelmap)
         voc_zip.writestr("ImageSets/Segmentation/default.txt", "".join(f"{item}\n" for item in items))
-    labels = [{"name": cvat_name(name), "color": hex_colour(colour), "type": "mask", "attributes": []}
-              for name, colour in classes]
     written = [out / CITYSCAPES_ARCHIVE, out / SEGMENTATION_MASK_ARCHIVE, out / "labels.json", out / "images.txt"]
     atomic_write_bytes(written[0], cityscapes.getvalue())
     atomic_write_bytes(written[1], voc.getvalue())

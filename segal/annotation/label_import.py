@@ -116,10 +116,12 @@ def _pending_images(state: Path, split_images: _SplitImages, split: str) -> Tupl
     if pool_split != split:
         raise InvalidValue(f"--split {split}: the run of {state} selects from the {pool_split} split")
     pool = restored_pool(saved)
+    run_images = len(pool) - len(pool.test_ids)  # ids run over the pool split's sorted images, then the test split's
+    if run_images != len(split_images.images):
+        raise InvalidValue(f"{state}: the run has {run_images} images in its {split} split, {split_images.folder} "
+                           f"has {len(split_images.images)}; --data-root must be the run's dataset")
     step = saved["completed_step"] + 1
     ids = restored_regions(saved, pool, state).images(step) if "regions" in saved else pool.labelled_ids(step)
-    if len(ids) and int(ids.max()) >= len(split_images.images):
-        raise InvalidValue(f"{state} has {len(pool)} ids, more pool images than {split_images.images[0].parents[1]}")
     return {split_images.images[int(i)] for i in ids}, "regions" in saved
 
 
