@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 
 from ..config import load_config
-from ..data.cityscapes import label_candidates
+from ..data.cityscapes import label_candidates, list_split
+from ..data.classification import DatasetFilesNotFound
 from ..data.image_files import image_size, read_image_file
 from ..engine.run_folder import RunFolder
 from ..engine.run_state import RunStateError, restored_pool, restored_regions
@@ -87,11 +88,12 @@ class _SplitImages:
     """The images of ``<data_root>/leftImg8bit/<split>``, found by relative path or file name."""
 
     def __init__(self, data_root: Path, split: str):
-        self.folder = folder = data_root / "leftImg8bit" / split
-        self.images = sorted(folder.glob("*/*_leftImg8bit.png"))
-        if not self.images:
-            raise InvalidValue(f"no images in {folder}: --data-root must hold leftImg8bit/{split}/<city>/"
-                               f"<name>_leftImg8bit.png (choose the split with --split)")
+        self.folder = data_root / "leftImg8bit" / split
+        try:  # the dataset's own listing, so that image i here is the dataset's id i
+            self.images = list_split(data_root, split, require_labels=False)
+        except DatasetFilesNotFound:
+            raise InvalidValue(f"no images in {self.folder}: --data-root must hold leftImg8bit/{split}/<city>/"
+                               f"<name>_leftImg8bit.png (choose the split with --split)") from None
         self.by_name = {image.name: image for image in self.images}
 
     def find(self, reference: str) -> Optional[Path]:

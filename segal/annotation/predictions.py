@@ -27,8 +27,16 @@ def predicted_label_map(logits: torch.Tensor, height: int, width: int) -> np.nda
     return logits.argmax(0).to(torch.uint8).cpu().numpy()
 
 
+def write_prediction(folder: Path, image: Path, logits: torch.Tensor) -> Path:
+    """Writes ``<folder>/<image stem>.png``: the train ids of ``[C, h, w]`` logits at ``image``'s resolution."""
+    width, height = image_size(image)
+    path = folder / f"{image_stem(str(image))}.png"
+    atomic_write_bytes(path, cv2.imencode(".png", predicted_label_map(logits, height, width))[1].tobytes())
+    return path
+
+
 def write_predictions(ctx: ScoringContext, ids: Sequence[int], folder: Path) -> Dict[int, Path]:
-    """Writes ``<folder>/<image stem>.png`` with the predicted train ids of each of ``ids``.
+    """Writes the prediction of each of ``ids`` (:func:`write_prediction`) in one pass over them.
 
     Returns:
         ``{id: PNG path}``.
@@ -40,12 +48,7 @@ def write_predictions(ctx: ScoringContext, ids: Sequence[int], folder: Path) -> 
         with torch.no_grad():
             logits = ctx.model(batch["inputs"])
         for row, sample_id in enumerate(batch["id"].tolist()):
-            image = Path(ctx.dataset.image_path(sample_id))
-            width, height = image_size(image)
-            path = folder / f"{image_stem(str(image))}.png"
-            atomic_write_bytes(path, cv2.imencode(".png", predicted_label_map(logits[row], height, width))[1]
-                               .tobytes())
-            written[sample_id] = path
+            written[sample_id] = write_prediction(folder, Path(ctx.dataset.image_path(sample_id)), logits[row])
     return written
 
 

@@ -35,7 +35,7 @@ from ..utils.distributed import is_main, rank_device
 from ..utils.io import atomic_write_text
 from ..utils.lock import work_dir_lock
 from .checkpoint import load_checkpoint
-from .predictions import write_predictions
+from .predictions import write_prediction, write_predictions
 from .region_select import choose_for_annotators, record_pending_regions, write_region_selection
 
 logger = logging.getLogger("segal")
@@ -223,10 +223,8 @@ def _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps, unit
     selection = scorer.select(ctx, budget)
     if not is_main():  # every rank has the same selection; rank 0 describes it and writes
         return [], Path(out_dir)
-    entries = _describe(ctx, scorer, selection, Path(heatmaps) if heatmaps is not None else None)
-    if dataset.task == "segmentation":
-        predictions = write_predictions(ctx, selection.ids, _predictions_folder(out))
-        entries = [{**entry, "prediction": str(predictions[entry["id"]])} for entry in entries]
+    entries = _describe(ctx, scorer, selection, Path(heatmaps) if heatmaps is not None else None,
+                        _predictions_folder(out) if dataset.task == "segmentation" else None)
     _write_selection(out, entries, meta)
     if saved is not None:
         _record_pending(folder, saved, pool, selection.ids, step)
@@ -253,12 +251,15 @@ def _folder_pool(cfg: Config, checkpoint: str, pool_source: str) -> ImageFolderP
     return dataset
 
 
-def _describe(ctx: ScoringContext, scorer, selection, heat_dir: Optional[Path]) -> List[dict]:
+def _describe(ctx: ScoringContext, scorer, selection, heat_dir: Optional[Path],
+              predictions_dir: Optional[Path]) -> List[dict]:
     """The selection's entries in rank order (``rank``, ``id``, ``image``, ``score``, ``predicted``); with
-    ``heat_dir``, one heat map per image. One pass over the selected ids."""
+    ``heat_dir``, one heat map per image; with ``predictions_dir``, each image's predicted label map
+    (:func:`.predictions.write_prediction`, named in the entry's ``prediction``). One pass over the selected ids."""
     dataset = ctx.dataset
-    if heat_dir is not None:
-        heat_dir.mkdir(parents=True, exist_ok=True)
+    for folder in (heat_dir, predictions_dir):
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
     rank_of = {int(i): rank for rank, i in enumerate(selection.ids.tolist(), 1)}
     entries, names = [], set()
     for batch in ctx.batches(selection.ids):
@@ -271,6 +272,8 @@ def _describe(ctx: ScoringContext, scorer, selection, heat_dir: Optional[Path]) 
             entries.append({"rank": rank, "id": sample_id, "image": image,
                             "score": score if np.isfinite(score) else None,
                             "predicted": _predicted_summary(logits[row], list(dataset.classes))})
+            if predictions_dir is not None:
+                entries[-1]["prediction"] = str(write_prediction(predictions_dir, Path(image), logits[row]))
             if maps is not None:
                 name = heatmap_name(image, sample_id, names)
                 score_text = f"score {score:.4g}" if np.isfinite(score) else "chosen jointly"
