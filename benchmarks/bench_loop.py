@@ -1,26 +1,36 @@
 """The real loop, phase by phase, next to a plain-PyTorch probe of the same model and size, in one run.
 
-    python benchmarks/bench_loop.py [--device cpu|cuda] [--height H --width W] [--scorers NAME ...] [--quick]
+    python benchmarks/bench_loop.py [--device cpu|cuda] [--height H --width W] [--scorers LABEL ...] [--quick]
+                                    [--profile train LABEL ...] [--profile-dir DIR]
 
 Generates the synthetic city at the given size (default 512x1024 on CUDA, 64x128 on CPU), runs one step
 of tools/train.py's loop (DeepLabV3+ ResNet18: step 0 trains on the initial set, is evaluated and
 selects with HoldoutLossChange; step 1 trains again) and reports per phase: seconds, images/s, time
-spent waiting for batches and DataLoader worker processes started. The step-0 model then scores the
-same pool with every scorer of --scorers, as the loop scores. The probe times a plain smp training
-step and inference on random tensors of the same size on the same device: fp32, and bf16 autocast
-with channels-last on CUDA. Ratios compare the two. Writes benchmarks/results/loop_<device>.json.
+spent waiting for batches, and the DataLoader worker sets started, by stage and sample count (a set
+started twice for the same samples in one stage is counted as repeated). The step-0 model then scores
+the same pool with every scorer of --scorers, in the context the loop builds (the training precision
+for precision='fast', channels-last on CUDA). The probe times a plain smp training step and inference
+on random tensors of the same size on the same device: fp32, and bf16 autocast with channels-last on
+CUDA. Ratios compare the two. Writes benchmarks/results/loop_<device>.json.
+
+--profile runs, after everything above is timed, one training epoch ('train') and one scoring pass per
+named scorer under torch.profiler, and writes each one's top operators to --profile-dir (default: the
+folder of --out); benchmarks/gpu_targets.py says which ratios miss their targets.
 """
 import argparse
 import json
+import re
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import segmentation_models_pytorch as smp
 import torch
 import torch.nn.functional as F
+from profiling import profile_call
 from torch.utils.data import dataloader
 
 from segal.apis import build_dataset, build_model, run_experiment
@@ -30,24 +40,38 @@ from segal.engine import loop as loop_module
 from segal.engine import train as train_module
 from segal.registry import SCORERS, build
 from segal.scorers.base import Scorer, ScoringContext
+from segal.settings import LoopSettings, TrainSettings, from_section
 from segal.utils.io import load_torch_file, read_json
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
 CONFIG = REPO / "configs/synthetic_city/deeplabv3plus-r18_holdout-loss-change.py"
-SCORER_SETTINGS = {"HoldoutLossChange": dict(lr=1e-4), "HoldoutLossChangeApprox": {}, "Entropy": {},
-                   "MCDropout": dict(num_passes=20), "BALD": dict(num_passes=20), "Random": {}}
+SCORER_CONFIGS = {
+    "Random": dict(type="Random"),
+    "Entropy": dict(type="Entropy"),
+    "HoldoutLossChangeApprox": dict(type="HoldoutLossChangeApprox"),
+    "HoldoutLossChange": dict(type="HoldoutLossChange", lr=1e-4),
+    "HoldoutLossChange holdout_pixels=1/32": dict(type="HoldoutLossChange", lr=1e-4, holdout_pixels=1 / 32),
+    "MCDropout T=20": dict(type="MCDropout", num_passes=20),
+    "BALD T=20": dict(type="BALD", num_passes=20),
+}
 
 
 class PhaseClock:
-    """Wall time per phase (CUDA synchronised), time blocked on DataLoader batches, worker processes started."""
+    """Wall time per phase (CUDA synchronised), time blocked on DataLoader batches, and the worker sets started.
+
+    Each call of a wrapped phase is one instance (``'train stage #2'``); a worker set belongs to the outermost
+    instance open when its iterator starts, and is keyed by the sample ids its loader reads.
+    """
 
     def __init__(self, device: torch.device):
         self.device = device
         self.seconds = defaultdict(float)
         self.images = defaultdict(int)
         self.data_wait = 0.0
-        self.workers_started = 0
+        self.calls = Counter()
+        self.open = []  # phase instances running now, outermost first
+        self.worker_sets = []
 
     def sync(self) -> None:
         if self.device.type == "cuda":
@@ -55,15 +79,39 @@ class PhaseClock:
 
     def timed(self, phase: str, function, count_images=None):
         def wrapper(*args, **kwargs):
+            self.calls[phase] += 1
+            self.open.append(f"{phase} #{self.calls[phase]}")
             self.sync()
             started = time.perf_counter()
-            result = function(*args, **kwargs)
-            self.sync()
+            try:
+                result = function(*args, **kwargs)
+                self.sync()
+            finally:
+                self.open.pop()
             self.seconds[phase] += time.perf_counter() - started
             if count_images is not None:
                 self.images[phase] += count_images(args, kwargs, result)
             return result
         return wrapper
+
+    def worker_set_started(self, loader) -> None:
+        ids = getattr(loader.dataset, "ids", None)
+        self.worker_sets.append({"stage": self.open[0] if self.open else "outside the timed phases",
+                                 "samples": len(loader.dataset), "workers": loader.num_workers,
+                                 "ids": hash(tuple(ids)) if ids is not None else id(loader)})
+
+    def worker_report(self) -> dict:
+        """Worker sets by stage, and how many restarted a set already started for the same samples in that stage."""
+        seen, repeated, by_stage = set(), 0, defaultdict(list)
+        for started in self.worker_sets:
+            key = (started["stage"], started["ids"])
+            repeated += key in seen
+            seen.add(key)
+            by_stage[started["stage"]].append(started["samples"])
+        return {"dataloader_workers_started": sum(s["workers"] for s in self.worker_sets),
+                "worker_sets_started": len(self.worker_sets), "repeated_worker_sets": repeated,
+                "worker_sets_by_stage": {stage: {"sets": len(samples), "samples": samples}
+                                         for stage, samples in by_stage.items()}}
 
     @contextmanager
     def installed(self):
@@ -91,7 +139,7 @@ class PhaseClock:
                 clock.data_wait += time.perf_counter() - started
 
         def counting_init(iterator, loader):
-            clock.workers_started += loader.num_workers
+            clock.worker_set_started(loader)
             start_workers(iterator, loader)
 
         dataloader._BaseDataLoaderIter.__next__ = waiting_next
@@ -141,41 +189,73 @@ def probe(device: torch.device, size, batch: int, iterations: int) -> dict:
     return results
 
 
-def score_every_scorer(cfg, work: Path, device: torch.device, names, clock: PhaseClock) -> dict:
-    """The step-0 model scores step 0's pool with each scorer, as the loop does; seconds and images/s."""
+def step0_model_and_pool(cfg, work: Path, device: torch.device):
+    """The step-0 model as the loop scored with it, and step 0's pool (the ids step 0 selected are candidates again)."""
     dataset = build_dataset(cfg)
     model = build_model(cfg.model, dataset).to(device)
     model.load_state_dict(load_torch_file(work / "checkpoints" / "step_0.pth", device)["state_dict"])
+    if device.type == "cuda":  # as training left it (train.channels_last auto)
+        model = model.to(memory_format=torch.channels_last)
     pool_state = read_json(work / "state.json")["pool"]
     steps = np.asarray(pool_state["labelled_step"])
-    steps[steps == 1] = -1  # back to step 0's pool: the ids step 0 selected are candidates again
+    steps[steps == 1] = -1
     pool = ActivePool.from_state_dict({"splits": pool_state["splits"], "labelled_step": steps.tolist()})
+    return dataset, model, pool
+
+
+def scoring_context(cfg, model, dataset, pool, device) -> ScoringContext:
+    """The context the loop builds at step 0 (batch size, workers, the training precision), without progress."""
+    loop = from_section(LoopSettings, cfg.loop, "loop", progress=False)
+    return ScoringContext.for_step(model, dataset, pool, device, 0, cfg.seed, loop,
+                                   from_section(TrainSettings, cfg.train, "train"))
+
+
+def score_every_scorer(cfg, work: Path, device: torch.device, labels) -> dict:
+    """The step-0 model scores step 0's pool with each scorer, as the loop does; seconds and images/s."""
+    dataset, model, pool = step0_model_and_pool(cfg, work, device)
     rows = {}
-    for name in names:
-        scorer = build(SCORERS, dict(type=name, **SCORER_SETTINGS.get(name, {})), "scorer")
-        ctx = ScoringContext(model=model, dataset=dataset, pool=pool, device=device, step=0, seed=0,
-                             batch_size=cfg.loop.score_batch_size, num_workers=cfg.loop.num_workers, progress=False)
+    for label in labels:
+        scorer = build(SCORERS, dict(SCORER_CONFIGS[label]), "scorer")
+        ctx = scoring_context(cfg, model, dataset, pool, device)
         candidates = pool.candidate_ids()
-        clock.sync()
+        sync(device)
         started = time.perf_counter()
         scorer.select(ctx, cfg.protocol.step_size)
-        clock.sync()
+        sync(device)
         seconds = time.perf_counter() - started
-        rows[name] = {"seconds": seconds, "images_per_s": len(candidates) / seconds}
+        rows[label] = {"seconds": seconds, "images_per_s": len(candidates) / seconds}
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--height", type=int)
-    parser.add_argument("--width", type=int)
-    parser.add_argument("--scorers", nargs="+", default=list(SCORER_SETTINGS))
-    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test")
-    parser.add_argument("--data-root", default="work_dirs/bench_loop/data")
-    parser.add_argument("--out", help="result JSON (default: benchmarks/results/loop_<device>[_quick].json)")
-    args = parser.parse_args()
-    device = torch.device(args.device)
+def profile_phases(cfg, work: Path, device: torch.device, names, folder: Path) -> dict:
+    """One training epoch on step 0's labelled set ('train') and one scoring pass per named scorer, under the profiler."""
+    dataset, model, pool = step0_model_and_pool(cfg, work, device)
+    profiles = {}
+    for name in names:
+        if name == "train":
+            settings = from_section(TrainSettings, cfg.train, "train", max_epochs=1, min_epochs=0)
+            labelled = pool.training_ids()
+            run = partial(train_module.train_stage, model, dataset, labelled, pool.holdout_ids, settings, device,
+                          seed=0, progress=False)
+            title = f"one training epoch, {len(labelled)} images, batch {settings.batch_size}"
+        else:
+            scorer = build(SCORERS, dict(SCORER_CONFIGS[name]), "scorer")
+            ctx = scoring_context(cfg, model, dataset, pool, device)
+            run = partial(scorer.select, ctx, cfg.protocol.step_size)
+            title = f"scoring {len(pool.candidate_ids())} pool images with {name}"
+        slug = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")
+        profiles[name] = profile_call(run, device, folder / f"profile_{device.type}_{slug}.txt", title)
+        print(f"  profiled {name}: {profiles[name]['table']}")
+    return profiles
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def bench_config(args, device: torch.device):
+    """The recipe config at the benchmark's size, and the sizes used."""
     cuda = device.type == "cuda"
     height = args.height or (32 if args.quick else 512 if cuda else 64)
     width = args.width or (64 if args.quick else 1024 if cuda else 128)
@@ -193,6 +273,45 @@ def main() -> None:
         "train.num_workers": sizes["workers"], "loop.num_workers": sizes["workers"], "loop.score_batch_size": sizes["batch"],
         "loop.progress": False, "scorer.lr": 1e-4, "device": args.device,
     })
+    return cfg, (height, width), sizes
+
+
+def print_report(result: dict) -> None:
+    height, width = result["size"]
+    workers = result["workers"]
+    print(f"loop, one step at {height}x{width} on {result['device']}: {result['total_seconds']:.1f}s, waiting for data "
+          f"{result['data_wait_seconds']:.1f}s, {workers['worker_sets_started']} DataLoader worker sets started "
+          f"({workers['repeated_worker_sets']} repeated within a stage)")
+    for stage, row in workers["worker_sets_by_stage"].items():
+        print(f"  worker sets in {stage:<45} {row['sets']} (samples {row['samples']})")
+    for phase, row in result["phases"].items():
+        rate = f"{row['images_per_s']:.1f} img/s" if row["images_per_s"] else ""
+        print(f"  {phase:<45} {row['seconds']:8.2f}s  {rate}")
+    for name, row in result["scoring"].items():
+        print(f"  score {name:<39} {row['seconds']:8.2f}s  {row['images_per_s']:.1f} img/s")
+    for name, rate in result["plain_probe_images_per_s"].items():
+        print(f"  plain {name:<39} {'':>9}  {rate:.1f} img/s")
+    for name, ratio in result["ratios"].items():
+        print(f"  {name:<55} {ratio:8.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--height", type=int)
+    parser.add_argument("--width", type=int)
+    parser.add_argument("--scorers", nargs="+", default=list(SCORER_CONFIGS), choices=list(SCORER_CONFIGS),
+                        metavar="LABEL", help=f"scorers to time after the loop, of: {', '.join(SCORER_CONFIGS)}")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test")
+    parser.add_argument("--data-root", default="work_dirs/bench_loop/data")
+    parser.add_argument("--out", help="result JSON (default: benchmarks/results/loop_<device>[_quick].json)")
+    parser.add_argument("--profile", nargs="+", default=[], choices=["train", *SCORER_CONFIGS], metavar="NAME",
+                        help="after timing, profile one training epoch ('train') and these scorers' passes")
+    parser.add_argument("--profile-dir", help="where the profile tables go (default: the folder of --out)")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    cfg, (height, width), sizes = bench_config(args, device)
+    out = Path(args.out) if args.out else RESULTS / f"loop_{args.device}{'_quick' if args.quick else ''}.json"
     build_dataset(cfg)  # generates the data outside the timed run
     work = Path("work_dirs/bench_loop") / f"run_{args.device}_{height}x{width}_{int(time.time())}"
     clock = PhaseClock(device)
@@ -200,33 +319,24 @@ def main() -> None:
         started = time.perf_counter()
         run_experiment(cfg, work)
         total = time.perf_counter() - started
-    scoring = score_every_scorer(cfg, work, device, args.scorers, clock)
+    scoring = score_every_scorer(cfg, work, device, args.scorers)
     plain = probe(device, (height, width), sizes["batch"], 2 if args.quick else 10)
     phases = {phase: {"seconds": s, "images_per_s": clock.images[phase] / s if clock.images[phase] else None}
               for phase, s in clock.seconds.items()}
     train_rate = phases["train stage (holdout evaluation included)"]["images_per_s"]
-    best_plain_train = max(v for k, v in plain.items() if k.startswith("train"))
-    best_plain_inference = max(v for k, v in plain.items() if k.startswith("inference"))
-    ratios = {"loop training / best plain training step": train_rate / best_plain_train}
+    plain_train = max((k for k in plain if k.startswith("train")), key=plain.get)
+    plain_inference = max((k for k in plain if k.startswith("inference")), key=plain.get)
+    ratios = {f"loop training / plain {plain_train}": train_rate / plain[plain_train]}
     for name, row in scoring.items():
-        ratios[f"{name} scoring, x inference"] = best_plain_inference / row["images_per_s"]
+        ratios[f"{name} scoring, x plain {plain_inference}"] = plain[plain_inference] / row["images_per_s"]
     result = {"device": args.device, "size": [height, width], "torch": torch.__version__, "sizes": sizes,
               "total_seconds": total, "phases": phases, "data_wait_seconds": clock.data_wait,
-              "dataloader_workers_started": clock.workers_started,
-              "worker_sets_started": clock.workers_started // max(sizes["workers"], 1),
-              "scoring": scoring, "plain_probe_images_per_s": plain, "ratios": ratios}
-    print(f"loop, one step at {height}x{width} on {args.device}: {total:.1f}s, waiting for data {clock.data_wait:.1f}s, "
-          f"{clock.workers_started} DataLoader workers started ({result['worker_sets_started']} sets)")
-    for phase, row in phases.items():
-        rate = f"{row['images_per_s']:.1f} img/s" if row["images_per_s"] else ""
-        print(f"  {phase:<45} {row['seconds']:8.2f}s  {rate}")
-    for name, row in scoring.items():
-        print(f"  score {name:<39} {row['seconds']:8.2f}s  {row['images_per_s']:.1f} img/s")
-    for name, rate in plain.items():
-        print(f"  plain {name:<39} {'':>9}  {rate:.1f} img/s")
-    for name, ratio in ratios.items():
-        print(f"  {name:<45} {ratio:8.2f}")
-    out = Path(args.out) if args.out else RESULTS / f"loop_{args.device}{'_quick' if args.quick else ''}.json"
+              "workers": clock.worker_report(), "scoring": scoring, "plain_probe_images_per_s": plain,
+              "ratios": ratios}
+    print_report(result)
+    if args.profile:
+        result["profiles"] = profile_phases(cfg, work, device, args.profile,
+                                            Path(args.profile_dir) if args.profile_dir else out.parent)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(f"wrote {out}")

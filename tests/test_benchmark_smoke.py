@@ -28,15 +28,64 @@ def test_bench_scorers_quick(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.subprocess
-def test_bench_loop_quick(tmp_path):
-    """The loop benchmark runs the real loop, counts worker processes and prints its ratios."""
+def test_bench_loop_quick_and_its_targets(tmp_path):
+    """The loop benchmark runs the real loop, logs worker sets by stage, profiles what it is asked to, and
+    gpu_targets.py reads its result."""
     out = tmp_path / "loop_quick.json"
     result = subprocess.run([sys.executable, str(REPO / "benchmarks/bench_loop.py"), "--quick", "--device", "cpu",
                              "--data-root", str(tmp_path / "data"), "--scorers", "Entropy", "HoldoutLossChange",
-                             "--out", str(out)], capture_output=True, text=True, cwd=tmp_path)
+                             "--profile", "train", "Entropy", "--out", str(out)], capture_output=True, text=True,
+                            cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     assert set(report["scoring"]) == {"Entropy", "HoldoutLossChange"}
-    assert report["dataloader_workers_started"] % report["sizes"]["workers"] == 0
+    workers = report["workers"]
+    assert workers["repeated_worker_sets"] == 0
+    assert workers["dataloader_workers_started"] == workers["worker_sets_started"] * report["sizes"]["workers"]
+    stages = workers["worker_sets_by_stage"]
+    assert stages["train stage (holdout evaluation included) #1"]["sets"] == 2, "training and holdout loaders, once"
+    assert all(0 not in row["samples"] for row in stages.values()), "no worker set for an empty loader"
     assert report["phases"]["train stage (holdout evaluation included)"]["seconds"] > 0
-    assert "loop training / best plain training step" in result.stdout
+    for name in ("train", "Entropy"):
+        table = Path(report["profiles"][name]["table"]).read_text()
+        assert "aten::" in table and "Self CPU" in table, table[:300]
+    assert "loop training / plain train fp32" in result.stdout
+
+    targets = subprocess.run([sys.executable, str(REPO / "benchmarks/gpu_targets.py"), "--loop", str(out)],
+                             capture_output=True, text=True, cwd=tmp_path)
+    assert targets.returncode == 0, targets.stderr
+    entropy = next(line for line in targets.stdout.splitlines() if line.startswith("| Entropy in the loop"))
+    ratio = report["ratios"]["Entropy scoring, x plain inference fp32"]
+    assert f"| {ratio:.2f} |" in entropy and entropy.endswith("met |" if ratio <= 1.1 else "**missed** |")
+    assert "| BALD T=20 in the loop <= 3x inference | - | not measured |" in targets.stdout
+
+
+def test_gpu_targets_applies_each_bound_and_names_a_missing_file(tmp_path):
+    def loop_result(training, mc):
+        return {"ratios": {"loop training / plain train bf16+channels_last": training,
+                           "MCDropout T=20 scoring, x plain inference bf16+channels_last": mc},
+                "workers": {"repeated_worker_sets": 1, "worker_sets_started": 9},
+                "profiles": {"MCDropout T=20": {"table": "profiles/profile_cuda_MCDropout_T_20.txt"}}}
+
+    scorers = {"rows": [{"case": "seg", "scorer": "BALD T=20", "spearman_vs_float64": 0.9995, "top_k_overlap": 1.0},
+                        {"case": "seg", "scorer": "Entropy", "spearman_vs_float64": 1.0, "top_k_overlap": 0.9375},
+                        {"case": "regions", "scorer": "Entropy", "region_to_image": 1.2}]}
+    (tmp_path / "scorers.json").write_text(json.dumps(scorers))
+    for training, mc, verdicts in ((0.8, 3.0, ("met", "met")), (0.79, 3.01, ("**missed**", "**missed**"))):
+        (tmp_path / "loop.json").write_text(json.dumps(loop_result(training, mc)))
+        result = subprocess.run([sys.executable, str(REPO / "benchmarks/gpu_targets.py"), "--loop", "loop.json",
+                                 "--scorers", "scorers.json", "--out", "targets.md"],
+                                capture_output=True, text=True, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        lines = {line.split(" | ")[0][2:]: line for line in result.stdout.splitlines() if line.startswith("| ")}
+        assert lines["loop training / plain training step >= 0.8"].endswith(f"| {verdicts[0]} |")
+        assert lines["MCDropout T=20 in the loop <= 3x inference"].endswith(f"| {verdicts[1]} |")
+        assert lines["worker sets started twice for the same samples in one stage: 0"].endswith("| **missed** |")
+        assert "top-K 0.94 | **missed** |" in lines["'fast' vs float64: Spearman >= 0.999 and the same top-K, every scorer"]
+        assert lines["region pass <= 1.2x its image pass, every scorer"].endswith("| met |")
+        assert ("profile_cuda_MCDropout_T_20.txt" in result.stdout) == (verdicts[1] != "met")
+        assert (tmp_path / "targets.md").read_text() == result.stdout
+    missing = subprocess.run([sys.executable, str(REPO / "benchmarks/gpu_targets.py"), "--loop", "absent.json"],
+                             capture_output=True, text=True, cwd=tmp_path)
+    assert missing.returncode == 2 and "absent.json: no such file" in missing.stderr
+    assert "Traceback" not in missing.stderr

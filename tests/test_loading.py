@@ -5,7 +5,7 @@ import torch
 
 from segal.data import Digits
 from segal.data.cityscapes import SyntheticCity
-from segal.data.loading import EpochShuffle, make_train_loader
+from segal.data.loading import EpochShuffle, make_loader, make_train_loader
 from segal.data.synthetic_city import generate
 from segal.engine.train import train_stage
 from segal.models import MLPClassifier
@@ -66,6 +66,20 @@ def test_one_set_of_workers_per_split_per_stage(city, monkeypatch):
     result = train_stage(model, city, np.arange(6), np.arange(6, 8), settings, torch.device("cpu"), seed=0, progress=False)
     assert result.epochs == 3
     assert started == [2, 2], "one worker set for training and one for the holdout, for all three epochs"
+
+
+def test_a_loader_over_no_ids_starts_no_workers(city, monkeypatch):
+    """The last step's empty selection is evaluated without starting a worker set (seconds each on a GPU node)."""
+    from torch.utils.data import dataloader
+
+    started = []
+    original = dataloader._MultiProcessingDataLoaderIter.__init__
+    monkeypatch.setattr(dataloader._MultiProcessingDataLoaderIter, "__init__",
+                        lambda self, loader: (started.append(loader.num_workers), original(self, loader))[1])
+    assert list(make_loader(city, [], batch_size=4, num_workers=2)) == []
+    assert started == []
+    assert [b["id"].tolist() for b in make_loader(city, [3, 1], batch_size=4, num_workers=2)] == [[3, 1]]
+    assert started == [2]
 
 
 def test_amp_is_off_on_cpu_by_default_and_bf16_trains_when_asked():

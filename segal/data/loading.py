@@ -128,11 +128,12 @@ def make_loader(
         dataset: A dataset addressed by global id.
         ids: The global ids to load, in order.
         batch_size: Samples per batch.
-        num_workers: DataLoader worker processes.
+        num_workers: DataLoader worker processes; none are started for an empty ``ids``.
         with_targets: Read labels (file-based datasets skip them otherwise).
         pin_memory: Collate into page-locked memory (on CUDA: faster, asynchronous copies).
         persistent: Keep the worker processes between passes (a loader used every epoch).
     """
+    num_workers = num_workers if len(ids) else 0
     return DataLoader(IdSubset(dataset, ids, with_targets=with_targets), batch_size=batch_size,
                       num_workers=num_workers, collate_fn=collate, pin_memory=pin_memory,
                       persistent_workers=persistent and num_workers > 0, generator=_private_generator(0))
