@@ -267,6 +267,7 @@ def bench_config(args, device: torch.device):
     cfg = load_config(str(CONFIG), {
         "dataset.data_root": str(data_root), "dataset.height": height, "dataset.width": width,
         "dataset.num_train": sizes["num_train"], "dataset.num_val": sizes["num_val"], "dataset.train_pipeline": [],
+        "dataset.workers": sizes["workers"],  # processes generating the images, once, before the timed run
         "protocol.initial_size": sizes["initial"], "protocol.holdout_size": sizes["holdout"],
         "protocol.step_size": sizes["step"], "protocol.num_steps": 1, "train.batch_size": sizes["batch"],
         "train.max_epochs": sizes["epochs"], "train.patience": sizes["epochs"] + 1, "train.eval_batch_size": sizes["batch"],
@@ -334,11 +335,12 @@ def main() -> None:
               "workers": clock.worker_report(), "scoring": scoring, "plain_probe_images_per_s": plain,
               "ratios": ratios}
     print_report(result)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))  # before profiling, which a time limit may cut short
     if args.profile:
         result["profiles"] = profile_phases(cfg, work, device, args.profile,
                                             Path(args.profile_dir) if args.profile_dir else out.parent)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+        out.write_text(json.dumps(result, indent=2))
     print(f"wrote {out}")
 
 

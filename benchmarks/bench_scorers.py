@@ -21,7 +21,8 @@ the exact mode; and peak memory above the level before scoring (the kernel's
 peak-RSS counter, reset before scoring, on CPU; the allocator peak on CUDA).
 The holdout scorers of the segmentation case are scored once more with the same
 pool and with a 4x pool, each after a warm-up batch, to show how peak memory
-grows with the pool. Writes benchmarks/results/<device>.json.
+grows with the pool. Writes benchmarks/results/<device>.json, rewritten after every case (its
+"finished" lists them), so a run stopped at a time limit keeps the cases it finished.
 """
 import argparse
 import copy
@@ -177,7 +178,9 @@ class Case:
         self.label, self.scorer, self.reference, self.exact_of = label, scorer, reference, exact_of
 
 
-def bench_case(name, model, dataset, dataset64, n_pool, cases, device, repeats, batch_size, reference_subset, k):
+def bench_case(name, model, dataset, dataset64, n_pool, cases, device, repeats, batch_size, reference_subset, k,
+               on_row=lambda rows: None):
+    """Times each case's scorer against inference; ``on_row(rows)`` after every row, to save what is measured."""
     ctx = make_context(model, dataset, n_pool, device, batch_size)
     ctx64 = make_context(copy.deepcopy(model).double(), dataset64, n_pool, device, batch_size)
     candidates = ctx.pool.candidate_ids()
@@ -204,6 +207,7 @@ def bench_case(name, model, dataset, dataset64, n_pool, cases, device, repeats, 
                                                       ctx.pool.holdout_ids, scorer.steps, scorer.lr, device)
             row["speedup_vs_reference"] = per_sample * len(candidates) / seconds
         rows.append(row)
+        on_row(rows)
     return rows
 
 
@@ -220,7 +224,7 @@ def peak_memory_rows(name, model, dataset, n_pool, cases, device, batch_size):
     return rows
 
 
-def classification_case(device, quick, repeats):
+def classification_case(device, quick, repeats, on_row):
     n_pool, n_hold = (400, 40) if quick else (20000, 500)
     gen = torch.Generator().manual_seed(0)
     inputs = torch.randn(n_pool + n_hold, 1, 28, 28, generator=gen)
@@ -235,7 +239,7 @@ def classification_case(device, quick, repeats):
         cases.insert(4, Case("HoldoutLossChange (vmap)", HoldoutLossChange(lr=1e-3, method="vmap", chunk_size=64),
                              reference=True, exact_of="HoldoutLossChange (closed form)"))
     return bench_case("classification", model, TensorDataset(inputs, labels), TensorDataset(inputs, labels, True),
-                      n_pool, cases, device, repeats, 1000, 20 if quick else 200, 20 if quick else 100)
+                      n_pool, cases, device, repeats, 1000, 20 if quick else 200, 20 if quick else 100, on_row)
 
 
 def segmentation_setup(device, quick, n_pool=None):
@@ -265,10 +269,10 @@ def segmentation_scorers(quick):
             Case("MCDropout T=20", MCDropout(20)), Case("BALD T=20", BALD(20))]
 
 
-def segmentation_case(device, quick, repeats):
+def segmentation_case(device, quick, repeats, on_row):
     name, model, data, data64, n_pool = segmentation_setup(device, quick)
     return bench_case(name, model, data, data64, n_pool, segmentation_scorers(quick), device, repeats, 2, 1,
-                      max(1, n_pool // 4))
+                      max(1, n_pool // 4), on_row)
 
 
 def segmentation_memory_growth(device, quick):
@@ -371,12 +375,23 @@ def print_table(rows):
               f"{cell('peak_memory_mb', '8.1f')}")
 
 
+def save(out: Path, args, rows, extra, finished) -> None:
+    """Writes what is measured so far (``finished``: the cases done), so a run stopped at a time limit keeps them."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    partial.write_text(json.dumps({"device": args.device, "quick": args.quick, "torch": torch.__version__,
+                                   "threads": torch.get_num_threads(), "cases": args.cases, "finished": finished,
+                                   "rows": rows, **extra}, indent=2))
+    partial.replace(out)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
     parser.add_argument("--quick", action="store_true", help="small sizes, one repeat: a smoke test")
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
-    parser.add_argument("--out", help="result JSON (default: benchmarks/results/<device>[_quick].json)")
+    parser.add_argument("--out", help="result JSON, rewritten after every case (default: "
+                                      "benchmarks/results/<device>[_quick].json)")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats per scorer (median), after a warm-up")
     parser.add_argument("--seg-repeats", type=int,
                         help="timed repeats in the segmentation case (default: 1 on CPU, where one pass takes "
@@ -385,28 +400,27 @@ def main():
     device = torch.device(args.device)
     repeats = 1 if args.quick else args.repeats
     seg_repeats = args.seg_repeats or (repeats if device.type == "cuda" or args.quick else 1)
-    rows, extra = [], {}
-    if "classification" in args.cases:
-        rows += classification_case(device, args.quick, repeats)
-    if "segmentation" in args.cases:
-        seg = segmentation_case(device, args.quick, seg_repeats)
-        rows += seg
-        extra["seg_peak_memory_mb_pool_x1_x4"] = segmentation_memory_growth(device, args.quick)
-    if "joint" in args.cases:
-        rows += joint_case(device, args.quick)
-    region_rows = region_case(device, args.quick) if "regions" in args.cases else []
-    if rows:
-        print_table(rows)
-    if region_rows:
-        print_region_table(region_rows)
-        rows += region_rows
-    for label, (base, grown) in extra.get("seg_peak_memory_mb_pool_x1_x4", {}).items():
-        print(f"segmentation {label}: peak memory above the pre-scoring level, pool x1 -> x4: "
-              f"{base:.1f} MB -> {grown:.1f} MB")
     out = Path(args.out) if args.out else RESULTS / f"{args.device}{'_quick' if args.quick else ''}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"device": args.device, "quick": args.quick, "torch": torch.__version__,
-                               "threads": torch.get_num_threads(), "rows": rows, **extra}, indent=2))
+    rows, extra, finished = [], {}, []
+    def on_row(case_rows):
+        save(out, args, rows + case_rows, extra, finished)
+
+    cases = {"classification": lambda: classification_case(device, args.quick, repeats, on_row),
+             "segmentation": lambda: segmentation_case(device, args.quick, seg_repeats, on_row),
+             "joint": lambda: joint_case(device, args.quick),
+             "regions": lambda: region_case(device, args.quick)}
+    for name in [c for c in CASES if c in args.cases]:
+        case_rows = cases[name]()
+        (print_region_table if name == "regions" else print_table)(case_rows)
+        rows += case_rows
+        finished.append(name)
+        save(out, args, rows, extra, finished)
+        if name == "segmentation":  # after the timed rows are safe: it builds two more pools
+            extra["seg_peak_memory_mb_pool_x1_x4"] = growth = segmentation_memory_growth(device, args.quick)
+            for label, (base, grown) in growth.items():
+                print(f"segmentation {label}: peak memory above the pre-scoring level, pool x1 -> x4: "
+                      f"{base:.1f} MB -> {grown:.1f} MB")
+            save(out, args, rows, extra, finished)
     print(f"wrote {out}")
 
 

@@ -84,9 +84,14 @@ def main() -> None:
         if path is not None and not path.is_file():
             parser.error(f"{path}: no such file (did its benchmark finish?)")
     rows = loop_rows(json.loads(args.loop.read_text())) if args.loop else []
-    if args.scorers:
-        rows += scorer_rows({"rows": [r for path in args.scorers for r in json.loads(path.read_text())["rows"]]})
+    results = {path: json.loads(path.read_text()) for path in args.scorers}
+    if results:
+        rows += scorer_rows({"rows": [r for result in results.values() for r in result["rows"]]})
     text = table(rows)
+    for path, result in results.items():
+        unfinished = [case for case in result.get("cases", []) if case not in result.get("finished", [])]
+        if unfinished:
+            text += f"\n{path} stopped before finishing {', '.join(unfinished)}: its rows so far are read.\n"
     print(text, end="")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,9 @@ def test_bench_scorers_quick(tmp_path):
     result = subprocess.run([sys.executable, str(REPO / "benchmarks/bench_scorers.py"), "--quick", "--device", "cpu",
                              "--out", str(out)], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr
-    rows = json.loads(out.read_text())["rows"]
+    report = json.loads(out.read_text())
+    assert report["finished"] == report["cases"] == ["classification", "segmentation", "joint", "regions"]
+    rows = report["rows"]
     scorers = {r["scorer"] for r in rows}
     assert {"inference", "HoldoutLossChange (closed form)", "HoldoutLossChangeApprox", "MCDropout T=20",
             "Coreset (greedy k-center)", "BADGE (k-means++ on factored embeddings)"} <= scorers
@@ -69,7 +71,8 @@ def test_gpu_targets_applies_each_bound_and_names_a_missing_file(tmp_path):
 
     scorers = {"rows": [{"case": "seg", "scorer": "BALD T=20", "spearman_vs_float64": 0.9995, "top_k_overlap": 1.0},
                         {"case": "seg", "scorer": "Entropy", "spearman_vs_float64": 1.0, "top_k_overlap": 0.9375},
-                        {"case": "regions", "scorer": "Entropy", "region_to_image": 1.2}]}
+                        {"case": "regions", "scorer": "Entropy", "region_to_image": 1.2}],
+               "cases": ["segmentation", "joint", "regions"], "finished": ["segmentation", "regions"]}
     (tmp_path / "scorers.json").write_text(json.dumps(scorers))
     for training, mc, verdicts in ((0.8, 3.0, ("met", "met")), (0.79, 3.01, ("**missed**", "**missed**"))):
         (tmp_path / "loop.json").write_text(json.dumps(loop_result(training, mc)))
@@ -84,6 +87,7 @@ def test_gpu_targets_applies_each_bound_and_names_a_missing_file(tmp_path):
         assert "top-K 0.94 | **missed** |" in lines["'fast' vs float64: Spearman >= 0.999 and the same top-K, every scorer"]
         assert lines["region pass <= 1.2x its image pass, every scorer"].endswith("| met |")
         assert ("profile_cuda_MCDropout_T_20.txt" in result.stdout) == (verdicts[1] != "met")
+        assert "scorers.json stopped before finishing joint" in result.stdout
         assert (tmp_path / "targets.md").read_text() == result.stdout
     missing = subprocess.run([sys.executable, str(REPO / "benchmarks/gpu_targets.py"), "--loop", "absent.json"],
                              capture_output=True, text=True, cwd=tmp_path)
