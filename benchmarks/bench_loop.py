@@ -20,6 +20,8 @@ folder of --out); benchmarks/gpu_targets.py says which ratios miss their targets
 import argparse
 import json
 import re
+import subprocess
+import sys
 import time
 from collections import Counter, defaultdict
 from contextlib import contextmanager
@@ -249,6 +251,33 @@ def profile_phases(cfg, work: Path, device: torch.device, names, folder: Path) -
     return profiles
 
 
+def select_check(cfg, work: Path, budget: int, scorer: str, folder: Path) -> dict:
+    """Runs tools/select.py as a user would on the run's last checkpoint: the pool left after the run, given as a
+    list file, scored by ``scorer`` (one that needs no holdout: --pool has none), --export labelstudio.
+    Wall seconds (start-up included), exit status and predictions written."""
+    dataset = build_dataset(cfg)
+    pool = ActivePool.from_state_dict(read_json(work / "state.json")["pool"])
+    candidates = pool.candidate_ids()
+    folder.mkdir(parents=True, exist_ok=True)
+    pool_list = folder / "pool.txt"
+    pool_list.write_text("".join(f"{dataset.image_path(int(i)).resolve()}\n" for i in candidates))
+    checkpoint = max((work / "checkpoints").glob("step_*.pth"), key=lambda path: int(path.stem.split("_")[1]))
+    command = [sys.executable, str(REPO / "tools/select.py"), str(work / "config.json"), str(checkpoint),
+               "--pool", str(pool_list), "--budget", str(budget), "--export", "labelstudio",
+               "--work-dir", str(folder / "selection"), "--cfg-options", f"scorer.type={scorer}"]
+    started = time.perf_counter()
+    finished = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    (folder / "select.log").write_text(finished.stdout + finished.stderr)
+    predictions = list((folder / "selection").glob("predictions*/*.png"))
+    result = {"command": " ".join(command), "returncode": finished.returncode, "seconds": seconds,
+              "pool_images": len(candidates), "images_per_s": len(candidates) / seconds,
+              "predictions_written": len(predictions), "log": str(folder / "select.log")}
+    print(f"  tools/select.py --pool ({len(candidates)} images, {scorer}) --export labelstudio: exit {finished.returncode}, "
+          f"{seconds:.1f}s, {len(predictions)} predictions written")
+    return result
+
+
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -309,6 +338,11 @@ def main() -> None:
     parser.add_argument("--profile", nargs="+", default=[], choices=["train", *SCORER_CONFIGS], metavar="NAME",
                         help="after timing, profile one training epoch ('train') and these scorers' passes")
     parser.add_argument("--profile-dir", help="where the profile tables go (default: the folder of --out)")
+    parser.add_argument("--select", type=int, metavar="BUDGET",
+                        help="last, run tools/select.py --pool --export labelstudio on the run's last checkpoint, "
+                             "selecting BUDGET images; its files go to --select-dir")
+    parser.add_argument("--select-scorer", default="Entropy", help="the scorer of the --select check (default: Entropy)")
+    parser.add_argument("--select-dir", help="where select.py writes (default: select_<device> beside --out)")
     args = parser.parse_args()
     device = torch.device(args.device)
     cfg, (height, width), sizes = bench_config(args, device)
@@ -340,6 +374,10 @@ def main() -> None:
     if args.profile:
         result["profiles"] = profile_phases(cfg, work, device, args.profile,
                                             Path(args.profile_dir) if args.profile_dir else out.parent)
+        out.write_text(json.dumps(result, indent=2))
+    if args.select:
+        folder = Path(args.select_dir) if args.select_dir else out.parent / f"select_{args.device}"
+        result["select"] = select_check(cfg, work, args.select, args.select_scorer, folder)
         out.write_text(json.dumps(result, indent=2))
     print(f"wrote {out}")
 

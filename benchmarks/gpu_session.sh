@@ -9,7 +9,8 @@
 # `run` installs the wheels into /tmp/site (if .whl is there), records the device, then runs, each part
 # under `timeout` so that one slow part leaves the others their time:
 #   bench_loop.py      the loop at 512x1024 and every scorer in its context, profiling training and the
-#                      costly scorers after timing them            -> loop_cuda.json, profiles/, loop.log
+#                      costly scorers after timing them, then tools/select.py --pool --export labelstudio
+#                      on its last checkpoint                       -> loop_cuda.json, profiles/, select/, loop.log
 #   bench_scorers.py   segmentation at 1024x2048 (pool 64)          -> scorers_segmentation.json
 #                      region passes at 1024x2048                   -> scorers_regions.json
 #                      classification and the joint selections      -> scorers_classification_joint.json
@@ -56,7 +57,8 @@ print(torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available
     command -v nvidia-smi >/dev/null && nvidia-smi >>"$out/device.txt" 2>&1
     part loop $((budget * 40 / 100)) "$PYTHON" benchmarks/bench_loop.py --device "$device" "${quick[@]}" \
         --data-root /tmp/segal_bench_data --out "$out/loop_$device.json" --profile-dir "$out/profiles" \
-        --profile train HoldoutLossChangeApprox HoldoutLossChange "MCDropout T=20" "BALD T=20"
+        --profile train HoldoutLossChangeApprox HoldoutLossChange "MCDropout T=20" "BALD T=20" \
+        --select 8 --select-dir "$out/select"
     part scorers_segmentation $((budget * 30 / 100)) "$PYTHON" benchmarks/bench_scorers.py --device "$device" \
         "${quick[@]}" --cases segmentation --out "$out/scorers_segmentation.json"
     part scorers_regions $((budget * 15 / 100)) "$PYTHON" benchmarks/bench_scorers.py --device "$device" \

@@ -8,7 +8,8 @@ The targets are those of the GPU speed work (measured as ratios in one run, on t
   holdout_pixels <= 3x, MC-Dropout and BALD (T=20) <= 3x;
   every 'fast' scorer against float64: Spearman >= 0.999 and the same top-K;
   no DataLoader worker set started twice for the same samples in one stage;
-  region passes <= 1.2x their image passes.
+  region passes <= 1.2x their image passes;
+  and, with bench_loop.py --select, that tools/select.py runs on the device and writes its predictions.
 Prints a Markdown table (target, measured, met) and, for a missed target that bench_loop.py profiled,
 the profile's file. Either result may be left out; its targets are then reported as not measured.
 """
@@ -38,6 +39,12 @@ def loop_rows(loop: dict) -> list:
     repeated = loop["workers"]["repeated_worker_sets"]
     rows.append(row("worker sets started twice for the same samples in one stage: 0",
                     f"{repeated} of {loop['workers']['worker_sets_started']}", repeated == 0))
+    if "select" in loop:
+        select = loop["select"]
+        rows.append(row("tools/select.py --pool --export labelstudio runs and writes a prediction per selection",
+                        f"exit {select['returncode']}, {select['pool_images']} images in {select['seconds']:.1f}s, "
+                        f"{select['predictions_written']} predictions", select["returncode"] == 0
+                        and select["predictions_written"] > 0, select["log"]))
     return rows
 
 
@@ -68,7 +75,8 @@ def table(rows: list) -> str:
               for r in rows]
     missed = [r for r in rows if r["met"] is False and r["profile"]]
     if missed:
-        lines += ["", "Profiles of the missed targets:"] + [f"- {r['target']}: `{r['profile']}`" for r in missed]
+        lines += ["", "To read for the missed targets (profiles, logs):"]
+        lines += [f"- {r['target']}: `{r['profile']}`" for r in missed]
     return "\n".join(lines) + "\n"
 
 

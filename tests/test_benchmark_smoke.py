@@ -36,8 +36,8 @@ def test_bench_loop_quick_and_its_targets(tmp_path):
     out = tmp_path / "loop_quick.json"
     result = subprocess.run([sys.executable, str(REPO / "benchmarks/bench_loop.py"), "--quick", "--device", "cpu",
                              "--data-root", str(tmp_path / "data"), "--scorers", "Entropy", "HoldoutLossChange",
-                             "--profile", "train", "Entropy", "--out", str(out)], capture_output=True, text=True,
-                            cwd=tmp_path)
+                             "--profile", "train", "Entropy", "--select", "2", "--out", str(out)],
+                            capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     assert set(report["scoring"]) == {"Entropy", "HoldoutLossChange"}
@@ -52,6 +52,10 @@ def test_bench_loop_quick_and_its_targets(tmp_path):
         table = Path(report["profiles"][name]["table"]).read_text()
         assert "aten::" in table and "Self CPU" in table, table[:300]
     assert "loop training / plain train fp32" in result.stdout
+    select = report["select"]
+    assert select["returncode"] == 0 and select["predictions_written"] == 2, Path(select["log"]).read_text()
+    tasks = json.loads((tmp_path / "select_cpu" / "selection" / "labelstudio" / "tasks.json").read_text())
+    assert len(tasks) == 2
 
     targets = subprocess.run([sys.executable, str(REPO / "benchmarks/gpu_targets.py"), "--loop", str(out)],
                              capture_output=True, text=True, cwd=tmp_path)
@@ -60,6 +64,7 @@ def test_bench_loop_quick_and_its_targets(tmp_path):
     ratio = report["ratios"]["Entropy scoring, x plain inference fp32"]
     assert f"| {ratio:.2f} |" in entropy and entropy.endswith("met |" if ratio <= 1.1 else "**missed** |")
     assert "| BALD T=20 in the loop <= 3x inference | - | not measured |" in targets.stdout
+    assert "2 predictions | met |" in targets.stdout
 
 
 def test_gpu_targets_applies_each_bound_and_names_a_missing_file(tmp_path):
