@@ -4,7 +4,7 @@
 # majority ones. Does watching the holdout accuracy, still chosen on the holdout only, change the comparison?
 _base_ = ['./_base_/digits_all_scorers.py']
 experiment = dict(
-    seeds=list(range(10)),  # run before the headline grids moved to 30 seeds
+    seeds=list(range(30)),
     title='Imbalanced digits with early stopping on the holdout accuracy (train.monitor=accuracy), every scorer',
     config='configs/digits/mlp_{scorer}_imbalanced.py',
     cfg_options={'train.monitor': 'accuracy'})
