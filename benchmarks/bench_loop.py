@@ -253,7 +253,8 @@ def profile_phases(cfg, work: Path, device: torch.device, names, folder: Path) -
 
 def select_check(cfg, work: Path, budget: int, scorer: str, folder: Path) -> dict:
     """Runs tools/select.py as a user would on the run's last checkpoint: the pool left after the run, given as a
-    list file, scored by ``scorer`` (one that needs no holdout: --pool has none), --export labelstudio.
+    list file, scored by ``scorer`` (one that needs no holdout: --pool has none), --export labelstudio; ``budget``
+    images, or the whole pool if smaller.
     Wall seconds (start-up included), exit status and predictions written."""
     dataset = build_dataset(cfg)
     pool = ActivePool.from_state_dict(read_json(work / "state.json")["pool"])
@@ -263,7 +264,7 @@ def select_check(cfg, work: Path, budget: int, scorer: str, folder: Path) -> dic
     pool_list.write_text("".join(f"{dataset.image_path(int(i)).resolve()}\n" for i in candidates))
     checkpoint = max((work / "checkpoints").glob("step_*.pth"), key=lambda path: int(path.stem.split("_")[1]))
     command = [sys.executable, str(REPO / "tools/select.py"), str(work / "config.json"), str(checkpoint),
-               "--pool", str(pool_list), "--budget", str(budget), "--export", "labelstudio",
+               "--pool", str(pool_list), "--budget", str(min(budget, len(candidates))), "--export", "labelstudio",
                "--work-dir", str(folder / "selection"), "--cfg-options", f"scorer.type={scorer}"]
     started = time.perf_counter()
     finished = subprocess.run(command, capture_output=True, text=True)

@@ -8,7 +8,7 @@ The targets are those of the GPU speed work (measured as ratios in one run, on t
   holdout_pixels <= 3x, MC-Dropout and BALD (T=20) <= 3x;
   every 'fast' scorer against float64: Spearman >= 0.999 and the same top-K;
   no DataLoader worker set started twice for the same samples in one stage;
-  region passes <= 1.2x their image passes;
+  region passes <= 1.2x their image passes (model-based scorers);
   and, with bench_loop.py --select, that tools/select.py runs on the device and writes its predictions.
 Prints a Markdown table (target, measured, met) and, for a missed target that bench_loop.py profiled,
 the profile's file. Either result may be left out; its targets are then reported as not measured.
@@ -59,10 +59,11 @@ def scorer_rows(scorers: dict) -> list:
                              f"{r['top_k_overlap']:.2f}" for r in shown)
         rows.append(row("'fast' vs float64: Spearman >= 0.999 and the same top-K, every scorer",
                         measured if failing else f"lowest {measured}", not failing))
-    regions = [r for r in scorers["rows"] if "region_to_image" in r]
+    # Random runs no model: its passes take milliseconds, and their ratio says nothing about cost.
+    regions = [r for r in scorers["rows"] if "region_to_image" in r and r["scorer"] != "Random"]
     if regions:
         worst = max(regions, key=lambda r: r["region_to_image"])
-        rows.append(row("region pass <= 1.2x its image pass, every scorer",
+        rows.append(row("region pass <= 1.2x its image pass, every model-based scorer",
                         f"worst {worst['scorer']}: {worst['region_to_image']:.2f}", worst["region_to_image"] <= 1.2))
     return rows
 

@@ -76,7 +76,8 @@ def test_gpu_targets_applies_each_bound_and_names_a_missing_file(tmp_path):
 
     scorers = {"rows": [{"case": "seg", "scorer": "BALD T=20", "spearman_vs_float64": 0.9995, "top_k_overlap": 1.0},
                         {"case": "seg", "scorer": "Entropy", "spearman_vs_float64": 1.0, "top_k_overlap": 0.9375},
-                        {"case": "regions", "scorer": "Entropy", "region_to_image": 1.2}],
+                        {"case": "regions", "scorer": "Entropy", "region_to_image": 1.2},
+                        {"case": "regions", "scorer": "Random", "region_to_image": 1.9}],
                "cases": ["segmentation", "joint", "regions"], "finished": ["segmentation", "regions"]}
     (tmp_path / "scorers.json").write_text(json.dumps(scorers))
     for training, mc, verdicts in ((0.8, 3.0, ("met", "met")), (0.79, 3.01, ("**missed**", "**missed**"))):
@@ -90,7 +91,7 @@ def test_gpu_targets_applies_each_bound_and_names_a_missing_file(tmp_path):
         assert lines["MCDropout T=20 in the loop <= 3x inference"].endswith(f"| {verdicts[1]} |")
         assert lines["worker sets started twice for the same samples in one stage: 0"].endswith("| **missed** |")
         assert "top-K 0.94 | **missed** |" in lines["'fast' vs float64: Spearman >= 0.999 and the same top-K, every scorer"]
-        assert lines["region pass <= 1.2x its image pass, every scorer"].endswith("| met |")
+        assert lines["region pass <= 1.2x its image pass, every model-based scorer"].endswith("| met |")
         assert ("profile_cuda_MCDropout_T_20.txt" in result.stdout) == (verdicts[1] != "met")
         assert "scorers.json stopped before finishing joint" in result.stdout
         assert (tmp_path / "targets.md").read_text() == result.stdout
