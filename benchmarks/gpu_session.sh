@@ -16,7 +16,7 @@
 #                      classification and the joint selections      -> scorers_classification_joint.json
 #   gpu_targets.py     each target, met or missed                    -> targets.md
 # Environment: PYTHON (default python3), SEGAL_BENCH_DEVICE (default cuda), SEGAL_BENCH_QUICK=1 (tiny sizes,
-# to try the script on a CPU), SEGAL_BENCH_BUDGET (seconds for all parts, default 420, shared 40/30/15/10).
+# to try the script on a CPU), SEGAL_BENCH_BUDGET (seconds for all parts, default 420, shared 45/30/15/10).
 set -uo pipefail
 
 EXTRA_WHEELS=(scikit-image==0.26.0 lazy_loader==0.6 imageio==2.38.1 tifffile==2026.3.3 networkx==3.6.1)
@@ -55,7 +55,7 @@ run() {
 print(torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')" \
         | tee "$out/device.txt" || exit 1
     command -v nvidia-smi >/dev/null && nvidia-smi >>"$out/device.txt" 2>&1
-    part loop $((budget * 40 / 100)) "$PYTHON" benchmarks/bench_loop.py --device "$device" "${quick[@]}" \
+    part loop $((budget * 45 / 100)) "$PYTHON" benchmarks/bench_loop.py --device "$device" "${quick[@]}" \
         --data-root /tmp/segal_bench_data --out "$out/loop_$device.json" --profile-dir "$out/profiles" \
         --profile train HoldoutLossChangeApprox HoldoutLossChange "MCDropout T=20" "BALD T=20" \
         --select 8 --select-dir "$out/select"
