@@ -32,9 +32,18 @@ def test_mc_statistics_match_numpy_formulas():
     np.testing.assert_allclose(stats.mutual_information().numpy(), predictive - expected_conditional, rtol=1e-10)
     # identical passes carry no information about the weights
     same = MCStatistics()
+    first = torch.from_numpy(probs[0].copy())
     for _ in range(3):
-        same.update(torch.from_numpy(probs[0]))
+        same.update(first)
     np.testing.assert_allclose(same.mutual_information().numpy(), 0, atol=1e-12)
+    assert np.array_equal(first.numpy(), probs[0]), "accumulating in place must not write into a caller's pass"
+    # all passes at once (a batched head) sum the same as one at a time
+    batched = MCStatistics()
+    batched.update_many(torch.from_numpy(probs[:3]))
+    batched.update_many(torch.from_numpy(probs[3:]))
+    np.testing.assert_allclose(batched.sum_probs.numpy(), stats.sum_probs.numpy(), rtol=1e-14)
+    np.testing.assert_allclose(batched.sum_entropy.numpy(), stats.sum_entropy.numpy(), rtol=1e-14)
+    assert batched.passes == stats.passes == 7
 
 
 def test_mc_scorers_use_active_dropout_and_restore_eval_mode(dataset):

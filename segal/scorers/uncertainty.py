@@ -82,11 +82,9 @@ class MCStatistics:
         self._add(log_p.exp(), log_p)
 
     def _add(self, probs: torch.Tensor, log_p: torch.Tensor) -> None:
-        summed = probs.sum(dim=0, dtype=torch.float64)
-        self.sum_probs = summed if self.sum_probs is None else self.sum_probs + summed
+        self.sum_probs = _accumulate(self.sum_probs, probs)
         if self.with_entropy:
-            ent = -(probs * log_p).sum(dim=2).sum(dim=0, dtype=torch.float64)
-            self.sum_entropy = ent if self.sum_entropy is None else self.sum_entropy + ent
+            self.sum_entropy = _accumulate(self.sum_entropy, -(probs * log_p).sum(dim=2))
         self.passes += probs.shape[0]
 
     def predictive_entropy(self) -> torch.Tensor:
@@ -97,6 +95,16 @@ class MCStatistics:
     def mutual_information(self) -> torch.Tensor:
         """``H[mean_t p_t] - mean_t H[p_t]``: the BALD information gain, ``[B, ...]``."""
         return self.predictive_entropy() - self.sum_entropy / self.passes
+
+
+def _accumulate(total: Optional[torch.Tensor], passes: torch.Tensor) -> torch.Tensor:
+    """``total + passes.sum(0)`` in float64, in place when ``total`` exists.
+
+    A single pass (the usual case: one pass at a time) is converted rather than
+    reduced, which gives the same values without a reduction kernel.
+    """
+    summed = passes[0].to(torch.float64, copy=True) if len(passes) == 1 else passes.sum(dim=0, dtype=torch.float64)
+    return summed if total is None else total.add_(summed)
 
 
 class _MonteCarloDropout(Scorer):
