@@ -1,7 +1,7 @@
 """The real loop, phase by phase, next to a plain-PyTorch probe of the same model and size, in one run.
 
     python benchmarks/bench_loop.py [--device cpu|cuda] [--height H --width W] [--scorers LABEL ...] [--quick]
-                                    [--profile train LABEL ...] [--profile-dir DIR]
+                                    [--profile train LABEL ...] [--profile-dir DIR] [--select BUDGET]
 
 Generates the synthetic city at the given size (default 512x1024 on CUDA, 64x128 on CPU), runs one step
 of tools/train.py's loop (DeepLabV3+ ResNet18: step 0 trains on the initial set, is evaluated and
@@ -15,7 +15,8 @@ CUDA. Ratios compare the two. Writes benchmarks/results/loop_<device>.json.
 
 --profile runs, after everything above is timed, one training epoch ('train') and one scoring pass per
 named scorer under torch.profiler, and writes each one's top operators to --profile-dir (default: the
-folder of --out); benchmarks/gpu_targets.py says which ratios miss their targets.
+folder of --out); benchmarks/gpu_targets.py says which ratios miss their targets. --select ends with
+tools/select.py --pool --export labelstudio on the run's last checkpoint, run as a user runs it.
 """
 import argparse
 import json
@@ -32,7 +33,6 @@ import numpy as np
 import segmentation_models_pytorch as smp
 import torch
 import torch.nn.functional as F
-from profiling import profile_call
 from torch.utils.data import dataloader
 
 from segal.apis import build_dataset, build_model, run_experiment
@@ -44,6 +44,8 @@ from segal.registry import SCORERS, build
 from segal.scorers.base import Scorer, ScoringContext
 from segal.settings import LoopSettings, TrainSettings, from_section
 from segal.utils.io import load_torch_file, read_json
+
+from profiling import profile_call
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -76,8 +78,7 @@ class PhaseClock:
         self.worker_sets = []
 
     def sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
+        sync(self.device)
 
     def timed(self, phase: str, function, count_images=None):
         def wrapper(*args, **kwargs):
@@ -263,8 +264,9 @@ def select_check(cfg, work: Path, budget: int, scorer: str, folder: Path) -> dic
     pool_list = folder / "pool.txt"
     pool_list.write_text("".join(f"{dataset.image_path(int(i)).resolve()}\n" for i in candidates))
     checkpoint = max((work / "checkpoints").glob("step_*.pth"), key=lambda path: int(path.stem.split("_")[1]))
+    selected = min(budget, len(candidates))
     command = [sys.executable, str(REPO / "tools/select.py"), str(work / "config.json"), str(checkpoint),
-               "--pool", str(pool_list), "--budget", str(min(budget, len(candidates))), "--export", "labelstudio",
+               "--pool", str(pool_list), "--budget", str(selected), "--export", "labelstudio",
                "--work-dir", str(folder / "selection"), "--cfg-options", f"scorer.type={scorer}"]
     started = time.perf_counter()
     finished = subprocess.run(command, capture_output=True, text=True)
@@ -272,7 +274,7 @@ def select_check(cfg, work: Path, budget: int, scorer: str, folder: Path) -> dic
     (folder / "select.log").write_text(finished.stdout + finished.stderr)
     predictions = list((folder / "selection").glob("predictions*/*.png"))
     result = {"command": " ".join(command), "returncode": finished.returncode, "seconds": seconds,
-              "pool_images": len(candidates), "images_per_s": len(candidates) / seconds,
+              "pool_images": len(candidates), "images_per_s": len(candidates) / seconds, "selected": selected,
               "predictions_written": len(predictions), "log": str(folder / "select.log")}
     print(f"  tools/select.py --pool ({len(candidates)} images, {scorer}) --export labelstudio: exit {finished.returncode}, "
           f"{seconds:.1f}s, {len(predictions)} predictions written")

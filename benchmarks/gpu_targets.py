@@ -43,8 +43,8 @@ def loop_rows(loop: dict) -> list:
         select = loop["select"]
         rows.append(row("tools/select.py --pool --export labelstudio runs and writes a prediction per selection",
                         f"exit {select['returncode']}, {select['pool_images']} images in {select['seconds']:.1f}s, "
-                        f"{select['predictions_written']} predictions", select["returncode"] == 0
-                        and select["predictions_written"] > 0, select["log"]))
+                        f"{select['predictions_written']} predictions for {select['selected']} selected",
+                        select["returncode"] == 0 and select["predictions_written"] == select["selected"], select["log"]))
     return rows
 
 

@@ -64,7 +64,7 @@ def test_bench_loop_quick_and_its_targets(tmp_path):
     ratio = report["ratios"]["Entropy scoring, x plain inference fp32"]
     assert f"| {ratio:.2f} |" in entropy and entropy.endswith("met |" if ratio <= 1.1 else "**missed** |")
     assert "| BALD T=20 in the loop <= 3x inference | - | not measured |" in targets.stdout
-    assert "2 predictions | met |" in targets.stdout
+    assert "2 predictions for 2 selected | met |" in targets.stdout
 
 
 def test_gpu_targets_applies_each_bound_and_names_a_missing_file(tmp_path):
