@@ -19,6 +19,7 @@ folder of --out); benchmarks/gpu_targets.py says which ratios miss their targets
 tools/select.py --pool --export labelstudio on the run's last checkpoint, run as a user runs it.
 """
 import argparse
+import copy
 import json
 import re
 import subprocess
@@ -43,7 +44,7 @@ from segal.engine import train as train_module
 from segal.registry import SCORERS, build
 from segal.scorers.base import Scorer, ScoringContext
 from segal.settings import LoopSettings, TrainSettings, from_section
-from segal.utils.io import load_torch_file, read_json
+from segal.utils.io import atomic_write_text, load_torch_file, read_json
 
 from profiling import profile_call
 
@@ -192,9 +193,8 @@ def probe(device: torch.device, size, batch: int, iterations: int) -> dict:
     return results
 
 
-def step0_model_and_pool(cfg, work: Path, device: torch.device):
+def step0_model_and_pool(cfg, dataset, work: Path, device: torch.device):
     """The step-0 model as the loop scored with it, and step 0's pool (the ids step 0 selected are candidates again)."""
-    dataset = build_dataset(cfg)
     model = build_model(cfg.model, dataset).to(device)
     model.load_state_dict(load_torch_file(work / "checkpoints" / "step_0.pth", device)["state_dict"])
     if device.type == "cuda":  # as training left it (train.channels_last auto)
@@ -203,7 +203,7 @@ def step0_model_and_pool(cfg, work: Path, device: torch.device):
     steps = np.asarray(pool_state["labelled_step"])
     steps[steps == 1] = -1
     pool = ActivePool.from_state_dict({"splits": pool_state["splits"], "labelled_step": steps.tolist()})
-    return dataset, model, pool
+    return model, pool
 
 
 def scoring_context(cfg, model, dataset, pool, device) -> ScoringContext:
@@ -213,9 +213,8 @@ def scoring_context(cfg, model, dataset, pool, device) -> ScoringContext:
                                    from_section(TrainSettings, cfg.train, "train"))
 
 
-def score_every_scorer(cfg, work: Path, device: torch.device, labels) -> dict:
+def score_every_scorer(cfg, dataset, model, pool, device: torch.device, labels) -> dict:
     """The step-0 model scores step 0's pool with each scorer, as the loop does; seconds and images/s."""
-    dataset, model, pool = step0_model_and_pool(cfg, work, device)
     rows = {}
     for label in labels:
         scorer = build(SCORERS, dict(SCORER_CONFIGS[label]), "scorer")
@@ -230,16 +229,16 @@ def score_every_scorer(cfg, work: Path, device: torch.device, labels) -> dict:
     return rows
 
 
-def profile_phases(cfg, work: Path, device: torch.device, names, folder: Path) -> dict:
-    """One training epoch on step 0's labelled set ('train') and one scoring pass per named scorer, under the profiler."""
-    dataset, model, pool = step0_model_and_pool(cfg, work, device)
+def profile_phases(cfg, dataset, model, pool, device: torch.device, names, folder: Path) -> dict:
+    """One training epoch on step 0's labelled set ('train', on a copy of the model) and one scoring pass per named
+    scorer, under the profiler."""
     profiles = {}
     for name in names:
         if name == "train":
             settings = from_section(TrainSettings, cfg.train, "train", max_epochs=1, min_epochs=0)
             labelled = pool.training_ids()
-            run = partial(train_module.train_stage, model, dataset, labelled, pool.holdout_ids, settings, device,
-                          seed=0, progress=False)
+            run = partial(train_module.train_stage, copy.deepcopy(model), dataset, labelled, pool.holdout_ids,
+                          settings, device, seed=0, progress=False)
             title = f"one training epoch, {len(labelled)} images, batch {settings.batch_size}"
         else:
             scorer = build(SCORERS, dict(SCORER_CONFIGS[name]), "scorer")
@@ -252,12 +251,11 @@ def profile_phases(cfg, work: Path, device: torch.device, names, folder: Path) -
     return profiles
 
 
-def select_check(cfg, work: Path, budget: int, scorer: str, folder: Path) -> dict:
+def select_check(dataset, work: Path, budget: int, scorer: str, folder: Path) -> dict:
     """Runs tools/select.py as a user would on the run's last checkpoint: the pool left after the run, given as a
     list file, scored by ``scorer`` (one that needs no holdout: --pool has none), --export labelstudio; ``budget``
     images, or the whole pool if smaller.
     Wall seconds (start-up included), exit status and predictions written."""
-    dataset = build_dataset(cfg)
     pool = ActivePool.from_state_dict(read_json(work / "state.json")["pool"])
     candidates = pool.candidate_ids()
     folder.mkdir(parents=True, exist_ok=True)
@@ -350,14 +348,15 @@ def main() -> None:
     device = torch.device(args.device)
     cfg, (height, width), sizes = bench_config(args, device)
     out = Path(args.out) if args.out else RESULTS / f"loop_{args.device}{'_quick' if args.quick else ''}.json"
-    build_dataset(cfg)  # generates the data outside the timed run
+    dataset = build_dataset(cfg)  # generates the data outside the timed run
     work = Path("work_dirs/bench_loop") / f"run_{args.device}_{height}x{width}_{int(time.time())}"
     clock = PhaseClock(device)
     with clock.installed():
         started = time.perf_counter()
         run_experiment(cfg, work)
         total = time.perf_counter() - started
-    scoring = score_every_scorer(cfg, work, device, args.scorers)
+    model, pool = step0_model_and_pool(cfg, dataset, work, device)
+    scoring = score_every_scorer(cfg, dataset, model, pool, device, args.scorers)
     plain = probe(device, (height, width), sizes["batch"], 2 if args.quick else 10)
     phases = {phase: {"seconds": s, "images_per_s": clock.images[phase] / s if clock.images[phase] else None}
               for phase, s in clock.seconds.items()}
@@ -373,15 +372,15 @@ def main() -> None:
               "ratios": ratios}
     print_report(result)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))  # before profiling, which a time limit may cut short
+    atomic_write_text(out, json.dumps(result, indent=2))  # before profiling, which a time limit may cut short
     if args.profile:
-        result["profiles"] = profile_phases(cfg, work, device, args.profile,
+        result["profiles"] = profile_phases(cfg, dataset, model, pool, device, args.profile,
                                             Path(args.profile_dir) if args.profile_dir else out.parent)
-        out.write_text(json.dumps(result, indent=2))
+        atomic_write_text(out, json.dumps(result, indent=2))
     if args.select:
         folder = Path(args.select_dir) if args.select_dir else out.parent / f"select_{args.device}"
-        result["select"] = select_check(cfg, work, args.select, args.select_scorer, folder)
-        out.write_text(json.dumps(result, indent=2))
+        result["select"] = select_check(dataset, work, args.select, args.select_scorer, folder)
+        atomic_write_text(out, json.dumps(result, indent=2))
     print(f"wrote {out}")
 
 

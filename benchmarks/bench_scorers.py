@@ -44,6 +44,7 @@ from segal.models import MLPClassifier, SegmentationModel
 from segal.scorers import BALD, Entropy, HoldoutLossChange, HoldoutLossChangeApprox, MCDropout, Random, ScoringContext
 from segal.scorers.diversity import greedy_k_center, kmeans_pp_outer
 from segal.scorers.regions import score_regions
+from segal.utils.io import atomic_write_text
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CASES = ("classification", "segmentation", "joint", "regions")
@@ -378,11 +379,9 @@ def print_table(rows):
 def save(out: Path, args, rows, extra, finished) -> None:
     """Writes what is measured so far (``finished``: the cases done), so a run stopped at a time limit keeps them."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    partial.write_text(json.dumps({"device": args.device, "quick": args.quick, "torch": torch.__version__,
-                                   "threads": torch.get_num_threads(), "cases": args.cases, "finished": finished,
-                                   "rows": rows, **extra}, indent=2))
-    partial.replace(out)
+    atomic_write_text(out, json.dumps({"device": args.device, "quick": args.quick, "torch": torch.__version__,
+                                       "threads": torch.get_num_threads(), "cases": args.cases, "finished": finished,
+                                       "rows": rows, **extra}, indent=2))
 
 
 def main():
@@ -402,6 +401,7 @@ def main():
     seg_repeats = args.seg_repeats or (repeats if device.type == "cuda" or args.quick else 1)
     out = Path(args.out) if args.out else RESULTS / f"{args.device}{'_quick' if args.quick else ''}.json"
     rows, extra, finished = [], {}, []
+
     def on_row(case_rows):
         save(out, args, rows + case_rows, extra, finished)
 

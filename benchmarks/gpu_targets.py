@@ -10,8 +10,8 @@ The targets are those of the GPU speed work (measured as ratios in one run, on t
   no DataLoader worker set started twice for the same samples in one stage;
   region passes <= 1.2x their image passes (model-based scorers);
   and, with bench_loop.py --select, that tools/select.py runs on the device and writes its predictions.
-Prints a Markdown table (target, measured, met) and, for a missed target that bench_loop.py profiled,
-the profile's file. Either result may be left out; its targets are then reported as not measured.
+Prints a Markdown table (target, measured, met) and, for a missed target, the file that explains it (the
+profile bench_loop.py wrote, or select.py's log). Either result may be left out; its targets are then reported as not measured.
 """
 import argparse
 import json
@@ -21,8 +21,9 @@ LOOP_SCORING = [("Entropy", 1.1), ("HoldoutLossChangeApprox", 1.5), ("HoldoutLos
                 ("HoldoutLossChange holdout_pixels=1/32", 3.0), ("MCDropout T=20", 3.0), ("BALD T=20", 3.0)]
 
 
-def row(target: str, measured, met, profile=None) -> dict:
-    return {"target": target, "measured": measured, "met": met, "profile": profile}
+def row(target: str, measured, met, explained_by=None) -> dict:
+    """One target: what was measured, whether it is met (``None``: not measured), and a file to read if not."""
+    return {"target": target, "measured": measured, "met": met, "explained_by": explained_by}
 
 
 def loop_rows(loop: dict) -> list:
@@ -74,10 +75,10 @@ def table(rows: list) -> str:
     lines = ["| target | measured | |", "|---|---|---|"]
     lines += [f"| {r['target']} | {r['measured'] if r['measured'] is not None else '-'} | {verdict(r['met'])} |"
               for r in rows]
-    missed = [r for r in rows if r["met"] is False and r["profile"]]
+    missed = [r for r in rows if r["met"] is False and r["explained_by"]]
     if missed:
         lines += ["", "To read for the missed targets (profiles, logs):"]
-        lines += [f"- {r['target']}: `{r['profile']}`" for r in missed]
+        lines += [f"- {r['target']}: `{r['explained_by']}`" for r in missed]
     return "\n".join(lines) + "\n"
 
 
