@@ -206,3 +206,43 @@ def test_workers_die_with_the_grid(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate()
     _wait_for(lambda: not any(_alive(pid) for pid in workers), 10, "the orphaned workers to exit")
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_a_confirmation_set_runs_after_the_discovery_seeds_and_judges_every_paired_difference(tmp_path):
+    from segal.reporting.paired import paired_difference
+
+    (tmp_path / "tiny.py").write_text(EXPERIMENT.replace("seeds=[0, 1],", "seeds=[0, 1], confirm_seeds=[2, 3, 4],"))
+    result = grid(tmp_path, "--workers", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "10 runs (6 on the confirmation seeds), 0 finished" in result.stdout
+    ended = [line.split("]")[1] for line in result.stdout.splitlines() if line.lstrip().startswith("[")]
+    assert [int(line.split("seed ")[1].split(":")[0]) for line in ended] == [0, 1, 0, 1, 2, 3, 4, 2, 3, 4]
+    summary = json.loads((tmp_path / "results/tiny/summary.json").read_text())
+    assert summary["settings"]["Random"]["seeds"] == [0, 1], "the page's tables come from the discovery seeds"
+    confirmation = summary["confirmation"]
+    assert confirmation["seeds"] == [2, 3, 4] and "both" in confirmation["rule"]
+    (row,) = confirmation["rows"]
+    finals = {}
+    for name in ("random", "holdout-loss-change"):  # recomputed from the confirmation runs' own records
+        finals[name] = {s: json.loads((tmp_path / f"work/tiny/{name}/seed{s}/metrics.jsonl").read_text()
+                                      .splitlines()[-1])["accuracy"] for s in (2, 3, 4)}
+    expected = paired_difference(finals["holdout-loss-change"], finals["random"])
+    assert row["final"]["confirmation"]["mean"] == pytest.approx(expected["mean"])
+    assert row["final"]["confirmation"]["se"] == pytest.approx(expected["se"])
+    report = (tmp_path / "results/tiny/report.md").read_text()
+    assert "## Confirmation on fresh seeds" in report and "discovery seeds (0–1)" in report
+    assert "confirmation seeds (2–4)" in report
+    assert "| 10 |" in (tmp_path / "results/README.md").read_text()
+
+
+def test_confirmation_seeds_must_be_fresh(tmp_path):
+    from segal.config import ConfigError
+    from segal.experiments.grid import load_experiment
+
+    (tmp_path / "tiny.py").write_text(EXPERIMENT.replace("seeds=[0, 1],", "seeds=[0, 1], confirm_seeds=[1, 2],"))
+    with pytest.raises(ConfigError, match=r"confirm_seeds must be disjoint from experiment.seeds; both hold \[1\]"):
+        load_experiment(str(tmp_path / "tiny.py"), str(tmp_path / "work"))
+    experiment = load_experiment(str(REPO / "configs/experiments/digits_imbalanced.py"), str(tmp_path))
+    assert {r.seed for r in experiment.confirm_runs} == set(range(30, 50)) and len(experiment.confirm_runs) >= 20 * 9

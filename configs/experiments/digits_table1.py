@@ -3,6 +3,7 @@
 # curves), 30 seeds, every scorer.
 _base_ = ['./_base_/digits_all_scorers.py']
 experiment = dict(
+    confirm_seeds=list(range(30, 50)),  # a disjoint seed set: the page states only what holds on both
     title='Table 1 analogue: mistakes found per selection, balanced digits, initial 50, step 50',
     config='configs/digits/mlp_{scorer}_balanced.py',
     cfg_options={'protocol.initial_size': 50, 'protocol.step_size': 50})

@@ -50,11 +50,13 @@ def main(argv=None) -> None:
         if args.workers < 1:
             raise InvalidValue(f"--workers must be >= 1, got {args.workers}")
         experiment = load_experiment(args.experiment, args.work_root)
-        finished = [run for run in experiment.runs if run_is_finished(run.work_dir)]
-        print(f"{experiment.name}: {len(experiment.runs)} runs, {len(finished)} finished; {experiment.title}")
+        every_run = experiment.all_runs
+        finished = [run for run in every_run if run_is_finished(run.work_dir)]
+        confirming = f" ({len(experiment.confirm_runs)} on the confirmation seeds)" if experiment.confirm_runs else ""
+        print(f"{experiment.name}: {len(every_run)} runs{confirming}, {len(finished)} finished; {experiment.title}")
         if args.dry_run:
-            check_runs(experiment.runs, datasets=False)
-            for run in experiment.runs:
+            check_runs(every_run, datasets=False)
+            for run in every_run:
                 state = "finished" if run in finished else "resume" if (run.work_dir / "config.json").is_file() \
                     else "start"
                 print(f"  {state:<9} {run.label:<45} {run.work_dir}")

@@ -11,6 +11,11 @@ An experiment file is an mmengine config with one ``experiment`` dict::
         variants={'holdout 10': {'protocol.holdout_fraction': 0.1}},  # optional, crossed with the scorers
     )
 
+``confirm_seeds=list(range(30, 50))`` adds a confirmation set: the same grid on
+seeds disjoint from ``seeds``, run after them. The results page then states a
+paired difference as a finding only when it lies beyond two standard errors,
+in the same direction, on both seed sets (:mod:`segal.reporting.confirmation`).
+
 ``report_x=['pixels', 'clicks']`` makes the results page compare the runs
 against those annotation costs (:mod:`segal.reporting.cost_report`) instead
 of per step, for grids whose runs buy different amounts per step (regions
@@ -47,7 +52,7 @@ logger = logging.getLogger("segal")
 class RunsFailed(SegalError, RuntimeError):
     """Some runs of a grid failed; each was reported with its error as it ended."""
 
-EXPERIMENT_KEYS = {"title", "config", "scorers", "seeds", "cfg_options", "variants", "report_x"}
+EXPERIMENT_KEYS = {"title", "config", "scorers", "seeds", "confirm_seeds", "cfg_options", "variants", "report_x"}
 
 
 @dataclass(frozen=True)
@@ -82,13 +87,21 @@ class Experiment:
     Attributes:
         name: The file's stem; names the results folder.
         title: One line saying what the experiment asks.
-        runs: Every run of the grid, in declaration order.
+        runs: Every run of the grid on the discovery seeds, in declaration order.
+        report_x: Annotation costs to compare the runs against, instead of steps.
+        confirm_runs: The same runs on the confirmation seeds (empty without ``confirm_seeds``).
     """
 
     name: str
     title: str
     runs: List[GridRun]
     report_x: List[str] = field(default_factory=list)
+    confirm_runs: List[GridRun] = field(default_factory=list)
+
+    @property
+    def all_runs(self) -> List[GridRun]:
+        """The discovery runs, then the confirmation runs: the order the grid runs them in."""
+        return self.runs + self.confirm_runs
 
 
 def load_experiment(path: str, work_root: str) -> Experiment:
@@ -102,7 +115,8 @@ def load_experiment(path: str, work_root: str) -> Experiment:
         work_root: Runs go to ``work_root/<experiment name>/...``.
 
     Raises:
-        ConfigError: The file lacks ``experiment``, has an unknown key, or names a config that does not exist.
+        ConfigError: The file lacks ``experiment``, has an unknown key, names a config that does not exist, or
+            has confirmation seeds that are also discovery seeds.
     """
     source = Path(path)
     if not source.is_file():
@@ -117,6 +131,21 @@ def load_experiment(path: str, work_root: str) -> Experiment:
         if key not in declared:
             raise ConfigError(f"{path}: experiment.{key} is missing")
     name = source.stem
+    seeds, confirm = [int(s) for s in declared["seeds"]], [int(s) for s in declared.get("confirm_seeds") or []]
+    shared = sorted(set(seeds) & set(confirm))
+    if shared:
+        raise ConfigError(f"{path}: experiment.confirm_seeds must be disjoint from experiment.seeds; both hold "
+                          f"{shared[:5]}{' ...' if len(shared) > 5 else ''}")
+    if confirm and declared.get("report_x"):
+        raise ConfigError(f"{path}: experiment.confirm_seeds cannot be combined with report_x: the cost report has "
+                          f"no paired differences to confirm")
+    return Experiment(name, declared.get("title", name), _grid_runs(path, source, declared, seeds, work_root),
+                      list(declared.get("report_x") or []), _grid_runs(path, source, declared, confirm, work_root))
+
+
+def _grid_runs(path: str, source: Path, declared: dict, seeds: List[int], work_root: str) -> List[GridRun]:
+    """Every (scorer, variant, seed) run of the experiment for ``seeds``, in declaration order."""
+    name = source.stem
     variants = dict(declared.get("variants") or {"": {}})
     runs = []
     for scorer in declared["scorers"]:
@@ -129,11 +158,11 @@ def load_experiment(path: str, work_root: str) -> Experiment:
             options, only = _variant(path, variant, declared_variant)
             if only is not None and scorer not in only:
                 continue
-            for seed in declared["seeds"]:
+            for seed in seeds:
                 work_dir = Path(work_root) / name / scorer / _folder(variant) / f"seed{seed}"
-                runs.append(GridRun(str(config), scorer, variant, int(seed),
+                runs.append(GridRun(str(config), scorer, variant, seed,
                                     {**dict(declared.get("cfg_options", {})), **dict(options)}, work_dir))
-    return Experiment(name, declared.get("title", name), runs, list(declared.get("report_x") or []))
+    return runs
 
 
 def _variant(path: str, name: str, declared: dict):
@@ -304,8 +333,9 @@ def run_and_report(experiment: Experiment, workers: int, work_root: str, results
     from ..utils.progress import format_seconds
     from .index import accumulate_wall_time, has_row, record_experiment
 
-    todo = check_runs(experiment.runs)
-    progress = GridProgress(len(experiment.runs), len(experiment.runs) - len(todo))
+    every_run = experiment.all_runs
+    todo = check_runs(every_run)
+    progress = GridProgress(len(every_run), len(every_run) - len(todo))
     run_grid(todo, workers, progress)
     wall = accumulate_wall_time(Path(work_root) / experiment.name / "wall_time.json",
                                 time.perf_counter() - progress.started)
@@ -313,16 +343,17 @@ def run_and_report(experiment: Experiment, workers: int, work_root: str, results
         raise RunsFailed(f"{len(progress.failures)} runs failed (listed above); fix the cause and rerun the same "
                            f"command: finished runs are skipped")
     work_dirs, page = [str(run.work_dir) for run in experiment.runs], str(Path(results) / experiment.name)
+    confirm_dirs = [str(run.work_dir) for run in experiment.confirm_runs]
     if experiment.report_x:
         costs = compare_by_cost(work_dirs, page, experiment.report_x, experiment.title)
         summary = {"settings": costs[experiment.report_x[0]]["settings"]}
     else:
-        summary = compare_runs(work_dirs, page)
+        summary = compare_runs(work_dirs, page, confirm_dirs=confirm_dirs)
     index = Path(results) / "README.md"
     # a rerun that ran nothing keeps the row of the one that did, unless the experiment has changed since
-    if todo or not has_row(index, experiment.name, experiment.title, len(experiment.runs)):
+    if todo or not has_row(index, experiment.name, experiment.title, len(every_run)):
         used = f"{workers} worker{'s' if workers > 1 else ''}, {os.cpu_count()} cores"
-        record_experiment(index, experiment.name, experiment.title, command, len(experiment.runs),
+        record_experiment(index, experiment.name, experiment.title, command, len(every_run),
                           f"{format_seconds(wall)} ({used})")
     summary["wall_seconds"] = wall
     return summary

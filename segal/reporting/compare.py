@@ -20,6 +20,7 @@ from ..engine.run_folder import RunFolder, planned_num_steps
 from ..engine.run_state import check_records
 from ..errors import InvalidValue, SegalError
 from .comparison_report import MISTAKE_STEPS, plot_curves, write_report
+from .confirmation import confirm_pairs
 from .paired import comparison_pairs, paired_difference
 
 MISSING = object()
@@ -328,18 +329,37 @@ def paired_comparisons(settings: "OrderedDict[str, dict]") -> List[dict]:
     return rows
 
 
-def compare_runs(work_dirs: Sequence[str], out_dir: str, allow_partial: bool = False) -> dict:
+def _confirmation(summary: dict, confirm_runs: List[Run], allow_partial: bool) -> dict:
+    """The discovery summary's paired comparisons on the confirmation runs (:func:`confirm_pairs`)."""
+    seeds = {seed for entry in summary["settings"].values() for seed in entry["seeds"]}
+    confirm_seeds = {run.config.get("seed") for run in confirm_runs}
+    if seeds & confirm_seeds:
+        raise IncomparableRuns(f"the confirmation runs reuse seeds {sorted(seeds & confirm_seeds)[:5]} of the "
+                               f"discovery runs; a confirmation needs fresh seeds")
+    settings = summarise(group_runs(confirm_runs, allow_partial))["settings"]
+    return confirm_pairs(summary["paired"], settings, sorted(confirm_seeds))
+
+
+def compare_runs(work_dirs: Sequence[str], out_dir: str, allow_partial: bool = False,
+                 confirm_dirs: Sequence[str] = ()) -> dict:
     """Reads the runs, writes ``curves.png``, ``report.md`` and ``summary.json`` into ``out_dir``.
 
     Args:
-        work_dirs: Run folders.
+        work_dirs: Run folders (the discovery seeds: every table and curve comes from them).
         out_dir: Output folder.
         allow_partial: Compare unfinished runs with longer ones (see :func:`group_runs`).
+        confirm_dirs: The same settings on a disjoint seed set; with them, each paired difference is
+            recomputed there and given a verdict (:mod:`.confirmation`), under ``summary["confirmation"]``.
+
+    Raises:
+        IncomparableRuns: See :func:`group_runs`; also when the confirmation runs share a seed with the others.
     """
     if not work_dirs:
         raise InvalidValue("give at least one work dir")
     runs = [Run(w) for w in work_dirs]
     summary = summarise(group_runs(runs, allow_partial))
+    if confirm_dirs:
+        summary["confirmation"] = _confirmation(summary, [Run(w) for w in confirm_dirs], allow_partial)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_report(summary, out)

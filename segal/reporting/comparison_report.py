@@ -8,6 +8,7 @@ import numpy as np
 
 from ..utils.io import atomic_write_text
 from .figures import pyplot, save_figure
+from .confirmation import count_verdicts
 from .paired import format_difference
 
 #: Annotation steps at which the mistakes found are reported (the paper's Table 1), counted as the paper counts
@@ -23,7 +24,8 @@ def _fmt(mean: float, std: float, digits: int = 4) -> str:
 def write_report(summary: dict, out_dir: Path) -> None:
     """Writes ``report.md`` (the sections below, in order) and ``summary.json``."""
     lines = ["# Active-learning comparison", ""]
-    for section in (_overview_lines, _per_step_lines, _mistake_lines, _per_class_lines, _paired_lines):
+    for section in (_overview_lines, _per_step_lines, _mistake_lines, _per_class_lines, _paired_lines,
+                    _confirmation_lines):
         lines += section(summary)
     atomic_write_text(out_dir / "report.md", "\n".join(lines) + "\n")
     atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2, default=lambda v: None))
@@ -156,6 +158,49 @@ def _paired_lines(summary: dict) -> List[str]:
         cells += [format_difference(row["mistake_rate"][str(s)], digits=1, scale=100) for s in MISTAKE_STEPS]
         lines.append(f"| {row['setting']} | {row['baseline']} | " + " | ".join(cells) + " |")
     return lines
+
+
+#: How each verdict reads in the confirmation table.
+VERDICT_MARKS = {"confirmed": "confirmed", "not confirmed": "**not confirmed**", "confirmation only":
+                 "confirmation only", "noise": "noise", None: "n/a"}
+
+
+def _seed_span(seeds: List[int]) -> str:
+    """``0–29`` for a contiguous run of seeds, else the list."""
+    seeds = sorted(seeds)
+    if seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}–{seeds[-1]}"
+    return ", ".join(map(str, seeds))
+
+
+def _confirmation_lines(summary: dict) -> List[str]:
+    """Each paired difference on the confirmation seeds, with its verdict; the findings and the unconfirmed."""
+    confirmation = summary.get("confirmation")
+    if not confirmation:
+        return []
+    discovery_seeds = sorted({s for e in summary["settings"].values() for s in e["seeds"]})
+    metric = summary["metric"]
+    counts = count_verdicts(confirmation)
+    lines = ["", "## Confirmation on fresh seeds", "",
+             f"Every table above comes from the discovery seeds ({_seed_span(discovery_seeds)}). The grid ran again "
+             f"on the confirmation seeds ({_seed_span(confirmation['seeds'])}); the table below gives each paired "
+             f"difference there and its verdict. {confirmation['rule']} Verdicts: `confirmed` (beyond two SE on both "
+             "sets, same sign), `not confirmed` (beyond two SE on the discovery seeds only, or opposite signs), "
+             "`confirmation only` (beyond two SE on the confirmation seeds only: a lead, not a finding), `noise` "
+             "(inside two SE on both).", "",
+             "On this page: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + ".", "",
+             f"| setting | baseline | final {metric} | AUC | "
+             + " | ".join(f"mistakes, step {s}" for s in MISTAKE_STEPS) + " |", "|---" * (4 + len(MISTAKE_STEPS)) + "|"]
+    for row in confirmation["rows"]:
+        cells = [_confirmed_cell(row["final"]), _confirmed_cell(row["auc"])]
+        cells += [_confirmed_cell(row["mistake_rate"][str(s)], digits=1, scale=100) if str(s) in row["mistake_rate"]
+                  else "—" for s in MISTAKE_STEPS]
+        lines.append(f"| {row['setting']} | {row['baseline']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _confirmed_cell(cell: dict, digits: int = 4, scale: float = 1.0) -> str:
+    return f"{format_difference(cell['confirmation'], digits, scale)}: {VERDICT_MARKS[cell['verdict']]}"
 
 
 #: Series per panel at most: more settings are drawn as small multiples, each panel with the baseline for reference.
