@@ -1,5 +1,6 @@
 """Selections handed to Label Studio and CVAT: tasks, labelling config and archives, checked against the model's
 predictions and against the Cityscapes definitions (cityscapesscripts), not against segal's own tables."""
+import hashlib
 import json
 import subprocess
 import zipfile
@@ -67,7 +68,11 @@ def test_labelstudio_tasks_hold_one_brush_layer_per_predicted_class(pending, tmp
         predicted, entry = expected[relative]
         assert task["data"]["image"] == "/data/local-files/?d=" + relative
         (prediction,) = task["predictions"]
-        assert prediction["model_version"] == "work/step_1" and prediction["score"] == entry["score"]
+        # the model that predicted it (step 0's, selecting for step 1); a score that reads as a percentage
+        assert prediction["model_version"] == "work/step_0" and task["data"]["segal_step"] == 1
+        assert prediction["score"] == pytest.approx((3 - entry["rank"] + 1) / 3)
+        assert task["data"]["segal_score"] == entry["score"] and task["data"]["segal_rank"] == entry["rank"]
+        assert task["data"]["segal_sha256"] == hashlib.sha256(Path(entry["image"]).read_bytes()).hexdigest()
         layers = {r["value"]["brushlabels"][0]: r for r in prediction["result"]}
         assert sorted(layers) == sorted(TRAIN_NAMES[c] for c in np.unique(predicted))
         for name, result in layers.items():

@@ -127,10 +127,16 @@ def _overlapping(task):
 
 @pytest.mark.parametrize("make_results, expected", [
     (lambda task: [brush("lamp post", np.ones((64, 128), bool))], "unknown class name 'lamp post'"),
-    (lambda task: [brush("road", np.ones((32, 64), bool))], "is 64x32, image"),
+    (lambda task: [brush("road", np.ones((32, 64), bool))], "result 0 (road) is 64x32; the image is 128x64"),
     (_overlapping, "its sky and road layers overlap on 8192 pixels"),
     (lambda task: [{**brush("road", np.ones((64, 128), bool)), "type": "polygonlabels"}], "is a 'polygonlabels'"),
-    (lambda task: [{**brush("road", np.ones((64, 128), bool)), "original_height": 60}], "brush RLE holds"),
+    (lambda task: [{**brush("road", np.ones((64, 128), bool)), "original_height": 60}], "is 128x60; the image"),
+    # what the fault campaign sent: each is one line naming the task, found before anything is decoded
+    (lambda task: [{**brush("road", np.ones((64, 128), bool)), "original_width": 128.5}],
+     "original_width is 128.5; expected a whole number"),
+    (lambda task: [{**brush("road", np.ones((64, 128), bool)), "value": ["rle", 1]}], "has value ['rle', 1]"),
+    (lambda task: [{**brush("road", np.ones((64, 128), bool)), "value": "road"}], "has value 'road'"),
+    (lambda task: [brush("road", np.ones((64, 128), bool)), 7, "junk"], "result 1 is int 7, not a result object"),
 ])
 def test_a_bad_task_is_refused_naming_it_and_nothing_is_written(pending, tasks, tmp_path, capsys, make_results,
                                                                   expected):
@@ -265,6 +271,9 @@ def test_a_cvat_cityscapes_export_with_its_own_label_order_and_instances(pending
         z.writestr(f"gtFine/default/{image.parent.name}/{image.stem}_gtFine_instanceIds.png",
                    cv2.imencode(".png", instances)[1].tobytes())
     import_ok(archive, root, source="cvat")
+    # a label list other than the one segal exported is read by its names, and the import says so
+    assert "label_colors.txt is not the label list segal exported (line 1: ('background', (0, 0, 0)), exported " \
+           "('unlabeled', (0, 0, 0)))" in capsys.readouterr().err
     target = label_file(root, {"data": {"segal_image": f"leftImg8bit/train/{image.parent.name}/{image.name}"}})
     written = cv2.imread(str(target), cv2.IMREAD_UNCHANGED)
     expected = np.full((64, 128), name2label["road"].id, np.uint8)

@@ -80,14 +80,14 @@ class _BitReader:
     _WEIGHTS = 1 << np.arange(31, -1, -1, dtype=np.int64)
 
     def __init__(self, data: bytes):
-        self.bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8)).astype(np.int64)
+        self.bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8))  # one byte per bit; fields widen as read
         self.position = 0
 
     def read(self, width: int) -> int:
         end = self.position + width
         if end > self.bits.size:
             raise BrushRLEError("brush RLE ends before its last value")
-        value = int(self.bits[self.position:end] @ self._WEIGHTS[32 - width:])
+        value = int(self.bits[self.position:end].astype(np.int64) @ self._WEIGHTS[32 - width:])
         self.position = end
         return value
 
@@ -95,7 +95,7 @@ class _BitReader:
         end = self.position + count * width
         if end > self.bits.size:
             raise BrushRLEError("brush RLE ends before its last value")
-        fields = self.bits[self.position:end].reshape(count, width)
+        fields = self.bits[self.position:end].reshape(count, width).astype(np.int64)
         self.position = end
         return fields @ self._WEIGHTS[32 - width:]
 
@@ -123,6 +123,11 @@ def decode_rle(rle: Sequence[int], expected: Optional[int] = None) -> np.ndarray
     widths = [reader.read(4) + 1 for _ in range(4)]
     if word > 8:
         raise BrushRLEError(f"brush RLE with {word}-bit values; Label Studio writes 8-bit RGBA")
+    # each chunk takes at least 3 + min(widths) + word bits and holds at most 2 ** max(widths) values: a count
+    # past what the bytes can hold is refused before the output is allocated
+    most = (len(data) * 8 - _HEADER_BITS) // (3 + min(widths) + word) * (1 << max(widths))
+    if count > most:
+        raise BrushRLEError(f"brush RLE of {len(data)} bytes announces {count} values; it can hold at most {most}")
     out = np.zeros(count, dtype=np.uint8)
     i = 0
     while i < count:

@@ -21,20 +21,23 @@ ignores that label.
 """
 import io
 import json
+import logging
 import zipfile
 from functools import partial
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
 
-from ..data.image_files import decode_image_bytes
+from ..data.image_files import decode_image_bytes, image_bytes_size
 from ..errors import InvalidValue
-from ..utils.io import atomic_write_bytes, atomic_write_text
+from ..utils.io import atomic_write_bytes, atomic_write_text, check_regular_file
 from .label_scheme import UNLABELLED_ID, LabelScheme, hex_colour, name_key
 from .pre_annotation import pre_annotations
 from .selection_file import SelectedImage, SelectionFile
+
+logger = logging.getLogger("segal")
 
 CITYSCAPES_ARCHIVE = "cityscapes_1.0.zip"
 SEGMENTATION_MASK_ARCHIVE = "segmentation_mask_1.1.zip"
@@ -124,8 +127,19 @@ def write_cvat_archives(selection: SelectionFile, scheme: LabelScheme, out: Path
     return written
 
 
+#: Bytes one file of an export may inflate to: far above a 100-megapixel label PNG, far below the memory a
+#: crafted archive could ask for.
+MAX_MEMBER_BYTES = 256 * 1024 * 1024
+_ENCRYPTED = 0x1
+_COMPRESSIONS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+
+
 class _Export:
-    """The files of a CVAT export, from a zip archive or an extracted folder, by relative path."""
+    """The files of a CVAT export, from a zip archive or an extracted folder, by relative path.
+
+    Every file is read with its size capped (:data:`MAX_MEMBER_BYTES`, counted as it inflates, not as the
+    archive declares it); encrypted members and compressions Python cannot read are refused by name.
+    """
 
     def __init__(self, path: Path):
         self.path = path
@@ -133,6 +147,7 @@ class _Export:
             self.names = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
             self._zip = None
         else:
+            check_regular_file(path, "CVAT export")
             try:
                 self._zip = zipfile.ZipFile(path)
             except (zipfile.BadZipFile, OSError) as err:
@@ -140,13 +155,41 @@ class _Export:
             self.names = sorted(name for name in self._zip.namelist() if not name.endswith("/"))
 
     def read(self, name: str) -> bytes:
+        where = f"{self.path}: {name}"
         try:
-            return (self.path / name).read_bytes() if self._zip is None else self._zip.read(name)
-        except (zipfile.BadZipFile, OSError, KeyError) as err:
-            raise InvalidValue(f"{self.path}: cannot read {name}: {err}") from None
+            if self._zip is None:
+                with open(check_regular_file(self.path / name, "file"), "rb") as f:
+                    return _capped(f, where)
+            info = self._zip.getinfo(name)
+            if info.flag_bits & _ENCRYPTED:
+                raise InvalidValue(f"{where} is encrypted; export the annotations from CVAT without a password")
+            if info.compress_type not in _COMPRESSIONS:
+                raise InvalidValue(f"{where} uses zip compression method {info.compress_type}, which cannot be "
+                                   f"read here; re-pack the archive with Deflate (e.g. zip -r)")
+            if info.file_size > MAX_MEMBER_BYTES:
+                raise InvalidValue(f"{where} inflates to {info.file_size:,} bytes; segal reads at most "
+                                   f"{MAX_MEMBER_BYTES:,} per file")
+            with self._zip.open(info) as member:
+                return _capped(member, where)
+        except (zipfile.BadZipFile, OSError, KeyError, RuntimeError, NotImplementedError, EOFError) as err:
+            raise InvalidValue(f"{where}: cannot read it: {err}") from None
 
-    def image(self, name: str) -> np.ndarray:
-        return decode_image_bytes(self.read(name), f"{self.path}: {name}")
+    def image(self, name: str, size: Optional[Tuple[int, int]] = None) -> np.ndarray:
+        """The decoded image; with ``size`` (``(height, width)``), one of another size is refused before decoding."""
+        data, where = self.read(name), f"{self.path}: {name}"
+        if size is not None:
+            width, height = image_bytes_size(data, where)
+            if (height, width) != tuple(size):
+                raise InvalidValue(f"{where} is {width}x{height}; its image is {size[1]}x{size[0]}")
+        return decode_image_bytes(data, where)
+
+
+def _capped(stream, where: str) -> bytes:
+    """At most :data:`MAX_MEMBER_BYTES` from ``stream``; more is refused, whatever a header declared."""
+    data = stream.read(MAX_MEMBER_BYTES + 1)
+    if len(data) > MAX_MEMBER_BYTES:
+        raise InvalidValue(f"{where} holds more than {MAX_MEMBER_BYTES:,} bytes; segal reads at most that per file")
+    return data
 
 
 def _colour_lines(text: str, where: str, cityscapes: bool) -> List[Tuple[str, Tuple[int, int, int]]]:
@@ -172,8 +215,8 @@ def read_cvat_export(path) -> List[Tuple[str, str, Callable[[], np.ndarray], Lis
     """Reads a CVAT Cityscapes 1.0 or Segmentation mask 1.1 export (zip or folder).
 
     Returns:
-        ``(item name, image file stem, load, class names by index)`` per item; ``load()`` decodes and checks
-        the item's class index map ``[H, W]`` int64.
+        ``(item name, image file stem, load, class names by index)`` per item; ``load((height, width))``
+        checks the item's size against the image's, then decodes and checks its class index map ``[H, W]`` int64.
 
     Raises:
         InvalidValue: It is neither format, or a file in it cannot be read; the message names the file.
@@ -192,6 +235,7 @@ def _read_cityscapes(export: _Export) -> list:
         entries = _colour_lines(export.read("label_colors.txt").decode("utf-8", "replace"),
                                 f"{export.path}: label_colors.txt", cityscapes=True)
         names = [name for name, _ in entries]
+        _warn_if_edited(entries, export.path)
         if not any(colour == (0, 0, 0) for _, colour in entries):
             names = ["background", *names]  # a map without a black label gets a background label first
     else:
@@ -209,8 +253,22 @@ def _read_cityscapes(export: _Export) -> list:
             for item, name in sorted(items.items())]
 
 
-def _cityscapes_ids(export: _Export, name: str, count: int) -> np.ndarray:
-    index = export.image(name).astype(np.int64)
+def _warn_if_edited(entries: List[Tuple[str, Tuple[int, int, int]]], path: Path) -> None:
+    """Warns, naming the first line, when ``label_colors.txt`` is not the label list segal exported: ids are
+    then mapped by the names the file gives them, which is right only if the labels were edited on purpose."""
+    exported = [(name, colour) for _, name, colour in LabelScheme.cityscapes().all_labels()]
+    if entries == exported:
+        return
+    differing = next((n for n, (got, want) in enumerate(zip(entries, exported), 1) if got != want),
+                     min(len(entries), len(exported)) + 1)
+    got = entries[differing - 1] if differing <= len(entries) else "nothing"
+    logger.warning("%s: label_colors.txt is not the label list segal exported (line %d: %s, exported %s); "
+                   "label ids are mapped by the names in the file", path, differing, got,
+                   exported[differing - 1] if differing <= len(exported) else "nothing")
+
+
+def _cityscapes_ids(export: _Export, name: str, count: int, size: Optional[Tuple[int, int]] = None) -> np.ndarray:
+    index = export.image(name, size).astype(np.int64)
     if index.ndim != 2:
         raise InvalidValue(f"{export.path}: {name} is not a single-channel id image")
     if name.endswith(LABEL_SUFFIXES[1]):
@@ -234,9 +292,10 @@ def _read_segmentation_mask(export: _Export) -> list:
     return found
 
 
-def _class_indices(export: _Export, name: str, code: Dict[int, int], count: int) -> np.ndarray:
+def _class_indices(export: _Export, name: str, code: Dict[int, int], count: int,
+                   size: Optional[Tuple[int, int]] = None) -> np.ndarray:
     """A class mask (colours or indices) as indices into ``labelmap.txt``."""
-    image = export.image(name)
+    image = export.image(name, size)
     if image.ndim == 2:
         index = image.astype(np.int64)
     else:

@@ -24,7 +24,8 @@ from ..data.image_files import image_size, read_image_file
 from ..engine.run_folder import RunFolder
 from ..engine.run_state import RunStateError, restored_pool, restored_regions
 from ..errors import InvalidValue
-from ..utils.io import atomic_write_bytes
+from ..utils.checksums import file_sha256
+from ..utils.io import atomic_write_bytes, check_regular_file
 from ..utils.progress import Progress
 from .cvat import label_ids_of, read_cvat_export
 from .export import TOOLS
@@ -51,11 +52,15 @@ class ImportReport:
 
 
 def merge_layers(annotated: AnnotatedImage, scheme: LabelScheme, overlap: str,
-                 overlaps: Optional[Dict[str, int]] = None) -> Optional[np.ndarray]:
+                 overlaps: Optional[Dict[str, int]] = None,
+                 size: Optional[Tuple[int, int]] = None) -> Optional[np.ndarray]:
     """``[H, W]`` uint8 label ids from a task's brush layers (``None`` when it has none).
 
     Where layers of different classes overlap, the later one wins (``overlap='later'``; the covered pixels are
     counted in ``overlaps[task]``) or the task is refused (``overlap='refuse'``).
+
+    Args:
+        size: The image's ``(height, width)``: layers of another declared size are refused before decoding.
 
     Raises:
         InvalidValue: A layer names an unknown class, layers differ in size, or
@@ -63,7 +68,7 @@ def merge_layers(annotated: AnnotatedImage, scheme: LabelScheme, overlap: str,
     """
     label_id_of = scheme.label_id_of()
     merged = None
-    for name, mask in annotated.layers():
+    for name, mask in annotated.layers(size):
         label_id = label_id_of.get(name_key(name))
         if label_id is None:
             raise InvalidValue(f"{annotated.task}: unknown class name {name!r}; the classes are {list(scheme.names)}")
@@ -95,9 +100,15 @@ class _SplitImages:
             raise InvalidValue(f"no images in {self.folder}: --data-root must hold leftImg8bit/{split}/<city>/"
                                f"<name>_leftImg8bit.png (choose the split with --split)") from None
         self.by_name = {image.name: image for image in self.images}
+        self.paths = set(self.images)
 
     def find(self, reference: str) -> Optional[Path]:
-        """The image a task or item names: a path ending ``leftImg8bit/...``, a file name, or a file stem."""
+        """The image a task or item names: a path ending ``leftImg8bit/<split>/<city>/<file>`` (matched as a
+        whole), a file name, or a file stem."""
+        parts = Path(reference).parts
+        if "leftImg8bit" in parts[:-1]:
+            relative = self.folder.parent.joinpath(*parts[len(parts) - 1 - parts[::-1].index("leftImg8bit") + 1:])
+            return relative if relative in self.paths else None
         name = Path(reference).name
         for candidate in (name, _UPLOAD_PREFIX.sub("", name)):
             stem = Path(candidate).stem
@@ -133,10 +144,11 @@ def _finished_labels(export: Path, source: str, scheme: LabelScheme, overlap: st
     if source == "labelstudio":
         tasks = read_labelstudio_export(export)
         report.unfinished = [task.task for task in tasks["unfinished"]]
-        return [(task.task, task.image_path, partial(merge_layers, task, scheme, overlap, report.overlaps))
-                for task in tasks["annotated"]]
-    return [(f"{export.name}: {name}", stem, lambda load=load, names=names, name=name: label_ids_of(
-        load(), names, scheme, f"{export.name}: {name}")) for name, stem, load, names in read_cvat_export(export)]
+        return [(task.task, task.image_path, partial(merge_layers, task, scheme, overlap, report.overlaps),
+                 task.image_digest) for task in tasks["annotated"]]
+    return [(f"{export.name}: {name}", stem, lambda size, load=load, names=names, name=name: label_ids_of(
+        load(size), names, scheme, f"{export.name}: {name}"), None)
+        for name, stem, load, names in read_cvat_export(export)]
 
 
 def import_labels(export, source: str, data_root, split: str = "train", state: Optional[str] = None,
@@ -163,15 +175,15 @@ def import_labels(export, source: str, data_root, split: str = "train", state: O
     if overlap not in OVERLAP_RULES:
         raise InvalidValue(f"--overlap must be one of {OVERLAP_RULES}, got {overlap!r}")
     export, data_root, report = Path(export), Path(data_root), ImportReport()
-    if not export.exists():
-        raise FileNotFoundError(f"export not found: {export}")
+    if not export.is_dir() or source != "cvat":
+        check_regular_file(export, "export")
     split_images = _SplitImages(data_root, split)
     pending, merge = _pending_images(Path(state), split_images, split) if state is not None else (None, False)
     plan = _ImportPlan(split_images, pending, state, merge, overwrite)
     finished = _finished_labels(export, source, LabelScheme.cityscapes(), overlap, report)
     with Progress(len(finished), "check labels", unit="img") as progress:
-        for name, reference, decode in finished:
-            plan.add(name, reference, decode)
+        for name, reference, decode, digest in finished:
+            plan.add(name, reference, decode, digest)
             progress.update(1)
     _write_labels(plan.labels, report)
     return report
@@ -188,17 +200,29 @@ class _ImportPlan:
     overwrite: bool
     labels: Dict[Path, np.ndarray] = field(default_factory=dict)
 
-    def add(self, name: str, reference: str, decode: Callable[[], Optional[np.ndarray]]) -> None:
-        """Checks one finished task or item (``decode()`` gives its label ids) and plans its label file."""
+    def add(self, name: str, reference: str, decode: Callable[[Tuple[int, int]], Optional[np.ndarray]],
+            digest: Optional[str] = None) -> None:
+        """Checks one finished task or item and plans its label file.
+
+        Args:
+            name: How messages name the task or item.
+            reference: The image it names.
+            decode: ``decode((height, width))`` gives its ``[H, W]`` label ids, refusing another size before
+                decoding.
+            digest: The SHA-256 of the image file the task was made for (exports record it), if known.
+        """
         image = self.split_images.find(reference)
         if image is None:
             raise InvalidValue(f"{name}: image {reference} is not in {self.split_images.folder}")
+        if digest is not None and file_sha256(image) != digest:
+            raise InvalidValue(f"{name}: {image} is not the image the task was exported for (its SHA-256 "
+                               f"differs); --data-root must be the dataset the selection was made on")
         if self.pending is not None and image not in self.pending:
             raise InvalidValue(f"{name}: image {image.name} is not pending annotation in {self.state}")
         if image in self.labels:
             raise InvalidValue(f"{name}: image {image.name} appears twice in the export")
         width, height = image_size(image)
-        label_ids = decode()
+        label_ids = decode((height, width))
         if label_ids is None:
             label_ids = np.zeros((height, width), np.uint8)
         if label_ids.shape != (height, width):

@@ -7,8 +7,11 @@ Out, in ``<out>/``:
   ``BrushLabels`` control, ``segal_regions``, for the outlines of the regions
   to label;
 * ``tasks.json``: one task per image, ``data.image`` being the image's URL,
-  with one prediction (``model_version`` naming the run and step, ``score``
-  the image's score) holding one brush result per predicted class.
+  ``data.segal_score`` segal's score and ``data.segal_sha256`` the image
+  file's digest (the import checks it), with one prediction
+  (``model_version`` naming the run and the checkpoint that predicted it,
+  ``score`` the rank's share of the selection) holding one brush result per
+  predicted class.
 
 In: a project's JSON export; each task's most recently updated annotation
 that was not cancelled gives one layer per brush result, by class name.
@@ -16,7 +19,7 @@ that was not cancelled gives one layer per brush result, by class name.
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 from urllib.parse import unquote, urlparse
 from xml.sax.saxutils import quoteattr
 
@@ -24,7 +27,8 @@ import cv2
 import numpy as np
 
 from ..errors import InvalidValue
-from ..utils.io import atomic_write_text
+from ..utils.checksums import file_sha256
+from ..utils.io import atomic_write_text, read_json
 from .brush_rle import BrushRLEError, decode_mask, encode_mask
 from .label_scheme import LabelScheme, hex_colour
 from .pre_annotation import NO_CLASS, pre_annotations
@@ -68,6 +72,11 @@ def region_outlines(mask: np.ndarray) -> np.ndarray:
     return cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_GRADIENT, kernel) > 0
 
 
+def rank_score(rank: int, count: int) -> float:
+    """A prediction score in (0, 1] from a rank among ``count``: 1.0 for rank 1, ``1 / count`` for the last."""
+    return round((count - rank + 1) / count, 6)
+
+
 def write_labelstudio_project(selection: SelectionFile, scheme: LabelScheme, out: Path, image_root: str,
                               progress: bool = True) -> List[Path]:
     """Writes ``label_config.xml`` and ``tasks.json`` for ``selection`` into ``out``; returns both paths."""
@@ -77,13 +86,16 @@ def write_labelstudio_project(selection: SelectionFile, scheme: LabelScheme, out
         results = [_brush_result(LABEL_CONTROL, scheme.names[c], predicted == c, f"s{image.rank}c{c}") for c in present]
         if mask is not None:
             results.append(_brush_result(REGIONS_CONTROL, REGIONS_LABEL, region_outlines(mask), f"s{image.rank}r"))
-        prediction = {"model_version": selection.model_version, "result": results}
+        # Label Studio shows a prediction's score as a percentage: the rank's share of the selection reads
+        # right there (100% for the best image) and sorts as segal ranked; segal's own score is data.segal_score
+        prediction = {"model_version": selection.model_version, "result": results,
+                      "score": rank_score(image.rank, len(selection.images))}
+        data = {IMAGE_OBJECT: image_root + image.relative_path(), "segal_id": image.id,
+                "segal_image": image.relative_path(), "segal_sha256": file_sha256(image.image),
+                "segal_rank": image.rank, "segal_step": selection.next_step}
         if image.score is not None:
-            prediction["score"] = image.score
-        tasks.append({"data": {IMAGE_OBJECT: image_root + image.relative_path(), "segal_id": image.id,
-                               "segal_image": image.relative_path(), "segal_rank": image.rank,
-                               "segal_step": selection.next_step},
-                      "predictions": [prediction]})
+            data["segal_score"] = image.score
+        tasks.append({"data": data, "predictions": [prediction]})
     config, tasks_file = out / "label_config.xml", out / "tasks.json"
     atomic_write_text(config, label_config(scheme, selection.regions))
     atomic_write_text(tasks_file, json.dumps(tasks))
@@ -98,28 +110,45 @@ class AnnotatedImage:
         task: How messages name the task, e.g. ``'export.json: task 12'``.
         image_path: ``data.segal_image`` if the task has it, else the image URL's path.
         results: The annotation's results as exported (empty for a task without a finished annotation).
+        image_digest: ``data.segal_sha256``: the SHA-256 of the image file the task was exported for.
     """
 
     task: str
     image_path: str
     results: List[dict]
+    image_digest: Optional[str] = None
 
-    def layers(self) -> List[tuple]:
+    def layers(self, size: Optional[Tuple[int, int]] = None) -> List[tuple]:
         """``(class name, [H, W] bool)`` per brush layer, in the order the annotation lists them; the region
         outlines are left out.
 
+        Args:
+            size: The image's ``(height, width)``; a layer declaring another size is refused before its RLE
+                is decoded.
+
         Raises:
-            InvalidValue: A result is not a brush layer of one class, or its RLE does not decode; the message
-                names the task.
+            InvalidValue: A result is not a brush layer of one class, declares another size than the image,
+                or its RLE does not decode; the message names the task.
         """
-        return _layers(self.results, self.task)
+        return _layers(self.results, self.task, size)
 
 
 def _latest_annotation(task: dict, name: str) -> Optional[dict]:
     annotations = task.get("annotations") or []
     if not isinstance(annotations, list):
         raise InvalidValue(f"{name}: 'annotations' is not a list")
-    finished = [a for a in annotations if isinstance(a, dict) and not a.get("was_cancelled")]
+    finished = []
+    for position, annotation in enumerate(annotations):
+        if not isinstance(annotation, dict):
+            raise InvalidValue(f"{name}: annotation {position} is not an object")
+        cancelled, number = annotation.get("was_cancelled", False), annotation.get("id")
+        if not isinstance(cancelled, bool):
+            raise InvalidValue(f"{name}: annotation {position} has was_cancelled {cancelled!r}; expected true or "
+                               f"false")
+        if number is not None and (not isinstance(number, int) or isinstance(number, bool)):
+            raise InvalidValue(f"{name}: annotation {position} has id {number!r}; expected a number")
+        if not cancelled:
+            finished.append(annotation)
     return max(finished, key=lambda a: (str(a.get("updated_at", "")), a.get("id") or 0)) if finished else None
 
 
@@ -137,24 +166,41 @@ def _task_image(task: dict, name: str) -> str:
     return unquote(query.get("d", parsed.path))
 
 
-def _layers(results: Sequence, name: str) -> List[tuple]:
+def _dimension(result: dict, key: str, where: str) -> int:
+    value = result.get(key)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidValue(f"{where}: {key} is {value!r}; expected a whole number of pixels")
+    return value
+
+
+def _layers(results: Sequence, name: str, size: Optional[Tuple[int, int]] = None) -> List[tuple]:
     layers = []
     for position, result in enumerate(results):
-        if not isinstance(result, dict) or result.get("from_name") == REGIONS_CONTROL:
+        if not isinstance(result, dict):
+            raise InvalidValue(f"{name}: result {position} is {type(result).__name__} {repr(result)[:40]}, not a "
+                               f"result object")
+        if result.get("from_name") == REGIONS_CONTROL:
             continue
         kind = result.get("type")
         if kind != "brushlabels":
             raise InvalidValue(f"{name}: result {position} is a {kind!r}; segal reads brushlabels results")
-        value = result.get("value") or {}
+        value = result.get("value")
+        if not isinstance(value, dict):
+            raise InvalidValue(f"{name}: result {position} has value {repr(value)[:40]}; expected an object with "
+                               f"'rle' and 'brushlabels'")
         labels = value.get("brushlabels")
         if not isinstance(labels, list) or len(labels) != 1 or not isinstance(labels[0], str):
             raise InvalidValue(f"{name}: result {position} has brushlabels {labels!r}; expected one class name")
+        where = f"{name}: result {position} ({labels[0]})"
+        height, width = _dimension(result, "original_height", where), _dimension(result, "original_width", where)
+        if size is not None and (height, width) != tuple(size):
+            raise InvalidValue(f"{where} is {width}x{height}; the image is {size[1]}x{size[0]}")
         try:
-            height, width = int(result["original_height"]), int(result["original_width"])
-            mask = decode_mask(value["rle"], height, width)
-        except (KeyError, TypeError, ValueError) as err:
-            detail = str(err) if isinstance(err, BrushRLEError) else f"missing or bad {err}"
-            raise InvalidValue(f"{name}: result {position} ({labels[0]}): {detail}") from None
+            mask = decode_mask(value.get("rle"), height, width)
+        except BrushRLEError as err:
+            raise InvalidValue(f"{where}: {err}") from None
         layers.append((labels[0], mask))
     return layers
 
@@ -172,10 +218,7 @@ def read_labelstudio_export(path) -> Dict[str, List[AnnotatedImage]]:
             result in it cannot be read; the message names the task.
     """
     path = Path(path)
-    try:
-        tasks = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InvalidValue(f"{path} is not a Label Studio JSON export ({err})") from None
+    tasks = read_json(path, "a Label Studio JSON export")
     if not isinstance(tasks, list) or not tasks:
         raise InvalidValue(f"{path} holds no tasks; export the project as JSON (a list of tasks)")
     found = {"annotated": [], "unfinished": []}
@@ -184,12 +227,15 @@ def read_labelstudio_export(path) -> Dict[str, List[AnnotatedImage]]:
             raise InvalidValue(f"{path}: entry {position} is not a task")
         name = f"{path.name}: task {task.get('id', position)}"
         image = _task_image(task, name)
+        digest = task["data"].get("segal_sha256")
+        if digest is not None and not isinstance(digest, str):
+            raise InvalidValue(f"{name}: data.segal_sha256 is {digest!r}")
         annotation = _latest_annotation(task, name)
         if annotation is None:
-            found["unfinished"].append(AnnotatedImage(name, image, []))
+            found["unfinished"].append(AnnotatedImage(name, image, [], digest))
             continue
         results = annotation.get("result") or []
         if not isinstance(results, list):
             raise InvalidValue(f"{name}: its annotation's 'result' is not a list")
-        found["annotated"].append(AnnotatedImage(name, image, results))
+        found["annotated"].append(AnnotatedImage(name, image, results, digest))
     return found

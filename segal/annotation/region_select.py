@@ -76,7 +76,7 @@ def write_region_selection(out: Path, ctx: ScoringContext, scorer: Scorer, selec
                 "prediction": str(predictions[int(image)])}
                for rank, (image, region, area, score) in enumerate(
                    zip(selection.image_ids, selection.region_ids, selection.areas, selection.scores), 1)]
-    atomic_write_text(out, json.dumps({**meta, "mode": "regions", "selection": entries}, indent=2))
+    atomic_write_text(out, json.dumps({**meta, "selection": entries}, indent=2))
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["rank", "id", "image", "region", "area", "score", "mask"])

@@ -210,7 +210,9 @@ def _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps, unit
     out = Path(out_dir) / (f"selection_step{step + 1}.json" if saved is not None else "selection.json")
     meta = {"scorer": effective_settings(SCORERS, dict(cfg.scorer)), "checkpoint": str(checkpoint),
             "budget": budget, "unit": unit or ("images" if regions is None else "regions"),
-            "next_step": step + 1 if saved is not None else None}
+            "next_step": step + 1 if saved is not None else None, "mode": "images" if regions is None else "regions"}
+    if dataset.task == "segmentation" and saved is not None:
+        meta["split"] = cfg.dataset.get("pool_split", "train")
     if regions is not None:
         chosen, region_scores = choose_for_annotators(scorer, ctx, regions, budget, meta["unit"])
         if not is_main():

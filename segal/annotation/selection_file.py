@@ -4,12 +4,13 @@ The file is data: it is parsed as JSON and every field the export uses is
 checked; a file that fails a check is refused with one line naming the file
 and the field.
 """
-import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
 
 from ..errors import InvalidValue
+from ..utils.io import read_json
 from ..reporting.figures import image_stem
 
 IMAGE_FOLDER = "leftImg8bit"
@@ -61,10 +62,11 @@ class SelectionFile:
 
     @property
     def model_version(self) -> str:
-        """``<run>/step_<N>``: the run folder holding the checkpoint and the step the selection is for."""
+        """``<run>/step_<N>``: the run folder holding the checkpoint and the checkpoint's step (the model that
+        predicted the pre-annotations; the selection is for step ``N + 1``)."""
         checkpoint = Path(self.checkpoint)
-        run = checkpoint.parent.parent.name if checkpoint.parent.name == "checkpoints" else checkpoint.stem
-        return f"{run}/step_{self.next_step}" if self.next_step is not None else f"{run}/{checkpoint.stem}"
+        run = checkpoint.parent.parent.name if checkpoint.parent.name == "checkpoints" else checkpoint.parent.name
+        return f"{run}/{checkpoint.stem}"
 
 
 def _field(entry: dict, key: str, kind, where: str):
@@ -76,6 +78,30 @@ def _field(entry: dict, key: str, kind, where: str):
     return value
 
 
+def _mode(saved: dict, path: Path) -> str:
+    """``'images'`` or ``'regions'``; a file without ``mode`` (written before it was recorded) selects images,
+    unless its entries carry region masks."""
+    mode = saved.get("mode")
+    if mode is None:
+        if any(isinstance(entry, dict) and "mask" in entry for entry in saved["selection"]):
+            raise InvalidValue(f"{path} has region masks but no 'mode'; expected \"mode\": \"regions\"")
+        return "images"
+    if mode not in ("images", "regions"):
+        raise InvalidValue(f"{path}: 'mode' is {mode!r}; expected 'images' or 'regions'")
+    return mode
+
+
+def _check_split(image: Path, split: Optional[str], where: str) -> None:
+    """An image under ``leftImg8bit/<split>/`` must be of the selection's pool split."""
+    parts = image.parts
+    if split is None or IMAGE_FOLDER not in parts[:-2]:
+        return
+    found = parts[len(parts) - 1 - parts[::-1].index(IMAGE_FOLDER) + 1]
+    if found != split:
+        raise InvalidValue(f"{where}: image {image} is in the {found} split; the selection was made from the "
+                           f"{split} split, and only its images go to annotators")
+
+
 def read_selection(path) -> SelectionFile:
     """Reads and checks a selection JSON; entries of one image (region mode) become one :class:`SelectedImage`.
 
@@ -85,13 +111,13 @@ def read_selection(path) -> SelectionFile:
         FileNotFoundError: The file is missing.
     """
     path = Path(path)
-    try:
-        saved = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InvalidValue(f"{path} is not a selection JSON ({err})") from None
+    saved = read_json(path, "a selection JSON")
     if not isinstance(saved, dict) or not isinstance(saved.get("selection"), list) or not saved["selection"]:
         raise InvalidValue(f"{path} holds no 'selection' list; give a selection_step<N>.json from tools/select.py")
-    regions = saved.get("mode") == "regions"
+    regions = _mode(saved, path) == "regions"
+    split = saved.get("split")
+    if split is not None and not isinstance(split, str):
+        raise InvalidValue(f"{path}: 'split' is {split!r}")
     images = {}
     for position, entry in enumerate(saved["selection"]):
         where = f"{path}: selection[{position}]"
@@ -103,13 +129,17 @@ def read_selection(path) -> SelectionFile:
             raise InvalidValue(f"{where} has no 'prediction': the file predates pre-annotations; select again "
                                f"with tools/select.py to export it")
         score = entry.get("score")
-        if score is not None and not isinstance(score, (int, float)):
-            raise InvalidValue(f"{where}: 'score' is {score!r}")
-        known = images.get(image_id)
-        if known is not None:  # another region of the same image: keep the first (best) rank and score
-            continue
+        if score is not None and (not isinstance(score, (int, float)) or isinstance(score, bool)
+                                  or not math.isfinite(score)):
+            raise InvalidValue(f"{where}: 'score' is {score!r}; expected a finite number or null")
+        if image_id in images:
+            if regions:  # another region of the same image: keep the first (best) rank and score
+                continue
+            raise InvalidValue(f"{where}: image id {image_id} appears twice; a selection names each image once")
+        image = Path(_field(entry, "image", str, where))
+        _check_split(image, split, where)
         images[image_id] = SelectedImage(
-            rank=len(images) + 1, id=image_id, image=Path(_field(entry, "image", str, where)), score=score,
+            rank=len(images) + 1, id=image_id, image=image, score=score,
             prediction=Path(_field(entry, "prediction", str, where)),
             mask=Path(_field(entry, "mask", str, where)) if regions else None)
     next_step = saved.get("next_step")

@@ -52,6 +52,15 @@ def _header_size(source, name) -> tuple:
     return width, height
 
 
+def image_bytes_size(data: bytes, name: str) -> tuple:
+    """``(width, height)`` of an image held in memory, from its header; errors name ``name``.
+
+    Raises:
+        ImageFileError: The bytes are not an image, or one too large to read safely.
+    """
+    return _header_size(io.BytesIO(data), name)
+
+
 def decode_image_bytes(data: bytes, name: str, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
     """Decodes an image held in memory (a file inside an archive) after checking its header, as
     :func:`read_image_file` does for files; errors name ``name``.

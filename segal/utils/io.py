@@ -164,10 +164,33 @@ def remove_stale_temp_files(folder: PathLike) -> list:
     return removed
 
 
-def read_json(path: PathLike) -> Any:
-    """Reads a JSON file, naming the file when it cannot be parsed."""
+def check_regular_file(path: PathLike, what: str = "file") -> Path:
+    """``path``, after checking it is a regular file (a FIFO or a device would block or never end a read).
+
+    Raises:
+        FileNotFoundError: Nothing is there.
+        UnreadableFileError: Something other than a regular file is there.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    if not path.is_file():
+        raise UnreadableFileError(f"{path} is not a regular file; give the {what} itself")
+    return path
+
+
+def read_json(path: PathLike, what: str = "valid JSON") -> Any:
+    """Reads a JSON file, naming the file (and ``what`` it should be) when it cannot be parsed.
+
+    Raises:
+        FileNotFoundError: The file is missing.
+        UnreadableFileError: It is not a regular file, not JSON, or nested too deeply to parse.
+    """
+    check_regular_file(path, what)
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UnreadableFileError(f"{path} is not valid JSON: {err}") from None
+        raise UnreadableFileError(f"{path} is not {what}: {err}") from None
+    except RecursionError:
+        raise UnreadableFileError(f"{path} is not {what}: it is nested too deeply to read") from None

@@ -34,3 +34,29 @@ class Marker:
 
     def __reduce__(self):
         return (open, (self.path, "w"))
+
+
+#: What a tool may allocate beyond what its imports took, in :func:`run_main_capped`.
+MEMORY_CAP = 1 << 30
+
+_CAPPED = """
+import re, resource, sys
+sys.path.insert(0, {helpers!r})
+from helpers.tools import load_tool
+tool = load_tool({tool!r})
+import torch  # noqa: F401  (imported before the cap: the cap is on what the tool allocates)
+used = int(re.search(r"VmData:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1)) * 1024
+resource.setrlimit(resource.RLIMIT_DATA, (used + {cap}, used + {cap}))
+tool.main({argv!r})
+"""
+
+
+def run_main_capped(tool, argv, cap=MEMORY_CAP):
+    """Runs a tool's ``main`` in a child process that may allocate at most ``cap`` bytes past its imports
+    (``RLIMIT_DATA``): ``(exit code, stderr)``. A tool that tries to allocate more dies of ``MemoryError``."""
+    import subprocess
+    import sys
+
+    code = _CAPPED.format(helpers=str(REPO / "tests"), tool=tool, cap=cap, argv=[str(a) for a in argv])
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
+    return done.returncode, done.stderr
