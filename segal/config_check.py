@@ -11,6 +11,7 @@ import difflib
 import inspect
 import math
 import numbers
+import re
 import typing
 from typing import Any, Iterable
 
@@ -28,6 +29,8 @@ class ConfigError(SegalError, ValueError):
     """A config is missing a key or cannot be used as asked."""
 
 
+#: Devices a config may name (``torch.device`` strings segal runs on).
+DEVICE_PATTERN = re.compile(r"auto|cpu|mps|(cuda|xpu)(:\d+)?")
 #: Top-level keys a config may hold besides :data:`REQUIRED_KEYS`; names starting with ``_`` are helpers.
 OPTIONAL_KEYS = ("seed", "device", "work_dir", "dist")
 #: Arguments a builder fills in itself, never taken from the config.
@@ -116,7 +119,7 @@ def _check_section(section: str, entries: dict, cls, owner: str, tolerated: Iter
         if name not in params:
             if name in tolerated:
                 continue
-            raise _unknown_key(key, owner, [p for p in params if p not in filled] + list(extra))
+            raise _unknown_key(key, owner, ["type"] + [p for p in params if p not in filled] + list(extra))
         _check_value(key, params[name], value)
 
 
@@ -163,14 +166,12 @@ def validate_config(cfg: Config) -> None:
                               f"(valid: {', '.join(valid_top)})")
     if not isinstance(cfg.get("seed", 0), int) or isinstance(cfg.get("seed", 0), bool):
         raise ConfigError(f"config key 'seed': expected int, got {cfg.get('seed')!r}")
-    if not isinstance(cfg.get("device", "auto"), str):
-        raise ConfigError(f"config key 'device': expected a string such as 'auto', 'cpu' or 'cuda:0', "
-                          f"got {cfg.get('device')!r}")
-    for section, registry in (("dataset", DATASETS), ("protocol", PROTOCOLS), ("model", MODELS), ("scorer", SCORERS)):
-        entries = dict(cfg[section])
-        cls = _check_registered(section, entries, registry)
-        tolerated = _scorer_settings_of_any_scorer() if section == "scorer" else ()
-        _check_section(section, entries, cls, cls.__name__, tolerated)
+    device = cfg.get("device", "auto")
+    if not isinstance(device, str) or not DEVICE_PATTERN.fullmatch(device):
+        raise ConfigError(f"config key 'device': expected 'auto', 'cpu', 'cuda', 'cuda:N', 'mps' or 'xpu:N', "
+                          f"got {device!r}")
+    # the plain settings first: they need no component module, so a typo there is reported before the heavy
+    # imports that checking the components takes
     for section, settings_cls in (("train", TrainSettings), ("loop", LoopSettings), ("dist", DistSettings)):
         if section not in cfg:
             continue
@@ -180,6 +181,11 @@ def validate_config(cfg: Config) -> None:
             settings_cls(**entries)
         except ValueError as err:
             raise ConfigError(str(err)) from None
+    for section, registry in (("dataset", DATASETS), ("protocol", PROTOCOLS), ("model", MODELS), ("scorer", SCORERS)):
+        entries = dict(cfg[section])
+        cls = _check_registered(section, entries, registry)
+        tolerated = _scorer_settings_of_any_scorer() if section == "scorer" else ()
+        _check_section(section, entries, cls, cls.__name__, tolerated)
     optimizer = dict(cfg.train.get("optimizer", {"type": "Adam"}))
     optimizer_cls = _check_registered("train.optimizer", optimizer, OPTIMIZERS)
     _check_section("train.optimizer", {k: v for k, v in optimizer.items() if k != "params"}, optimizer_cls,

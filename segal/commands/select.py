@@ -51,12 +51,9 @@ def build_parser():
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     setup_logging()
-    from segal.annotation import select_for_annotation
-    from segal.annotation.export import export_selection
     from segal.config import load_config, save_config
     from segal.errors import InvalidValue
     from segal.registry import DATASETS
-    from segal.utils.distributed import is_main, launched
 
     if args.work_dir:
         out_dir = Path(args.work_dir)
@@ -65,7 +62,11 @@ def main(argv=None) -> None:
     else:
         out_dir = Path(beside_checkpoint(args.checkpoint, f"selection_{Path(args.checkpoint).stem}"))
     with errors_as_lines(args.debug):
-        cfg = load_config(args.config, args.cfg_options)
+        cfg = load_config(args.config, args.cfg_options)  # a typo is reported before the heavy imports below
+        from segal.annotation import select_for_annotation
+        from segal.annotation.export import export_selection
+        from segal.utils.distributed import is_main, launched
+
         if args.to and getattr(DATASETS.get(cfg.dataset.get("type")), "task", None) != "segmentation":
             raise InvalidValue(f"--export needs a segmentation config; {args.config} has dataset.type="
                                f"{cfg.dataset.get('type')!r}")

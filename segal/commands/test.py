@@ -31,13 +31,14 @@ def build_parser():
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     setup_logging()
-    from segal.annotation import evaluate_checkpoint
     from segal.config import load_config, save_config
-    from segal.utils.distributed import is_main, launched
 
     out = Path(args.work_dir or beside_checkpoint(args.checkpoint, f"test_{Path(args.checkpoint).stem}"))
     with errors_as_lines(args.debug):
-        cfg = load_config(args.config, args.cfg_options)
+        cfg = load_config(args.config, args.cfg_options)  # a typo is reported before the heavy imports below
+        from segal.annotation import evaluate_checkpoint
+        from segal.utils.distributed import is_main, launched
+
         with launched(args.launcher, cfg):
             metrics = evaluate_checkpoint(cfg, args.checkpoint, str(out), args.show_dir)
             if not is_main():

@@ -30,12 +30,13 @@ def build_parser():
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     setup_logging()
-    from segal.apis import run_experiment
     from segal.config import load_config
-    from segal.utils.distributed import launched
 
     with errors_as_lines(args.debug):
-        cfg = load_config(args.config, args.cfg_options)
+        cfg = load_config(args.config, args.cfg_options)  # a typo is reported before the heavy imports below
+        from segal.apis import run_experiment
+        from segal.utils.distributed import launched
+
         if args.seed is not None:
             cfg.seed = args.seed
         with launched(args.launcher, cfg):

@@ -7,11 +7,11 @@ after loading, so the file checks itself wherever it is copied.
 """
 import hashlib
 import numbers
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 _CHUNK = 1 << 20
 
@@ -26,7 +26,8 @@ def file_sha256(path) -> str:
 
 
 def _feed(digest, obj: Any) -> None:
-    if isinstance(obj, torch.Tensor):
+    torch = sys.modules.get("torch")  # a tensor exists only once torch is imported; importing it here costs seconds
+    if torch is not None and isinstance(obj, torch.Tensor):
         flat = obj.detach().cpu().contiguous().reshape(-1)
         digest.update(f"tensor:{obj.dtype}:{tuple(obj.shape)}:".encode())
         digest.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")

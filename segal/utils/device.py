@@ -12,11 +12,14 @@ def resolve_device(device: str = "auto") -> torch.device:
             ``torch.device`` accepts, e.g. ``"cpu"`` or ``"cuda:1"``.
 
     Raises:
-        ValueError: ``device`` asks for CUDA on a machine without it.
+        ValueError: ``device`` is no device torch knows, or asks for CUDA on a machine without it.
     """
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InvalidValue(f"device={device!r} is not a device; use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise InvalidValue(f"device={device!r} but CUDA is not available here; use 'auto' or 'cpu'")
     return resolved

@@ -11,8 +11,6 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
-import torch
-
 from ..errors import SegalError
 from .checksums import file_sha256
 
@@ -90,6 +88,8 @@ def atomic_save_torch(obj: Any, path: PathLike) -> str:
         The SHA-256 hex digest of the bytes written.
     """
     buffer = io.BytesIO()
+    import torch  # here, not at the top: the config tools read and write JSON through this module at start-up
+
     torch.save(obj, buffer)
     data = buffer.getbuffer()
     atomic_write_bytes(path, data)
@@ -134,6 +134,8 @@ def load_torch_file(path: PathLike, device="cpu", sha256: Optional[str] = None) 
         raise ChecksumMismatch(f"{path} is corrupt or was changed: its SHA-256 differs from the one its run "
                                f"recorded in state.json; segal does not use it")
     try:
+        import torch
+
         loaded = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError:
         raise UnreadableFileError(

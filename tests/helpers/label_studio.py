@@ -1,21 +1,27 @@
 """A real Label Studio server for the tests: started on a free localhost port, driven through its REST API.
 
 The server runs from its own virtual environment (:mod:`helpers.tool_envs`),
-with sqlite in a temporary data folder, local-file serving from the dataset
-root, and an API token given at start-up.
+with sqlite in a temporary data folder and local-file serving from the dataset
+root. It authenticates API calls as a fresh install does (legacy tokens are
+off since 1.22): the user logs in, creates a personal access token (a JWT
+refresh token; *Account & Settings -> Personal Access Token* in the web UI),
+exchanges it at ``POST /api/token/refresh/`` for an access token and sends
+``Authorization: Bearer <access>``, refreshing it when it expires.
 """
+import http.cookiejar
 import json
 import os
 import socket
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 from helpers.tool_envs import tool_python
 
-USER, PASSWORD, TOKEN = "annotator@segal.test", "segal-annotator-1", "segaltoken0123456789"
+USER, PASSWORD = "annotator@segal.test", "segal-annotator-1"
 #: Seconds to wait for ``/health``; the server took about 150 s on a busy 2-core machine.
 START_TIMEOUT = 600
 
@@ -35,15 +41,17 @@ class LabelStudio:
         self.log = data_dir / "server.log"
         env = {**os.environ, "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED": "true",
                "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT": str(document_root),
-               "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true", "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
+               "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
                "LATEST_VERSION_CHECK": "false", "COLLECT_ANALYTICS": "false"}  # nothing leaves the machine
-        command = [str(tool_python("label-studio").parent / "label-studio"), "start", "--no-browser", "--port",
-                   str(self.port), "--data-dir", str(data_dir), "--username", USER, "--password", PASSWORD,
-                   "--user-token", TOKEN]
+        command = [str(tool_python("label-studio").parent / "label-studio"), "start", "--no-browser",
+                   "--internal-host", "127.0.0.1", "--port", str(self.port), "--data-dir", str(data_dir),
+                   "--username", USER, "--password", PASSWORD]
         with open(self.log, "w") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
                                             start_new_session=True)
         self._wait_until_up()
+        self.personal_token = self._create_personal_token()
+        self.access = None
 
     def _wait_until_up(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
@@ -63,15 +71,45 @@ class LabelStudio:
     def log_tail(self, lines: int = 30) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
+    def _create_personal_token(self) -> str:
+        """What a user does once in the web UI: log in, create a personal access token."""
+        jar = http.cookiejar.CookieJar()
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        browser.open(f"{self.url}/user/login/", timeout=60).read()
+        csrf = next(cookie.value for cookie in jar if cookie.name == "csrftoken")
+        form = urllib.parse.urlencode({"csrfmiddlewaretoken": csrf, "email": USER, "password": PASSWORD}).encode()
+        browser.open(urllib.request.Request(f"{self.url}/user/login/", data=form,
+                                            headers={"Referer": f"{self.url}/user/login/"}), timeout=60).read()
+        csrf = next(cookie.value for cookie in jar if cookie.name == "csrftoken")
+        created = browser.open(urllib.request.Request(
+            f"{self.url}/api/token/", data=b"{}", method="POST",
+            headers={"X-CSRFToken": csrf, "Referer": f"{self.url}/", "Content-Type": "application/json"}), timeout=60)
+        return json.loads(created.read())["token"]
+
+    def _refresh_access(self) -> None:
+        """``POST /api/token/refresh/`` with the personal access token gives a short-lived access token."""
+        request = urllib.request.Request(f"{self.url}/api/token/refresh/", method="POST",
+                                         data=json.dumps({"refresh": self.personal_token}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            self.access = json.loads(answer.read())["access"]
+
     def call(self, method: str, path: str, body=None, raw: bool = False):
-        request = urllib.request.Request(
-            self.url + path, method=method, data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"Token {TOKEN}", "Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=120) as answer:
-                data = answer.read()
-        except urllib.error.HTTPError as err:
-            raise RuntimeError(f"{method} {path}: {err.code} {err.read()[:500]!r}") from None
+        if self.access is None:
+            self._refresh_access()
+        for attempt in range(2):
+            request = urllib.request.Request(
+                self.url + path, method=method, data=None if body is None else json.dumps(body).encode(),
+                headers={"Authorization": f"Bearer {self.access}", "Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=120) as answer:
+                    data = answer.read()
+                break
+            except urllib.error.HTTPError as err:
+                if err.code == 401 and attempt == 0:  # the access token expired: exchange the PAT again
+                    self._refresh_access()
+                    continue
+                raise RuntimeError(f"{method} {path}: {err.code} {err.read()[:500]!r}") from None
         return data if raw else json.loads(data or b"null")
 
     def stop(self) -> None:
