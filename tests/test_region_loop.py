@@ -112,15 +112,23 @@ def test_a_run_killed_inside_a_region_step_resumes_exactly(region_run, city, tmp
 
 
 @pytest.mark.slow
-def test_an_edited_region_state_is_refused(region_run, city, tmp_path):
+@pytest.mark.parametrize("edit, expected", [
+    (lambda rows: rows.append(list(rows[0])), "region labels are not valid"),  # a region labelled twice
+    (lambda rows: rows[0].__setitem__(1, 100_000), "name region 100000 of image"),  # a region the image lacks
+])
+def test_an_edited_region_state_is_refused_before_anything_runs(region_run, city, tmp_path, edit, expected):
+    from segal.engine.run_state import write_run_state
+
     work = tmp_path / "run"
     shutil.copytree(region_run[0], work)
     state = read_state(work)
-    state["regions"].append(list(state["regions"][0]))  # a region labelled twice
+    edit(state["regions"])
     state.pop("digest")
-    (work / "state.json").write_text(json.dumps(state))
-    with pytest.raises(Exception, match="region labels are not valid"):
+    write_run_state(work / "state.json", state)  # signed again: only the region checks can catch it
+    before = {p: p.read_bytes() for p in work.rglob("*") if p.is_file()}
+    with pytest.raises(Exception, match=expected):
         run_experiment(load_config(CONFIG, options(city, **{"protocol.num_steps": 3})), work, resume=True)
+    assert {p: p.read_bytes() for p in work.rglob("*") if p.is_file()} == before, "no step was committed"
 
 
 @pytest.mark.parametrize("extra, words", [
@@ -129,6 +137,7 @@ def test_an_edited_region_state_is_refused(region_run, city, tmp_path):
     ({"dataset.regions": None}, ["needs dataset.regions"]),
     ({"dataset.regions": "SLIC"}, ["dataset.regions must be"]),
     ({"protocol.budget": dict(unit="pixels", per_step=100)}, ["per_step=100 pixels", "less than one region"]),
+    ({"protocol.budget": dict(unit="pixels", per_step=10**7)}, ["steps asks for", "the pool holds"]),
     ({"protocol.budget.per_step": 0}, ["protocol.budget.per_step", "at least"]),
     ({"protocol.step_size": 4}, ["protocol.step_size and protocol.budget"]),
     ({"loop.oracle": dict(type="simulated", region_label="majority")}, ["region_label", "majority"]),

@@ -1,7 +1,12 @@
 """Regions, their cache, the region oracle, region labels and budgets."""
+import io
 import json
 import logging
+import shutil
+import zipfile
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from helpers.cityscapes import write_random_cityscapes
@@ -72,12 +77,55 @@ def test_a_corrupt_cache_file_is_named_discarded_and_computed_again(city, caplog
     else:  # a valid file of another image size: its shape does not match
         path.write_bytes(dataset.regions.cache_path(1).read_bytes())
         from segal.data.regions import encode
-        path.write_bytes(encode(np.zeros((5, 5), np.int64)))
+        path.write_bytes(encode(np.zeros((5, 5), np.int64), "0" * 64))
     with caplog.at_level(logging.WARNING, logger="segal"):
         np.testing.assert_array_equal(dataset.region_map(1), expected)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and str(path) in warnings[0] and "\n" not in warnings[0]
     assert path.is_file(), "the map is cached again"
+
+
+def _declaring_a_huge_map(path):
+    """A 300-byte cache file whose map declares 100000 x 100000 uint32 (40 GB) and holds nothing."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<u4", "fortran_order": False, "shape": (100000, 100000)})
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("regions.npy", b"\x93NUMPY\x01\x00" + header.getvalue()[8:])
+        for name in ("digest.npy", "image.npy"):
+            member = io.BytesIO()
+            np.save(member, np.array("0" * 64))
+            archive.writestr(name, member.getvalue())
+
+
+def test_a_cache_file_declaring_a_huge_map_is_discarded_unread(city, caplog):
+    dataset = Cityscapes(str(city), regions=dict(type="Grid", size=8))
+    expected = dataset.region_map(1)
+    path = dataset.regions.cache_path(1)
+    _declaring_a_huge_map(path)
+    assert path.stat().st_size < 2000
+    with caplog.at_level(logging.WARNING, logger="segal"):
+        np.testing.assert_array_equal(dataset.region_map(1), expected)
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert str(path) in warning and "declared uint32 (100000, 100000)" in warning
+    np.testing.assert_array_equal(dataset.region_map(1), expected)  # cached again, and read without a warning
+
+
+def test_an_image_replaced_by_another_of_the_same_name_and_size_gets_its_own_regions(city, tmp_path, caplog):
+    root = Path(shutil.copytree(city, tmp_path / "city"))
+    spec = dict(type="SLIC", n_segments=12, compactness=10)
+    dataset = Cityscapes(str(root), regions=spec)
+    old = dataset.region_map(0)
+    image = Path(dataset.image_path(0))
+    height, width = cv2.imread(str(image)).shape[:2]
+    rows, cols = np.mgrid[:height, :width]
+    other = np.where((rows * width < cols * height)[..., None], 255, 0).astype(np.uint8).repeat(3, 2)
+    cv2.imwrite(str(image), other)  # another scene (a bright triangle), same name and size
+    fresh = Cityscapes(str(tmp_path / "city"), regions={**spec, "cache_dir": str(tmp_path / "fresh_cache")})
+    with caplog.at_level(logging.WARNING, logger="segal"):
+        replaced = Cityscapes(str(root), regions=spec).region_map(0)
+    np.testing.assert_array_equal(replaced, fresh.region_map(0))
+    assert not np.array_equal(replaced, old), "the old image's cached map is not used"
+    assert any("another image of the same name" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize("bad, key", [(dict(type="Superpixel"), "dataset.regions"),

@@ -84,6 +84,8 @@ STATE_CASES = [
     ("checksum of the latest checkpoint dropped", _signed(lambda s: s["checkpoints"].pop(s["checkpoint"])),
      ["'checkpoints'", "step_2.pth"]),
     ("edited without its digest", _raw(_set(["records", 0, "accuracy"], 0.99)), ["state.json", "corrupt or was edited"]),
+    ("edited, its digest removed", _raw(lambda s: s.pop("digest") and s["records"][0].update(accuracy=0.99)),
+     ["state.json has checkpoint checksums but no digest", "the digest was removed"]),
 ]
 
 

@@ -4,9 +4,12 @@ A region map is ``[H, W]`` int64 at the label's full resolution, with region
 ids ``0 .. R-1`` (every id present). Maps are computed once per image and
 cached on disk as ``<cache>/<key>/<image path below data_root>.npz``, where
 ``key`` digests the region settings: a changed setting never reads an old
-cache. A cache file that fails its checks (unreadable, wrong shape, a digest
-that does not match its contents) is discarded with a warning naming it, and
-the map is computed again.
+cache. Each file also records the SHA-256 of the image it was computed from,
+so an image replaced by another of the same name and size is not given the
+old image's regions. A cache file that fails its checks (unreadable, a header
+declaring another shape or type than the image's map, wrong contents, another
+image's digest) is discarded with a warning naming it, before its array is
+read, and the map is computed again.
 """
 import hashlib
 import io
@@ -21,12 +24,13 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..errors import InvalidValue
+from ..utils.checksums import file_sha256
 from ..utils.io import atomic_write_bytes
 
 logger = logging.getLogger("segal")
 
 #: Bumped whenever the computation of a region map changes, so old caches are not read.
-REGION_FORMAT = 1
+REGION_FORMAT = 2
 REGION_TYPES = {"SLIC": ("n_segments", "compactness", "sigma"), "Grid": ("size",)}
 OPTIONAL_KEYS = ("cache_dir",)
 
@@ -102,22 +106,57 @@ def _digest(regions: np.ndarray) -> str:
     return hashlib.sha256(repr(regions.shape).encode() + regions.tobytes()).hexdigest()
 
 
-def encode(regions: np.ndarray) -> bytes:
-    """A region map as the bytes of a cache file (compressed, with its digest)."""
+def encode(regions: np.ndarray, image_digest: str) -> bytes:
+    """A region map as the bytes of a cache file (compressed, with its digest and its image's SHA-256)."""
     dtype = np.uint16 if regions.max(initial=0) < 2 ** 16 else np.uint32
     stored = regions.astype(dtype)
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, regions=stored, digest=np.array(_digest(stored)))
+    np.savez_compressed(buffer, regions=stored, digest=np.array(_digest(stored)), image=np.array(image_digest))
     return buffer.getvalue()
 
 
-def decode(path: Path, shape: tuple) -> Optional[np.ndarray]:
+#: What a cache file's members may declare: the map, and two digest strings.
+_MEMBERS = {"regions.npy": (np.dtype(np.uint16), np.dtype(np.uint32)), "digest.npy": None, "image.npy": None}
+_DIGEST_BYTES = 64 * 4 + 1024  # a 64-character unicode scalar, with the .npy header
+
+
+def _check_members(path: Path, shape: tuple) -> Optional[str]:
+    """Why the file's declared contents are not a cache of a ``shape`` map (``None``: they are), read from the
+    zip directory and the arrays' headers only, so a file declaring a huge array is refused unread."""
+    with zipfile.ZipFile(path) as archive:
+        infos = {info.filename: info for info in archive.infolist()}
+        if set(infos) != set(_MEMBERS):
+            return f"it holds {sorted(infos)}"
+        for name, dtypes in _MEMBERS.items():
+            info = infos[name]
+            if dtypes is None:
+                if info.file_size > _DIGEST_BYTES:
+                    return f"its {name} declares {info.file_size} bytes"
+                continue
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                    np.lib.format.read_array_header_2_0
+                declared, _, dtype = read_header(member)
+            if tuple(declared) != tuple(shape) or dtype not in dtypes:
+                return f"its map is declared {dtype} {tuple(declared)}, the image's is {tuple(shape)}"
+            if info.file_size > np.prod(shape, dtype=np.int64) * dtype.itemsize + 4096:
+                return f"its {name} declares {info.file_size} bytes"
+    return None
+
+
+def decode(path: Path, shape: tuple, image_digest: str) -> Optional[np.ndarray]:
     """The map in a cache file if it passes every check, else ``None`` (the file is then removed)."""
     try:
+        wrong = _check_members(path, shape)
+        if wrong is not None:
+            return _discard(path, wrong)
         with np.load(path, allow_pickle=False) as saved:
-            stored, digest = saved["regions"], str(saved["digest"])
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+            stored, digest, image = saved["regions"], str(saved["digest"]), str(saved["image"])
+    except (OSError, ValueError, KeyError, EOFError, MemoryError, zipfile.BadZipFile, zlib.error) as err:
         return _discard(path, f"it cannot be read ({type(err).__name__})")
+    if image != image_digest:
+        return _discard(path, "it was computed from another image of the same name (the image's SHA-256 differs)")
     if stored.dtype not in (np.uint16, np.uint32) or stored.shape != tuple(shape) or digest != _digest(stored):
         return _discard(path, f"its map ({stored.dtype}, {stored.shape}) does not match its digest or the "
                               f"image's size {tuple(shape)}")
@@ -161,9 +200,9 @@ class RegionMaps:
 
     def __call__(self, idx: int) -> np.ndarray:
         """``[H, W]`` int64 region ids of a global id, read from the cache or computed and cached."""
-        path = self.cache_path(idx)
+        path, image_digest = self.cache_path(idx), file_sha256(self._image_path(idx))
         if path.is_file():
-            regions = decode(path, self._image_shape(idx))
+            regions = decode(path, self._image_shape(idx), image_digest)
             if regions is not None:
                 return regions
         regions = self.spec.compute(self._read_image(idx))
@@ -171,7 +210,7 @@ class RegionMaps:
         settings_file = self.folder / "settings.json"
         if not settings_file.is_file():
             atomic_write_bytes(settings_file, json.dumps(self.spec.settings, indent=2).encode())
-        atomic_write_bytes(path, encode(regions))
+        atomic_write_bytes(path, encode(regions, image_digest))
         return regions
 
 

@@ -32,12 +32,17 @@ def region_mode(dataset) -> bool:
     return getattr(dataset, "regions", None) is not None
 
 
-def check_budget_settings(budget: Optional[Budget], scorer: Scorer, dataset, pool_ids: np.ndarray) -> None:
+def check_budget_settings(budget: Optional[Budget], scorer: Scorer, dataset, pool_ids: np.ndarray,
+                          num_steps: Optional[int] = None) -> None:
     """Refuses, before anything is written, a budget the dataset or the scorer cannot serve.
+
+    Args:
+        num_steps: The steps the run plans; with it, a pixel budget the pool cannot pay for is refused too.
 
     Raises:
         InvalidValue: A unit that does not fit the mode, a scorer that cannot
-            score regions or order images by cost, or a budget below one unit.
+            score regions or order images by cost, a budget below one unit, or
+            pixel budgets of all steps beyond the pool's pixels.
     """
     if budget is None:
         return
@@ -65,6 +70,12 @@ def check_budget_settings(budget: Optional[Budget], scorer: Scorer, dataset, poo
             unit = "region" if region_mode(dataset) else "image"
             raise InvalidValue(f"protocol.budget.per_step={budget.per_step} pixels is less than one {unit} "
                                f"(about {smallest:,} pixels at {width}x{height}); raise it")
+        if num_steps:
+            pool_pixels = sum(int(np.prod(image_size(dataset.image_path(int(i))))) for i in pool_ids)
+            if budget.per_step * num_steps > pool_pixels:
+                raise InvalidValue(f"protocol.budget.per_step={budget.per_step:,} pixels for {num_steps} steps asks "
+                                   f"for {budget.per_step * num_steps:,} pixels; the pool holds {pool_pixels:,}; "
+                                   f"lower the budget or protocol.num_steps")
 
 
 def select_regions(scorer: Scorer, ctx: ScoringContext, regions: RegionLabels, budget: Budget,

@@ -150,7 +150,8 @@ class ActiveLoop:
                                     f"choose another --work-dir")
             rng = np.random.default_rng(derive_seed(self.seed, 0, "protocol"))
             pool, protocol_info = self.protocol.build(self.dataset, rng)
-            check_budget_settings(self.protocol.budget, self.scorer, self.dataset, pool.ids(Split.POOL))
+            check_budget_settings(self.protocol.budget, self.scorer, self.dataset, pool.ids(Split.POOL),
+                                  self.schedule.num_steps)
             if self.ledger is not None:
                 protocol_info["costs"] = self.ledger.pool_totals(pool)
             self.state = LoopState(pool, [], protocol_info, regions=RegionLabels(pool) if region_mode(self.dataset)
@@ -356,5 +357,7 @@ class ActiveLoop:
         load_weights(self.model, checkpoint["state_dict"], self.work_dir / state["checkpoint"])
         logger.info("resuming %s after step %d", self.work_dir, last_step)
         pool = restored_pool(state)
-        regions = restored_regions(state, pool) if region_mode(self.dataset) else None
+        regions = restored_regions(state, pool, self.folder.state_path,
+                                   lambda image: int(self.dataset.region_map(image).max()) + 1) \
+            if region_mode(self.dataset) else None
         return LoopState(pool, state["records"], state["protocol"], dict(state.get("checkpoints", {})), regions)

@@ -11,7 +11,7 @@ import json
 import math
 import numbers
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 import numpy as np
 
@@ -178,6 +178,9 @@ def read_run_state(path: Path, num_ids: Optional[int] = None) -> dict:
     if "digest" in state and state["digest"] != _state_digest(state):
         raise ChecksumMismatch(f"{path} is corrupt or was edited: its contents differ from the digest saved with "
                                f"them; segal does not use it")
+    if "digest" not in state and "checkpoints" in state:  # the versions that write checkpoint sums write the digest
+        raise ChecksumMismatch(f"{path} has checkpoint checksums but no digest: the digest was removed, so its "
+                               f"contents cannot be checked; segal does not use it")
     for key, kind in STATE_KEYS.items():
         if not isinstance(state.get(key), kind) or (kind is int and isinstance(state.get(key), bool)):
             article = "an" if kind is int else "a"
@@ -208,17 +211,33 @@ def restored_pool(state: dict) -> ActivePool:
     return ActivePool.from_state_dict(state["pool"])
 
 
-def restored_regions(state: dict, pool: ActivePool, path: Optional[Path] = None) -> RegionLabels:
+def restored_regions(state: dict, pool: ActivePool, path: Optional[Path] = None,
+                     region_count: Optional[Callable[[int], int]] = None) -> RegionLabels:
     """The region labels of a region-mode state (none yet when it has no ``regions``), checked against ``pool``.
 
+    Args:
+        region_count: Image id -> its number of regions; with it, every row's region id is checked too.
+
     Raises:
-        RunStateError: A row is malformed or labels a region the pool does not allow.
+        RunStateError: A row is malformed, labels a region the pool does not allow, or (with ``region_count``)
+            names a region its image does not have.
     """
     regions = RegionLabels(pool)
+    rows = state.get("regions", [])
     try:
-        regions.load_state_dict(state.get("regions", []))
+        regions.load_state_dict(rows)
     except PoolError as err:
         raise RunStateError(f"{path or 'state.json'}: its region labels are not valid: {err}") from None
+    if region_count is not None:
+        highest = {}
+        for image, region, _ in rows:
+            highest[image] = max(highest.get(image, -1), region)
+        for image, region in sorted(highest.items()):
+            count = region_count(image)
+            if region >= count:
+                raise RunStateError(f"{path or 'state.json'}: its region labels name region {region} of image "
+                                    f"{image}, which has {count} regions; the file was edited, or the dataset's "
+                                    f"region settings changed")
     return regions
 
 
