@@ -75,6 +75,11 @@ def add_launcher(parser: argparse.ArgumentParser) -> None:
                              "'none' (default): a single process")
 
 
+def counted(n: int, noun: str) -> str:
+    """``'1 task'``, ``'3 tasks'``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def default_work_dir(config_path: str) -> str:
     """``work_dirs/<config file stem>``."""
     return str(Path("work_dirs") / Path(config_path).stem)

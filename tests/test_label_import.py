@@ -92,7 +92,7 @@ def test_a_labelstudio_export_becomes_label_files_and_a_rerun_changes_nothing(pe
     load_tool("import_labels").main([str(export), "--from", "labelstudio", "--data-root", str(root),
                                      "--state", str(pending.state)])
     out = capsys.readouterr().out
-    assert "wrote 2 label files" in out and "1 tasks have no finished annotation yet" in out
+    assert "wrote 2 label files" in out and "1 task without a finished annotation yet" in out
     assert np.array_equal(cv2.imread(str(label_file(root, tasks[0])), cv2.IMREAD_UNCHANGED), truth)
     accepted_truth = np.zeros_like(truth)
     for name, mask in prediction_layers(tasks[1]):
@@ -156,7 +156,7 @@ def test_overlaps_go_to_the_later_layer_and_are_counted(pending, tasks, tmp_path
     export = write_export(tmp_path / "export.json", [finished(tasks[0], _overlapping(tasks[0]), 1)])
     import_ok(export, root)
     assert (cv2.imread(str(label_file(root, tasks[0])), cv2.IMREAD_UNCHANGED) == name2label["sky"].id).all()
-    assert "1 tasks had overlapping layers of different classes (8192 pixels in all)" in capsys.readouterr().out
+    assert "1 task had overlapping layers of different classes (8192 pixels in all)" in capsys.readouterr().out
 
 
 def test_images_outside_the_dataset_or_not_pending_are_refused(pending, tasks, tmp_path, capsys):

@@ -107,7 +107,7 @@ def test_select_label_in_label_studio_import_and_train(exported_run, label_studi
     export.write_bytes(label_studio.call("GET", f"/api/projects/{project['id']}/export?exportType=JSON", raw=True))
     result = run_tool("import_labels.py", str(export), "--from", "labelstudio", "--data-root", str(root),
                       "--state", str(work / "state.json"))
-    assert "wrote 2 label files" in result.stdout and "1 tasks had overlapping layers" in result.stdout
+    assert "wrote 2 label files" in result.stdout and "1 task had overlapping layers" in result.stdout
     for relative, truth in submitted.items():
         label = root / relative.replace("leftImg8bit/", "gtFine/", 1).replace("_leftImg8bit.png", "_gtFine_labelIds.png")
         assert np.array_equal(cv2.imread(str(label), cv2.IMREAD_UNCHANGED), truth), relative

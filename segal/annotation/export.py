@@ -5,7 +5,6 @@ Each selected image goes out with the model's prediction as pre-annotation
 formats are written by :mod:`.labelstudio` and :mod:`.cvat`, from the images
 that :mod:`.pre_annotation` reads.
 """
-import logging
 from pathlib import Path
 from typing import List, Optional
 
@@ -14,8 +13,6 @@ from .cvat import write_cvat_archives
 from .label_scheme import LabelScheme
 from .labelstudio import LOCAL_FILES, write_labelstudio_project
 from .selection_file import read_selection
-
-logger = logging.getLogger("segal")
 
 #: The annotation tools segal exports to and imports from.
 TOOLS = ("labelstudio", "cvat")
@@ -49,6 +46,4 @@ def export_selection(selection_json, to: str, out, image_root: Optional[str] = N
                                             progress)
     else:
         written = write_cvat_archives(selection, scheme, out, image_root or "", progress)
-    logger.info("exported %d images of %s for %s: %s", len(selection.images), selection.path, to,
-                ", ".join(str(path) for path in written))
     return written

@@ -5,7 +5,7 @@
 
 Installed as the ``segal-import-labels`` command; ``python tools/import_labels.py`` runs the same ``main``.
 """
-from ..cli import errors_as_lines, setup_logging, tool_parser
+from ..cli import counted, errors_as_lines, setup_logging, tool_parser
 
 EXAMPLE = """examples:
   # a Label Studio JSON export -> gtFine/train/<city>/<name>_gtFine_labelIds.png, checked against the run
@@ -41,12 +41,12 @@ def main(argv=None) -> None:
         report = import_labels(args.export, args.source, args.data_root, args.split, args.state, args.overwrite,
                                args.overlap)
     if report.overlaps:
-        print(f"{len(report.overlaps)} tasks had overlapping layers of different classes "
+        print(f"{counted(len(report.overlaps), 'task')} had overlapping layers of different classes "
               f"({sum(report.overlaps.values())} pixels in all); the later layer won (--overlap refuse refuses them)")
     if report.unfinished:
-        print(f"{len(report.unfinished)} tasks have no finished annotation yet, left out: "
+        print(f"{counted(len(report.unfinished), 'task')} without a finished annotation yet, left out: "
               f"{', '.join(report.unfinished[:5])}" + (" ..." if len(report.unfinished) > 5 else ""))
-    print(f"wrote {len(report.written)} label files, {len(report.unchanged)} already up to date"
+    print(f"wrote {counted(len(report.written), 'label file')}, {len(report.unchanged)} already up to date"
           + (f"; e.g. {report.written[0]}" if report.written else ""))
     if not args.state:
         print("without --state, images were not checked against a run's pending annotation step")

@@ -253,9 +253,10 @@ class ActiveLoop:
             record["n_pseudo_labelled"] = int(len(pseudo_labelled(state.records)[0]))
         record.update(self._select(state, step) if select else self._selection_fields([]))
         metric = headline_metric(record)
+        planned = max(self.schedule.num_steps, step)
         logger.info(
-            "step %d/%d: %d labelled, test %s %.4f, mistake rate %s (train %.1fs, select %.1fs)",
-            step, max(self.schedule.num_steps, step), len(labelled), metric, record[metric],
+            "step %s: %d labelled, test %s %.4f, mistake rate %s (train %.1fs, select %.1fs)",
+            f"{step}/{planned}" if planned else step, len(labelled), metric, record[metric],
             "-" if record["mistake_rate"] is None else f"{record['mistake_rate']:.3f}",
             trained - started, time.perf_counter() - trained,
         )

@@ -305,5 +305,7 @@ class HoldoutLossChangeApprox(Scorer):
         def element_losses(params):  # pseudo-label loss per sample or pixel
             return F.cross_entropy(self.probe.logits(params, z), pseudo, reduction="none")
 
-        _, along_holdout_grad = jvp(element_losses, (self.probe.params,), (self.holdout_grad,))
+        with warnings.catch_warnings():  # torch's own forward-mode code scripts a helper on first use
+            warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
+            _, along_holdout_grad = jvp(element_losses, (self.probe.params,), (self.holdout_grad,))
         return -along_holdout_grad.double()
