@@ -295,7 +295,7 @@ def bench_config(args, device: torch.device):
         sizes.update(num_train=12, num_val=2, initial=4, holdout=2, step=2, batch=2, epochs=1)
     data_root = Path(args.data_root) / f"{height}x{width}_{sizes['num_train']}"
     cfg = load_config(str(CONFIG), {
-        "dataset.data_root": str(data_root), "dataset.height": height, "dataset.width": width,
+        "dataset.data_root": str(data_root), "dataset.generate": True, "dataset.height": height, "dataset.width": width,
         "dataset.num_train": sizes["num_train"], "dataset.num_val": sizes["num_val"], "dataset.train_pipeline": [],
         "dataset.workers": sizes["workers"],  # processes generating the images, once, before the timed run
         "protocol.initial_size": sizes["initial"], "protocol.holdout_size": sizes["holdout"],

@@ -35,7 +35,7 @@ def config_options(device: str, quick: bool, data_root: str) -> dict:
     cuda = device == "cuda"
     height, width = (32, 64) if quick else (512, 1024) if cuda else (64, 128)
     num_train = 24 if quick else 288 if cuda else 64
-    return {"dataset.data_root": f"{data_root}/{height}x{width}_{num_train}", "dataset.height": height,
+    return {"dataset.data_root": f"{data_root}/{height}x{width}_{num_train}", "dataset.generate": True, "dataset.height": height,
             "dataset.width": width, "dataset.num_train": num_train, "dataset.num_val": 4, "dataset.train_pipeline": [],
             "protocol.initial_size": 8, "protocol.holdout_size": 8 if not cuda else 16, "protocol.step_size": 4,
             "loop.score_batch_size": 4 if not cuda else 8, "loop.progress": False, "device": device,

@@ -20,7 +20,7 @@ from .utils.io import atomic_write_text, read_json
 RESUMABLE_CHANGES = ("protocol.num_steps", "work_dir")
 # Keys that change how a run is executed or shown, not what it computes.
 RUNTIME_KEYS = ("work_dir", "device", "dist", "loop.progress", "loop.tensorboard", "loop.num_workers",
-                "train.num_workers", "loop.keep_checkpoints", "train.checkpoint_interval")
+                "train.num_workers", "loop.keep_checkpoints", "train.checkpoint_interval", "dataset.generate")
 #: Keys left out of a run's identity (its config hash): runs that differ only in them are the same experiment
 #: (``protocol.num_steps``: a run extended by more steps; ``seed``: recorded beside the hash).
 IDENTITY_EXCLUDED = RUNTIME_KEYS + ("protocol.num_steps", "seed")

@@ -185,7 +185,7 @@ def test_cifar10_resnet_config_runs_on_files_in_torchvision_format(tmp_path):
 @pytest.mark.parametrize("name", ["holdout-loss-change", "holdout-loss-change_pixels"])
 def test_segmentation_loop_records_miou_and_selected_pixels(tmp_path, name):
     overrides = {
-        **QUIET, "dataset.data_root": str(tmp_path / "city"), "dataset.num_train": 14, "dataset.num_val": 4,
+        **QUIET, "dataset.data_root": str(tmp_path / "city"), "dataset.generate": True, "dataset.num_train": 14, "dataset.num_val": 4,
         "dataset.height": 32, "dataset.width": 64, "dataset.workers": 1,
         "dataset.train_pipeline": [dict(type="HorizontalFlip", p=0.5)],
         "protocol.initial_size": 4, "protocol.holdout_size": 3, "protocol.step_size": 2, "protocol.num_steps": 2,

@@ -27,7 +27,7 @@ CONFIG = str(REPO / "configs/synthetic_city/deeplabv3plus-r18_holdout-loss-chang
 
 
 def options(data_root, **extra):
-    base = {"dataset.data_root": str(data_root), "dataset.num_train": 40, "dataset.num_val": 6,
+    base = {"dataset.data_root": str(data_root), "dataset.generate": True, "dataset.num_train": 40, "dataset.num_val": 6,
             "dataset.regions": dict(type="Grid", size=16), "protocol.initial_size": 4, "protocol.holdout_size": 4,
             "protocol.step_size": None, "protocol.budget": dict(unit="regions", per_step=12),
             "protocol.num_steps": 2, "train.max_epochs": 2, "train.patience": 1, "train.checkpoint_interval": 1,

@@ -25,10 +25,10 @@ def run_tool(tool, *args):
 @pytest.fixture(scope="module")
 def city(tmp_path_factory):
     root = tmp_path_factory.mktemp("seg")
-    options = ["dataset.data_root=" + str(root / "city"), "dataset.num_train=6", "dataset.num_val=3",
+    options = ["dataset.data_root=" + str(root / "city"), "dataset.generate=True", "dataset.num_train=6", "dataset.num_val=3",
                "dataset.height=32", "dataset.width=64", "dataset.workers=1", "loop.progress=False", "device=cpu"]
     config = REPO / "configs/synthetic_city/deeplabv3plus-r18_entropy.py"
-    cfg = load_config(str(config), {"dataset.data_root": str(root / "city"), "dataset.num_train": 6,
+    cfg = load_config(str(config), {"dataset.data_root": str(root / "city"), "dataset.generate": True, "dataset.num_train": 6,
                                     "dataset.num_val": 3, "dataset.height": 32, "dataset.width": 64, "dataset.workers": 1})
     dataset = SyntheticCity(**{k: v for k, v in cfg.dataset.items() if k != "type"})
     torch.manual_seed(0)

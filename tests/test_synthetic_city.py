@@ -8,6 +8,7 @@ import torch
 from segal.data import SyntheticCity
 from segal.data.cityscapes import LABEL_ID_TO_TRAIN_ID, TRAIN_CLASSES, read_train_ids
 from segal.data.cityscapes_prep import convert_to_train_ids, write_split_lists
+from segal.data.classification import DatasetFilesNotFound
 from segal.data.synthetic_city import draw_scene, generate
 
 
@@ -41,9 +42,12 @@ def test_class_frequencies_are_skewed_like_cityscapes():
     assert share.max() / share[share > 0].min() > 100, "frequencies span orders of magnitude"
 
 
-def test_dataset_generates_once_and_refuses_other_options(tmp_path):
+def test_dataset_generates_once_when_asked_and_refuses_other_options(tmp_path):
     root = tmp_path / "city"
-    ds = SyntheticCity(str(root), num_train=6, num_val=3, height=32, width=64, workers=1)
+    with pytest.raises(DatasetFilesNotFound, match="no generated dataset in .*city .dataset.data_root.; generate it"):
+        SyntheticCity(str(root), num_train=6, num_val=3, height=32, width=64, workers=1)  # a mistyped data_root
+    assert not root.exists(), "nothing is generated unless asked"
+    ds = SyntheticCity(str(root), num_train=6, num_val=3, height=32, width=64, workers=1, generate=True)
     assert len(ds) == 9 and ds.is_test.sum() == 3
     assert json.loads((root / "synthetic_city.json").read_text())["num_train"] == 6
     stamp = ds.images[0].stat().st_mtime_ns
@@ -79,7 +83,7 @@ def test_a_relative_data_root_is_found_beside_the_config_from_another_folder(tmp
     elsewhere.mkdir()
     config = project / "configs" / "city.py"
     config.touch()
-    cfg = Config(dict(dataset=dict(type="SyntheticCity", data_root="data/city", num_train=6, num_val=3, height=32,
+    cfg = Config(dict(dataset=dict(type="SyntheticCity", data_root="data/city", generate=True, num_train=6, num_val=3, height=32,
                                    width=64, workers=1)), filename=str(config))
     monkeypatch.chdir(project)
     first = build_dataset(cfg)  # generated in the current folder, the project

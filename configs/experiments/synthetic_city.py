@@ -7,5 +7,5 @@ experiment = dict(
     config='configs/synthetic_city/deeplabv3plus-r18_{scorer}.py',
     scorers=['random', 'mc-dropout', 'holdout-loss-change-approx', 'holdout-loss-change'],
     seeds=[0, 1, 2],
-    cfg_options={'loop.progress': False, 'protocol.num_steps': 5, 'train.max_epochs': 15},
+    cfg_options={'loop.progress': False, 'dataset.generate': True, 'protocol.num_steps': 5, 'train.max_epochs': 15},
 )

@@ -9,7 +9,7 @@ experiment = dict(
     config='configs/synthetic_city/deeplabv3plus-r18_{scorer}.py',
     scorers=['random', 'entropy', 'holdout-loss-change-approx', 'holdout-loss-change'],
     seeds=[0, 1, 2],
-    cfg_options={'loop.progress': False, 'protocol.initial_size': 4, 'protocol.num_steps': 4,
+    cfg_options={'loop.progress': False, 'dataset.generate': True, 'protocol.initial_size': 4, 'protocol.num_steps': 4,
                  'train.max_epochs': 8, 'train.patience': 3},
     variants={
         'images': {'protocol.step_size': 4},

@@ -255,11 +255,14 @@ class Cityscapes(Dataset):
 
 @DATASETS.register_module()
 class SyntheticCity(Cityscapes):
-    """The synthetic street scenes of :mod:`segal.data.synthetic_city`, generated on first use.
+    """The synthetic street scenes of :mod:`segal.data.synthetic_city`, generated when asked.
 
-    If ``data_root`` holds no generated dataset yet, it is generated there with
-    the given options; if it holds one made with other options, that is an error
-    (delete the folder or choose another ``data_root``).
+    If ``data_root`` holds no generated dataset, it is generated there with the
+    given options when ``generate=True`` (``--cfg-options dataset.generate=True``,
+    or ``python data_prep/synthetic_city.py ROOT`` beforehand); otherwise the
+    missing folder is named, so a mistyped ``data_root`` never trains on a new
+    dataset. If it holds one made with other options, that is an error (delete
+    the folder or choose another ``data_root``).
 
     Args:
         data_root: Where the dataset is (or will be) written.
@@ -269,15 +272,25 @@ class SyntheticCity(Cityscapes):
         width: Image width in pixels.
         seed: Generation seed.
         workers: Processes used for generation.
+        generate: Generate the dataset into ``data_root`` if it is not there.
         **kwargs: Pipelines, as for :class:`Cityscapes`.
+
+    Raises:
+        DatasetFilesNotFound: ``data_root`` holds no synthetic city and ``generate`` is off.
     """
 
     def __init__(self, data_root: str = "data/synthetic_city", num_train: int = 200, num_val: int = 50,
-                 height: int = 64, width: int = 128, seed: int = 0, workers: int = 2, **kwargs):
+                 height: int = 64, width: int = 128, seed: int = 0, workers: int = 2, generate: bool = False,
+                 **kwargs):
         from . import synthetic_city
 
         options = dict(num_train=num_train, num_val=num_val, height=height, width=width, seed=seed)
         found = synthetic_city.read_options(data_root)
+        if not found and not generate:
+            raise DatasetFilesNotFound(
+                f"SyntheticCity: no generated dataset in {Path(data_root).resolve()} (dataset.data_root); generate "
+                f"it with python data_prep/synthetic_city.py {data_root}, or pass --cfg-options "
+                f"dataset.generate=True")
         if not found:
             logger.info("generating the synthetic city in %s (dataset.data_root)",
                         Path(data_root).resolve())

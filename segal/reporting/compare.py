@@ -153,7 +153,8 @@ def group_runs(runs: Sequence[Run], allow_partial: bool = False) -> "OrderedDict
     _check_partial(runs, allow_partial)
     first = runs[0]
     for run in runs[1:]:
-        differing = config_differences(first.config["dataset"], run.config["dataset"])
+        differing = [key for key in config_differences(first.config["dataset"], run.config["dataset"])
+                     if f"dataset.{key}" not in IDENTITY_EXCLUDED]
         if differing:
             shown = "; ".join(f"dataset.{key}: {_value(run.config['dataset'], key)!r} against "
                               f"{_value(first.config['dataset'], key)!r}" for key in differing[:3])

@@ -1,4 +1,5 @@
-# Synthetic street scenes in the Cityscapes layout; generated into data_root on first use.
+# Synthetic street scenes in the Cityscapes layout: python data_prep/synthetic_city.py data/synthetic_city writes
+# them (or generate=True, which generates into data_root when it holds none).
 dataset = dict(
     type='SyntheticCity',
     data_root='data/synthetic_city',
