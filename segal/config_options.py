@@ -2,7 +2,8 @@
 
 Values are read as mmengine's ``DictAction`` reads them (ints, floats,
 ``true``/``false``, ``None``, ``a,b`` and ``[a,b]`` lists, ``(a,b)`` tuples),
-except that a value keeps its spaces: ``dataset.data_root=/x/city with spaces``
+plus ``dict(key=value, ...)`` as the configs write it (parsed as data, never
+evaluated), except that a value keeps its spaces: ``dataset.data_root=/x/city with spaces``
 is that path. A quoted value (``'1'``) stays a string.
 
 Keys are data, not instructions: a key must be a dotted path of plain names
@@ -110,6 +111,8 @@ def parse_option_value(text: str) -> Any:
         (3, ['a', 'b'], '/x/city with spaces')
     """
     stripped = text.strip()
+    if stripped.startswith("dict(") and stripped.endswith(")"):
+        return _dict_value(stripped)
     if stripped and stripped[0] in "([" and stripped[-1] == ")]"["([".index(stripped[0])]:
         items = [parse_option_value(item.strip()) for item in _split_top_level(stripped[1:-1])]
         return tuple(items) if stripped[0] == "(" else items
@@ -119,6 +122,24 @@ def parse_option_value(text: str) -> Any:
     if len(parts) > 1:
         return [parse_option_value(item.strip()) for item in parts]
     return _scalar(text)  # no top-level comma, e.g. f(a, b): a string
+
+
+def _dict_value(text: str) -> dict:
+    """``dict(type='SLIC', n_segments=60)`` -> ``{'type': 'SLIC', 'n_segments': 60}``: each item a plain
+    ``name=value``, each value read by :func:`parse_option_value`.
+
+    Raises:
+        OptionError: An item is not ``name=value`` with a plain name.
+    """
+    entries = {}
+    for item in _split_top_level(text[len("dict("):-1]):
+        name, equals, value = item.strip().partition("=")
+        name = name.strip()
+        if not equals or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or interpreted_key(name):
+            raise OptionError(f"cannot read {item.strip()!r} in {text!r}: dict(...) takes name=value items, "
+                              f"e.g. dict(type='SLIC', n_segments=60)")
+        entries[name] = parse_option_value(value)
+    return entries
 
 
 def parse_cfg_options(items: Iterable[str]) -> dict:

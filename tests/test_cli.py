@@ -162,6 +162,27 @@ def test_cfg_option_values_parse_like_mmengine_but_keep_spaces(text, value):
         assert DictAction._parse_iterable(text) == value
 
 
+@pytest.mark.parametrize("text, value", [
+    ("dict(type='SLIC', n_segments=60)", {"type": "SLIC", "n_segments": 60}),  # the form the docs show
+    ("dict(count=20, opts=dict(a=[1, 2]))", {"count": 20, "opts": {"a": [1, 2]}}),
+])
+def test_a_dict_value_is_read_as_the_configs_write_it(text, value):
+    from mmengine.config import Config
+
+    from segal.config_options import parse_option_value
+
+    assert parse_option_value(text) == value
+    assert Config.fromstring(f"x = {text}", ".py").x.to_dict() == value  # as mmengine reads the same text
+
+
+@pytest.mark.parametrize("text", ["dict(_base_='x.py')", "dict(1=2)", "dict(type)"])
+def test_a_dict_value_takes_only_plain_names(text):
+    from segal.config_options import OptionError, parse_option_value
+
+    with pytest.raises(OptionError, match="dict\\(...\\) takes name=value items"):
+        parse_option_value(text)
+
+
 def _train_console(tmp_path, name, progress: bool, terminal: bool) -> str:
     """stderr of a short digits run, through a pseudo-terminal or a pipe."""
     import fcntl

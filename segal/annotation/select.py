@@ -84,7 +84,7 @@ def _restore_annotation_state(folder: RunFolder, cfg: Config, dataset) -> Tuple[
     saved = folder.read_state(len(dataset))
     if ("regions" in saved) != (getattr(dataset, "regions", None) is not None):
         raise RunStateError(f"{state} was {'' if 'regions' in saved else 'not '}made with dataset.regions; select "
-                            f"with the config the run was made with")
+                            f"with the config the run was made with: {folder.root / 'config.json'}")
     oracle = saved.get("oracle", cfg.loop.get("oracle", "simulated"))
     if oracle != "annotators":
         ranking = ("To rank images with this checkpoint without changing the run, use --pool DIR_OR_LIST; "
