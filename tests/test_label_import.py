@@ -100,9 +100,13 @@ def test_a_labelstudio_export_becomes_label_files_and_a_rerun_changes_nothing(pe
     assert np.array_equal(cv2.imread(str(label_file(root, tasks[1])), cv2.IMREAD_UNCHANGED), accepted_truth)
     assert not label_file(root, tasks[2]).exists()
     before = snapshot(root / "gtFine")
+    target = label_file(root, tasks[0])
+    stale = target.parent / f".{target.name}.k1ll3d.tmp"  # what an import killed mid-write leaves
+    stale.write_bytes(b"half a png")
     load_tool("import_labels").main([str(export), "--from", "labelstudio", "--data-root", str(root),
                                      "--state", str(pending.state)])
     assert "wrote 0 label files, 2 already up to date" in capsys.readouterr().out
+    assert not stale.exists(), "the rerun removes the killed import's temporary file"
     assert snapshot(root / "gtFine") == before
 
 

@@ -201,3 +201,21 @@ def test_segmentation_loop_records_miou_and_selected_pixels(tmp_path, name):
     assert len(first["selected_ids"]) == 2 and list(first["selected_class_pixels"]) == TRAIN_CLASSES
     assert 0 < sum(first["selected_class_pixels"].values()) <= 2 * 32 * 64
     assert 0 <= first["mistake_rate"] <= 1
+
+
+@pytest.mark.slow
+def test_resuming_through_config_json_writes_the_same_checkpoint_bytes(tmp_path):
+    """config.json holds the settings in another key order than the config file; the checkpoints must not."""
+    from helpers.tools import CONFIG, FAST, load_tool
+
+    from segal.utils.checksums import file_sha256
+
+    train = load_tool("train").main
+    fast = [option for option in FAST if not option.startswith("protocol.num_steps")]
+    train([CONFIG, "--work-dir", str(tmp_path / "straight"), "--cfg-options", *fast, "protocol.num_steps=2"])
+    train([CONFIG, "--work-dir", str(tmp_path / "resumed"), "--cfg-options", *fast, "protocol.num_steps=1"])
+    train([str(tmp_path / "resumed" / "config.json"), "--work-dir", str(tmp_path / "resumed"), "--resume",
+           "--cfg-options", *fast, "protocol.num_steps=2"])
+    for step in (1, 2):
+        name = f"checkpoints/step_{step}.pth"
+        assert file_sha256(tmp_path / "straight" / name) == file_sha256(tmp_path / "resumed" / name), name

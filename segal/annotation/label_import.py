@@ -237,6 +237,8 @@ def _write_labels(planned: Dict[Path, np.ndarray], report: ImportReport) -> None
     """Writes each image's ``gtFine_labelIds`` file atomically, leaving files that hold the same label alone."""
     for image, label_ids in planned.items():
         train_ids, target = label_candidates(image)
+        for stale in target.parent.glob(f".{target.name}.*.tmp"):  # left by an import killed mid-write
+            stale.unlink()
         same = target.is_file() and np.array_equal(read_image_file(target, cv2.IMREAD_UNCHANGED), label_ids)
         if not same:
             atomic_write_bytes(target, cv2.imencode(".png", label_ids)[1].tobytes())

@@ -29,11 +29,25 @@ def _content(state_dict: dict, meta: dict) -> str:
 def save_checkpoint(path: Path, state_dict: dict, meta: dict) -> str:
     """Writes a checkpoint atomically, with the digest of its weights and meta in its ``meta``.
 
+    The meta is written with its keys sorted at every level, so a run resumed
+    from its ``config.json`` (whose settings come in another order than the
+    config file's) writes the same bytes for the same weights.
+
     Returns:
         The SHA-256 of the file's bytes, for the run's ``state.json``.
     """
+    meta = canonical_order(meta)
     return atomic_save_torch({"state_dict": state_dict, "meta": {**meta, CONTENT_DIGEST: _content(state_dict, meta)}},
                              path)
+
+
+def canonical_order(value):
+    """``value`` with the keys of every dict in it sorted (dicts keep insertion order, and so do their pickles)."""
+    if isinstance(value, dict):
+        return {key: canonical_order(value[key]) for key in sorted(value, key=str)}
+    if isinstance(value, list):
+        return [canonical_order(item) for item in value]
+    return value
 
 
 def verify_weights(checkpoint: dict, path: Path) -> bool:
