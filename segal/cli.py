@@ -129,6 +129,8 @@ def errors_as_lines(debug: bool = False) -> Iterator[None]:
     except RuntimeError as err:
         if debug:
             raise
+        if "torchvision::" in str(err) and "does not exist" in str(err):
+            exit_on_error(RuntimeError(torch_pair_mismatch()))
         if _in_collective(err):  # another rank failed or hung; its own message says why
             exit_on_error(RuntimeError(f"a collective operation failed ({one_line(err)[:200]}); another process "
                                        f"probably failed first: see its message"))
@@ -138,6 +140,22 @@ def errors_as_lines(debug: bool = False) -> Iterator[None]:
         exit_on_error(RuntimeError(f"{what}; lower train.batch_size, train.eval_batch_size or loop.score_batch_size"))
     except Exception:  # noqa: BLE001  anything else is a bug: show it whole
         _report_bug()
+
+
+def torch_pair_mismatch() -> str:
+    """One line naming the installed torch and torchvision and the pair to install (torchvision 0.N goes with
+    torch 2.(N - 15): 0.29 with 2.14, 0.28 with 2.13)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        torch_version, vision_version = version("torch"), version("torchvision")
+    except PackageNotFoundError as err:
+        return f"{err.name} is not installed; pip install torch torchvision"
+    minor = int(torch_version.split(".")[1])
+    base = torch_version.split("+")[0]
+    return (f"torch {torch_version} and torchvision {vision_version} do not work together (their compiled operators "
+            f"differ); install a matching pair from one index, e.g. pip install torch=={base} "
+            f"torchvision==0.{minor + 15}.*")
 
 
 def _in_collective(err: BaseException) -> bool:

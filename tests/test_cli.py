@@ -255,3 +255,20 @@ def test_running_out_of_memory_is_one_line_naming_the_batch_sizes(capsys):
     err = capsys.readouterr().err
     assert err == ("error: CUDA out of memory; lower train.batch_size, train.eval_batch_size or "
                    "loop.score_batch_size\n")
+
+
+def test_a_torch_torchvision_mismatch_is_one_line_naming_both(monkeypatch, capsys):
+    """What a torchvision built for another torch raises on import, turned into the pair to install."""
+    import importlib.metadata
+
+    from segal.cli import errors_as_lines
+
+    versions = {"torch": "2.13.0+cpu", "torchvision": "0.28.0"}
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: versions[name])
+    with pytest.raises(SystemExit):
+        with errors_as_lines():
+            raise RuntimeError("operator torchvision::nms does not exist")
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "torch 2.13.0+cpu and torchvision 0.28.0 do not work together" in err
+    assert "pip install torch==2.13.0 torchvision==0.28.*" in err

@@ -119,7 +119,8 @@ class _SplitImages:
 
 
 def _pending_images(state: Path, split_images: _SplitImages, split: str) -> Tuple[set, bool]:
-    """The images of the run's annotation step that waits for labels, and whether the run labels regions."""
+    """The images that may receive labels: those of the run's annotation step that waits for labels and those of
+    earlier steps still without a label file; and whether the run labels regions."""
     folder = RunFolder(state.parent)
     saved = folder.read_state()
     if saved.get("oracle", "simulated") != "annotators":
@@ -135,7 +136,12 @@ def _pending_images(state: Path, split_images: _SplitImages, split: str) -> Tupl
                            f"has {len(split_images.images)}; --data-root must be the run's dataset")
     step = saved["completed_step"] + 1
     ids = restored_regions(saved, pool, state).images(step) if "regions" in saved else pool.labelled_ids(step)
-    return {split_images.images[int(i)] for i in ids}, "regions" in saved
+    pending = {split_images.images[int(i)] for i in ids}
+    # images of earlier steps that trained without their labels (--allow-missing) may still arrive: they count
+    # from the next step on, as the loop trains on every selected image whose label file exists
+    late = {split_images.images[int(i)] for i in pool.labelled_ids() if int(i) < len(split_images.images)}
+    late = {image for image in late - pending if not any(path.is_file() for path in label_candidates(image))}
+    return pending | late, "regions" in saved
 
 
 def _finished_labels(export: Path, source: str, scheme: LabelScheme, overlap: str, report: ImportReport) -> list:
