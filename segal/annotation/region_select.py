@@ -48,6 +48,15 @@ def choose_for_annotators(scorer: Scorer, ctx: ScoringContext, regions: RegionLa
     return selection, scores
 
 
+def rank_percentiles(scores: RegionScores) -> np.ndarray:
+    """``[sum(counts)]`` each region's place in the selection order as a percentile: 100 for the first, 0 for the
+    last (the order a tiered scorer gives, not the raw scores of its tiers)."""
+    order = scores.order()
+    position = np.empty(len(order), dtype=np.float64)
+    position[order] = np.arange(len(order))
+    return 100.0 * (1.0 - position / max(len(order) - 1, 1))
+
+
 def write_region_selection(out: Path, ctx: ScoringContext, scorer: Scorer, selection: RegionSelection,
                            scores: RegionScores, meta: dict, predictions: Dict[int, Path]) -> List[dict]:
     """Writes the masks, the overlays and the JSON/CSV of a region selection; returns the JSON's entries.
@@ -58,6 +67,7 @@ def write_region_selection(out: Path, ctx: ScoringContext, scorer: Scorer, selec
     folder.mkdir(parents=True, exist_ok=True)
     images_in_order = list(dict.fromkeys(selection.image_ids.tolist()))
     starts = dict(zip(scores.image_ids.tolist(), (np.cumsum(scores.counts) - scores.counts).tolist()))
+    ranks = rank_percentiles(scores)
     masks = {}
     for rank, image in enumerate(images_in_order, 1):
         chosen = np.sort(selection.region_ids[selection.image_ids == image])
@@ -68,7 +78,7 @@ def write_region_selection(out: Path, ctx: ScoringContext, scorer: Scorer, selec
                            .tobytes())
         count = int(region_map.max()) + 1
         write_region_figure(folder / f"{stem}_regions.png", ctx.dataset.read_image(image), region_map,
-                            scores.scores[starts[image]: starts[image] + count], chosen,
+                            ranks[starts[image]: starts[image] + count], chosen,
                             f"image {rank} of {len(images_in_order)}: {stem} ({type(scorer).__name__}, "
                             f"{len(chosen)} regions to label)", scorer.region_score_name)
     entries = [{"rank": rank, "id": int(image), "image": str(ctx.dataset.image_path(int(image))),

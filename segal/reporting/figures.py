@@ -110,40 +110,47 @@ def write_prediction_figure(path: Path, image: np.ndarray, target: np.ndarray, p
     save_figure(fig, path)
 
 
-def write_region_figure(path: Path, image: np.ndarray, regions: np.ndarray, region_scores: np.ndarray,
-                        chosen: np.ndarray, title: str, quantity: str) -> None:
-    """The image with every region coloured by its score, and the regions to label outlined in white.
+def write_region_figure(path: Path, image: np.ndarray, regions: np.ndarray, region_ranks: np.ndarray,
+                        chosen: np.ndarray, title: str, scored_by: str) -> None:
+    """The regions to label on the image, and every region coloured by its place in the selection's ranking.
+
+    Ranks are the one unit every scorer shares (a tiered scorer such as Ours
+    orders its exactly re-scored shortlist before its first-order scores), so
+    the colour bar never mixes two quantities. Regions not chosen are drawn
+    faded, so none looks as chosen as the chosen ones.
 
     Args:
         path: The PNG to write.
         image: ``[H, W, 3]`` uint8 RGB.
         regions: ``[H, W]`` region ids ``0 .. R-1``.
-        region_scores: ``[R]`` each region's score.
+        region_ranks: ``[R]`` each region's rank percentile among the candidate regions (100: chosen first).
         chosen: The region ids to label.
         title: Figure title (rank, image name, how many regions).
-        quantity: What the scores are, for the colour bar label.
+        scored_by: What the ranking rests on, for the subtitle.
     """
     from skimage.segmentation import find_boundaries
 
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(FIGURE_WIDTH, _panel_height(image, 2)), constrained_layout=True)
     extent = (0, image.shape[1], image.shape[0], 0)
-    outlined = image.copy()
-    outlined[find_boundaries(regions, mode="inner")] = (60, 60, 60)
-    to_label = find_boundaries(np.isin(regions, chosen), mode="inner")
-    outlined[to_label] = (255, 255, 255)
-    axes[0].imshow(outlined, extent=extent, interpolation="nearest")
-    axes[0].set_title(f"{len(chosen)} region{'s' if len(chosen) != 1 else ''} to label (white outline)")
+    inside = np.isin(regions, chosen)
+    to_label = find_boundaries(inside, mode="inner")
+    shown = np.where(inside[..., None], image, (image * 0.35).astype(np.uint8))  # the rest dimmed, not covered
+    shown[to_label] = (255, 255, 255)
+    axes[0].imshow(shown, extent=extent, interpolation="nearest")
+    axes[0].set_title(f"{len(chosen)} region{'s' if len(chosen) != 1 else ''} to label (outlined, the rest dimmed)",
+                      fontsize=9)
     axes[1].imshow(image, extent=extent)
-    overlay = axes[1].imshow(region_scores[regions], cmap="viridis", alpha=0.65, extent=extent,
+    alpha = np.where(inside, 0.85, 0.3)
+    overlay = axes[1].imshow(region_ranks[regions], cmap="viridis", vmin=0, vmax=100, alpha=alpha, extent=extent,
                              interpolation="nearest")
     outline = np.zeros(regions.shape + (4,), np.float32)
     outline[to_label] = 1.0
     axes[1].imshow(outline, extent=extent, interpolation="nearest")
-    axes[1].set_title("region scores, regions to label outlined")
+    axes[1].set_title(f"rank of every region (chosen ones opaque)\nscored by {scored_by}", fontsize=9)
     for ax in axes:
         ax.set_axis_off()
     colour_bar = fig.colorbar(overlay, ax=axes[1], fraction=0.046, pad=0.02, shrink=0.9)
-    colour_bar.set_label(quantity, fontsize=9)
+    colour_bar.set_label("rank percentile among candidate regions (100 = first)", fontsize=8)
     fig.suptitle(title)
     save_figure(fig, path)

@@ -204,7 +204,7 @@ class HoldoutLossChange(Scorer):
                 counted_elements[rows] += counted.flatten(1).sum(1)
         return total / counted_elements.clamp(min=1)
 
-    region_score_name = "holdout-loss rise (shortlist) or Ours-app score"
+    region_score_name = "Ours-app, its shortlist re-ranked by the exact holdout-loss rise"
 
     def region_pass(self) -> Scorer:
         """Regions are scored first by Ours-app; :meth:`rerank_regions` re-scores its shortlist exactly."""
