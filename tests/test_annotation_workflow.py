@@ -141,6 +141,11 @@ def test_allow_missing_trains_on_the_delivered_labels(tmp_path):
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
     assert [r["n_labelled"] for r in records] == [4, 5, 7]
+    # annotation runs record what the delivered labels cost, as simulated ones do (the late image from step 2 on)
+    assert [r["labelled_images"] - records[0]["labelled_images"] for r in records] == [0, 1, 3]
+    assert [r["labelled_pixels"] - records[0]["labelled_pixels"] for r in records] == [0, 32 * 64, 3 * 32 * 64]
+    assert records[2]["labelled_clicks"] > records[1]["labelled_clicks"] > records[0]["labelled_clicks"] > 0
+    assert records[2]["labelled_clicks_fraction"] is None and 0 < records[2]["labelled_pixels_fraction"] < 1
 
 
 @pytest.mark.slow

@@ -68,3 +68,37 @@ def test_select_regions_annotate_them_and_train_on_partial_labels(tmp_path, caps
     second = json.loads((work / "selection_step2.json").read_text())["selection"]
     first_pairs = {(e["id"], e["region"]) for e in chosen["selection"]}
     assert not first_pairs & {(e["id"], e["region"]) for e in second}, "a labelled region is never selected again"
+
+
+@pytest.mark.slow
+def test_annotation_runs_in_their_own_data_roots_compare_against_cost(tmp_path_factory, tmp_path):
+    """Image and region annotation runs each keep their labels in their own copy of the images: report.py
+    compares them against pixels, and says why their data roots differ."""
+    import shutil
+
+    from helpers.annotation_runs import make_pending_selection
+
+    from segal.reporting.compare import IncomparableRuns, compare_runs
+    from segal.reporting.cost_report import compare_by_cost
+
+    images = make_pending_selection(tmp_path_factory.mktemp("by_images"))
+    regions = make_pending_selection(tmp_path_factory.mktemp("by_regions"), regions=True)
+    assert images.root != regions.root
+    summaries = compare_by_cost([str(images.state.parent), str(regions.state.parent)], str(tmp_path / "cost"),
+                                ["pixels"])
+    assert len(summaries["pixels"]["settings"]) == 2
+    report = (tmp_path / "cost" / "report.md").read_text()
+    assert "**Data roots.** The runs read 2 data roots" in report and "annotation runs" in report
+    again = make_pending_selection(tmp_path_factory.mktemp("by_images_again"))
+    summary = compare_runs([str(images.state.parent), str(again.state.parent)], str(tmp_path / "steps"))
+    assert "Data roots" in summary["notes"][0] and "Data roots" in (tmp_path / "steps" / "report.md").read_text()
+    # a root whose images differ is another dataset
+    other = images.state.parent.parent / "other_work"
+    shutil.copytree(images.state.parent, other)
+    config = json.loads((other / "config.json").read_text())
+    config["dataset"]["data_root"] = str(tmp_path / "elsewhere")
+    (tmp_path / "elsewhere" / "leftImg8bit" / "train" / "x").mkdir(parents=True)
+    (tmp_path / "elsewhere" / "leftImg8bit" / "train" / "x" / "a_leftImg8bit.png").write_bytes(b"")
+    (other / "config.json").write_text(json.dumps(config))
+    with pytest.raises(IncomparableRuns, match="use different datasets"):
+        compare_runs([str(images.state.parent), str(other)], str(tmp_path / "refused"))

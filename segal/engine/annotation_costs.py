@@ -1,10 +1,13 @@
 """What a segmentation run's labels cost so far: images touched, regions, clicks and pixels.
 
-Every step record of a segmentation run with the simulated oracle carries
-``labelled_images``, ``labelled_regions``, ``labelled_clicks`` and
-``labelled_pixels`` (everything annotated by that step's training, the holdout
-not counted), each also as a ``*_fraction`` of what labelling the whole pool
-would cost, and ``click_model``:
+Every step record of a segmentation run carries ``labelled_images``,
+``labelled_regions``, ``labelled_clicks`` and ``labelled_pixels``
+(everything annotated by that step's training, the holdout not counted), each
+also as a ``*_fraction`` of what labelling the whole pool would cost, and
+``click_model``. In an annotation run only delivered labels count (an image
+still waiting for its label file costs nothing yet), and the pool's clicks
+are unknown (they are counted on labels), so ``labelled_clicks_fraction`` is
+``None``:
 
 * an image labelled whole costs its polygon vertices
   (:func:`~segal.data.costs.image_clicks`: ``gtFine_polygons`` where the file
@@ -31,10 +34,12 @@ class CostLedger:
     Args:
         dataset: A segmentation dataset (``image_path``, ``clicks``, ``region_map`` when it has regions).
         progress: Show a progress bar while the pool's totals are counted.
+        labels_known: Every pool label is on disk (the simulated oracle); otherwise (annotators) clicks are
+            counted only on delivered labels.
     """
 
-    def __init__(self, dataset, progress: bool = True):
-        self.dataset, self.progress = dataset, progress
+    def __init__(self, dataset, progress: bool = True, labels_known: bool = True):
+        self.dataset, self.progress, self.labels_known = dataset, progress, labels_known
         self.has_regions = getattr(dataset, "regions", None) is not None
         self._pixels: Dict[int, int] = {}
         self._clicks: Dict[int, int] = {}
@@ -59,9 +64,9 @@ class CostLedger:
             self._areas[image] = np.bincount(self.dataset.region_map(image).ravel())
         return self._areas[image]
 
-    def whole_image(self, image: int) -> dict:
-        """What labelling ``image`` whole costs, by unit."""
-        return {"images": 1, "pixels": self.pixels(image), "clicks": self.clicks(image),
+    def whole_image(self, image: int, clicks: bool = True) -> dict:
+        """What labelling ``image`` whole costs, by unit (clicks ``None`` when not asked for)."""
+        return {"images": 1, "pixels": self.pixels(image), "clicks": self.clicks(image) if clicks else None,
                 "regions": len(self.areas(image)) if self.has_regions else 0}
 
     def pool_totals(self, pool: ActivePool) -> dict:
@@ -70,17 +75,22 @@ class CostLedger:
         ids = pool.ids(Split.POOL)
         with Progress(len(ids), "annotation cost of the pool", unit="img", enabled=self.progress) as bar:
             for image in ids.tolist():
-                for unit, value in self.whole_image(image).items():
-                    totals[unit] += value
+                for unit, value in self.whole_image(image, clicks=self.labels_known).items():
+                    totals[unit] += value or 0
                 bar.update()
         if not self.has_regions:
             totals["regions"] = None
+        if not self.labels_known:
+            totals["clicks"] = None
         return totals
 
     def labelled(self, pool: ActivePool, regions: Optional[RegionLabels], totals: dict) -> dict:
         """The cost fields of a step record: what the pool's labels and the region labels cost so far."""
         spent = dict.fromkeys(COST_UNITS, 0)
-        for image in pool.labelled_ids().tolist():
+        labelled_ids = pool.labelled_ids()
+        if not self.labels_known:  # annotators: what was delivered so far
+            labelled_ids = labelled_ids[self.dataset.has_label(labelled_ids)]
+        for image in labelled_ids.tolist():
             for unit, value in self.whole_image(image).items():
                 spent[unit] += value
         if regions is not None:

@@ -119,8 +119,9 @@ class ActiveLoop:
         self.state: Optional[LoopState] = None
         self.tensorboard = None
         self.budget = protocol.budget or Budget("images", self.schedule.step_size)
-        self.ledger = CostLedger(dataset, loop_settings.progress and is_main()) if (
-            dataset.task == "segmentation" and self.oracle.name == "simulated") else None
+        self.ledger = CostLedger(dataset, loop_settings.progress and is_main(),
+                                 labels_known=self.oracle.name == "simulated") if dataset.task == "segmentation" \
+            else None
         self._class_pixels = {}  # labelled pixels per class of each whole labelled image, for region_class_balance
         check_selection_settings(loop_settings, scorer, dataset)
 

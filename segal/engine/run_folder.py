@@ -6,6 +6,7 @@ through it. Every read is checked against the schema of
 :mod:`segal.engine.run_state`, and every identity check (seed, config hash,
 which step a checkpoint belongs to) is written here once.
 """
+import json
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -101,7 +102,8 @@ class RunFolder:
             return
         differing = ""
         if config is not None and (self.root / RUN_CONFIG).is_file():
-            differences = config_differences(read_run_config(self.root), config)
+            as_saved = json.loads(json.dumps(config, default=str))  # tuples as config.json holds them: lists
+            differences = config_differences(read_run_config(self.root), as_saved)
             keys = [k for k in differences if k not in IDENTITY_EXCLUDED]
             differing = f" (it differs in {', '.join(keys)})" if keys else ""
         raise RunStateError(f"{self.state_path} was written by a run of another config{differing}; "

@@ -10,7 +10,7 @@ with every other setting seed by seed (:mod:`.paired`).
 import re
 from collections import OrderedDict
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -153,8 +153,7 @@ def group_runs(runs: Sequence[Run], allow_partial: bool = False) -> "OrderedDict
     _check_partial(runs, allow_partial)
     first = runs[0]
     for run in runs[1:]:
-        differing = [key for key in config_differences(first.config["dataset"], run.config["dataset"])
-                     if f"dataset.{key}" not in IDENTITY_EXCLUDED]
+        differing = dataset_differences(first, run)
         if differing:
             shown = "; ".join(f"dataset.{key}: {_value(run.config['dataset'], key)!r} against "
                               f"{_value(first.config['dataset'], key)!r}" for key in differing[:3])
@@ -169,7 +168,8 @@ def group_runs(runs: Sequence[Run], allow_partial: bool = False) -> "OrderedDict
             )
     differing = set()
     for run in runs[1:]:
-        differing |= set(config_differences(first.config, run.config))
+        # a data root that differs here holds the same images (checked above): annotation runs' own label copies
+        differing |= set(config_differences(first.config, run.config)) - {"dataset.data_root"}
     # the keys left out of a run's identity never make runs different settings (runs of different lengths are
     # compared over their common steps)
     differing = sorted(k for k in differing if not k.startswith("scorer.")
@@ -180,6 +180,48 @@ def group_runs(runs: Sequence[Run], allow_partial: bool = False) -> "OrderedDict
                                                          _natural_order(item[0]), str(item[1].work_dir))):
         groups.setdefault(label, []).append(run)
     return groups
+
+
+def _is_annotation_run(run: Run) -> bool:
+    return run.config.get("loop", {}).get("oracle") == "annotators"
+
+
+def _image_files(data_root: str) -> Optional[List[str]]:
+    """The image files below ``<data_root>/leftImg8bit``, relative, or ``None`` when there is no such folder."""
+    folder = Path(data_root) / "leftImg8bit"
+    if not folder.is_dir():
+        return None
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def labels_only_roots(first: Run, run: Run) -> bool:
+    """Whether two annotation runs' data roots differ only because each keeps its annotators' labels there:
+    both are annotation runs, and the roots hold the same image files (where they can be listed)."""
+    if not (_is_annotation_run(first) and _is_annotation_run(run)):
+        return False
+    roots = first.config["dataset"].get("data_root"), run.config["dataset"].get("data_root")
+    listed = [_image_files(root) for root in roots if isinstance(root, str)]
+    return len(listed) == 2 and listed[0] == listed[1]
+
+
+def dataset_differences(first: Run, run: Run) -> List[str]:
+    """Dataset keys in which two runs differ, leaving out those that do not change the data: the keys left out
+    of a run's identity, and the data root of annotation runs whose labels live in their own copy of it."""
+    differing = [key for key in config_differences(first.config["dataset"], run.config["dataset"])
+                 if f"dataset.{key}" not in IDENTITY_EXCLUDED]
+    if "data_root" in differing and labels_only_roots(first, run):
+        differing.remove("data_root")
+    return differing
+
+
+def data_root_note(runs: Sequence[Run]) -> Optional[str]:
+    """The report's line on runs read from several data roots (annotation runs with their own labels)."""
+    roots = sorted({str(run.config["dataset"].get("data_root")) for run in runs})
+    if len(roots) < 2:
+        return None
+    return (f"**Data roots.** The runs read {len(roots)} data roots ({', '.join(f'`{r}`' for r in roots)}). They "
+            f"are annotation runs whose annotators' labels live in their own copy of the same images, and are "
+            f"compared as one dataset.")
 
 
 def _value(config: dict, dotted: str):
@@ -359,6 +401,9 @@ def compare_runs(work_dirs: Sequence[str], out_dir: str, allow_partial: bool = F
         raise InvalidValue("give at least one work dir")
     runs = [Run(w) for w in work_dirs]
     summary = summarise(group_runs(runs, allow_partial))
+    note = data_root_note(runs)
+    if note:
+        summary["notes"] = [note]
     if confirm_dirs:
         summary["confirmation"] = _confirmation(summary, [Run(w) for w in confirm_dirs], allow_partial)
     out = Path(out_dir)

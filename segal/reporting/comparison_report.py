@@ -7,8 +7,8 @@ from typing import List
 import numpy as np
 
 from ..utils.io import atomic_write_text
-from .figures import pyplot, save_figure
 from .confirmation import count_verdicts
+from .figures import pyplot, save_figure
 from .paired import format_difference
 
 #: Annotation steps at which the mistakes found are reported (the paper's Table 1), counted as the paper counts
@@ -52,6 +52,8 @@ def _overview_lines(summary: dict) -> List[str]:
         lines += ["", f"**Runs of different lengths** are compared over their first {common} steps (step 0 to "
                   f"{common - 1}); longer runs: "
                   + ", ".join(f"`{run}` ({length} steps)" for run, length in cut.items()) + "."]
+    for note in summary.get("notes", []):
+        lines += ["", note]
     if summary["baseline"] is not None:
         n_labelled = _n_labelled(settings)
         per_setting = (" (each setting is measured against Random with the same other settings where the runs "

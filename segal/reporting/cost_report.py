@@ -24,7 +24,7 @@ import numpy as np
 
 from ..config import config_differences
 from ..utils.io import atomic_write_text
-from .compare import IncomparableRuns, Run
+from .compare import IncomparableRuns, Run, data_root_note, dataset_differences
 from .figures import pyplot, save_figure
 
 COST_UNITS = ("images", "regions", "clicks", "pixels")
@@ -46,11 +46,10 @@ def group_by_setting(runs: Sequence[Run]) -> "OrderedDict[str, List[Run]]":
     first = runs[0]
     differing = set()
     for run in runs[1:]:
-        data = [k for k in config_differences(first.config["dataset"], run.config["dataset"])
-                if not k.startswith("regions")]
+        data = [k for k in dataset_differences(first, run) if not k.startswith("regions")]
         if data:
             raise IncomparableRuns(f"{run.work_dir} and {first.work_dir} use different datasets (dataset.{data[0]})")
-        differing |= set(config_differences(first.config, run.config))
+        differing |= set(config_differences(first.config, run.config)) - {"dataset.data_root"}
     keys = sorted(k for k in differing if not k.startswith(("scorer.", "seed", "work_dir"))
                   and not any(k == m or k.startswith(m + ".") for m in MODE_KEYS))
     groups: Dict[str, List[Run]] = OrderedDict()
@@ -192,6 +191,9 @@ def compare_by_cost(work_dirs: Sequence[str], out_dir: str, units: Sequence[str]
              "Mean ± std over seeds (ddof=0); each curve at its setting's mean cost per step. Costs: an image "
              "labelled whole costs its pixels and its polygon vertices (clicks); a region costs its pixels and one "
              "click. Settings: scorer (mode: whole images or regions)."]
+    note = data_root_note(runs)
+    if note:
+        lines += ["", note]
     for unit in units:
         lines += [""] + _lines(summaries[unit])
         plot_cost_curves(summaries[unit], out / f"curves_{unit}.png")
