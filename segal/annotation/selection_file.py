@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import List, Optional
 
 from ..errors import InvalidValue
-from ..utils.io import read_json
 from ..reporting.figures import image_stem
+from ..utils.io import read_json
 
 IMAGE_FOLDER = "leftImg8bit"
 
