@@ -73,7 +73,6 @@ def _selected_stem(pending):
 def test_a_cvat_member_that_inflates_to_gigabytes_is_refused_under_a_gigabyte(pending, tmp_path):
     archive = tmp_path / "bomb.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("label_colors.txt", "0 0 0 unlabeled\n")
         with z.open(f"gtFine/default/x/{_selected_stem(pending)}_gtFine_labelIds.png", "w", force_zip64=True) as m:
             block = bytes(1 << 20)
             for _ in range(1200):  # 1.2 GB of zeros, about 1.2 MB deflated

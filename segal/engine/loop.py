@@ -102,17 +102,10 @@ class ActiveLoop:
         identity: Optional[dict] = None,
         oracle=None,
     ):
-        self.dataset = dataset
-        self.model = model.to(device)
-        self.scorer = scorer
-        self.protocol = protocol
-        self.schedule = protocol.schedule
-        self.train_settings = train_settings
-        self.loop_settings = loop_settings
-        self.work_dir = Path(work_dir)
-        self.folder = RunFolder(work_dir)
-        self.device = device
-        self.seed = seed
+        self.dataset, self.model, self.device, self.seed = dataset, model.to(device), device, seed
+        self.scorer, self.protocol, self.schedule = scorer, protocol, protocol.schedule
+        self.train_settings, self.loop_settings = train_settings, loop_settings
+        self.work_dir, self.folder = Path(work_dir), RunFolder(work_dir)
         self.checkpoint_meta = checkpoint_meta or {}
         self.identity = identity or {"config_hash": None, "seed": seed}
         self.oracle = oracle or SimulatedOracle()

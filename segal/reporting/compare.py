@@ -10,18 +10,17 @@ with every other setting seed by seed (:mod:`.paired`).
 import re
 from collections import OrderedDict
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 import numpy as np
 
-from ..config import IDENTITY_EXCLUDED, RUN_CONFIG, config_differences, read_run_config
-from ..engine.records import headline_metric, read_metrics
-from ..engine.run_folder import RunFolder, planned_num_steps
-from ..engine.run_state import check_records
+from ..config import IDENTITY_EXCLUDED, config_differences
 from ..errors import InvalidValue, SegalError
 from .comparison_report import MISTAKE_STEPS, plot_curves, write_report
 from .confirmation import confirm_pairs
 from .paired import comparison_pairs, paired_difference
+from .runs import Run
+from .shared_dataset import data_root_note, dataset_differences
 
 MISSING = object()
 
@@ -29,72 +28,6 @@ MISSING = object()
 class IncomparableRuns(SegalError, ValueError):
     """The runs differ in dataset or in step sizes, or unfinished runs would be compared with finished ones."""
 
-
-
-class Run:
-    """One work dir: its config and its step records."""
-
-    def __init__(self, work_dir):
-        self.work_dir = Path(work_dir)
-        folder = RunFolder(self.work_dir)
-        for path in (self.work_dir / RUN_CONFIG, folder.metrics_path):
-            if not path.is_file():
-                raise FileNotFoundError(f"{self.work_dir} is not a segal run: {path.name} is missing")
-        self.config = read_run_config(self.work_dir)
-        self.records = read_metrics(folder.metrics_path)
-        if not self.records:
-            raise InvalidValue(f"{folder.metrics_path} has no records yet")
-        check_records(self.records, str(folder.metrics_path))
-        if folder.has_state():
-            _check_against_state(folder, self.records)
-        self.metric = headline_metric(self.records[0])
-        self.length = len(self.records)  # before any truncate()
-        self._compared_steps = None
-
-    def truncate(self, steps: int) -> None:
-        """Keeps the first ``steps`` records, to compare a finished run with shorter finished ones."""
-        self.records = self.records[:steps]
-        self._compared_steps = steps
-
-    @property
-    def scorer(self) -> str:
-        return self.config["scorer"]["type"]
-
-    @property
-    def planned_steps(self) -> int:
-        """Records a finished run has: step 0 and ``protocol.num_steps`` annotation steps.
-
-        An annotation run (``loop.oracle='annotators'``) has no planned length: it is as long as it is.
-        """
-        if self.config.get("loop", {}).get("oracle") == "annotators":
-            return len(self.records)
-        planned = planned_num_steps(self.config) + 1
-        return planned if self._compared_steps is None else min(planned, self._compared_steps)
-
-    @property
-    def finished(self) -> bool:
-        return len(self.records) >= self.planned_steps
-
-    @property
-    def n_labelled(self) -> List[int]:
-        return [r["n_labelled"] for r in self.records]
-
-
-def _check_against_state(folder: RunFolder, records: List[dict]) -> None:
-    """``metrics.jsonl`` must say what the run's ``state.json`` (its commit point, checked) says.
-
-    It may stop short of the state (a write interrupted between the two files); the run then counts as unfinished.
-    """
-    committed = folder.read_state()["records"]
-    metrics, state = folder.metrics_path, folder.state_path
-    rewrite = (f"rewrite it from the state with: python tools/train.py {folder.root / RUN_CONFIG} "
-               f"--work-dir {folder.root} --resume")
-    if len(records) > len(committed):
-        raise InvalidValue(f"{metrics} has {len(records)} steps, {state} only {len(committed)}; {rewrite}")
-    for step, record in enumerate(records):
-        if record != committed[step]:
-            raise InvalidValue(f"{metrics}: step {step} differs from {state}; the file was edited or damaged; "
-                               f"{rewrite}")
 
 
 def _setting_label(run: Run, differing: Sequence[str]) -> str:
@@ -180,48 +113,6 @@ def group_runs(runs: Sequence[Run], allow_partial: bool = False) -> "OrderedDict
                                                          _natural_order(item[0]), str(item[1].work_dir))):
         groups.setdefault(label, []).append(run)
     return groups
-
-
-def _is_annotation_run(run: Run) -> bool:
-    return run.config.get("loop", {}).get("oracle") == "annotators"
-
-
-def _image_files(data_root: str) -> Optional[List[str]]:
-    """The image files below ``<data_root>/leftImg8bit``, relative, or ``None`` when there is no such folder."""
-    folder = Path(data_root) / "leftImg8bit"
-    if not folder.is_dir():
-        return None
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-
-
-def labels_only_roots(first: Run, run: Run) -> bool:
-    """Whether two annotation runs' data roots differ only because each keeps its annotators' labels there:
-    both are annotation runs, and the roots hold the same image files (where they can be listed)."""
-    if not (_is_annotation_run(first) and _is_annotation_run(run)):
-        return False
-    roots = first.config["dataset"].get("data_root"), run.config["dataset"].get("data_root")
-    listed = [_image_files(root) for root in roots if isinstance(root, str)]
-    return len(listed) == 2 and listed[0] == listed[1]
-
-
-def dataset_differences(first: Run, run: Run) -> List[str]:
-    """Dataset keys in which two runs differ, leaving out those that do not change the data: the keys left out
-    of a run's identity, and the data root of annotation runs whose labels live in their own copy of it."""
-    differing = [key for key in config_differences(first.config["dataset"], run.config["dataset"])
-                 if f"dataset.{key}" not in IDENTITY_EXCLUDED]
-    if "data_root" in differing and labels_only_roots(first, run):
-        differing.remove("data_root")
-    return differing
-
-
-def data_root_note(runs: Sequence[Run]) -> Optional[str]:
-    """The report's line on runs read from several data roots (annotation runs with their own labels)."""
-    roots = sorted({str(run.config["dataset"].get("data_root")) for run in runs})
-    if len(roots) < 2:
-        return None
-    return (f"**Data roots.** The runs read {len(roots)} data roots ({', '.join(f'`{r}`' for r in roots)}). They "
-            f"are annotation runs whose annotators' labels live in their own copy of the same images, and are "
-            f"compared as one dataset.")
 
 
 def _value(config: dict, dotted: str):

@@ -24,8 +24,9 @@ import numpy as np
 
 from ..config import config_differences
 from ..utils.io import atomic_write_text
-from .compare import IncomparableRuns, Run, data_root_note, dataset_differences
+from .compare import IncomparableRuns, Run
 from .figures import pyplot, save_figure
+from .shared_dataset import data_root_note, dataset_differences
 
 COST_UNITS = ("images", "regions", "clicks", "pixels")
 #: Keys that make a run a region run or an image run; the mode names them in a setting's label.
