@@ -22,11 +22,6 @@ TRAIN_NAMES = [trainId2label[i].name for i in range(19)]
 
 
 @pytest.fixture(scope="module")
-def pending(tmp_path_factory):
-    return make_pending_selection(tmp_path_factory.mktemp("export"))
-
-
-@pytest.fixture(scope="module")
 def pending_regions(tmp_path_factory):
     return make_pending_selection(tmp_path_factory.mktemp("export_regions"), budget=4, regions=True)
 

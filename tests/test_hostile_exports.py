@@ -9,23 +9,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from helpers.annotation_runs import make_pending_selection
-from helpers.tools import load_tool, run_main, run_main_capped, snapshot
+from helpers.tools import run_main, run_main_capped, snapshot
 from test_label_import import brush, corrected, finished, write_export
 
 from segal.annotation.brush_rle import BrushRLEError, decode_rle
-
-
-@pytest.fixture(scope="module")
-def pending(tmp_path_factory):
-    return make_pending_selection(tmp_path_factory.mktemp("hostile"))
-
-
-@pytest.fixture(scope="module")
-def tasks(pending, tmp_path_factory):
-    out = tmp_path_factory.mktemp("tasks")
-    load_tool("export").main([str(pending.selection), "--to", "labelstudio", "--out", str(out)])
-    return json.loads((out / "tasks.json").read_text())
 
 
 def _import_args(export, root, source="labelstudio"):

@@ -17,18 +17,6 @@ from PIL import Image
 from segal.annotation.brush_rle import decode_mask, encode_mask
 
 
-@pytest.fixture(scope="module")
-def pending(tmp_path_factory):
-    return make_pending_selection(tmp_path_factory.mktemp("import"))
-
-
-@pytest.fixture(scope="module")
-def tasks(pending, tmp_path_factory):
-    out = tmp_path_factory.mktemp("tasks")
-    load_tool("export").main([str(pending.selection), "--to", "labelstudio", "--out", str(out)])
-    return json.loads((out / "tasks.json").read_text())
-
-
 def brush(name, mask):
     height, width = mask.shape
     return {"from_name": "label", "to_name": "image", "type": "brushlabels", "original_width": width,
