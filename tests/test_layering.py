@@ -102,3 +102,15 @@ def test_modules_and_functions_stay_small():
                 too_long.append(f"{path.relative_to(SEGAL.parent)}:{node.lineno} {node.name}: "
                                 f"{node.end_lineno - node.lineno + 1} lines")
     assert not too_long, "split these: " + "; ".join(too_long)
+
+
+def test_ruff_lints_segal_data_and_skips_only_the_top_level_data_folder():
+    """``extend-exclude`` names the checkout's own data/ and work_dirs/, not every folder called data."""
+    import subprocess
+    import sys
+
+    shown = subprocess.run([sys.executable, "-m", "ruff", "check", "--show-files", "."], cwd=SEGAL.parent,
+                           capture_output=True, text=True).stdout
+    assert "segal/data/cityscapes.py" in shown and "segal/data/regions.py" in shown
+    assert not any("/data/" in line and "segal/data/" not in line and "tests/data/" not in line
+                   for line in shown.splitlines()), "the top-level data/ stays out"

@@ -1,10 +1,11 @@
 """Datasets, the active pool and the protocols that split data into pool, holdout and test."""
+from .cityscapes import Cityscapes, SyntheticCity
 from .classification import CIFAR10, KMNIST, MNIST, SVHN, DatasetFilesNotFound, Digits, InMemoryClassification
 from .pool import ActivePool, PoolError, Split
-from .cityscapes import Cityscapes, SyntheticCity
 from .protocols import BalancedProtocol, ImbalancedProtocol, RandomSplitProtocol, Schedule
 
 __all__ = [
-    "ActivePool", "BalancedProtocol", "CIFAR10", "Cityscapes", "RandomSplitProtocol", "SyntheticCity", "DatasetFilesNotFound", "Digits", "ImbalancedProtocol",
-    "InMemoryClassification", "KMNIST", "MNIST", "PoolError", "SVHN", "Schedule", "Split",
+    "ActivePool", "BalancedProtocol", "CIFAR10", "Cityscapes", "DatasetFilesNotFound", "Digits", "ImbalancedProtocol",
+    "InMemoryClassification", "KMNIST", "MNIST", "PoolError", "RandomSplitProtocol", "SVHN", "Schedule", "Split",
+    "SyntheticCity",
 ]

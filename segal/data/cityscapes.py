@@ -34,7 +34,8 @@ from .transforms import build_pipeline
 logger = logging.getLogger("segal")
 
 IGNORE_INDEX = 255
-TRAIN_CLASSES = [label.name for label in sorted(CITYSCAPES_LABELS, key=lambda l: l.trainId) if 0 <= label.trainId < 255]
+TRAIN_CLASSES = [label.name for label in sorted(CITYSCAPES_LABELS, key=lambda label: label.trainId)
+                 if 0 <= label.trainId < 255]
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32) * 255
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32) * 255
 
@@ -69,7 +70,8 @@ def read_train_ids(path: Path) -> np.ndarray:
     except ImageFileError as err:
         raise LabelError(f"label file: {err}") from None
     if raw.ndim != 2 or raw.dtype != np.uint8:
-        raise LabelError(f"label file {path} is {raw.dtype} of shape {raw.shape}; expected a single-channel 8-bit id image")
+        raise LabelError(f"label file {path} is {raw.dtype} of shape {raw.shape}; expected a single-channel 8-bit "
+                         f"id image")
     train_ids = path.name.endswith("_labelTrainIds.png")
     valid = VALID_TRAIN_IDS if train_ids else VALID_LABEL_IDS
     present = np.flatnonzero(np.bincount(raw.ravel(), minlength=256))
@@ -178,7 +180,8 @@ class Cityscapes(Dataset):
         return self.regions(idx)
 
     def clicks(self, idx: int) -> Tuple[int, str]:
-        """``(clicks, cost model)`` to annotate a global id whole with polygons (:func:`~segal.data.costs.image_clicks`)."""
+        """``(clicks, cost model)`` to annotate a global id whole with polygons
+        (:func:`~segal.data.costs.image_clicks`)."""
         return image_clicks(self.images[idx], lambda: self.read(idx)[1])
 
     @property

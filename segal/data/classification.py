@@ -259,8 +259,9 @@ def read_cifar_batch(path: Path, num_classes: int = 10):
         raise InvalidValue(f"{path} is truncated or not a CIFAR-10 batch ({type(err).__name__}: {err})") from None
     data = batch.get("data") if isinstance(batch, dict) else None
     labels = np.asarray(batch.get("labels", []) if isinstance(batch, dict) else [])
+    in_range = labels.dtype.kind in "iu" and np.all((labels >= 0) & (labels < num_classes))
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 \
-            or labels.shape != (len(data),) or labels.dtype.kind not in "iu" or not np.all((labels >= 0) & (labels < num_classes)):
+            or labels.shape != (len(data),) or not in_range:
         raise InvalidValue(f"{path} is not a CIFAR-10 batch: expected 'data' [N, 3072] uint8 and N 'labels' in "
                          f"[0, {num_classes})")
     return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)

@@ -31,7 +31,8 @@ class ImageFolderPool(Dataset):
     task = "segmentation"
     ignore_index = IGNORE_INDEX
 
-    def __init__(self, source: str, test_pipeline: Optional[Sequence[dict]] = None, classes: Sequence[str] = TRAIN_CLASSES):
+    def __init__(self, source: str, test_pipeline: Optional[Sequence[dict]] = None,
+                 classes: Sequence[str] = TRAIN_CLASSES):
         source = Path(source)
         if source.is_dir():
             self.images = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -82,7 +83,8 @@ class ImageFolderPool(Dataset):
             out_sizes.setdefault(tuple(shape), []).extend(files)
         if len(out_sizes) > 1:
             listing = "; ".join(
-                f"{h}x{w}: {', '.join(str(p) for p in files[:3])}" + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+                f"{h}x{w}: {', '.join(str(p) for p in files[:3])}"
+                + (f" and {len(files) - 3} more" if len(files) > 3 else "")
                 for (h, w), files in sorted(out_sizes.items(), key=lambda item: -len(item[1]))
             )
             raise InvalidValue(

@@ -61,8 +61,8 @@ def check_same_shapes(samples: Sequence[dict], key: str, dataset) -> None:
     if len(shapes) < 2:
         return
     describe = getattr(dataset, "image_path", lambda i: f"id {i}")
-    listing = "; ".join(f"{'x'.join(map(str, shape))}: {describe(ids[0])}" + (f" and {len(ids) - 1} more" if len(ids) > 1
-                                                                               else "")
+    listing = "; ".join(f"{'x'.join(map(str, shape))}: {describe(ids[0])}"
+                        + (f" and {len(ids) - 1} more" if len(ids) > 1 else "")
                         for shape, ids in sorted(shapes.items(), key=lambda item: -len(item[1])))
     raise InvalidValue(f"images of different sizes cannot share a batch ({key} {listing}); give the dataset's "
                      f"pipeline a resize or crop to one size (e.g. dict(type='Resize', height=H, width=W)), "

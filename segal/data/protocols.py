@@ -205,7 +205,8 @@ class ImbalancedProtocol(Protocol):
             if bad:
                 raise ProtocolError(f"protocol.minority_classes {bad} outside [0, {num_classes})")
             if len(set(self.minority_classes)) >= num_classes:
-                raise ProtocolError(f"protocol.minority_classes names all {num_classes} classes, leaving no majority class")
+                raise ProtocolError(f"protocol.minority_classes names all {num_classes} classes, leaving no majority "
+                                    f"class")
             return np.asarray(self.minority_classes, dtype=np.int64)
         count = round(self.minority_fraction * num_classes)
         if count >= num_classes:

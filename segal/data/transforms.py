@@ -37,7 +37,8 @@ def build_pipeline(steps: Optional[Sequence[dict]], key: str) -> Optional[A.Comp
         name = step.pop("type", None)
         where = f"{key}[{index}]"
         transform_cls = getattr(A, name, None) if isinstance(name, str) else None
-        if transform_cls is None or not isinstance(transform_cls, type) or not issubclass(transform_cls, A.BasicTransform):
+        is_transform = isinstance(transform_cls, type) and issubclass(transform_cls, A.BasicTransform)
+        if not is_transform:
             raise InvalidValue(f"{where}: {name!r} is not an albumentations transform")
         try:
             transforms.append(transform_cls(**step))
