@@ -3,9 +3,10 @@ from .cityscapes import Cityscapes, SyntheticCity
 from .classification import CIFAR10, KMNIST, MNIST, SVHN, DatasetFilesNotFound, Digits, InMemoryClassification
 from .pool import ActivePool, PoolError, Split
 from .protocols import BalancedProtocol, ImbalancedProtocol, RandomSplitProtocol, Schedule
+from .segmentation_folder import SegmentationFolder
 
 __all__ = [
     "ActivePool", "BalancedProtocol", "CIFAR10", "Cityscapes", "DatasetFilesNotFound", "Digits", "ImbalancedProtocol",
     "InMemoryClassification", "KMNIST", "MNIST", "PoolError", "RandomSplitProtocol", "SVHN", "Schedule", "Split",
-    "SyntheticCity",
+    "SegmentationFolder", "SyntheticCity",
 ]

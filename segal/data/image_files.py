@@ -97,3 +97,23 @@ def read_image_file(path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
     if image is None:
         raise ImageFileError(f"cannot decode image {path}")
     return image
+
+
+def read_index_image(path) -> np.ndarray:
+    """A single-channel label file as its stored values ``[H, W]``: an 8-bit grey PNG as is, a palette PNG as its
+    palette indices (OpenCV would expand those to colours), after :func:`image_size` has checked its header.
+
+    Raises:
+        ImageFileError: The file is missing, not an image, too large, or cannot be decoded.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImageFileError(f"image file not found: {path}")
+    image_size(path)
+    try:
+        with Image.open(path) as image:
+            if image.mode in ("P", "L", "I;16", "I"):
+                return np.asarray(image)
+    except (OSError, ValueError) as err:
+        raise ImageFileError(f"cannot decode image {path}: {err}") from None
+    return read_image_file(path, cv2.IMREAD_UNCHANGED)
