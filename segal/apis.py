@@ -13,6 +13,7 @@ from .engine.loop import ActiveLoop
 from .engine.oracles import make_oracle
 from .engine.run_folder import RunFolder
 from .models.pretrained import load_pretrained
+from .plugins import check_run_plugins, record_plugins
 from .registry import DATASETS, MODELS, PROTOCOLS, SCORERS, build
 from .settings import LoopSettings, TrainSettings, from_section
 from .utils.device import resolve_device
@@ -94,6 +95,7 @@ def run_experiment(cfg: Config, work_dir: str, resume: bool = False, allow_missi
         logger.info("%s: the run was interrupted before its first commit; starting at step 0", work_dir)
         resume = False
     if resume:
+        check_run_plugins(work_dir)
         check_resumable(work_dir, cfg)
     return _prepare_and_run(loop, cfg, work_dir, resume)
 
@@ -141,6 +143,7 @@ def _prepare_and_run(loop: ActiveLoop, cfg: Config, work_dir: Path, resume: bool
         removed = remove_stale_temp_files(work_dir) if main else []
         if main:
             save_config(cfg, work_dir / "config.py")
+            record_plugins(work_dir)
         with log_file(work_dir) if main else contextlib.nullcontext() as log_path:
             world = rank_and_world()[1]
             logger.info("work dir %s, device %s, seed %d, log %s%s", work_dir, loop.device, loop.seed,

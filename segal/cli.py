@@ -60,12 +60,20 @@ def tool_parser(description: str, usage_example: str = "") -> argparse.ArgumentP
 
 
 def base_parser(description: str, usage_example: str = "") -> argparse.ArgumentParser:
-    """A :func:`tool_parser` with the CONFIG argument and ``--cfg-options``."""
+    """A :func:`tool_parser` with the CONFIG argument, ``--cfg-options`` and ``--import``."""
     parser = tool_parser(description, usage_example)
     parser.add_argument("config", help="config file, e.g. configs/digits/mlp_entropy_balanced.py, or a run's "
                                        "config.json")
     add_cfg_options(parser)
+    add_plugin_imports(parser)
     return parser
+
+
+def add_plugin_imports(parser: argparse.ArgumentParser) -> None:
+    """Adds ``--import MODULE`` (repeatable): a module of the user's that registers datasets, models or scorers."""
+    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                        help="import MODULE first, so the config can name the datasets, models or scorers it "
+                             "registers (installed packages' segal.plugins entry points are imported anyway)")
 
 
 def add_launcher(parser: argparse.ArgumentParser) -> None:

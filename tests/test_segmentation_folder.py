@@ -164,3 +164,19 @@ def test_each_shipped_leaf_config_runs_on_its_layout(tmp_path, name, write):
     classes = load_config(str(config)).dataset.classes
     assert [r["n_labelled"] for r in records] == [4, 6]
     assert list(records[-1]["per_class_iou"]) == list(classes), "per-class IoU is named by the dataset's classes"
+
+
+def test_a_checkpoint_trained_for_other_classes_is_refused_in_one_line(finished_run):
+    from segal.annotation.checkpoint import CheckpointMismatch, load_checkpoint
+    from segal.apis import build_dataset, build_model
+
+    cfg = load_config(str(finished_run / "config.json"))
+    dataset = build_dataset(cfg)
+    model = build_model(cfg.model, dataset)
+    other = [f"class {i}" for i in range(len(dataset.classes))]
+    other[3] = "weed"
+    with pytest.raises(CheckpointMismatch) as raised:
+        load_checkpoint(finished_run / "checkpoints/step_0.pth", model, cfg.model, other, "cpu")
+    message = str(raised.value)
+    assert "was trained for 10 classes, the config's dataset has 10; class 0 is '0' in the checkpoint and " \
+           "'class 0' in the config" in message and "\n" not in message

@@ -13,6 +13,14 @@ class CheckpointMismatch(SegalError, ValueError):
     """A checkpoint was trained for other classes or another architecture than the config's."""
 
 
+def _class_difference(trained: List[str], configured: List[str]) -> str:
+    """How a checkpoint's classes differ from the config's, in a bounded line."""
+    first = next((i for i, (a, b) in enumerate(zip(trained, configured)) if a != b), min(len(trained), len(configured)))
+    shown = [repr(names[first]) if first < len(names) else "nothing" for names in (trained, configured)]
+    return (f"was trained for {len(trained)} classes, the config's dataset has {len(configured)}; class {first} is "
+            f"{shown[0]} in the checkpoint and {shown[1]} in the config (dataset.classes must be the run's)")
+
+
 def load_checkpoint(path, model: torch.nn.Module, model_cfg: dict, classes: List[str], device) -> dict:
     """Loads ``path`` into ``model`` after checking it matches the config.
 
@@ -43,8 +51,7 @@ def load_checkpoint(path, model: torch.nn.Module, model_cfg: dict, classes: List
     checkpoint = read_checkpoint(path, device, recorded_checksum(path) if path.is_file() else None)
     meta = checkpoint["meta"]
     if meta.get("classes") is not None and list(meta["classes"]) != list(classes):
-        raise CheckpointMismatch(
-            f"checkpoint {path} has classes {meta['classes']}, the config's dataset has {list(classes)}")
+        raise CheckpointMismatch(f"checkpoint {path} {_class_difference(list(meta['classes']), list(classes))}")
     if meta.get("model") is not None and meta["model"] != model_cfg:
         raise CheckpointMismatch(
             f"checkpoint {path} was trained as model {meta['model']}, the config asks for {model_cfg}")

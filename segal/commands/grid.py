@@ -15,7 +15,7 @@ import os
 import shlex
 from pathlib import Path
 
-from ..cli import errors_as_lines, setup_logging, tool_parser
+from ..cli import add_plugin_imports, errors_as_lines, setup_logging, tool_parser
 from ..errors import InvalidValue
 
 EXAMPLE = """examples:
@@ -34,6 +34,7 @@ def build_parser():
     parser.add_argument("--results", help="results pages go to RESULTS/<experiment>/, the index to RESULTS/README.md "
                                           "(default: WORK_ROOT/results; docs/results refreshes the shipped pages)")
     parser.add_argument("--dry-run", action="store_true", help="list the runs and what would happen to each")
+    add_plugin_imports(parser)
     return parser
 
 
@@ -41,12 +42,14 @@ def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     setup_logging()
     from segal.experiments.grid import check_runs, load_experiment, run_and_report, run_is_finished
+    from segal.plugins import load_plugins
     from segal.utils.progress import format_seconds
 
     results = args.results or str(Path(args.work_root) / "results")
     command = f"python tools/grid.py {Path(args.experiment).as_posix()} --workers {args.workers}" + (
         f" --results {Path(args.results).as_posix()}" if args.results else "")
     with errors_as_lines(args.debug):
+        load_plugins(args.imports)
         if args.workers < 1:
             raise InvalidValue(f"--workers must be >= 1, got {args.workers}")
         experiment = load_experiment(args.experiment, args.work_root)

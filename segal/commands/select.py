@@ -53,6 +53,7 @@ def main(argv=None) -> None:
     setup_logging()
     from segal.config import load_config, save_config
     from segal.errors import InvalidValue
+    from segal.plugins import check_run_plugins, load_plugins
     from segal.registry import DATASETS
 
     if args.work_dir:
@@ -62,6 +63,9 @@ def main(argv=None) -> None:
     else:
         out_dir = Path(beside_checkpoint(args.checkpoint, f"selection_{Path(args.checkpoint).stem}"))
     with errors_as_lines(args.debug):
+        load_plugins(args.imports)
+        if args.state:
+            check_run_plugins(Path(args.state).parent)
         cfg = load_config(args.config, args.cfg_options)  # a typo is reported before the heavy imports below
         from segal.annotation import select_for_annotation
         from segal.annotation.export import export_selection

@@ -32,9 +32,12 @@ def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     setup_logging()
     from segal.config import load_config, save_config
+    from segal.plugins import check_run_plugins, load_plugins
 
     out = Path(args.work_dir or beside_checkpoint(args.checkpoint, f"test_{Path(args.checkpoint).stem}"))
     with errors_as_lines(args.debug):
+        load_plugins(args.imports)
+        check_run_plugins(Path(beside_checkpoint(args.checkpoint, "")))  # the checkpoint's run, if it is in one
         cfg = load_config(args.config, args.cfg_options)  # a typo is reported before the heavy imports below
         from segal.annotation import evaluate_checkpoint
         from segal.utils.distributed import is_main, launched

@@ -31,8 +31,12 @@ def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     setup_logging()
     from segal.config import load_config
+    from segal.plugins import check_run_plugins, load_plugins
 
+    work_dir = args.work_dir or default_work_dir(args.config)
     with errors_as_lines(args.debug):
+        load_plugins(args.imports)
+        check_run_plugins(work_dir)  # a run made with plugins needs them again, named: nothing comes from its folder
         cfg = load_config(args.config, args.cfg_options)  # a typo is reported before the heavy imports below
         from segal.apis import run_experiment
         from segal.utils.distributed import launched
@@ -40,5 +44,4 @@ def main(argv=None) -> None:
         if args.seed is not None:
             cfg.seed = args.seed
         with launched(args.launcher, cfg):
-            run_experiment(cfg, args.work_dir or default_work_dir(args.config), resume=args.resume,
-                           allow_missing=args.allow_missing)
+            run_experiment(cfg, work_dir, resume=args.resume, allow_missing=args.allow_missing)

@@ -216,10 +216,13 @@ def _run_one(run: GridRun) -> RunOutcome:
     return RunOutcome(run, "done", time.perf_counter() - started, final=records[-1][headline_metric(records[-1])])
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, imports: tuple = ()) -> None:
     import torch
 
+    from ..plugins import load_plugins
+
     torch.set_num_threads(threads)
+    load_plugins(imports)  # the entry points, and what the grid's --import named
     logging.getLogger("segal").setLevel(logging.WARNING)
 
 
@@ -278,7 +281,9 @@ def run_grid(runs: List[GridRun], workers: int, on_outcome: Callable[[RunOutcome
     def died(run: GridRun, how: str) -> None:
         finished(run, RunOutcome(run, "failed", error=f"its worker process died ({how}); rerun the grid to resume it"))
 
-    run_in_workers(runs, _run_one, workers, finished, died, _init_worker, (threads,))
+    from ..plugins import given_imports
+
+    run_in_workers(runs, _run_one, workers, finished, died, _init_worker, (threads, given_imports()))
     return outcomes
 
 
