@@ -99,3 +99,15 @@ def test_gpu_targets_applies_each_bound_and_names_a_missing_file(tmp_path):
                              capture_output=True, text=True, cwd=tmp_path)
     assert missing.returncode == 2 and "absent.json: no such file" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+@pytest.mark.subprocess
+def test_bench_dataset_reading_checks_both_readers_agree_and_writes_the_ratio(tmp_path):
+    out = tmp_path / "reading.json"
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks/bench_dataset_reading.py"), "--images", "3",
+                             "--height", "32", "--width", "64", "--rounds", "1", "--out", str(out)],
+                            capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["images"] == 5 and report["ratio"] > 0 and set(report["seconds_per_image"]) == {"preset", "generic"}
+    assert "ratio generic / preset" in result.stdout
