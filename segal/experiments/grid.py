@@ -16,10 +16,9 @@ seeds disjoint from ``seeds``, run after them. The results page then states a
 paired difference as a finding only when it lies beyond two standard errors,
 in the same direction, on both seed sets (:mod:`segal.reporting.confirmation`).
 
-``report_x=['pixels', 'clicks']`` makes the results page compare the runs
-against those annotation costs (:mod:`segal.reporting.cost_report`) instead
-of per step, for grids whose runs buy different amounts per step (regions
-against images).
+``report_x=['pixels', 'clicks']`` compares the runs against those annotation
+costs (:mod:`segal.reporting.cost_report`) instead of per step, for grids
+whose runs buy different amounts per step (regions against images).
 
 A variant may be limited to some scorers:
 ``variants={'': {}, 'per class': dict(cfg_options={...}, scorers=['holdout-loss-change'])}``
@@ -43,6 +42,7 @@ from mmengine.config import Config
 
 from ..config import ConfigError, closest_file
 from ..errors import SegalError, one_line
+from ..plugins import given_imports, load_plugins
 from ..utils.paths import find_relative
 from .workers import run_in_workers
 
@@ -51,6 +51,7 @@ logger = logging.getLogger("segal")
 
 class RunsFailed(SegalError, RuntimeError):
     """Some runs of a grid failed; each was reported with its error as it ended."""
+
 
 EXPERIMENT_KEYS = {"title", "config", "scorers", "seeds", "confirm_seeds", "cfg_options", "variants", "report_x"}
 
@@ -219,8 +220,6 @@ def _run_one(run: GridRun) -> RunOutcome:
 def _init_worker(threads: int, imports: tuple = ()) -> None:
     import torch
 
-    from ..plugins import load_plugins
-
     torch.set_num_threads(threads)
     load_plugins(imports)  # the entry points, and what the grid's --import named
     logging.getLogger("segal").setLevel(logging.WARNING)
@@ -281,11 +280,8 @@ def run_grid(runs: List[GridRun], workers: int, on_outcome: Callable[[RunOutcome
     def died(run: GridRun, how: str) -> None:
         finished(run, RunOutcome(run, "failed", error=f"its worker process died ({how}); rerun the grid to resume it"))
 
-    from ..plugins import given_imports
-
     run_in_workers(runs, _run_one, workers, finished, died, _init_worker, (threads, given_imports()))
     return outcomes
-
 
 
 class GridProgress:
