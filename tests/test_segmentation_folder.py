@@ -180,3 +180,28 @@ def test_a_checkpoint_trained_for_other_classes_is_refused_in_one_line(finished_
     message = str(raised.value)
     assert "was trained for 10 classes, the config's dataset has 10; class 0 is '0' in the checkpoint and " \
            "'class 0' in the config" in message and "\n" not in message
+
+
+@pytest.mark.slow
+def test_the_ten_line_config_of_the_docs_trains_on_a_six_class_dataset(tmp_path):
+    page = (REPO / "docs/own_data.md").read_text()
+    block = page.split("## A config of ten lines", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    assert len(block.strip().splitlines()) <= 10
+    config = tmp_path / "my_tiles.py"
+    config.write_text(block.replace("'../_base_/", f"'{REPO}/configs/_base_/"))
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 16), ("val", 4)):
+        for index in range(count):
+            for folder in ("img_dir", "ann_dir"):
+                (tmp_path / "data/my_tiles" / folder / split).mkdir(parents=True, exist_ok=True)
+            classes = rng.integers(0, 6, size=(32, 32)).astype(np.uint8)
+            cv2.imwrite(str(tmp_path / f"data/my_tiles/img_dir/{split}/tile_{index:04d}.png"),
+                        (classes[..., None] * 40).repeat(3, 2))
+            cv2.imwrite(str(tmp_path / f"data/my_tiles/ann_dir/{split}/tile_{index:04d}.png"), classes)
+    work = tmp_path / "work"
+    load_tool("train").main([str(config), "--work-dir", str(work), "--cfg-options",
+                             f"dataset.data_root={tmp_path / 'data/my_tiles'}", "protocol.initial_size=4",
+                             "protocol.holdout_size=2", "protocol.step_size=2", "protocol.num_steps=1",
+                             "train.max_epochs=1", "loop.progress=False", "device=cpu"])
+    records = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
+    assert list(records[-1]["per_class_iou"]) == ["background", "building", "road", "tree", "car", "water"]
