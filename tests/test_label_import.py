@@ -182,7 +182,7 @@ def test_a_data_root_that_is_not_the_runs_dataset_is_refused(pending, tasks, tmp
     results, _ = corrected(tasks[0])
     export = write_export(tmp_path / "export.json", [finished(tasks[0], results, 1)])
     code, err = run_import(export, root, capsys, "--state", str(pending.state))
-    assert code == 1 and "the run has 20 images in its train split" in err and "has 21" in err
+    assert code == 1 and "the run has 20 images in its pool split" in err and "has 21" in err
     assert not label_file(root, tasks[0]).exists()
 
 

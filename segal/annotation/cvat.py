@@ -33,7 +33,7 @@ import numpy as np
 from ..data.image_files import decode_image_bytes, image_bytes_size
 from ..errors import InvalidValue
 from ..utils.io import atomic_write_bytes, atomic_write_text, check_regular_file
-from .label_scheme import UNLABELLED_ID, LabelScheme, hex_colour, name_key
+from .label_scheme import LabelScheme, hex_colour, name_key
 from .pre_annotation import pre_annotations
 from .selection_file import SelectedImage, SelectionFile
 
@@ -96,7 +96,10 @@ def _label_files(scheme: LabelScheme, regions: bool) -> Tuple[str, str, list]:
 
 def write_cvat_archives(selection: SelectionFile, scheme: LabelScheme, out: Path, image_root: str,
                         progress: bool = True) -> List[Path]:
-    """Writes both archives, ``labels.json`` and ``images.txt`` for ``selection`` into ``out``; returns them."""
+    """Writes the archives, ``labels.json`` and ``images.txt`` for ``selection`` into ``out``; returns them.
+
+    Segmentation mask 1.1 takes any classes; Cityscapes 1.0 is written for Cityscapes-class data only.
+    """
     regions_label_id, regions_index = len(scheme.all_labels()), len(scheme.names)
     to_label_id = scheme.train_to_label_ids()
     colour_by_label_id, colour_by_train_id = _palettes(scheme)  # NO_CLASS (train id 255) stays black: background
@@ -111,19 +114,23 @@ def write_cvat_archives(selection: SelectionFile, scheme: LabelScheme, out: Path
             if mask is not None:
                 band = _outside_band(mask)
                 label_ids[band], train_ids[band] = regions_label_id, regions_index
-            stem = f"gtFine/{city}/{item}"
-            city_zip.writestr(f"{stem}_gtFine_labelIds.png", _png(label_ids))
-            city_zip.writestr(f"{stem}_gtFine_instanceIds.png", _png(label_ids.astype(np.uint16)))
-            city_zip.writestr(f"{stem}_gtFine_color.png", _png(colour_by_label_id[label_ids][:, :, ::-1]))
+            if scheme.is_cityscapes:
+                stem = f"gtFine/{city}/{item}"
+                city_zip.writestr(f"{stem}_gtFine_labelIds.png", _png(label_ids))
+                city_zip.writestr(f"{stem}_gtFine_instanceIds.png", _png(label_ids.astype(np.uint16)))
+                city_zip.writestr(f"{stem}_gtFine_color.png", _png(colour_by_label_id[label_ids][:, :, ::-1]))
             voc_zip.writestr(f"SegmentationClass/{item}.png", _png(colour_by_train_id[train_ids][:, :, ::-1]))
         city_zip.writestr("label_colors.txt", label_colors)
         voc_zip.writestr("labelmap.txt", labelmap)
         voc_zip.writestr("ImageSets/Segmentation/default.txt", "".join(f"{item}\n" for item in items))
-    written = [out / CITYSCAPES_ARCHIVE, out / SEGMENTATION_MASK_ARCHIVE, out / "labels.json", out / "images.txt"]
-    atomic_write_bytes(written[0], cityscapes.getvalue())
-    atomic_write_bytes(written[1], voc.getvalue())
-    atomic_write_text(written[2], json.dumps(labels, indent=2))
-    atomic_write_text(written[3], "".join(f"{image_root}{image.relative_path()}\n" for image in selection.images))
+    written = ([out / CITYSCAPES_ARCHIVE] if scheme.is_cityscapes else []) + [
+        out / SEGMENTATION_MASK_ARCHIVE, out / "labels.json", out / "images.txt"]
+    if scheme.is_cityscapes:
+        atomic_write_bytes(written[0], cityscapes.getvalue())
+    atomic_write_bytes(out / SEGMENTATION_MASK_ARCHIVE, voc.getvalue())
+    atomic_write_text(out / "labels.json", json.dumps(labels, indent=2))
+    atomic_write_text(out / "images.txt", "".join(f"{image_root}{image.relative_path()}\n"
+                                                  for image in selection.images))
     return written
 
 
@@ -314,17 +321,19 @@ def _class_indices(export: _Export, name: str, code: Dict[int, int], count: int,
 
 
 def label_ids_of(index: np.ndarray, names: List[str], scheme: LabelScheme, where: str) -> np.ndarray:
-    """Maps a class index map to Cityscapes label ids by class name (``segal_regions`` and background to 0).
+    """Maps an export's class index map to the scheme's label values by class name (``segal_regions`` and
+    background to the scheme's unlabelled value).
 
     Raises:
-        InvalidValue: The map uses a class whose name is no Cityscapes label; the message names it and ``where``.
+        InvalidValue: The map uses a class whose name the scheme does not know; the message names it and ``where``.
     """
     known = {name_key(name): label_id for label_id, name, _ in scheme.all_labels()}
-    known.update({"background": UNLABELLED_ID, name_key(REGIONS_LABEL): UNLABELLED_ID})
+    known.update({"background": scheme.unlabelled, name_key(REGIONS_LABEL): scheme.unlabelled})
     table = np.zeros(len(names), dtype=np.uint8)
     for position in np.unique(index).tolist():
         label_id = known.get(name_key(names[position]))
         if label_id is None:
-            raise InvalidValue(f"{where}: unknown class name {names[position]!r}; expected the Cityscapes classes")
+            raise InvalidValue(f"{where}: unknown class name {names[position]!r}; expected the dataset's classes "
+                               f"({', '.join(scheme.names[:8])}{', ...' if len(scheme.names) > 8 else ''})")
         table[position] = label_id
     return table[index]

@@ -10,7 +10,6 @@ from typing import List, Optional
 
 from ..errors import InvalidValue
 from .cvat import write_cvat_archives
-from .label_scheme import LabelScheme
 from .labelstudio import LOCAL_FILES, write_labelstudio_project
 from .selection_file import read_selection
 
@@ -40,7 +39,7 @@ def export_selection(selection_json, to: str, out, image_root: Optional[str] = N
     selection = read_selection(selection_json)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    scheme = LabelScheme.cityscapes()
+    scheme = selection.scheme  # the classes the selection was made with
     if to == "labelstudio":
         written = write_labelstudio_project(selection, scheme, out, LOCAL_FILES if image_root is None else image_root,
                                             progress)

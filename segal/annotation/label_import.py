@@ -18,7 +18,6 @@ import cv2
 import numpy as np
 
 from ..config import load_config
-from ..data.cityscapes import label_candidates, list_split
 from ..data.classification import DatasetFilesNotFound
 from ..data.image_files import image_size, read_image_file
 from ..engine.run_folder import RunFolder
@@ -29,7 +28,7 @@ from ..utils.io import atomic_write_bytes, check_regular_file
 from ..utils.progress import Progress
 from .cvat import label_ids_of, read_cvat_export
 from .export import TOOLS
-from .label_scheme import UNLABELLED_ID, LabelScheme, name_key
+from .label_scheme import LabelScheme, name_key
 from .labelstudio import AnnotatedImage, read_labelstudio_export
 
 logger = logging.getLogger("segal")
@@ -73,11 +72,11 @@ def merge_layers(annotated: AnnotatedImage, scheme: LabelScheme, overlap: str,
         if label_id is None:
             raise InvalidValue(f"{annotated.task}: unknown class name {name!r}; the classes are {list(scheme.names)}")
         if merged is None:
-            merged = np.zeros(mask.shape, np.uint8)
+            merged = np.full(mask.shape, scheme.unlabelled, np.uint8)
         if mask.shape != merged.shape:
             raise InvalidValue(f"{annotated.task}: its {name} layer is {mask.shape[::-1]}, an earlier one "
                                f"{merged.shape[::-1]}")
-        clash = mask & (merged != UNLABELLED_ID) & (merged != label_id)
+        clash = mask & (merged != scheme.unlabelled) & (merged != label_id)
         if clash.any() and overlap == "refuse":
             other = scheme.names[list(scheme.label_ids).index(int(merged[clash][0]))]
             raise InvalidValue(f"{annotated.task}: its {name} and {other} layers overlap on {int(clash.sum())} "
@@ -89,59 +88,120 @@ def merge_layers(annotated: AnnotatedImage, scheme: LabelScheme, overlap: str,
     return merged
 
 
-class _SplitImages:
-    """The images of ``<data_root>/leftImg8bit/<split>``, found by relative path or file name."""
+class _DatasetImages:
+    """The pool-split images of the dataset the labels go into, found by their path below the data root, by file
+    name or by file stem (a CVAT item)."""
 
-    def __init__(self, data_root: Path, split: str):
-        self.folder = data_root / "leftImg8bit" / split
-        try:  # the dataset's own listing, so that image i here is the dataset's id i
-            self.images = list_split(data_root, split, require_labels=False)
-        except DatasetFilesNotFound:
-            raise InvalidValue(f"no images in {self.folder}: --data-root must hold leftImg8bit/{split}/<city>/"
-                               f"<name>_leftImg8bit.png (choose the split with --split)") from None
-        self.by_name = {image.name: image for image in self.images}
-        self.paths = set(self.images)
+    def __init__(self, dataset):
+        self.dataset, self.root = dataset, Path(dataset.data_root)
+        self.folder = self.root / dataset.folders["pool"].img_dir
+        self.by_relative, self.by_name = {}, {}
+        for idx in np.flatnonzero(~np.asarray(dataset.is_test)).tolist():
+            image = Path(dataset.image_path(idx))
+            self.by_relative[image.relative_to(self.root).as_posix()] = idx
+            for key in (image.name, image.stem, image.name[: -len(dataset.img_suffix)]):
+                self.by_name.setdefault(key, idx)
+        self.count = len(self.by_relative)
 
-    def find(self, reference: str) -> Optional[Path]:
-        """The image a task or item names: a path ending ``leftImg8bit/<split>/<city>/<file>`` (matched as a
-        whole), a file name, or a file stem."""
+    def find(self, reference: str) -> Optional[int]:
+        """The global id of the image a task or item names, or ``None``."""
         parts = Path(reference).parts
-        if "leftImg8bit" in parts[:-1]:
-            relative = self.folder.parent.joinpath(*parts[len(parts) - 1 - parts[::-1].index("leftImg8bit") + 1:])
-            return relative if relative in self.paths else None
+        if reference in self.by_relative:
+            return self.by_relative[reference]
+        if "leftImg8bit" in parts[:-1]:  # a Cityscapes path: matched as a whole from leftImg8bit/ on
+            return self.by_relative.get("/".join(parts[len(parts) - 1 - parts[::-1].index("leftImg8bit"):]))
         name = Path(reference).name
         for candidate in (name, _UPLOAD_PREFIX.sub("", name)):
-            stem = Path(candidate).stem
-            stem = stem if stem.endswith("_leftImg8bit") else f"{stem}_leftImg8bit"
-            if f"{stem}.png" in self.by_name:
-                return self.by_name[f"{stem}.png"]
+            for key in (candidate, Path(candidate).stem, f"{Path(candidate).stem}_leftImg8bit"):
+                if key in self.by_name:
+                    return self.by_name[key]
         return None
 
 
-def _pending_images(state: Path, split_images: _SplitImages, split: str) -> Tuple[set, bool]:
-    """The images that may receive labels: those of the run's annotation step that waits for labels and those of
-    earlier steps still without a label file; and whether the run labels regions."""
+class _LabelFiles:
+    """A dataset's label files as the import reads and writes them, in the values of its :class:`LabelScheme`:
+    Cityscapes' official label ids as they are, any other dataset's class indices through its encoding."""
+
+    def __init__(self, dataset, scheme: LabelScheme):
+        self.dataset, self.scheme = dataset, scheme
+
+    def target(self, idx: int) -> Path:
+        return self.dataset.expected_label_path(idx)
+
+    def others(self, idx: int) -> List[Path]:
+        """Label files the dataset reads before the target (Cityscapes' train-id files)."""
+        return [path for path in self.dataset.label_candidates(idx)[:-1] if path.is_file()]
+
+    def read(self, path: Path) -> np.ndarray:
+        if self.scheme.is_cityscapes:
+            return read_image_file(path, cv2.IMREAD_UNCHANGED)
+        return self.dataset.read_label(path)
+
+    def file_array(self, values: np.ndarray) -> np.ndarray:
+        if self.scheme.is_cityscapes:
+            return values
+        encoding = self.dataset.label_sources[-1].encoding
+        array = encoding.encode(values)
+        return array[:, :, ::-1] if array.ndim == 3 else array  # colour masks: RGB written as OpenCV's BGR
+
+
+def _pending_images(state: Path, images: _DatasetImages) -> Tuple[set, bool]:
+    """The global ids that may receive labels: those of the run's annotation step that waits for labels and those
+    of earlier steps still without a label file; and whether the run labels regions."""
     folder = RunFolder(state.parent)
     saved = folder.read_state()
     if saved.get("oracle", "simulated") != "annotators":
         raise RunStateError(f"{state} belongs to a simulated run; labels are imported for annotation runs")
-    config = state.parent / "config.json"
-    pool_split = load_config(str(config)).dataset.get("pool_split", "train") if config.is_file() else "train"
-    if pool_split != split:
-        raise InvalidValue(f"--split {split}: the run of {state} selects from the {pool_split} split")
     pool = restored_pool(saved)
     run_images = len(pool) - len(pool.test_ids)  # ids run over the pool split's sorted images, then the test split's
-    if run_images != len(split_images.images):
-        raise InvalidValue(f"{state}: the run has {run_images} images in its {split} split, {split_images.folder} "
-                           f"has {len(split_images.images)}; --data-root must be the run's dataset")
+    if run_images != images.count:
+        raise InvalidValue(f"{state}: the run has {run_images} images in its pool split, {images.folder} "
+                           f"has {images.count}; --data-root must be the run's dataset")
     step = saved["completed_step"] + 1
     ids = restored_regions(saved, pool, state).images(step) if "regions" in saved else pool.labelled_ids(step)
-    pending = {split_images.images[int(i)] for i in ids}
+    pending = {int(i) for i in ids}
     # images of earlier steps that trained without their labels (--allow-missing) may still arrive: they count
     # from the next step on, as the loop trains on every selected image whose label file exists
-    late = {split_images.images[int(i)] for i in pool.labelled_ids() if int(i) < len(split_images.images)}
-    late = {image for image in late - pending if not any(path.is_file() for path in label_candidates(image))}
+    late = {int(i) for i in pool.labelled_ids() if int(i) < run_images} - pending
+    late = {i for i in late if images.dataset.label_path(i) is None}
     return pending | late, "regions" in saved
+
+
+def import_dataset(data_root: Optional[str], split: str = "train", state: Optional[str] = None,
+                   config: Optional[str] = None, cfg_options: Optional[dict] = None):
+    """The dataset labels are imported into, with every pool image listed whether labelled or not.
+
+    From ``config`` (with ``cfg_options``), else the run's ``config.json`` beside ``state``, else Cityscapes'
+    layout at ``data_root`` (``split`` as its pool split); ``data_root`` overrides the config's.
+
+    Raises:
+        InvalidValue: Neither a config, a run nor a data root is given, or the dataset is not a segmentation
+            folder dataset; FileNotFoundError / DatasetFilesNotFound as the dataset names them.
+    """
+    from ..apis import build_dataset
+    from ..data.cityscapes import Cityscapes
+
+    if config is None and state is not None and (Path(state).parent / "config.json").is_file():
+        config = str(Path(state).parent / "config.json")
+    if config is None:
+        if data_root is None:
+            raise InvalidValue("give --data-root (a Cityscapes-layout folder), --config, or --state of the run")
+        try:
+            return Cityscapes(str(data_root), pool_split=split, test_split=None, require_labels=False)
+        except DatasetFilesNotFound:
+            raise InvalidValue(f"no images in {Path(data_root) / 'leftImg8bit' / split}: --data-root must hold "
+                               f"leftImg8bit/{split}/<city>/<name>_leftImg8bit.png (choose the split with "
+                               f"--split)") from None
+    cfg = load_config(str(config), dict(cfg_options or {}))
+    cfg.dataset.require_labels = False
+    if data_root is not None:
+        cfg.dataset.data_root = str(data_root)
+    if cfg.dataset.get("pool_split", split) != split and config is not None and state is not None:
+        raise InvalidValue(f"--split {split}: the run of {state} selects from the {cfg.dataset.pool_split} split")
+    dataset = build_dataset(cfg)
+    if not hasattr(dataset, "label_sources"):
+        raise InvalidValue(f"{config}: dataset.type={cfg.dataset.type!r} has no label files to import into")
+    return dataset
 
 
 def _finished_labels(export: Path, source: str, scheme: LabelScheme, overlap: str, report: ImportReport) -> list:
@@ -157,21 +217,25 @@ def _finished_labels(export: Path, source: str, scheme: LabelScheme, overlap: st
         for name, stem, load, names in read_cvat_export(export)]
 
 
-def import_labels(export, source: str, data_root, split: str = "train", state: Optional[str] = None,
-                  overwrite: bool = False, overlap: str = "later") -> ImportReport:
-    """Writes the label files of every finished image of an export.
+def import_labels(export, source: str, data_root=None, split: str = "train", state: Optional[str] = None,
+                  overwrite: bool = False, overlap: str = "later", config: Optional[str] = None,
+                  cfg_options: Optional[dict] = None) -> ImportReport:
+    """Writes the label files of every finished image of an export, in the dataset's own encoding and folders.
 
     Args:
         export: A Label Studio JSON export, or a CVAT export (zip or folder).
         source: ``'labelstudio'`` or ``'cvat'``.
-        data_root: The dataset folder (``leftImg8bit/``, ``gtFine/``).
-        split: The split the images belong to.
+        data_root: The dataset folder; overrides the config's.
+        split: The Cityscapes split the images belong to (without a config).
         state: An annotation run's ``state.json``: every image must be pending
             annotation in it. In region mode a label is merged into the image's
             existing label file (newly labelled pixels replace, the rest is kept).
+            Its ``config.json`` names the dataset unless ``config`` does.
         overwrite: Replace label files that exist and differ.
         overlap: Where brush layers of different classes overlap, let the
             ``'later'`` layer win (counted in the report), or ``'refuse'`` the task.
+        config: A config naming the dataset (any ``SegmentationFolder``, or a Cityscapes preset).
+        cfg_options: Overrides of ``config``.
 
     Raises:
         InvalidValue: Any check fails; the message names the task or image, and nothing is written.
@@ -180,18 +244,19 @@ def import_labels(export, source: str, data_root, split: str = "train", state: O
         raise InvalidValue(f"--from must be one of {TOOLS}, got {source!r}")
     if overlap not in OVERLAP_RULES:
         raise InvalidValue(f"--overlap must be one of {OVERLAP_RULES}, got {overlap!r}")
-    export, data_root, report = Path(export), Path(data_root), ImportReport()
+    export, report = Path(export), ImportReport()
     if not export.is_dir() or source != "cvat":
         check_regular_file(export, "export")
-    split_images = _SplitImages(data_root, split)
-    pending, merge = _pending_images(Path(state), split_images, split) if state is not None else (None, False)
-    plan = _ImportPlan(split_images, pending, state, merge, overwrite)
-    finished = _finished_labels(export, source, LabelScheme.cityscapes(), overlap, report)
+    dataset = import_dataset(data_root, split, state, config, cfg_options)
+    images, scheme = _DatasetImages(dataset), LabelScheme.of_dataset(dataset)
+    pending, merge = _pending_images(Path(state), images) if state is not None else (None, False)
+    plan = _ImportPlan(images, _LabelFiles(dataset, scheme), pending, state, merge, overwrite)
+    finished = _finished_labels(export, source, scheme, overlap, report)
     with Progress(len(finished), "check labels", unit="img") as progress:
         for name, reference, decode, digest in finished:
             plan.add(name, reference, decode, digest)
             progress.update(1)
-    _write_labels(plan.labels, report)
+    _write_labels(plan, report)
     return report
 
 
@@ -199,12 +264,13 @@ def import_labels(export, source: str, data_root, split: str = "train", state: O
 class _ImportPlan:
     """The labels to write, each added after every check on its task or item."""
 
-    split_images: "_SplitImages"
+    images: _DatasetImages
+    files: _LabelFiles
     pending: Optional[set]
     state: Optional[str]
     merge: bool
     overwrite: bool
-    labels: Dict[Path, np.ndarray] = field(default_factory=dict)
+    labels: Dict[int, np.ndarray] = field(default_factory=dict)
 
     def add(self, name: str, reference: str, decode: Callable[[Tuple[int, int]], Optional[np.ndarray]],
             digest: Optional[str] = None) -> None:
@@ -213,56 +279,58 @@ class _ImportPlan:
         Args:
             name: How messages name the task or item.
             reference: The image it names.
-            decode: ``decode((height, width))`` gives its ``[H, W]`` label ids, refusing another size before
+            decode: ``decode((height, width))`` gives its ``[H, W]`` label values, refusing another size before
                 decoding.
             digest: The SHA-256 of the image file the task was made for (exports record it), if known.
         """
-        image = self.split_images.find(reference)
-        if image is None:
-            raise InvalidValue(f"{name}: image {reference} is not in {self.split_images.folder}")
+        idx = self.images.find(reference)
+        if idx is None:
+            raise InvalidValue(f"{name}: image {reference} is not in {self.images.folder}")
+        image = Path(self.images.dataset.image_path(idx))
         if digest is not None and file_sha256(image) != digest:
             raise InvalidValue(f"{name}: {image} is not the image the task was exported for (its SHA-256 "
                                f"differs); --data-root must be the dataset the selection was made on")
-        if self.pending is not None and image not in self.pending:
+        if self.pending is not None and idx not in self.pending:
             raise InvalidValue(f"{name}: image {image.name} is not pending annotation in {self.state}")
-        if image in self.labels:
+        if idx in self.labels:
             raise InvalidValue(f"{name}: image {image.name} appears twice in the export")
         width, height = image_size(image)
-        label_ids = decode((height, width))
-        if label_ids is None:
-            label_ids = np.zeros((height, width), np.uint8)
-        if label_ids.shape != (height, width):
-            raise InvalidValue(f"{name}: its label is {label_ids.shape[1]}x{label_ids.shape[0]}, image "
+        values = decode((height, width))
+        if values is None:
+            values = np.full((height, width), self.files.scheme.unlabelled, np.uint8)
+        if values.shape != (height, width):
+            raise InvalidValue(f"{name}: its label is {values.shape[1]}x{values.shape[0]}, image "
                                f"{image.name} {width}x{height}")
-        if not label_ids.any():
+        if (values == self.files.scheme.unlabelled).all():
             logger.warning("%s: image %s has no labelled pixel (all void)", name, image.name)
-        self.labels[image] = _final_label(name, image, label_ids, self.merge, self.overwrite)
+        self.labels[idx] = self._final(name, idx, image, values)
+
+    def _final(self, name: str, idx: int, image: Path, values: np.ndarray) -> np.ndarray:
+        """The label to write: checked against the image's existing label files, merged in region mode."""
+        target, others = self.files.target(idx), self.files.others(idx)
+        if others and not self.overwrite:
+            raise InvalidValue(f"{name}: {image.name} already has a label, {others[0]}; pass --overwrite to "
+                               f"replace it")
+        if not target.is_file() or self.overwrite:
+            return values
+        existing = self.files.read(target)
+        if self.merge and existing.shape == values.shape and existing.dtype == np.uint8:
+            return np.where(values != self.files.scheme.unlabelled, values, existing).astype(np.uint8)
+        if np.array_equal(existing, values):
+            return values
+        raise InvalidValue(f"{name}: {image.name} already has a label, {target}; pass --overwrite to replace it")
 
 
-def _write_labels(planned: Dict[Path, np.ndarray], report: ImportReport) -> None:
-    """Writes each image's ``gtFine_labelIds`` file atomically, leaving files that hold the same label alone."""
-    for image, label_ids in planned.items():
-        train_ids, target = label_candidates(image)
+def _write_labels(plan: _ImportPlan, report: ImportReport) -> None:
+    """Writes each image's label file atomically in the dataset's encoding, leaving files that hold the same
+    label alone."""
+    for idx, values in plan.labels.items():
+        target, others = plan.files.target(idx), plan.files.others(idx)
         for stale in target.parent.glob(f".{target.name}.*.tmp"):  # left by an import killed mid-write
             stale.unlink()
-        same = target.is_file() and np.array_equal(read_image_file(target, cv2.IMREAD_UNCHANGED), label_ids)
+        same = target.is_file() and np.array_equal(plan.files.read(target), values)
         if not same:
-            atomic_write_bytes(target, cv2.imencode(".png", label_ids)[1].tobytes())
-        (report.unchanged if same and not train_ids.is_file() else report.written).append(target)
-        if train_ids.is_file():  # _final_label allowed it: --overwrite was given; the dataset reads it first
-            train_ids.unlink()
-
-
-def _final_label(name: str, image: Path, label_ids: np.ndarray, merge: bool, overwrite: bool) -> np.ndarray:
-    """The label to write for ``image``: checked against its existing label file, merged in region mode."""
-    train_ids, target = label_candidates(image)
-    if train_ids.is_file() and not overwrite:
-        raise InvalidValue(f"{name}: {image.name} already has a label, {train_ids}; pass --overwrite to replace it")
-    if not target.is_file() or overwrite:
-        return label_ids
-    existing = read_image_file(target, cv2.IMREAD_UNCHANGED)
-    if merge and existing.shape == label_ids.shape and existing.dtype == np.uint8:
-        return np.where(label_ids != UNLABELLED_ID, label_ids, existing).astype(np.uint8)
-    if np.array_equal(existing, label_ids):
-        return label_ids
-    raise InvalidValue(f"{name}: {image.name} already has a label, {target}; pass --overwrite to replace it")
+            atomic_write_bytes(target, cv2.imencode(".png", plan.files.file_array(values))[1].tobytes())
+        (report.unchanged if same and not others else report.written).append(target)
+        for other in others:  # _final allowed it: --overwrite was given; the dataset reads those first
+            other.unlink()

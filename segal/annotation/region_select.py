@@ -29,6 +29,7 @@ from ..reporting.figures import image_stem, write_region_figure
 from ..scorers.base import Scorer, ScoringContext
 from ..scorers.regions import RegionScores, RegionSelection, choose_regions, rank_regions
 from ..utils.io import atomic_write_bytes, atomic_write_text
+from .selection_file import relative_image
 
 logger = logging.getLogger("segal")
 
@@ -82,6 +83,7 @@ def write_region_selection(out: Path, ctx: ScoringContext, scorer: Scorer, selec
                             f"image {rank} of {len(images_in_order)}: {stem} ({type(scorer).__name__}, "
                             f"{len(chosen)} regions to label)", scorer.region_score_name)
     entries = [{"rank": rank, "id": int(image), "image": str(ctx.dataset.image_path(int(image))),
+                **relative_image(ctx.dataset, int(image)),
                 "region": int(region), "area": int(area), "score": float(score), "mask": str(masks[int(image)]),
                 "prediction": str(predictions[int(image)])}
                for rank, (image, region, area, score) in enumerate(

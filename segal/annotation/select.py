@@ -37,6 +37,7 @@ from ..utils.lock import work_dir_lock
 from .checkpoint import load_checkpoint
 from .predictions import write_prediction, write_predictions
 from .region_select import choose_for_annotators, record_pending_regions, write_region_selection
+from .selection_file import relative_image, scheme_meta
 
 logger = logging.getLogger("segal")
 
@@ -210,7 +211,8 @@ def _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps, unit
     out = Path(out_dir) / (f"selection_step{step + 1}.json" if saved is not None else "selection.json")
     meta = {"scorer": effective_settings(SCORERS, dict(cfg.scorer)), "checkpoint": str(checkpoint),
             "budget": budget, "unit": unit or ("images" if regions is None else "regions"),
-            "next_step": step + 1 if saved is not None else None, "mode": "images" if regions is None else "regions"}
+            "next_step": step + 1 if saved is not None else None, "mode": "images" if regions is None else "regions",
+            **scheme_meta(dataset)}
     if dataset.task == "segmentation" and saved is not None:
         meta["split"] = cfg.dataset.get("pool_split", "train")
     if regions is not None:
@@ -243,7 +245,8 @@ def _folder_pool(cfg: Config, checkpoint: str, pool_source: str) -> ImageFolderP
     dataset_cls = DATASETS.get(cfg.dataset["type"])
     if getattr(dataset_cls, "task", None) != "segmentation":
         raise InvalidValue("--pool works with segmentation configs; for classification select with --state")
-    dataset = ImageFolderPool(pool_source, cfg.dataset.get("test_pipeline"), dataset_cls.classes)
+    classes = cfg.dataset.get("classes") or dataset_cls.classes  # SegmentationFolder: the config's classes
+    dataset = ImageFolderPool(pool_source, cfg.dataset.get("test_pipeline"), classes)
     run_images = _run_images(checkpoint, cfg)
     clashes = [f"{p} ({run_images[p.resolve()]})" for p in dataset.images if p.resolve() in run_images]
     if clashes:
@@ -271,7 +274,7 @@ def _describe(ctx: ScoringContext, scorer, selection, heat_dir: Optional[Path],
         for row, sample_id in enumerate(batch["id"].tolist()):
             rank, score = rank_of[sample_id], float(selection.scores[rank_of[sample_id] - 1])
             image = str(dataset.image_path(sample_id)) if hasattr(dataset, "image_path") else ""
-            entries.append({"rank": rank, "id": sample_id, "image": image,
+            entries.append({"rank": rank, "id": sample_id, "image": image, **relative_image(dataset, sample_id),
                             "score": score if np.isfinite(score) else None,
                             "predicted": _predicted_summary(logits[row], list(dataset.classes))})
             if predictions_dir is not None:

@@ -5,13 +5,14 @@ checked; a file that fails a check is refused with one line naming the file
 and the field.
 """
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
 
 from ..errors import InvalidValue
 from ..reporting.figures import image_stem
 from ..utils.io import read_json
+from .label_scheme import LabelScheme
 
 IMAGE_FOLDER = "leftImg8bit"
 
@@ -28,6 +29,7 @@ class SelectedImage:
             ``None`` for a joint selector.
         prediction: The predicted train-id map (:mod:`.predictions`).
         mask: Region mode: 255 on the pixels to label; ``None`` for whole images.
+        relative: The image's path below its dataset's data root, as the selection recorded it.
     """
 
     rank: int
@@ -36,6 +38,7 @@ class SelectedImage:
     score: Optional[float]
     prediction: Path
     mask: Optional[Path]
+    relative: Optional[str] = None
 
     @property
     def stem(self) -> str:
@@ -43,7 +46,10 @@ class SelectedImage:
         return image_stem(str(self.image))
 
     def relative_path(self) -> str:
-        """The image's path from its ``leftImg8bit`` folder on (``leftImg8bit/train/<city>/<file>``), else its name."""
+        """The image's path below its data root as recorded; for older selections its path from its
+        ``leftImg8bit`` folder on (``leftImg8bit/train/<city>/<file>``), else its name."""
+        if self.relative is not None:
+            return self.relative
         parts = self.image.parts
         if IMAGE_FOLDER in parts:
             return "/".join(parts[len(parts) - 1 - parts[::-1].index(IMAGE_FOLDER):])
@@ -59,6 +65,7 @@ class SelectionFile:
     checkpoint: str
     next_step: Optional[int]
     regions: bool
+    scheme: LabelScheme = field(default_factory=LabelScheme.cityscapes)
 
     @property
     def model_version(self) -> str:
@@ -67,6 +74,27 @@ class SelectionFile:
         checkpoint = Path(self.checkpoint)
         run = checkpoint.parent.parent.name if checkpoint.parent.name == "checkpoints" else checkpoint.parent.name
         return f"{run}/{checkpoint.stem}"
+
+
+def relative_image(dataset, sample_id: int) -> dict:
+    """``{"relative": path below the data root}`` for a dataset with a data root, else nothing: what an annotation
+    tool serving the data root's files asks for."""
+    root = getattr(dataset, "data_root", None)
+    if root is None:
+        return {}
+    try:
+        return {"relative": Path(dataset.image_path(sample_id)).resolve().relative_to(Path(root).resolve()).as_posix()}
+    except ValueError:
+        return {}
+
+
+def scheme_meta(dataset) -> dict:
+    """What an export needs to know of a segmentation dataset's classes (recorded in the selection file)."""
+    if dataset.task != "segmentation" or getattr(dataset, "palette", None) is None:
+        return {}
+    return {"classes": list(dataset.classes), "palette": [list(c) for c in dataset.palette],
+            "ignore_index": int(dataset.ignore_index),
+            "cityscapes_ids": bool(getattr(dataset, "speaks_cityscapes_ids", False))}
 
 
 def _field(entry: dict, key: str, kind, where: str):
@@ -138,11 +166,32 @@ def read_selection(path) -> SelectionFile:
             raise InvalidValue(f"{where}: image id {image_id} appears twice; a selection names each image once")
         image = Path(_field(entry, "image", str, where))
         _check_split(image, split, where)
+        relative = entry.get("relative")
+        if relative is not None and (not isinstance(relative, str) or Path(relative).is_absolute()
+                                     or ".." in Path(relative).parts):
+            raise InvalidValue(f"{where}: 'relative' is {relative!r}; expected a path below the data root")
         images[image_id] = SelectedImage(
             rank=len(images) + 1, id=image_id, image=image, score=score,
             prediction=Path(_field(entry, "prediction", str, where)),
-            mask=Path(_field(entry, "mask", str, where)) if regions else None)
+            mask=Path(_field(entry, "mask", str, where)) if regions else None, relative=relative)
     next_step = saved.get("next_step")
     if next_step is not None and (not isinstance(next_step, int) or isinstance(next_step, bool)):
         raise InvalidValue(f"{path}: 'next_step' is {next_step!r}")
-    return SelectionFile(path, list(images.values()), str(saved.get("checkpoint", path.stem)), next_step, regions)
+    return SelectionFile(path, list(images.values()), str(saved.get("checkpoint", path.stem)), next_step, regions,
+                         _scheme(saved, path))
+
+
+def _scheme(saved: dict, path: Path) -> LabelScheme:
+    """The classes the selection was made with; selections written before they were recorded are Cityscapes'."""
+    if "classes" not in saved or saved.get("cityscapes_ids"):
+        return LabelScheme.cityscapes()
+    classes, palette, ignore = saved.get("classes"), saved.get("palette"), saved.get("ignore_index", 255)
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
+        raise InvalidValue(f"{path}: 'classes' is {str(classes)[:60]}; expected a list of class names")
+    if not isinstance(palette, list) or len(palette) != len(classes) or not all(
+            isinstance(c, list) and len(c) == 3 and all(isinstance(v, int) and 0 <= v < 256 for v in c)
+            for c in palette):
+        raise InvalidValue(f"{path}: 'palette' must give one RGB triple per class")
+    if not isinstance(ignore, int) or isinstance(ignore, bool) or not 0 <= ignore < 256:
+        raise InvalidValue(f"{path}: 'ignore_index' is {ignore!r}")
+    return LabelScheme.for_classes(classes, palette, ignore)

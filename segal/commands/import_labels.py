@@ -1,11 +1,15 @@
 """Write the finished labels of a Label Studio or CVAT export into the dataset, for the next training step.
 
-    python tools/import_labels.py EXPORT --from labelstudio|cvat --data-root ROOT [--split train]
-        [--state WORK_DIR/state.json] [--overwrite] [--overlap later|refuse] [--debug]
+    python tools/import_labels.py EXPORT --from labelstudio|cvat [--state WORK_DIR/state.json]
+        [--config CONFIG [--cfg-options ...]] [--data-root ROOT] [--split train] [--overwrite]
+        [--overlap later|refuse] [--debug]
+
+The dataset the labels go into comes from --config, else the run's config.json beside --state, else Cityscapes'
+layout at --data-root; labels are written in that dataset's encoding and folders.
 
 Installed as the ``segal-import-labels`` command; ``python tools/import_labels.py`` runs the same ``main``.
 """
-from ..cli import counted, errors_as_lines, setup_logging, tool_parser
+from ..cli import add_cfg_options, counted, errors_as_lines, setup_logging, tool_parser
 
 EXAMPLE = """examples:
   # a Label Studio JSON export -> gtFine/train/<city>/<name>_gtFine_labelIds.png, checked against the run
@@ -17,12 +21,16 @@ EXAMPLE = """examples:
 
 
 def build_parser():
-    parser = tool_parser("Import finished labels from Label Studio or CVAT as Cityscapes label files.", EXAMPLE)
+    parser = tool_parser("Import finished labels from Label Studio or CVAT as the dataset's label files.", EXAMPLE)
     parser.add_argument("export", metavar="EXPORT", help="Label Studio JSON export, or CVAT export (.zip or folder)")
     parser.add_argument("--from", dest="source", required=True, choices=["labelstudio", "cvat"],
                         help="the tool the export comes from")
-    parser.add_argument("--data-root", required=True, help="dataset folder holding leftImg8bit/ and gtFine/")
-    parser.add_argument("--split", default="train", help="split of the images (default: train)")
+    parser.add_argument("--data-root", help="the dataset folder (overrides the config's; without a config or a "
+                                            "run: a Cityscapes-layout folder holding leftImg8bit/ and gtFine/)")
+    parser.add_argument("--split", default="train", help="Cityscapes split of the images without a config "
+                                                         "(default: train)")
+    parser.add_argument("--config", help="config naming the dataset (default: the run's config.json with --state)")
+    add_cfg_options(parser)
     parser.add_argument("--state", help="the annotation run's state.json: refuse images that are not pending "
                                         "annotation; in region mode, merge into existing partial labels")
     parser.add_argument("--overwrite", action="store_true", help="replace label files that exist and differ")
@@ -39,7 +47,7 @@ def main(argv=None) -> None:
 
     with errors_as_lines(args.debug):
         report = import_labels(args.export, args.source, args.data_root, args.split, args.state, args.overwrite,
-                               args.overlap)
+                               args.overlap, args.config, args.cfg_options)
     if report.overlaps:
         print(f"{counted(len(report.overlaps), 'task')} had overlapping layers of different classes "
               f"({sum(report.overlaps.values())} pixels in all); the later layer won (--overlap refuse refuses them)")

@@ -129,18 +129,23 @@ class Cityscapes(SegmentationFolder):
             ``dict(type='Grid', size=S)`` (:class:`~segal.data.regions.RegionSpec`).
     """
 
+    #: Imported labels are written in Cityscapes' official label ids (:mod:`segal.annotation.label_scheme`).
+    speaks_cityscapes_ids = True
+    classes = TRAIN_CLASSES  # also on the class: tools that read images outside a dataset (--pool) name them
+
     def __init__(
         self,
         data_root: str,
         pool_split: str = "train",
-        test_split: str = "val",
+        test_split: Optional[str] = "val",
         train_pipeline: Optional[Sequence[dict]] = None,
         test_pipeline: Optional[Sequence[dict]] = None,
         require_labels: bool = True,
         regions: Optional[dict] = None,
     ):
         self.classes, self.palette, self.ignore_index = list(TRAIN_CLASSES), list(TRAIN_PALETTE), IGNORE_INDEX
-        self._setup(Path(data_root), {"pool": _split_folders(pool_split), "test": _split_folders(test_split)},
+        test = None if test_split is None else _split_folders(test_split)  # None: the pool split only
+        self._setup(Path(data_root), {"pool": _split_folders(pool_split), "test": test},
                     IMAGE_SUFFIX, LABEL_SOURCES, train_pipeline, test_pipeline, require_labels, regions)
 
     def clicks(self, idx: int) -> Tuple[int, str]:

@@ -153,14 +153,16 @@ class SegmentationFolder(Dataset):
         self._setup(Path(data_root), folders, img_suffix, [LabelSource(seg_map_suffix, encoding)],
                     train_pipeline, test_pipeline, require_labels, regions)
 
-    def _setup(self, data_root: Path, folders: Dict[str, SplitFolders], img_suffix: str,
+    def _setup(self, data_root: Path, folders: Dict[str, Optional[SplitFolders]], img_suffix: str,
                sources: List[LabelSource], train_pipeline, test_pipeline, require_labels: bool,
                regions: Optional[dict]) -> None:
-        """Lists both splits and builds the pipelines; ``sources[-1]`` is where new labels are written."""
+        """Lists both splits (no test split: ``folders['test']`` is ``None``, for tools that write labels) and
+        builds the pipelines; ``sources[-1]`` is where new labels are written."""
         self.data_root, self.img_suffix, self.label_sources = data_root, img_suffix, sources
         self.folders = folders
         pool_images = list_images(data_root, folders["pool"], img_suffix, "dataset.pool")
-        test_images = list_images(data_root, folders["test"], img_suffix, "dataset.test")
+        test_images = [] if folders["test"] is None else list_images(data_root, folders["test"], img_suffix,
+                                                                      "dataset.test")
         self.images = pool_images + test_images
         self.is_test = np.array([False] * len(pool_images) + [True] * len(test_images))
         self._split_of = [folders["pool"]] * len(pool_images) + [folders["test"]] * len(test_images)
