@@ -152,21 +152,55 @@ def test_allow_missing_trains_on_the_delivered_labels(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.subprocess
-def test_the_readme_walkthrough_runs_as_written(tmp_path):
-    """The README's synthetic-city walk-through, line for line, in a folder of its own (configs, tools, data_prep
-    linked in), so its relative data and work folders land there."""
+def _run_readme_block(tmp_path, marker: str):
+    """A README command block, line for line, in a folder of its own (configs, tools, data_prep linked in), so
+    its relative data and work folders land there."""
     readme = (REPO / "README.md").read_text()
-    block = readme.split("<!-- walkthrough:start -->", 1)[1].split("<!-- walkthrough:end -->", 1)[0]
+    block = readme.split(f"<!-- {marker}:start -->", 1)[1].split(f"<!-- {marker}:end -->", 1)[0]
     commands = block.split("```bash", 1)[1].split("```", 1)[0]
     for name in ("configs", "tools", "data_prep"):
         (tmp_path / name).symlink_to(REPO / name)
-    script = tmp_path / "walkthrough.sh"
+    script = tmp_path / f"{marker}.sh"
     script.write_text("set -euo pipefail\n" + commands.replace("python ", f"{sys.executable} "))
     result = subprocess.run(["bash", str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_the_readme_walkthrough_runs_as_written(tmp_path):
+    _run_readme_block(tmp_path, "walkthrough")
     work = tmp_path / "work_dirs/synthetic_city_annotation"
     steps = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
     assert [s["n_labelled"] for s in steps] == [16, 24] and len(steps[0]["selected_ids"]) == 8
     assert len(list((work / "heatmaps_step1").glob("*.png"))) == 8
     assert "mIoU" in json.loads((work / "test_step1" / "metrics.json").read_text())
     assert len(list((tmp_path / "data/synthetic_city_annotation/labels_to_deliver").rglob("*.png"))) == 88
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_the_own_classes_quick_start_runs_as_written(tmp_path):
+    """Seven classes in plain folders: images then regions selected, exported to Label Studio, answered, imported
+    in the dataset's own encoding, and trained on."""
+    import cv2
+    import numpy as np
+
+    _run_readme_block(tmp_path, "own-classes")
+    root = tmp_path / "data/category_city"
+    for run, selected in (("category_city", 4), ("category_city_regions", None)):
+        work = tmp_path / "work_dirs" / run
+        steps = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
+        assert len(steps) == 2 and list(steps[-1]["per_class_iou"]) == [
+            "flat", "construction", "object", "nature", "sky", "human", "vehicle"]
+        config = (work / "labelstudio_step1" / "label_config.xml").read_text()
+        assert 'value="vehicle"' in config and "road" not in config
+        selection = json.loads((work / "selection_step1.json").read_text())
+        names = {Path(e["relative"]).name for e in selection["selection"]}
+        assert selected is None or len(names) == selected
+        for name in names:  # each imported label: index PNG, the true classes wherever it is labelled
+            label = cv2.imread(str(root / "labels/train" / name), cv2.IMREAD_UNCHANGED)
+            truth = cv2.imread(str(root / "labels_to_deliver" / name), cv2.IMREAD_UNCHANGED)
+            labelled = label != 255
+            assert labelled.any() and np.array_equal(label[labelled], truth[labelled])
+            assert selected is None or labelled.all()
+    assert steps[-1]["labelled_regions"] > 0  # the region run recorded what its regions cost
