@@ -209,12 +209,7 @@ def _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps, unit
     ctx = ScoringContext.for_step(model, dataset, pool, device, step, int(cfg.get("seed", 0)), loop,
                                   from_section(TrainSettings, cfg.train, "train"))
     out = Path(out_dir) / (f"selection_step{step + 1}.json" if saved is not None else "selection.json")
-    meta = {"scorer": effective_settings(SCORERS, dict(cfg.scorer)), "checkpoint": str(checkpoint),
-            "budget": budget, "unit": unit or ("images" if regions is None else "regions"),
-            "next_step": step + 1 if saved is not None else None, "mode": "images" if regions is None else "regions",
-            **scheme_meta(dataset)}
-    if dataset.task == "segmentation" and saved is not None:
-        meta["split"] = cfg.dataset.get("pool_split", "train")
+    meta = _selection_meta(cfg, checkpoint, budget, unit, regions is not None, step, saved is not None, dataset)
     if regions is not None:
         chosen, region_scores = choose_for_annotators(scorer, ctx, regions, budget, meta["unit"])
         if not is_main():
@@ -233,6 +228,18 @@ def _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps, unit
     if saved is not None:
         _record_pending(folder, saved, pool, selection.ids, step)
     return entries, out
+
+
+def _selection_meta(cfg: Config, checkpoint: str, budget: int, unit: Optional[str], regions: bool, step: int,
+                    in_run: bool, dataset) -> dict:
+    """What a selection file records besides its entries: scorer, checkpoint, budget, mode, the dataset's classes."""
+    meta = {"scorer": effective_settings(SCORERS, dict(cfg.scorer)), "checkpoint": str(checkpoint),
+            "budget": budget, "unit": unit or ("regions" if regions else "images"),
+            "next_step": step + 1 if in_run else None, "mode": "regions" if regions else "images",
+            **scheme_meta(dataset)}
+    if dataset.task == "segmentation" and in_run:
+        meta["split"] = cfg.dataset.get("pool_split", "train")
+    return meta
 
 
 def _predictions_folder(selection: Path) -> Path:
