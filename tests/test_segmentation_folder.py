@@ -205,3 +205,32 @@ def test_the_ten_line_config_of_the_docs_trains_on_a_six_class_dataset(tmp_path)
                              "train.max_epochs=1", "loop.progress=False", "device=cpu"])
     records = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
     assert list(records[-1]["per_class_iou"]) == ["background", "building", "road", "tree", "car", "water"]
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_a_cvat_segmentation_mask_archive_of_seven_classes_imports_in_the_datasets_encoding(tmp_path):
+    """segal's own Segmentation mask archive, as CVAT hands it back unchanged: the labels written are the
+    predictions, as class indices in the dataset's index PNGs; no Cityscapes archive for these classes."""
+    import subprocess
+    import sys
+
+    root, work = tmp_path / "category_city", tmp_path / "work"
+    config = REPO / "configs/category_city/deeplabv3plus-r18_holdout-loss-change_annotation.py"
+    options = ["--cfg-options", f"dataset.data_root={root}", "train.max_epochs=1"]
+
+    def tool(*args):
+        done = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, cwd=REPO)
+        assert done.returncode == 0, done.stderr[-2000:]
+
+    tool(REPO / "data_prep/category_city.py", root, "--num-train", 24, "--num-val", 4, "--labelled", 10)
+    tool(REPO / "tools/train.py", config, "--work-dir", work, *options)
+    tool(REPO / "tools/select.py", config, work / "checkpoints/step_0.pth", "--budget", 3, "--state",
+         work / "state.json", "--export", "cvat", *options)
+    out = work / "cvat_step1"
+    assert not (out / "cityscapes_1.0.zip").exists() and (out / "segmentation_mask_1.1.zip").is_file()
+    tool(REPO / "tools/import_labels.py", out / "segmentation_mask_1.1.zip", "--from", "cvat", "--state",
+         work / "state.json")
+    for entry in json.loads((work / "selection_step1.json").read_text())["selection"]:
+        label = cv2.imread(str(root / "labels/train" / Path(entry["relative"]).name), cv2.IMREAD_UNCHANGED)
+        assert np.array_equal(label, cv2.imread(entry["prediction"], cv2.IMREAD_UNCHANGED))
