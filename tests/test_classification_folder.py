@@ -120,3 +120,25 @@ device = 'cpu'
     load_tool("train").main([str(config), "--work-dir", str(work)])
     records = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
     assert [r["n_labelled"] for r in records] == [16, 22]  # 20 labelled rows, 4 of them the holdout; then 6 more
+
+
+@pytest.mark.slow
+def test_select_ranks_new_images_outside_the_run_with_pool(tmp_path, capsys):
+    truth = write_image_folder(tmp_path / "data", per_class=10, test_per_class=2)
+    work = tmp_path / "work"
+    config = str(REPO / "configs/image_folder/resnet18_holdout-loss-change_balanced.py")
+    options = ["--cfg-options", f"dataset.data_root={tmp_path / 'data'}", "dataset.image_size=(16,16)",
+               "protocol.initial_size=8", "protocol.num_steps=1", "train.max_epochs=1", "loop.progress=False",
+               "device=cpu", "scorer.type=Entropy"]
+    load_tool("train").main([config, "--work-dir", str(work), *options])
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    for n, path in enumerate(sorted(truth)[:6]):  # new, unlabelled photos
+        (incoming / f"new_{n}.png").write_bytes(path.read_bytes())
+    load_tool("select").main([config, str(work / "checkpoints/step_1.pth"), "--budget", "3", "--pool",
+                              str(incoming), "--work-dir", str(tmp_path / "ranked"), *options])
+    selection = json.loads((tmp_path / "ranked/selection.json").read_text())["selection"]
+    assert [e["rank"] for e in selection] == [1, 2, 3]
+    assert all(Path(e["image"]).parent == incoming and e["predicted"]["class"] in sorted(CLASSES) for e in selection)
+    scores = [e["score"] for e in selection]
+    assert scores == sorted(scores, reverse=True)

@@ -20,7 +20,8 @@ from mmengine.config import Config
 
 from ..apis import build_dataset, build_model
 from ..config import config_hash
-from ..data.image_folder import ImageFolderPool
+from ..data.classification_folder import ClassificationFolder
+from ..data.image_folder import ImageFolderPool, list_pool_images
 from ..data.pool import ActivePool, Split
 from ..engine.records import write_metrics
 from ..engine.run_folder import RunFolder
@@ -247,11 +248,18 @@ def _predictions_folder(selection: Path) -> Path:
     return selection.parent / selection.stem.replace("selection", "predictions")
 
 
-def _folder_pool(cfg: Config, checkpoint: str, pool_source: str) -> ImageFolderPool:
-    """``--pool``'s images, read with the config's test pipeline; none of the checkpoint's run's holdout or test."""
+def _folder_pool(cfg: Config, checkpoint: str, pool_source: str):
+    """``--pool``'s images, read as the config's dataset reads its own; none of the checkpoint's run's holdout or
+    test images."""
     dataset_cls = DATASETS.get(cfg.dataset["type"])
+    if dataset_cls is ClassificationFolder:
+        settings = {k: cfg.dataset[k] for k in ("mean", "std") if k in cfg.dataset}
+        classes = cfg.dataset.get("classes") or build_dataset(cfg).classes  # the folder names, as training saw them
+        return ClassificationFolder.unlabelled(list_pool_images(pool_source), classes, cfg.dataset.image_size,
+                                               **settings)
     if getattr(dataset_cls, "task", None) != "segmentation":
-        raise InvalidValue("--pool works with segmentation configs; for classification select with --state")
+        raise InvalidValue("--pool works with segmentation and ClassificationFolder configs; for in-memory "
+                           "classification sets select with --state")
     classes = cfg.dataset.get("classes") or dataset_cls.classes  # SegmentationFolder: the config's classes
     dataset = ImageFolderPool(pool_source, cfg.dataset.get("test_pipeline"), classes)
     run_images = _run_images(checkpoint, cfg)

@@ -132,6 +132,20 @@ class ClassificationFolder(Dataset):
         self._mean = torch.tensor(mean, dtype=torch.float32).reshape(-1, 1, 1)
         self._std = torch.tensor(std, dtype=torch.float32).reshape(-1, 1, 1)
 
+    @classmethod
+    def unlabelled(cls, images: Sequence[Path], classes: Sequence[str], image_size: Sequence[int],
+                   mean: Sequence[float] = (0.485, 0.456, 0.406),
+                   std: Sequence[float] = (0.229, 0.224, 0.225)) -> "ClassificationFolder":
+        """Images outside any dataset (``select.py --pool``), read as a config's dataset reads its own."""
+        pool = cls.__new__(cls)
+        pool.data_root, pool.classes, pool.image_size = None, list(classes), tuple(image_size)
+        pool.images = list(images)
+        pool.labels = np.full(len(pool.images), UNLABELLED, dtype=np.int64)
+        pool.is_test = np.zeros(len(pool.images), dtype=bool)
+        pool._mean = torch.tensor(mean, dtype=torch.float32).reshape(-1, 1, 1)
+        pool._std = torch.tensor(std, dtype=torch.float32).reshape(-1, 1, 1)
+        return pool
+
     @property
     def num_classes(self) -> int:
         return len(self.classes)

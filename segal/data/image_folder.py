@@ -1,6 +1,6 @@
 """Unlabelled images outside any run (``tools/select.py --pool``), read with a config's test pipeline."""
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -13,6 +13,29 @@ from .image_files import image_size, read_image_file
 from .transforms import build_pipeline
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def list_pool_images(source) -> List[Path]:
+    """The images of ``--pool``: a folder's .png/.jpg/.jpeg files (recursively, sorted), or a text file's lines
+    (relative paths from the list file's folder).
+
+    Raises:
+        DatasetFilesNotFound: The source is missing or empty, or a listed image does not exist.
+    """
+    source = Path(source)
+    if source.is_dir():
+        images = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    elif source.is_file():
+        lines = [line.strip() for line in source.read_text().splitlines() if line.strip()]
+        images = [p if p.is_absolute() else source.parent / p for p in map(Path, lines)]
+        missing = [str(p) for p in images if not p.is_file()]
+        if missing:
+            raise DatasetFilesNotFound(f"{source} lists images that do not exist: {missing[:10]}")
+    else:
+        raise DatasetFilesNotFound(f"pool {source} is neither a folder nor a list file")
+    if not images:
+        raise DatasetFilesNotFound(f"no .png/.jpg images in {source}")
+    return images
 
 
 class ImageFolderPool(Dataset):
@@ -33,19 +56,7 @@ class ImageFolderPool(Dataset):
 
     def __init__(self, source: str, test_pipeline: Optional[Sequence[dict]] = None,
                  classes: Sequence[str] = TRAIN_CLASSES):
-        source = Path(source)
-        if source.is_dir():
-            self.images = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        elif source.is_file():
-            lines = [line.strip() for line in source.read_text().splitlines() if line.strip()]
-            self.images = [p if p.is_absolute() else source.parent / p for p in map(Path, lines)]
-            missing = [str(p) for p in self.images if not p.is_file()]
-            if missing:
-                raise DatasetFilesNotFound(f"{source} lists images that do not exist: {missing[:10]}")
-        else:
-            raise DatasetFilesNotFound(f"pool {source} is neither a folder nor a list file")
-        if not self.images:
-            raise DatasetFilesNotFound(f"no .png/.jpg images in {source}")
+        self.images = list_pool_images(source)
         self.is_test = np.zeros(len(self.images), dtype=bool)
         self.classes = list(classes)
         self.test_transform = build_pipeline(test_pipeline, "dataset.test_pipeline")
