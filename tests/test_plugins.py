@@ -119,3 +119,18 @@ def test_import_names_a_plugin_module_and_a_broken_one_is_one_line(project):
     lines = broken.stderr.strip().splitlines()
     assert broken.returncode == 1 and len(lines) == 1
     assert "plugin module 'broken' (--import) cannot be imported: RuntimeError: no GPU driver" in lines[0]
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_grid_workers_import_the_plugins_the_grid_was_given(project):
+    root, config = project
+    _plugin_package(root, root / "imported.txt", entry_point=False)
+    (root / "grid.py").write_text(f"experiment = dict(title='even digits', config={str(config)!r}, "
+                                  f"scorers=['entropy'], seeds=[0, 1])\n")
+    done = _tool("grid", root / "grid.py", "--workers", "2", "--work-root", root / "runs", "--import", "evenplug",
+                 cwd=root)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for seed in (0, 1):
+        run = root / "runs/grid/entropy" / f"seed{seed}"
+        assert json.loads((run / "plugins.json").read_text()) == {"modules": ["evenplug"]}
