@@ -234,3 +234,26 @@ def test_a_cvat_segmentation_mask_archive_of_seven_classes_imports_in_the_datase
     for entry in json.loads((work / "selection_step1.json").read_text())["selection"]:
         label = cv2.imread(str(root / "labels/train" / Path(entry["relative"]).name), cv2.IMREAD_UNCHANGED)
         assert np.array_equal(label, cv2.imread(entry["prediction"], cv2.IMREAD_UNCHANGED))
+
+
+@pytest.mark.parametrize("base, write", [
+    ("camvid", lambda root: write_camvid(root, Config.fromfile(str(REPO / "configs/_base_/datasets/camvid.py"))
+                                         .dataset.palette, num_train=2, num_val=1)),
+    ("ade20k", lambda root: write_ade20k(root, num_train=2, num_val=1)),
+])
+def test_imported_labels_are_written_in_the_datasets_encoding_and_read_back(tmp_path, base, write):
+    """What import_labels writes for a colour-mask or reduce-zero-label dataset is what the dataset then reads."""
+    from segal.annotation.label_import import _LabelFiles
+    from segal.annotation.label_scheme import LabelScheme
+
+    root = tmp_path / base
+    write(root)
+    dataset = _dataset(base, root)
+    files = _LabelFiles(dataset, LabelScheme.of_dataset(dataset))
+    values = np.full(SIZE, 255, np.uint8)
+    values[4:20, 8:40] = 3
+    values[30:, :] = 0
+    target = files.target(0)
+    cv2.imwrite(str(target), files.file_array(values))
+    assert np.array_equal(dataset.read_label(target), values)
+    assert np.array_equal(files.read(target), values)
