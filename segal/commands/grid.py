@@ -1,6 +1,7 @@
 """Run an experiment grid (scorer x variant x seed) in worker processes, then write its results page.
 
-    python tools/grid.py EXPERIMENT [--workers N] [--work-root DIR] [--results DIR] [--dry-run] [--debug]
+    python tools/grid.py EXPERIMENT [--workers N] [--work-root DIR] [--results DIR] [--dry-run] [--import MODULE]
+                                [--debug]
 
 Finished runs are skipped and interrupted ones resumed, so the same command
 continues a stopped grid. When every run has finished, the runs are compared

@@ -3,7 +3,7 @@
     python tools/select.py CONFIG CHECKPOINT --budget K [--unit images|regions|clicks|pixels]
         (--state WORK_DIR/state.json | --pool DIR_OR_LIST)
         [--work-dir DIR] [--heatmaps DIR] [--export labelstudio|cvat [--image-root PREFIX]]
-        [--launcher {none,pytorch}] [--cfg-options KEY=VALUE ...] [--debug]
+        [--launcher {none,pytorch}] [--cfg-options KEY=VALUE ...] [--import MODULE] [--debug]
 
 Installed as the ``segal-select`` command; ``python tools/select.py`` runs the same ``main``.
 """

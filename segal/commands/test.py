@@ -1,7 +1,7 @@
 """Evaluate a checkpoint on the test split.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR] [--launcher {none,pytorch}]
-                         [--cfg-options KEY=VALUE ...] [--debug]
+                         [--cfg-options KEY=VALUE ...] [--import MODULE] [--debug]
 
 Writes DIR/metrics.json, DIR/report.md, DIR/confusion.png and DIR/config.py.
 

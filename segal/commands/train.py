@@ -1,7 +1,7 @@
 """Run an active-learning experiment from a config.
 
     python tools/train.py CONFIG [--work-dir DIR] [--seed N] [--resume] [--allow-missing] [--launcher {none,pytorch}]
-                          [--cfg-options KEY=VALUE ...] [--debug]
+                          [--cfg-options KEY=VALUE ...] [--import MODULE] [--debug]
     bash tools/dist_train.sh CONFIG NPROC [options as above]
 
 Installed as the ``segal-train`` command; ``python tools/train.py`` runs the same ``main``.
