@@ -8,6 +8,7 @@ annotation step s is the s-th selection. Each Ours-family setting is compared
 with every other setting seed by seed (:mod:`.paired`).
 """
 import re
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Dict, List, Sequence
@@ -187,7 +188,9 @@ def _setting_entry(runs: List[Run], metric: str) -> dict:
         classes = list(longest.records[-1]["per_class_iou"])
         last = np.array([[np.nan if (iou := run.records[-1]["per_class_iou"][c]) is None else iou for c in classes]
                          for run in complete])
-        entry["per_class_iou_last"] = dict(zip(classes, np.nanmean(last, 0).tolist()))
+        with warnings.catch_warnings():  # a class no run has a value for stays NaN, without a warning
+            warnings.simplefilter("ignore", RuntimeWarning)
+            entry["per_class_iou_last"] = dict(zip(classes, np.nanmean(last, 0).tolist()))
     return entry
 
 
