@@ -141,6 +141,11 @@ def active_pool(size: int, pool_ids: Sequence[int], labelled_ids: Sequence[int] 
     return pool
 
 
+def _scorer(scorer: Union[str, dict]):
+    """A scorer built by its registered name or from its settings."""
+    return build(SCORERS, {"type": scorer} if isinstance(scorer, str) else dict(scorer), "scorer")
+
+
 def _context(model, dataset, pool, device, batch_size: int, seed: int) -> ScoringContext:
     device = resolve_device(device) if isinstance(device, str) else device
     return ScoringContext(model=model.to(device), dataset=dataset, pool=pool, device=device, step=0, seed=seed,
@@ -170,7 +175,7 @@ def score_pool(model: ProbedModel, dataset, scorer: Union[str, dict], pool_ids: 
     Raises:
         InvalidValue: The scorer selects jointly (Coreset, BADGE): use :func:`select_from_pool`.
     """
-    built = build(SCORERS, {"type": scorer} if isinstance(scorer, str) else dict(scorer), "scorer")
+    built = _scorer(scorer)
     if not built.scores_each_sample:
         raise InvalidValue(f"{type(built).__name__} selects a batch jointly and gives no per-sample score; use "
                            f"select_from_pool")
@@ -186,7 +191,7 @@ def select_from_pool(model: ProbedModel, dataset, scorer: Union[str, dict], k: i
 
     Arguments as for :func:`score_pool`.
     """
-    built = build(SCORERS, {"type": scorer} if isinstance(scorer, str) else dict(scorer), "scorer")
+    built = _scorer(scorer)
     pool = active_pool(len(dataset), pool_ids, labelled_ids, holdout_ids)
     return np.asarray(built.select(_context(model, dataset, pool, device, batch_size, seed), k).ids)
 
@@ -215,8 +220,8 @@ def run_loop(model: ProbedModel, dataset, scorer: Union[str, dict], protocol: di
     device = resolve_device(device)
     torch.manual_seed(seed)
     Path(work_dir).mkdir(parents=True, exist_ok=True)
-    active = ActiveLoop(dataset=dataset, model=model, scorer=build(SCORERS, {"type": scorer} if isinstance(
-        scorer, str) else dict(scorer), "scorer"), protocol=build(PROTOCOLS, dict(protocol), "protocol"),
+    active = ActiveLoop(dataset=dataset, model=model, scorer=_scorer(scorer),
+        protocol=build(PROTOCOLS, dict(protocol), "protocol"),
         train_settings=train or TrainSettings(), loop_settings=loop or LoopSettings(progress=False),
         work_dir=Path(work_dir), device=device, seed=seed,
         checkpoint_meta={"classes": list(dataset.classes)})

@@ -6,7 +6,8 @@ from cityscapesscripts.helpers.labels import id2label, trainId2label
 from helpers.cityscapes import write_pair, write_random_cityscapes
 
 from segal.data import Cityscapes, DatasetFilesNotFound
-from segal.data.cityscapes import TRAIN_CLASSES, LabelError
+from segal.data.cityscapes import TRAIN_CLASSES
+from segal.data.label_encoding import LabelError
 
 
 def expected_train_ids(label_ids):

@@ -254,6 +254,6 @@ def test_imported_labels_are_written_in_the_datasets_encoding_and_read_back(tmp_
     values[4:20, 8:40] = 3
     values[30:, :] = 0
     target = files.target(0)
-    cv2.imwrite(str(target), files.file_array(values))
+    target.write_bytes(files.file_bytes(values))
     assert np.array_equal(dataset.read_label(target), values)
     assert np.array_equal(files.read(target), values)

@@ -123,14 +123,13 @@ def write_cvat_archives(selection: SelectionFile, scheme: LabelScheme, out: Path
         city_zip.writestr("label_colors.txt", label_colors)
         voc_zip.writestr("labelmap.txt", labelmap)
         voc_zip.writestr("ImageSets/Segmentation/default.txt", "".join(f"{item}\n" for item in items))
-    written = ([out / CITYSCAPES_ARCHIVE] if scheme.is_cityscapes else []) + [
-        out / SEGMENTATION_MASK_ARCHIVE, out / "labels.json", out / "images.txt"]
-    if scheme.is_cityscapes:
-        atomic_write_bytes(written[0], cityscapes.getvalue())
-    atomic_write_bytes(out / SEGMENTATION_MASK_ARCHIVE, voc.getvalue())
-    atomic_write_text(out / "labels.json", json.dumps(labels, indent=2))
-    atomic_write_text(out / "images.txt", "".join(f"{image_root}{image.relative_path()}\n"
-                                                  for image in selection.images))
+    archives = {out / CITYSCAPES_ARCHIVE: cityscapes} if scheme.is_cityscapes else {}
+    archives[out / SEGMENTATION_MASK_ARCHIVE] = voc
+    for path, archive in archives.items():
+        atomic_write_bytes(path, archive.getvalue())
+    written = [*archives, out / "labels.json", out / "images.txt"]
+    atomic_write_text(written[-2], json.dumps(labels, indent=2))
+    atomic_write_text(written[-1], "".join(f"{image_root}{image.relative_path()}\n" for image in selection.images))
     return written
 
 

@@ -137,12 +137,10 @@ class _LabelFiles:
             return read_image_file(path, cv2.IMREAD_UNCHANGED)
         return self.dataset.read_label(path)
 
-    def file_array(self, values: np.ndarray) -> np.ndarray:
+    def file_bytes(self, values: np.ndarray) -> bytes:
         if self.scheme.is_cityscapes:
-            return values
-        encoding = self.dataset.label_sources[-1].encoding
-        array = encoding.encode(values)
-        return array[:, :, ::-1] if array.ndim == 3 else array  # colour masks: RGB written as OpenCV's BGR
+            return cv2.imencode(".png", values)[1].tobytes()
+        return self.dataset.label_file_bytes(values)
 
 
 def _pending_images(state: Path, images: _DatasetImages) -> Tuple[set, bool]:
@@ -196,7 +194,7 @@ def import_dataset(data_root: Optional[str], split: str = "train", state: Option
     cfg.dataset.require_labels = False
     if data_root is not None:
         cfg.dataset.data_root = str(data_root)
-    if cfg.dataset.get("pool_split", split) != split and config is not None and state is not None:
+    if state is not None and cfg.dataset.get("pool_split", split) != split:
         raise InvalidValue(f"--split {split}: the run of {state} selects from the {cfg.dataset.pool_split} split")
     dataset = build_dataset(cfg)
     if not hasattr(dataset, "label_sources"):
@@ -271,6 +269,7 @@ class _ImportPlan:
     merge: bool
     overwrite: bool
     labels: Dict[int, np.ndarray] = field(default_factory=dict)
+    unchanged: set = field(default_factory=set)  # ids whose target file already holds their label
 
     def add(self, name: str, reference: str, decode: Callable[[Tuple[int, int]], Optional[np.ndarray]],
             digest: Optional[str] = None) -> None:
@@ -311,14 +310,18 @@ class _ImportPlan:
         if others and not self.overwrite:
             raise InvalidValue(f"{name}: {image.name} already has a label, {others[0]}; pass --overwrite to "
                                f"replace it")
-        if not target.is_file() or self.overwrite:
+        if not target.is_file():
             return values
         existing = self.files.read(target)
-        if self.merge and existing.shape == values.shape and existing.dtype == np.uint8:
-            return np.where(values != self.files.scheme.unlabelled, values, existing).astype(np.uint8)
+        merged = self.merge and not self.overwrite and existing.shape == values.shape and existing.dtype == np.uint8
+        if merged:  # region mode: the new pixels join the partial label of earlier steps
+            values = np.where(values != self.files.scheme.unlabelled, values, existing).astype(np.uint8)
         if np.array_equal(existing, values):
-            return values
-        raise InvalidValue(f"{name}: {image.name} already has a label, {target}; pass --overwrite to replace it")
+            self.unchanged.add(idx)
+        elif not (merged or self.overwrite):
+            raise InvalidValue(f"{name}: {image.name} already has a label, {target}; pass --overwrite to "
+                               f"replace it")
+        return values
 
 
 def _write_labels(plan: _ImportPlan, report: ImportReport) -> None:
@@ -328,9 +331,9 @@ def _write_labels(plan: _ImportPlan, report: ImportReport) -> None:
         target, others = plan.files.target(idx), plan.files.others(idx)
         for stale in target.parent.glob(f".{target.name}.*.tmp"):  # left by an import killed mid-write
             stale.unlink()
-        same = target.is_file() and np.array_equal(plan.files.read(target), values)
+        same = idx in plan.unchanged
         if not same:
-            atomic_write_bytes(target, cv2.imencode(".png", plan.files.file_array(values))[1].tobytes())
+            atomic_write_bytes(target, plan.files.file_bytes(values))
         (report.unchanged if same and not others else report.written).append(target)
         for other in others:  # _final allowed it: --overwrite was given; the dataset reads those first
             other.unlink()

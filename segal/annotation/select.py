@@ -122,7 +122,7 @@ def _run_folder(state: str) -> RunFolder:
     return folder
 
 
-def _run_images(checkpoint: str, cfg: Config) -> dict:
+def _run_images(checkpoint: str, dataset) -> dict:
     """Holdout and test images of the run that ``checkpoint`` belongs to: ``{resolved path: split name}``.
 
     Empty when the checkpoint does not lie in a run folder (``<run>/checkpoints/``).
@@ -131,7 +131,6 @@ def _run_images(checkpoint: str, cfg: Config) -> dict:
     if folder is None:
         return {}
     pool = restored_pool(folder.read_state())
-    dataset = build_dataset(cfg)
     if len(dataset) != len(pool) or not hasattr(dataset, "image_path"):
         return {}
     return {**{Path(dataset.image_path(int(i))).resolve(): "test" for i in pool.test_ids},
@@ -252,22 +251,26 @@ def _folder_pool(cfg: Config, checkpoint: str, pool_source: str):
     """``--pool``'s images, read as the config's dataset reads its own; none of the checkpoint's run's holdout or
     test images."""
     dataset_cls = DATASETS.get(cfg.dataset["type"])
-    if dataset_cls is ClassificationFolder:
-        settings = {k: cfg.dataset[k] for k in ("mean", "std") if k in cfg.dataset}
-        classes = cfg.dataset.get("classes") or build_dataset(cfg).classes  # the folder names, as training saw them
-        return ClassificationFolder.unlabelled(list_pool_images(pool_source), classes, cfg.dataset.image_size,
-                                               **settings)
-    if getattr(dataset_cls, "task", None) != "segmentation":
+    if dataset_cls is not ClassificationFolder and getattr(dataset_cls, "task", None) != "segmentation":
         raise InvalidValue("--pool works with segmentation and ClassificationFolder configs; for in-memory "
                            "classification sets select with --state")
-    classes = cfg.dataset.get("classes") or dataset_cls.classes  # SegmentationFolder: the config's classes
-    dataset = ImageFolderPool(pool_source, cfg.dataset.get("test_pipeline"), classes)
-    run_images = _run_images(checkpoint, cfg)
+    run_dataset = build_dataset(cfg) if RunFolder.holding(checkpoint) is not None else None
+    if dataset_cls is ClassificationFolder:
+        settings = {k: cfg.dataset[k] for k in ("mean", "std") if k in cfg.dataset}
+        # the classes as training saw them: the config's, else the class folders of its dataset
+        classes = cfg.dataset.get("classes") or (run_dataset or build_dataset(cfg)).classes
+        dataset = ClassificationFolder.unlabelled(list_pool_images(pool_source), classes, cfg.dataset.image_size,
+                                                  **settings)
+    else:
+        classes = cfg.dataset.get("classes") or dataset_cls.classes  # SegmentationFolder: the config's classes
+        dataset = ImageFolderPool(pool_source, cfg.dataset.get("test_pipeline"), classes)
+    run_images = _run_images(checkpoint, run_dataset) if run_dataset is not None else {}
     clashes = [f"{p} ({run_images[p.resolve()]})" for p in dataset.images if p.resolve() in run_images]
     if clashes:
         raise InvalidValue(f"--pool holds {len(clashes)} images of the checkpoint's run that are not for "
                            f"annotation: {', '.join(clashes[:5])}" + (" ..." if len(clashes) > 5 else ""))
-    dataset.check_one_size()
+    if hasattr(dataset, "check_one_size"):  # classification images are resized to one size as they are read
+        dataset.check_one_size()
     return dataset
 
 

@@ -24,9 +24,8 @@ from ..errors import InvalidValue
 from ..registry import DATASETS
 from .classification import DatasetFilesNotFound
 from .costs import image_clicks
-from .image_files import ImageFileError, read_index_image
-from .label_encoding import LabelEncoding, LabelError
-from .segmentation_folder import LabelSource, SegmentationFolder, SplitFolders, list_images, to_input  # noqa: F401
+from .label_encoding import LabelEncoding
+from .segmentation_folder import LabelSource, SegmentationFolder, SplitFolders, list_images, read_label_file
 
 logger = logging.getLogger("segal")
 
@@ -45,7 +44,6 @@ def label_id_to_train_id() -> np.ndarray:
 
 
 VALID_LABEL_IDS = np.array(sorted(label.id for label in CITYSCAPES_LABELS if label.id >= 0))
-VALID_TRAIN_IDS = np.array(list(range(len(TRAIN_CLASSES))) + [IGNORE_INDEX])
 LABEL_ID_TO_TRAIN_ID = label_id_to_train_id()
 
 #: The label files a Cityscapes image may have, in the order they are read: train ids (written by
@@ -72,12 +70,7 @@ def read_train_ids(path: Path) -> np.ndarray:
         LabelError: the file is unreadable or holds a value that is not a
             Cityscapes label id (or train id, for ``labelTrainIds``).
     """
-    source = next(s for s in LABEL_SOURCES if Path(path).name.endswith(s.suffix))
-    try:
-        raw = read_index_image(path)
-    except ImageFileError as err:
-        raise LabelError(f"label file: {err}") from None
-    return source.encoding.decode(raw, Path(path))
+    return read_label_file(Path(path), LABEL_SOURCES)
 
 
 def label_candidates(image: Path) -> List[Path]:

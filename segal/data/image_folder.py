@@ -7,9 +7,10 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from ..errors import InvalidValue
-from .cityscapes import IGNORE_INDEX, TRAIN_CLASSES, to_input
+from .cityscapes import IGNORE_INDEX, TRAIN_CLASSES
 from .classification import DatasetFilesNotFound
 from .image_files import image_size, read_image_file
+from .segmentation_folder import to_input
 from .transforms import build_pipeline
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")

@@ -188,6 +188,16 @@ class RegionMaps:
         self.spec, self.data_root = spec, Path(data_root)
         self.folder = Path(spec.cache_dir or self.data_root / "regions") / spec.key
         self._image_path, self._read_image, self._image_shape = image_path, read_image, image_shape
+        self._digests = {}  # image path -> (mtime_ns, size, SHA-256): a file is hashed once while it is unchanged
+
+    def image_digest(self, idx: int) -> str:
+        """The SHA-256 of a global id's image file, hashed again only when its modification time or size moved."""
+        path = Path(self._image_path(idx))
+        stat = path.stat()
+        known = self._digests.get(path)
+        if known is None or known[:2] != (stat.st_mtime_ns, stat.st_size):
+            known = self._digests[path] = (stat.st_mtime_ns, stat.st_size, file_sha256(path))
+        return known[2]
 
     def cache_path(self, idx: int) -> Path:
         """The cache file of a global id."""
@@ -200,7 +210,7 @@ class RegionMaps:
 
     def __call__(self, idx: int) -> np.ndarray:
         """``[H, W]`` int64 region ids of a global id, read from the cache or computed and cached."""
-        path, image_digest = self.cache_path(idx), file_sha256(self._image_path(idx))
+        path, image_digest = self.cache_path(idx), self.image_digest(idx)
         if path.is_file():
             regions = decode(path, self._image_shape(idx), image_digest)
             if regions is not None:

@@ -45,6 +45,23 @@ class LabelSource:
     encoding: LabelEncoding
 
 
+def read_label_file(path: Path, sources: Sequence[LabelSource]) -> np.ndarray:
+    """``[H, W]`` uint8 class indices from a label file, decoded by the source whose suffix its name ends with.
+
+    Raises:
+        LabelError: The file is unreadable or holds values that are no class.
+    """
+    source = next(s for s in sources if path.name.endswith(s.suffix))
+    try:
+        if source.encoding.channels == 3:
+            raw = cv2.cvtColor(read_image_file(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        else:
+            raw = read_index_image(path)
+    except ImageFileError as err:
+        raise LabelError(f"label file: {err}") from None
+    return source.encoding.decode(raw, path)
+
+
 @dataclass(frozen=True)
 class SplitFolders:
     """One split's folders (relative to the data root) and, optionally, its list file.
@@ -230,15 +247,15 @@ class SegmentationFolder(Dataset):
 
     def read_label(self, path: Path) -> np.ndarray:
         """``[H, W]`` uint8 class indices from a label file, decoded by its source's encoding."""
-        source = next(s for s in self.label_sources if path.name.endswith(s.suffix))
-        try:
-            if source.encoding.channels == 3:
-                raw = cv2.cvtColor(read_image_file(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-            else:
-                raw = read_index_image(path)
-        except ImageFileError as err:
-            raise LabelError(f"label file: {err}") from None
-        return source.encoding.decode(raw, path)
+        return read_label_file(Path(path), self.label_sources)
+
+    def label_file_bytes(self, indices: np.ndarray) -> bytes:
+        """The PNG that :meth:`read_label` reads back as ``[H, W]`` class indices (``ignore_index`` where
+        unlabelled), in the encoding new labels are written in."""
+        array = self.label_sources[-1].encoding.encode(indices)
+        if array.ndim == 3:
+            array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
+        return cv2.imencode(".png", array)[1].tobytes()
 
     def read(self, idx: int):
         """The raw image ``[H, W, 3]`` uint8 (RGB) and class-index label ``[H, W]`` uint8 of a global id."""
