@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import dataloader
 
-from segal.apis import build_dataset, build_model, run_experiment
+from segal.apis import run_experiment
 from segal.config import load_config
 from segal.data.pool import ActivePool
 from segal.engine import loop as loop_module
@@ -44,6 +44,7 @@ from segal.engine import train as train_module
 from segal.registry import SCORERS, build
 from segal.scorers.base import Scorer, ScoringContext
 from segal.settings import LoopSettings, TrainSettings, from_section
+from segal.spec import build_dataset, build_model
 from segal.utils.io import atomic_write_text, load_torch_file, read_json
 
 from profiling import profile_call

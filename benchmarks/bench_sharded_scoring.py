@@ -44,10 +44,10 @@ def config_options(device: str, quick: bool, data_root: str) -> dict:
 
 def worker(args) -> None:
     """One rank: score the pool with each scorer, twice; rank 0 writes the timings."""
-    from segal.apis import build_dataset, build_model
     from segal.config import load_config
     from segal.registry import PROTOCOLS, SCORERS, build
     from segal.scorers.base import ScoringContext
+    from segal.spec import build_dataset, build_model
     from segal.utils.device import resolve_device
     from segal.utils.distributed import barrier, is_main, launched, rank_and_world, rank_device
 
@@ -101,8 +101,8 @@ def main() -> None:
         worker(args)
         return
 
-    from segal.apis import build_dataset, build_model
     from segal.config import load_config
+    from segal.spec import build_dataset, build_model
 
     cfg = load_config(str(CONFIG), config_options(args.device, args.quick, args.data_root))
     dataset = build_dataset(cfg)  # generates the data outside the timed runs

@@ -20,10 +20,10 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     setup_logging()
     with errors_as_lines(args.debug):
-        from segal.apis import build_dataset
         from segal.config import load_config
         from segal.data.regions import cache_region_map
         from segal.errors import InvalidValue
+        from segal.spec import build_dataset
         from segal.utils.progress import Progress
 
         cfg = load_config(args.config, args.cfg_options)

@@ -95,8 +95,10 @@ def default_work_dir(config_path: str) -> str:
 
 def beside_checkpoint(checkpoint: str, name: str) -> str:
     """``<run dir>/<name>`` for ``<run dir>/checkpoints/step_1.pth``, else ``<checkpoint's folder>/<name>``."""
-    folder = Path(checkpoint).resolve().parent
-    return str(folder.parent / name if folder.name == "checkpoints" else folder / name)
+    from .utils.run_paths import RunPaths
+
+    checkpoint = Path(checkpoint).resolve()
+    return str((RunPaths.root_of_checkpoint(checkpoint) or checkpoint.parent) / name)
 
 
 #: Errors that depend only on the command line and the files it names, so every rank on rank 0's node meets the

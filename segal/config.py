@@ -15,6 +15,7 @@ from mmengine.config import Config
 from .config_check import REQUIRED_KEYS, ConfigError, validate_config
 from .config_options import OptionError, check_option_key, check_plain_keys
 from .utils.io import atomic_write_text, read_json
+from .utils.run_paths import RunPaths
 
 # Keys a resumed run may change: extending a finished run by more steps.
 RESUMABLE_CHANGES = ("protocol.num_steps", "work_dir")
@@ -24,7 +25,6 @@ RUNTIME_KEYS = ("work_dir", "device", "dist", "loop.progress", "loop.tensorboard
 #: Keys left out of a run's identity (its config hash): runs that differ only in them are the same experiment
 #: (``protocol.num_steps``: a run extended by more steps; ``seed``: recorded beside the hash).
 IDENTITY_EXCLUDED = RUNTIME_KEYS + ("protocol.num_steps", "seed")
-RUN_CONFIG = "config.json"
 #: Sections that name what they build with a ``type``.
 TYPED_SECTIONS = ("dataset", "protocol", "model", "scorer")
 
@@ -153,12 +153,13 @@ def render_config(cfg: Config) -> Tuple[str, str]:
     return as_python, as_json
 
 
-def save_config(cfg: Config, path: Path) -> None:
-    """Writes the merged config as a Python config file and, beside it, as ``config.json``; each atomically."""
-    path = Path(path)
+def save_config(cfg: Config, folder: Path) -> None:
+    """Writes the merged config into ``folder`` as data (``config.json``) and for people to read (``config.py``),
+    each atomically, where a run folder keeps them (:class:`~segal.utils.run_paths.RunPaths`)."""
+    paths = RunPaths(folder)
     as_python, as_json = render_config(cfg)
-    atomic_write_text(path.with_name(RUN_CONFIG), as_json)
-    atomic_write_text(path, as_python)
+    atomic_write_text(paths.config_path, as_json)
+    atomic_write_text(paths.config_py_path, as_python)
 
 
 def read_run_config(work_dir) -> dict:
@@ -168,9 +169,9 @@ def read_run_config(work_dir) -> dict:
         FileNotFoundError: The folder has no ``config.json``.
         UnreadableFileError, ConfigError: It is not valid JSON or not a config (see :func:`read_config_data`).
     """
-    path = Path(work_dir) / RUN_CONFIG
+    path = RunPaths(work_dir).config_path
     if not path.is_file():
-        raise FileNotFoundError(f"{work_dir} is not a segal run folder: {RUN_CONFIG} is missing")
+        raise FileNotFoundError(f"{work_dir} is not a segal run folder: {path.name} is missing")
     return read_config_data(path)
 
 
@@ -215,7 +216,7 @@ def resume_conflicts(work_dir: Path, cfg: Config) -> List[str]:
     Empty when the folder holds no run yet, or only :data:`RESUMABLE_CHANGES`
     and :data:`RUNTIME_KEYS` differ; reads the run's ``config.json``.
     """
-    if not (Path(work_dir) / RUN_CONFIG).is_file():
+    if not RunPaths(work_dir).config_path.is_file():
         return []
     saved = read_run_config(work_dir)
     allowed = set(RESUMABLE_CHANGES) | set(RUNTIME_KEYS)
@@ -229,7 +230,7 @@ def check_resumable(work_dir: Path, cfg: Config) -> None:
     diffs = resume_conflicts(work_dir, cfg)
     if diffs:
         raise ConfigError(
-            f"cannot resume: the config differs from {Path(work_dir) / RUN_CONFIG} in {', '.join(diffs)}; "
+            f"cannot resume: the config differs from {RunPaths(work_dir).config_path} in {', '.join(diffs)}; "
             f"only {', '.join(RESUMABLE_CHANGES)} and the runtime settings ({', '.join(RUNTIME_KEYS[1:])}) "
             f"may change on --resume"
         )

@@ -28,9 +28,9 @@ from typing import Dict, Iterable, List
 
 from .errors import SegalError
 from .utils.io import atomic_write_text, read_json
+from .utils.run_paths import RunPaths
 
 GROUP = "segal.plugins"
-RECORD = "plugins.json"
 
 #: Plugin modules imported in this process: module name -> how (``entry point <name>`` or ``--import``).
 _loaded: Dict[str, str] = {}
@@ -89,9 +89,9 @@ def loaded_plugins() -> List[str]:
 
 
 def record_plugins(work_dir: Path) -> None:
-    """Writes the plugin modules of this process to ``work_dir/plugins.json`` (none: no file)."""
+    """Writes the plugin modules of this process to the run's ``plugins.json`` (none: no file)."""
     if _loaded:
-        atomic_write_text(Path(work_dir) / RECORD, json.dumps({"modules": loaded_plugins()}, indent=2))
+        atomic_write_text(RunPaths(work_dir).plugins_path, json.dumps({"modules": loaded_plugins()}, indent=2))
 
 
 def check_run_plugins(work_dir: Path) -> None:
@@ -101,7 +101,7 @@ def check_run_plugins(work_dir: Path) -> None:
         PluginError: A module the run was made with is neither an installed entry point nor given with
             ``--import``; the message names it.
     """
-    path = Path(work_dir) / RECORD
+    path = RunPaths(work_dir).plugins_path
     if not path.is_file():
         return
     recorded = read_json(path, "a plugin record")

@@ -7,15 +7,12 @@ from dataclasses import dataclass, field
 from typing import Optional, Type, TypeVar, Union
 
 from .errors import InvalidValue
+from .run_mode import RunMode
 
 #: Mixed precision modes (:func:`~segal.utils.precision.autocast_dtype`).
 AMP_MODES = ("auto", "bf16", "fp16", None)
 #: What early stopping can watch on the holdout.
 MONITORS = ("loss", "accuracy", "miou")
-#: Where labels come from: the dataset's own labels (benchmarks) or annotators' files.
-ORACLES = ("simulated", "annotators")
-#: How the simulated oracle labels a region: its dominant true class everywhere, or its true labels.
-REGION_LABELS = ("dominant", "exact")
 #: How scores become a selection.
 SELECTIONS = ("top", "per_predicted_class")
 Section = TypeVar("Section")
@@ -131,7 +128,7 @@ class LoopSettings:
         region_class_balance: ``None`` (off) or an exponent ``beta > 0``: with
             ``dataset.regions``, regions whose predicted class is rare among the
             labelled pixels rank higher, by the weight
-            ``((n_max + 1) / (n_c + 1)) ** beta`` (:mod:`segal.engine.class_balance`).
+            ``((n_max + 1) / (n_c + 1)) ** beta`` (:mod:`segal.selection.class_balance`).
     """
 
     score_batch_size: int = 256
@@ -151,11 +148,7 @@ class LoopSettings:
         if self.num_workers < 0 or self.keep_checkpoints < 0:
             raise InvalidValue(f"loop.num_workers and loop.keep_checkpoints must be >= 0 (0 keeps every checkpoint), "
                              f"got {self.num_workers} and {self.keep_checkpoints}")
-        self.region_label = "dominant"
-        if isinstance(self.oracle, dict):
-            self.oracle, self.region_label = _oracle_dict(self.oracle)
-        if self.oracle not in ORACLES:
-            raise InvalidValue(f"loop.oracle must be one of {ORACLES}, got {self.oracle!r}")
+        mode = RunMode.parse(self.oracle)
         if self.selection not in SELECTIONS:
             raise InvalidValue(f"loop.selection must be one of {SELECTIONS}, got {self.selection!r}")
         if self.region_class_balance is not None and not self.region_class_balance > 0:
@@ -165,21 +158,13 @@ class LoopSettings:
             check_share("loop.pseudo_labels", self.pseudo_labels, whole_allowed=False)
         if self.holdout_growth is not None:
             check_share("loop.holdout_growth", self.holdout_growth, whole_allowed=True)
-            if self.oracle != "simulated":
+            if not mode.selects_in_loop:
                 raise InvalidValue("loop.holdout_growth needs loop.oracle='simulated'; with annotators, "
                                  "add labelled images to the holdout list of the protocol instead")
 
-
-def _oracle_dict(oracle: dict):
-    """``(type, region_label)`` of ``loop.oracle=dict(type=..., region_label=...)``."""
-    unknown = set(oracle) - {"type", "region_label"}
-    if unknown or "type" not in oracle:
-        raise InvalidValue(f"loop.oracle must be a name or dict(type='simulated', region_label='dominant'|'exact'), "
-                           f"got {oracle!r}")
-    region_label = oracle.get("region_label", "dominant")
-    if region_label not in REGION_LABELS:
-        raise InvalidValue(f"loop.oracle.region_label must be one of {REGION_LABELS}, got {region_label!r}")
-    return oracle["type"], region_label
+    def run_mode(self, regions: bool = False) -> RunMode:
+        """The run's mode: ``loop.oracle``, and whether a step labels regions (the dataset has ``dataset.regions``)."""
+        return RunMode.parse(self.oracle, regions)
 
 
 def check_share(key: str, settings: dict, whole_allowed: bool) -> None:

@@ -194,13 +194,13 @@ def test_select_refuses_with_one_line(case, annotation_run, tmp_path, capsys):
 def test_second_writer_is_refused_naming_the_holder(annotation_run, tmp_path, capsys):
     import os
 
-    from segal.utils.lock import work_dir_lock
+    from segal.engine.run_folder import RunFolder
 
     source, options = annotation_run
     work = tmp_path / "run"
     shutil.copytree(source, work)
     before = snapshot(work)
-    with work_dir_lock(work, "a test holding the run"):
+    with RunFolder(work).lock("a test holding the run"):
         code, err = run_main("train", [CONFIG, "--work-dir", str(work), "--cfg-options", *options], capsys)
         assert code == 1 and f"pid {os.getpid()}" in err and "in use" in err
         code, err = run_main("select", [CONFIG, str(work / "checkpoints/step_1.pth"), "--budget", "1",

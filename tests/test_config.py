@@ -2,10 +2,10 @@ from pathlib import Path
 
 import pytest
 
-from segal.apis import build_model
 from segal.config import REQUIRED_KEYS, ConfigError, config_differences, load_config
 from segal.data import Digits
 from segal.registry import MODELS, PROTOCOLS, SCORERS, UnknownComponentError, build, registered_names
+from segal.spec import build_model
 
 REPO = Path(__file__).resolve().parents[1]
 # run configs; configs/experiments/ holds experiment grids (tests/test_grid.py loads each)

@@ -258,7 +258,7 @@ def test_dist_settings_are_checked_and_may_change_on_resume(tmp_path):
         load_config(config, {"dist.timout": 5})
     with pytest.raises((ConfigError, ValueError), match="dist.timeout must be > 0"):
         load_config(config, {"dist.timeout": 0})
-    save_config(load_config(config, {"dist.timeout": 60}), tmp_path / "config.py")
+    save_config(load_config(config, {"dist.timeout": 60}), tmp_path)
     check_resumable(tmp_path, load_config(config, {"dist.timeout": 600}))  # a runtime setting, not the experiment
     with pytest.raises(ConfigError, match="train.batch_size"):
         check_resumable(tmp_path, load_config(config, {"train.batch_size": 7}))

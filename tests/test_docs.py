@@ -51,3 +51,12 @@ def test_the_readme_stays_short_and_links_every_docs_page():
     assert len(readme.splitlines()) <= 200
     for page in sorted((ROOT / "docs").glob("*.md")):
         assert f"docs/{page.name}" in readme, f"README.md does not link docs/{page.name}"
+
+
+def test_configs_page_lists_every_base_config():
+    """Every file under configs/_base_/ is named in docs/configs.md, so a newcomer finds each one there."""
+    page = (ROOT / "docs" / "configs.md").read_text()
+    missing = [path.relative_to(ROOT / "configs" / "_base_").as_posix()
+               for path in sorted((ROOT / "configs" / "_base_").rglob("*.py"))
+               if not re.search(rf"\b{re.escape(path.stem)}\b", page)]
+    assert not missing, f"docs/configs.md does not list these _base_ configs: {missing}"

@@ -7,14 +7,15 @@ SEGAL = Path(__file__).resolve().parents[1] / "segal"
 #: Bottom to top. A module may import its own part and the parts of lower layers, never a higher layer.
 LAYERS = [
     {"errors"},
-    {"settings"},
+    {"settings", "run_mode"},
     {"utils"},
     {"registry", "config_options", "evaluation", "plugins"},
     {"config_check"},
     {"config", "data", "models"},
     {"scorers"},
+    {"selection"},
     {"engine"},
-    {"apis", "api"},
+    {"apis", "api", "spec"},
     {"annotation", "reporting", "experiments"},
     {"cli", "launch"},
     {"commands"},
@@ -76,8 +77,9 @@ def test_the_check_sees_an_upward_import_even_a_lazy_one(tmp_path):
 
 
 def test_state_json_is_opened_in_one_place():
-    """engine/run_folder.py owns a run's state; engine/run_state.py is its schema. Nothing else opens the file."""
-    owners = {SEGAL / "engine" / "run_folder.py", SEGAL / "engine" / "run_state.py"}
+    """engine/run_folder.py owns a run's state; engine/run_state.py is its schema; utils/run_paths.py names it.
+    Nothing else opens the file."""
+    owners = {SEGAL / "engine" / "run_folder.py", SEGAL / "engine" / "run_state.py", SEGAL / "utils" / "run_paths.py"}
     openers = []
     for path in sorted(SEGAL.rglob("*.py")):
         if path in owners:
@@ -114,3 +116,36 @@ def test_ruff_lints_segal_data_and_skips_only_the_top_level_data_folder():
     assert "segal/data/cityscapes.py" in shown and "segal/data/regions.py" in shown
     assert not any("/data/" in line and "segal/data/" not in line and "tests/data/" not in line
                    for line in shown.splitlines()), "the top-level data/ stays out"
+
+
+def run_folder_paths(path: Path) -> list:
+    """Lines of ``path`` that spell a run folder's files themselves: their names, or a folder of it joined by ``/``."""
+    files = {"config.json", "config.py", "state.json", "metrics.jsonl", "plugins.json", ".lock"}
+    folders = {"partial", "tensorboard", "checkpoints"}
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        named = isinstance(node, ast.Constant) and node.value in files
+        joined = isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) \
+            and isinstance(node.right, ast.Constant) and node.right.value in folders
+        parts = [part.value for part in getattr(node, "values", []) if isinstance(part, ast.Constant)]
+        formatted = isinstance(node, ast.JoinedStr) and bool(parts) and (
+            parts[0].startswith("selection_step") or (parts[0].startswith("step_") and parts[-1] == ".pth"))
+        if named or joined or formatted:
+            found.append(f"{path.name}:{node.lineno}")
+    return found
+
+
+def test_every_path_in_a_run_folder_comes_from_its_layout():
+    """utils/run_paths.py (RunPaths, which RunFolder extends) names config.json, .lock, partial/, checkpoints,
+    selections and what lies beside them; nothing else spells them."""
+    spelled = [f"{path.parent.name}/{place}" for path in sorted(SEGAL.rglob("*.py"))
+               if path != SEGAL / "utils" / "run_paths.py" for place in run_folder_paths(path)]
+    assert not spelled, "take these paths from RunPaths/RunFolder: " + ", ".join(spelled)
+
+
+def test_the_layout_check_sees_each_spelling(tmp_path):
+    fake = tmp_path / "segal"
+    fake.mkdir()
+    (fake / "m.py").write_text("a = root / 'partial'\nb = 'config.json'\nc = f'selection_step{n}.json'\n"
+                               "d = {'partial': []}\ne = f'step_{n}.pth'\nf = f'step_{n}_{what}.npz'\n")
+    assert run_folder_paths(fake / "m.py") == ["m.py:1", "m.py:2", "m.py:3", "m.py:5"]

@@ -232,7 +232,7 @@ def test_reach_cost_interpolates_between_steps():
 
 
 def test_labelled_class_pixels_count_whole_images_and_the_oracles_region_answers(city):
-    from segal.engine.class_balance import labelled_class_pixels
+    from segal.selection.class_balance import labelled_class_pixels
 
     dataset = Cityscapes(str(city), regions=dict(type="Grid", size=16))
     pool = ActivePool(np.where(dataset.is_test, Split.TEST, Split.POOL))

@@ -144,7 +144,7 @@ def test_labelled_regions_are_not_available(setup):
 
 
 def test_class_balance_weights_favour_rare_predicted_classes():
-    from segal.engine.class_balance import balanced, class_weights
+    from segal.selection.class_balance import balanced, class_weights
 
     weights = class_weights(np.array([99, 9, 0]), power=1.0)
     np.testing.assert_allclose(weights, [1.0, 10.0, 100.0])
@@ -155,7 +155,7 @@ def test_class_balance_weights_favour_rare_predicted_classes():
 
 
 def test_predicted_region_classes_are_the_majority_prediction(setup):
-    from segal.engine.class_balance import predicted_region_classes
+    from segal.selection.class_balance import predicted_region_classes
 
     dataset, model, ctx = setup
     candidates = ctx.pool.candidate_ids()[:2]

@@ -72,7 +72,7 @@ def test_progress_of_another_run_is_ignored(straight, tmp_path, monkeypatch, cap
     killed_run(work, monkeypatch, "save_scores", 7)
     saved = next((work / "partial").glob("*_scores.npz"))
     step = int(saved.name.split("_")[1])
-    other = StepProgress(work, step, {"config_hash": "someone-else", "seed": 0})
+    other = StepProgress(work / "partial", step, {"config_hash": "someone-else", "seed": 0})
     other.save_scores([1, 2], [0.5, 0.25])  # overwrite with another run's scores
     caplog.set_level(logging.INFO, logger="segal")
     run_experiment(load_config(CONFIG, OPTIONS), work, resume=True)

@@ -168,7 +168,7 @@ def test_each_shipped_leaf_config_runs_on_its_layout(tmp_path, name, write):
 
 def test_a_checkpoint_trained_for_other_classes_is_refused_in_one_line(finished_run):
     from segal.annotation.checkpoint import CheckpointMismatch, load_checkpoint
-    from segal.apis import build_dataset, build_model
+    from segal.spec import build_dataset, build_model
 
     cfg = load_config(str(finished_run / "config.json"))
     dataset = build_dataset(cfg)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from segal.apis import build_model
 from segal.config import load_config
 from segal.data import SyntheticCity
+from segal.spec import build_model
 from segal.utils.io import atomic_save_torch
 
 REPO = Path(__file__).resolve().parents[1]

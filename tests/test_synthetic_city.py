@@ -76,7 +76,7 @@ def test_a_relative_data_root_is_found_beside_the_config_from_another_folder(tmp
     """Run from elsewhere, a shipped-style config used to generate a second city in ./data; it finds the first."""
     from mmengine.config import Config
 
-    from segal.apis import build_dataset
+    from segal.spec import build_dataset
 
     project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
     (project / "configs").mkdir(parents=True)

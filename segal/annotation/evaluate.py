@@ -8,14 +8,14 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
-from ..apis import build_dataset, build_model
 from ..data.loading import make_loader
 from ..errors import InvalidValue
 from ..evaluation import ConfusionMatrix
 from ..reporting.evaluation_report import cityscapes_palette, plot_confusion, write_metrics_json, write_report_md
 from ..reporting.figures import image_stem, write_prediction_figure
-from ..utils.device import resolve_device, to_device
-from ..utils.distributed import all_reduce_sum, is_main, rank_device, shard
+from ..spec import ExperimentSpec
+from ..utils.device import to_device
+from ..utils.distributed import all_reduce_sum, is_main, shard
 from ..utils.progress import Progress
 from .checkpoint import load_checkpoint
 
@@ -37,11 +37,11 @@ def evaluate_checkpoint(cfg: Config, checkpoint: str, out_dir: str, show_dir: Op
     Returns:
         The metrics written to ``metrics.json`` (an empty dict on other ranks).
     """
-    device = rank_device(resolve_device(cfg.get("device", "auto")))
-    dataset = build_dataset(cfg)
+    spec = ExperimentSpec(cfg)
+    device, dataset = spec.device, spec.dataset
     if show_dir is not None and dataset.task != "segmentation":
         raise InvalidValue("--show-dir needs a segmentation config")
-    model = build_model(cfg.model, dataset).to(device)
+    model = spec.build_model().to(device)
     load_checkpoint(checkpoint, model, cfg.model, list(dataset.classes), device)
     model.eval()
     ids = np.flatnonzero(dataset.is_test)
@@ -56,9 +56,8 @@ def evaluate_checkpoint(cfg: Config, checkpoint: str, out_dir: str, show_dir: Op
         show.mkdir(parents=True, exist_ok=True)
         palette = cityscapes_palette(dataset.num_classes)
     ids = shard(ids)  # under torchrun each rank evaluates its shard; the matrices are summed below
-    loader = make_loader(dataset, ids, cfg.train.get("eval_batch_size", 8))
-    enabled = cfg.loop.get("progress", True) and is_main()
-    with torch.no_grad(), Progress(len(ids), "test", unit="sample", enabled=enabled) as bar:
+    loader = make_loader(dataset, ids, spec.train.eval_batch_size)
+    with torch.no_grad(), Progress(len(ids), "test", unit="sample", enabled=spec.loop.progress) as bar:
         for batch in loader:
             batch = to_device(batch, device)
             pred = model(batch["inputs"]).argmax(1)

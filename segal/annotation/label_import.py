@@ -23,6 +23,7 @@ from ..data.image_files import image_size, read_image_file
 from ..engine.run_folder import RunFolder
 from ..engine.run_state import RunStateError, restored_pool, restored_regions
 from ..errors import InvalidValue
+from ..run_mode import RunMode
 from ..utils.checksums import file_sha256
 from ..utils.io import atomic_write_bytes, check_regular_file
 from ..utils.progress import Progress
@@ -148,7 +149,7 @@ def _pending_images(state: Path, images: _DatasetImages) -> Tuple[set, bool]:
     of earlier steps still without a label file; and whether the run labels regions."""
     folder = RunFolder(state.parent)
     saved = folder.read_state()
-    if saved.get("oracle", "simulated") != "annotators":
+    if not RunMode.of_state(saved).labels_from_files:
         raise RunStateError(f"{state} belongs to a simulated run; labels are imported for annotation runs")
     pool = restored_pool(saved)
     run_images = len(pool) - len(pool.test_ids)  # ids run over the pool split's sorted images, then the test split's
@@ -156,13 +157,14 @@ def _pending_images(state: Path, images: _DatasetImages) -> Tuple[set, bool]:
         raise InvalidValue(f"{state}: the run has {run_images} images in its pool split, {images.folder} "
                            f"has {images.count}; --data-root must be the run's dataset")
     step = saved["completed_step"] + 1
-    ids = restored_regions(saved, pool, state).images(step) if "regions" in saved else pool.labelled_ids(step)
+    regions = RunMode.of_state(saved).regions
+    ids = restored_regions(saved, pool, state).images(step) if regions else pool.labelled_ids(step)
     pending = {int(i) for i in ids}
     # images of earlier steps that trained without their labels (--allow-missing) may still arrive: they count
     # from the next step on, as the loop trains on every selected image whose label file exists
     late = {int(i) for i in pool.labelled_ids() if int(i) < run_images} - pending
     late = {i for i in late if images.dataset.label_path(i) is None}
-    return pending | late, "regions" in saved
+    return pending | late, regions
 
 
 def import_dataset(data_root: Optional[str], split: str = "train", state: Optional[str] = None,
@@ -176,11 +178,11 @@ def import_dataset(data_root: Optional[str], split: str = "train", state: Option
         InvalidValue: Neither a config, a run nor a data root is given, or the dataset is not a segmentation
             folder dataset; FileNotFoundError / DatasetFilesNotFound as the dataset names them.
     """
-    from ..apis import build_dataset
     from ..data.cityscapes import Cityscapes
+    from ..spec import build_dataset
 
-    if config is None and state is not None and (Path(state).parent / "config.json").is_file():
-        config = str(Path(state).parent / "config.json")
+    if config is None and state is not None and RunFolder(Path(state).parent).config_path.is_file():
+        config = str(RunFolder(Path(state).parent).config_path)
     if config is None:
         if data_root is None:
             raise InvalidValue("give --data-root (a Cityscapes-layout folder), --config, or --state of the run")

@@ -7,9 +7,6 @@ chosen ids are also recorded there as the next step, pending annotation.
 Every check runs before anything is written.
 """
 import contextlib
-import csv
-import io
-import json
 import logging
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -18,27 +15,29 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
-from ..apis import build_dataset, build_model
-from ..config import config_hash
 from ..data.classification_folder import ClassificationFolder
+from ..data.costs import Budget
 from ..data.image_folder import ImageFolderPool, list_pool_images
 from ..data.pool import ActivePool, Split
 from ..engine.records import write_metrics
 from ..engine.run_folder import RunFolder
 from ..engine.run_state import RunStateError, restored_pool, restored_regions
 from ..errors import InvalidValue
-from ..registry import DATASETS, SCORERS, build, effective_settings
+from ..registry import DATASETS, SCORERS, effective_settings
 from ..reporting.figures import image_stem, write_heatmap_figure
+from ..run_mode import RunMode
 from ..scorers.base import ScoringContext, check_budget
-from ..settings import LoopSettings, TrainSettings, from_section
-from ..utils.device import resolve_device
-from ..utils.distributed import is_main, rank_device
-from ..utils.io import atomic_write_text
-from ..utils.lock import work_dir_lock
+from ..selection.checks import check_scores_regions
+from ..selection.cost_ledger import CostLedger
+from ..selection.images import select_images
+from ..selection.regions import record_regions, select_regions
+from ..spec import ExperimentSpec
+from ..utils.distributed import is_main
+from ..utils.run_paths import beside_selection, selection_file
 from .checkpoint import load_checkpoint
 from .predictions import write_prediction, write_predictions
-from .region_select import choose_for_annotators, record_pending_regions, write_region_selection
-from .selection_file import relative_image, scheme_meta
+from .region_masks import write_region_selection
+from .selection_file import IMAGE_COLUMNS, relative_image, scheme_meta, write_selection
 
 logger = logging.getLogger("segal")
 
@@ -53,16 +52,6 @@ def _predicted_summary(logits: torch.Tensor, classes: List[str], top: int = 3) -
     return {classes[int(c)]: round(float(shares[c]), 4) for c in order if shares[c] > 0}
 
 
-def _write_selection(out: Path, entries: List[dict], meta: dict) -> None:
-    atomic_write_text(out, json.dumps({**meta, "selection": entries}, indent=2))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["rank", "id", "image", "score", "predicted"])
-    for e in entries:
-        writer.writerow([e["rank"], e["id"], e["image"], e["score"], json.dumps(e["predicted"])])
-    atomic_write_text(out.with_suffix(".csv"), buffer.getvalue())
-
-
 def heatmap_name(image: str, sample_id: int, taken: set) -> str:
     """``frankfurt_000000_000294.png`` for ``.../frankfurt_000000_000294_leftImg8bit.png``; unique in ``taken``."""
     stem = image_stem(image) if image else f"id{sample_id}"
@@ -71,7 +60,7 @@ def heatmap_name(image: str, sample_id: int, taken: set) -> str:
     return name
 
 
-def _restore_annotation_state(folder: RunFolder, cfg: Config, dataset) -> Tuple[dict, ActivePool, int]:
+def _restore_annotation_state(folder: RunFolder, spec: ExperimentSpec, dataset) -> Tuple[dict, ActivePool, int]:
     """Reads an annotation run's state and checks a selection may be recorded in it.
 
     Returns:
@@ -84,26 +73,27 @@ def _restore_annotation_state(folder: RunFolder, cfg: Config, dataset) -> Tuple[
     """
     state = folder.state_path
     saved = folder.read_state(len(dataset))
-    if ("regions" in saved) != (getattr(dataset, "regions", None) is not None):
-        raise RunStateError(f"{state} was {'' if 'regions' in saved else 'not '}made with dataset.regions; select "
-                            f"with the config the run was made with: {folder.root / 'config.json'}")
-    oracle = saved.get("oracle", cfg.loop.get("oracle", "simulated"))
-    if oracle != "annotators":
+    mode = RunMode.of_state(saved)
+    if mode.regions != spec.mode.regions:
+        raise RunStateError(f"{state} was {'' if mode.regions else 'not '}made with dataset.regions; select "
+                            f"with the config the run was made with: {folder.config_path}")
+    if not mode.labels_from_files:
         ranking = ("To rank images with this checkpoint without changing the run, use --pool DIR_OR_LIST; "
                    if dataset.task == "segmentation" else "")
         raise RunStateError(
-            f"{state} belongs to a simulated run (loop.oracle='{oracle}'), whose selections tools/train.py makes; "
+            f"{state} belongs to a simulated run (loop.oracle='{mode.oracle}'), whose selections tools/train.py "
+            f"makes; "
             f"select.py leaves its history alone. {ranking}To annotate for real, start an annotation run "
             f"(--cfg-options loop.oracle=annotators"
             + (", e.g. configs/cityscapes/*_annotation.py)" if dataset.task == "segmentation" else ")")
         )
     if not saved.get("records"):
         raise RunStateError(f"{state} has no trained step yet; run tools/train.py on its work dir first")
-    folder.check_identity(saved, int(cfg.get("seed", 0)), config_hash(cfg.to_dict()), cfg.to_dict())
+    folder.check_identity(saved, spec.seed, spec.identity["config_hash"], spec.cfg.to_dict())
     pool = restored_pool(saved)
     step = saved["completed_step"]
     pending = pool.labelled_ids(step + 1)
-    if "regions" in saved:
+    if mode.regions:
         pending = restored_regions(saved, pool, state).images(step + 1)
     if len(pending):
         raise RunStateError(
@@ -164,7 +154,7 @@ def select_for_annotation(
         unit: What ``budget`` counts: ``'images'`` (default without
             ``dataset.regions``), or with ``dataset.regions`` ``'regions'``
             (default), ``'clicks'`` (one per region) or ``'pixels'``; regions are
-            then chosen, and written as masks (:mod:`.region_select`).
+            then chosen, and written as masks (:mod:`.region_masks`).
 
     Returns:
         The ranked entries (``rank``, ``id``, ``image``, ``score``, ``predicted``)
@@ -173,7 +163,7 @@ def select_for_annotation(
     if state is not None and not Path(state).is_file():
         raise FileNotFoundError(f"run state not found: {state}")
     locked = state is not None and is_main()  # under torchrun, rank 0 alone writes
-    with work_dir_lock(Path(state).parent, "tools/select.py") if locked else contextlib.nullcontext():
+    with RunFolder(Path(state).parent).lock("tools/select.py") if locked else contextlib.nullcontext():
         return _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps, unit)
 
 
@@ -181,50 +171,49 @@ def _select(cfg, checkpoint, budget, out_dir, state, pool_source, heatmaps, unit
     """:func:`select_for_annotation`, holding the run's lock when there is a run."""
     if (state is None) == (pool_source is None):
         raise InvalidValue("give exactly one of --state (a run's state.json) or --pool (a folder or list of images)")
-    device = rank_device(resolve_device(cfg.get("device", "auto")))
-    scorer = build(SCORERS, cfg.scorer, "scorer", lenient=True)
+    spec = ExperimentSpec(cfg)
+    scorer = spec.build_scorer()
     folder = _run_folder(state) if state is not None else None
     if folder is not None:
-        dataset = build_dataset(cfg)
-        saved, pool, step = _restore_annotation_state(folder, cfg, dataset)
+        dataset = spec.dataset
+        saved, pool, step = _restore_annotation_state(folder, spec, dataset)
     else:
-        dataset, step, saved = _folder_pool(cfg, checkpoint, pool_source), 0, None
+        dataset, step, saved = _folder_pool(spec, checkpoint, pool_source), 0, None
         pool = ActivePool(np.full(len(dataset), Split.POOL, dtype=np.int8))
     if saved is None and scorer.needs_labelled_data:
         raise InvalidValue(f"{type(scorer).__name__} needs the holdout or labelled set of a run; select with --state")
     if heatmaps is not None and dataset.task != "segmentation":
         raise InvalidValue("--heatmaps needs a segmentation config")
-    regions = _region_labels(dataset, saved, pool, scorer, unit)
+    regions = _region_labels(spec.mode, saved, pool, scorer, unit)
     if regions is None:
         check_budget(budget, len(pool.candidate_ids()))
     elif budget < 1:
         raise InvalidValue(f"--budget must be at least 1 {unit or 'region'}, got {budget}")
-    model = build_model(cfg.model, dataset).to(device)
-    meta = load_checkpoint(checkpoint, model, cfg.model, list(dataset.classes), device)
+    model = spec.build_model(dataset).to(spec.device)
+    meta = load_checkpoint(checkpoint, model, cfg.model, list(dataset.classes), spec.device)
     if saved is not None:
         folder.check_checkpoint_of(saved, meta, checkpoint)
     model.eval()
-    loop = from_section(LoopSettings, cfg.loop, "loop")
-    loop.progress = loop.progress and is_main()
-    ctx = ScoringContext.for_step(model, dataset, pool, device, step, int(cfg.get("seed", 0)), loop,
-                                  from_section(TrainSettings, cfg.train, "train"))
-    out = Path(out_dir) / (f"selection_step{step + 1}.json" if saved is not None else "selection.json")
+    ctx = ScoringContext.for_step(model, dataset, pool, spec.device, step, spec.seed, spec.loop, spec.train)
+    out = selection_file(out_dir, step + 1 if saved is not None else None)
     meta = _selection_meta(cfg, checkpoint, budget, unit, regions is not None, step, saved is not None, dataset)
+    chosen_budget = Budget(meta["unit"], budget, key="--budget")
     if regions is not None:
-        chosen, region_scores = choose_for_annotators(scorer, ctx, regions, budget, meta["unit"])
+        areas = CostLedger(dataset, progress=False).areas
+        chosen, region_scores = select_regions(scorer, ctx, regions, chosen_budget, areas)
         if not is_main():
             return [], Path(out_dir)
-        predictions = write_predictions(ctx, np.unique(chosen.image_ids), _predictions_folder(out))
+        predictions = write_predictions(ctx, np.unique(chosen.image_ids), beside_selection(out, "predictions"))
         entries = write_region_selection(out, ctx, scorer, chosen, region_scores, meta, predictions)
-        images = record_pending_regions(regions, chosen, step + 1)
+        images = record_regions(regions, chosen, step + 1, areas)
         _record_pending(folder, saved, pool, images, step, regions)
         return entries, out
-    selection = scorer.select(ctx, budget)
+    selection, _ = select_images(scorer, ctx, chosen_budget)
     if not is_main():  # every rank has the same selection; rank 0 describes it and writes
         return [], Path(out_dir)
     entries = _describe(ctx, scorer, selection, Path(heatmaps) if heatmaps is not None else None,
-                        _predictions_folder(out) if dataset.task == "segmentation" else None)
-    _write_selection(out, entries, meta)
+                        beside_selection(out, "predictions") if dataset.task == "segmentation" else None)
+    write_selection(out, meta, entries, IMAGE_COLUMNS)
     if saved is not None:
         _record_pending(folder, saved, pool, selection.ids, step)
     return entries, out
@@ -242,23 +231,19 @@ def _selection_meta(cfg: Config, checkpoint: str, budget: int, unit: Optional[st
     return meta
 
 
-def _predictions_folder(selection: Path) -> Path:
-    """``predictions_step<N>/`` beside ``selection_step<N>.json`` (``predictions/`` beside ``selection.json``)."""
-    return selection.parent / selection.stem.replace("selection", "predictions")
-
-
-def _folder_pool(cfg: Config, checkpoint: str, pool_source: str):
+def _folder_pool(spec: ExperimentSpec, checkpoint: str, pool_source: str):
     """``--pool``'s images, read as the config's dataset reads its own; none of the checkpoint's run's holdout or
     test images."""
+    cfg = spec.cfg
     dataset_cls = DATASETS.get(cfg.dataset["type"])
     if dataset_cls is not ClassificationFolder and getattr(dataset_cls, "task", None) != "segmentation":
         raise InvalidValue("--pool works with segmentation and ClassificationFolder configs; for in-memory "
                            "classification sets select with --state")
-    run_dataset = build_dataset(cfg) if RunFolder.holding(checkpoint) is not None else None
+    run_dataset = spec.dataset if RunFolder.holding(checkpoint) is not None else None
     if dataset_cls is ClassificationFolder:
         settings = {k: cfg.dataset[k] for k in ("mean", "std") if k in cfg.dataset}
         # the classes as training saw them: the config's, else the class folders of its dataset
-        classes = cfg.dataset.get("classes") or (run_dataset or build_dataset(cfg)).classes
+        classes = cfg.dataset.get("classes") or spec.dataset.classes
         dataset = ClassificationFolder.unlabelled(list_pool_images(pool_source), classes, cfg.dataset.image_size,
                                                   **settings)
     else:
@@ -306,18 +291,16 @@ def _describe(ctx: ScoringContext, scorer, selection, heat_dir: Optional[Path],
     return entries
 
 
-def _region_labels(dataset, saved: Optional[dict], pool: ActivePool, scorer, unit: Optional[str]):
-    """The run's region labels when the dataset has ``dataset.regions`` (else ``None``), checking ``unit``."""
-    if getattr(dataset, "regions", None) is None:
+def _region_labels(mode: RunMode, saved: Optional[dict], pool: ActivePool, scorer, unit: Optional[str]):
+    """The run's region labels in region mode (else ``None``), checking ``unit`` and the scorer."""
+    if not mode.regions:
         if unit not in (None, "images"):
             raise InvalidValue(f"--unit {unit} needs dataset.regions in the config; without it select.py "
                                f"selects whole images (--unit images)")
         return None
     if saved is None:
         raise InvalidValue("region selection (dataset.regions) needs an annotation run: select with --state")
-    if not scorer.scores_regions:
-        raise InvalidValue(f"{type(scorer).__name__} cannot score regions; use Random, Entropy, MCDropout, BALD, "
-                           f"HoldoutLossChangeApprox or HoldoutLossChange with dataset.regions")
+    check_scores_regions(scorer)
     if unit == "images":
         raise InvalidValue("with dataset.regions, --unit is regions, clicks or pixels")
     return restored_regions(saved, pool)

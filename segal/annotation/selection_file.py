@@ -1,9 +1,13 @@
-"""Reading a ``selection_step<N>.json`` that ``tools/select.py`` wrote, for export to an annotation tool.
+"""Selection files: ``selection_step<N>.json`` and ``.csv`` as ``tools/select.py`` writes them, and read back for
+export to an annotation tool.
 
 The file is data: it is parsed as JSON and every field the export uses is
 checked; a file that fails a check is refused with one line naming the file
 and the field.
 """
+import csv
+import io
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,10 +15,26 @@ from typing import List, Optional
 
 from ..errors import InvalidValue
 from ..reporting.figures import image_stem
-from ..utils.io import read_json
+from ..utils.io import atomic_write_text, read_json
+from ..utils.run_paths import RunPaths
 from .label_scheme import LabelScheme
 
 IMAGE_FOLDER = "leftImg8bit"
+#: The CSV columns of a selection of whole images, and of regions.
+IMAGE_COLUMNS = ("rank", "id", "image", "score", "predicted")
+REGION_COLUMNS = ("rank", "id", "image", "region", "area", "score", "mask")
+
+
+def write_selection(out: Path, meta: dict, entries: List[dict], columns) -> None:
+    """Writes ``out`` (JSON: ``meta`` and the ranked ``entries``) and the CSV beside it (``columns`` of each entry;
+    a dict or list as JSON), each atomically."""
+    atomic_write_text(out, json.dumps({**meta, "selection": entries}, indent=2))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(columns)
+    for entry in entries:
+        writer.writerow([json.dumps(entry[c]) if isinstance(entry[c], (dict, list)) else entry[c] for c in columns])
+    atomic_write_text(out.with_suffix(".csv"), buffer.getvalue())
 
 
 @dataclass(frozen=True)
@@ -72,7 +92,7 @@ class SelectionFile:
         """``<run>/step_<N>``: the run folder holding the checkpoint and the checkpoint's step (the model that
         predicted the pre-annotations; the selection is for step ``N + 1``)."""
         checkpoint = Path(self.checkpoint)
-        run = checkpoint.parent.parent.name if checkpoint.parent.name == "checkpoints" else checkpoint.parent.name
+        run = (RunPaths.root_of_checkpoint(checkpoint) or checkpoint.parent).name
         return f"{run}/{checkpoint.stem}"
 
 

@@ -42,7 +42,13 @@ def build_parser():
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     setup_logging()
-    from segal.experiments.grid import check_runs, load_experiment, run_and_report, run_is_finished
+    from segal.experiments.grid import (
+        check_runs,
+        load_experiment,
+        run_and_report,
+        run_has_started,
+        run_is_finished,
+    )
     from segal.plugins import load_plugins
     from segal.utils.progress import format_seconds
 
@@ -61,7 +67,7 @@ def main(argv=None) -> None:
         if args.dry_run:
             check_runs(every_run, datasets=False)
             for run in every_run:
-                state = "finished" if run in finished else "resume" if (run.work_dir / "config.json").is_file() \
+                state = "finished" if run in finished else "resume" if run_has_started(run.work_dir) \
                     else "start"
                 print(f"  {state:<9} {run.label:<45} {run.work_dir}")
             return

@@ -70,6 +70,7 @@ def main(argv=None) -> None:
         from segal.annotation import select_for_annotation
         from segal.annotation.export import export_selection
         from segal.utils.distributed import is_main, launched
+        from segal.utils.run_paths import beside_selection
 
         if args.to and getattr(DATASETS.get(cfg.dataset.get("type")), "task", None) != "segmentation":
             raise InvalidValue(f"--export needs a segmentation config; {args.config} has dataset.type="
@@ -80,7 +81,7 @@ def main(argv=None) -> None:
             if not is_main():
                 return
         if not args.state:
-            save_config(cfg, out_dir / "config.py")
+            save_config(cfg, out_dir)
     for entry in entries[:10]:
         region = f"region {entry['region']:<5} " if "region" in entry else ""
         print(f"{entry['rank']:>4}  id {entry['id']:<8} {region}score {entry['score']}  {entry['image']}")
@@ -89,6 +90,6 @@ def main(argv=None) -> None:
     print(f"wrote {out} and {out.with_suffix('.csv')}" + (f"; heat maps in {args.heatmaps}" if args.heatmaps else ""))
     if args.to:
         with errors_as_lines(args.debug):
-            written = export_selection(out, args.to, out.parent / out.stem.replace("selection", args.to),
+            written = export_selection(out, args.to, beside_selection(out, args.to),
                                        args.image_root)
         print(f"exported for {args.to}: " + ", ".join(str(path) for path in written))

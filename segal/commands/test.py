@@ -46,7 +46,7 @@ def main(argv=None) -> None:
             metrics = evaluate_checkpoint(cfg, args.checkpoint, str(out), args.show_dir)
             if not is_main():
                 return
-        save_config(cfg, out / "config.py")
+        save_config(cfg, out)
     headline = {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}
     print(" ".join(f"{k}={v:.4f}" for k, v in headline.items()))
     print(f"wrote {out / 'metrics.json'}, {out / 'report.md'}, {out / 'confusion.png'}"

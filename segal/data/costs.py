@@ -8,7 +8,7 @@ otherwise the label map's outlines are traced and simplified to polygons
 A region costs one click: the annotator names its dominant class.
 """
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Tuple
 
@@ -30,10 +30,12 @@ class Budget:
     Attributes:
         unit: ``'images'``, ``'regions'``, ``'clicks'`` or ``'pixels'``.
         per_step: How many of that unit one step buys (at most; a step never overspends).
+        key: Where the budget was set, for messages (``'--budget'`` in ``tools/select.py``).
     """
 
     unit: str
     per_step: int
+    key: str = field(default="protocol.budget.per_step", compare=False)
 
     @classmethod
     def from_config(cls, cfg) -> "Budget":

@@ -17,7 +17,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from ..errors import InvalidValue
-from ..settings import REGION_LABELS
+from ..run_mode import REGION_LABELS
 from .region_pool import RegionLabels
 
 IGNORE = 255

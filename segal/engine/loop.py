@@ -9,37 +9,33 @@ import torch
 from torch import nn
 
 from ..data.costs import Budget
-from ..data.loading import make_loader
 from ..data.partial_labels import WithRegionLabels
 from ..data.pool import ActivePool, Split
 from ..data.protocols import Protocol
 from ..data.pseudo_labels import WithPseudoLabels
 from ..data.region_pool import RegionLabels
+from ..evaluation import ConfusionMatrix
 from ..models.checkpoints import load_weights, save_checkpoint
+from ..run_mode import RunMode
 from ..scorers.base import Scorer, ScoringContext
+from ..selection.checks import check_budget_settings, check_selection_settings
+from ..selection.class_balance import class_balance_of
+from ..selection.cost_ledger import CostLedger
+from ..selection.holdout_growth import grow_holdout
+from ..selection.images import select_images
+from ..selection.pseudo_labels import pseudo_labelled
+from ..selection.regions import record_regions, region_fields, select_regions
 from ..settings import LoopSettings, TrainSettings
-from ..utils.distributed import barrier, is_main, shard
-from ..utils.precision import autocast_dtype
+from ..utils.distributed import barrier, is_main
 from ..utils.progress import format_seconds
 from ..utils.seeding import derive_seed
-from .annotation_costs import CostLedger
-from .budgeted_selection import (
-    check_budget_settings,
-    label_regions,
-    region_fields,
-    region_mode,
-    select_images,
-    select_regions,
-)
-from .class_balance import class_balance_of
-from .inference import evaluate
+from .inference import evaluate_ids, predict_ids
 from .loop_state import LoopState
-from .oracles import SimulatedOracle
+from .oracles import make_oracle
 from .records import evaluation_fields, headline_metric, selection_fields, write_metrics
 from .run_folder import RunFolder
-from .run_state import STATE_FORMAT, RunStateError, restored_pool, restored_regions
+from .run_state import RunStateError
 from .step_progress import StepProgress
-from .step_selection import check_selection_settings, grow_holdout, pseudo_labelled
 from .tensorboard import TensorBoardWriter
 from .train import StageResult, train_stage
 
@@ -49,15 +45,13 @@ logger = logging.getLogger("segal")
 class ActiveLoop:
     """Runs the annotation steps of one experiment and keeps its state on disk.
 
-    Step 0 trains on the protocol's initial set. Every step ``s`` then trains
-    (continuing from the current weights with a fresh optimizer), evaluates on
-    the test split and, unless it is the last step, scores the pool and selects
-    ``step_size`` ids, labelled as step ``s + 1``. The oracle
-    (:mod:`segal.engine.oracles`) says which labels are there and which steps
-    a call runs: all of them (simulated), or one per call (annotators). With
-    ``dataset.regions`` a step buys regions instead of whole images
-    (:mod:`~segal.engine.budgeted_selection`), kept in ``LoopState.regions``,
-    and trains on partial label maps (:mod:`segal.data.partial_labels`).
+    Step 0 trains on the protocol's initial set. A step ``s`` trains (from the
+    current weights, with a fresh optimizer), evaluates on the test split, and
+    unless it is the last, scores the candidates, selects what its budget buys
+    (:mod:`segal.selection`: images, or regions with ``dataset.regions``),
+    labels it as step ``s + 1`` and records. The oracle (:mod:`.oracles`) says
+    which labels are there and which steps a call runs: all (simulated), or one
+    per call (annotators).
 
     Under torch.distributed every rank runs the loop with the same arguments:
     training is data-parallel, evaluation and scoring are sharded by id, and
@@ -83,8 +77,9 @@ class ActiveLoop:
         checkpoint_meta: Stored in each checkpoint (model config, classes, ...).
         identity: ``{'config_hash', 'seed'}`` of the run; checkpoints, the state
             and the saved progress inside a step carry it.
-        oracle: A :class:`~segal.engine.oracles.SimulatedOracle` (default) or
-            :class:`~segal.engine.oracles.Annotators`, as ``loop.oracle`` names.
+        mode: The run's mode (:class:`~segal.run_mode.RunMode`); by default ``loop.oracle``'s, in region
+            mode when the dataset has ``dataset.regions``.
+        allow_missing: With annotators, train without selected ids whose labels are still missing.
     """
 
     def __init__(
@@ -100,7 +95,8 @@ class ActiveLoop:
         seed: int,
         checkpoint_meta: Optional[dict] = None,
         identity: Optional[dict] = None,
-        oracle=None,
+        mode: Optional[RunMode] = None,
+        allow_missing: bool = False,
     ):
         self.dataset, self.model, self.device, self.seed = dataset, model.to(device), device, seed
         self.scorer, self.protocol, self.schedule = scorer, protocol, protocol.schedule
@@ -108,15 +104,15 @@ class ActiveLoop:
         self.work_dir, self.folder = Path(work_dir), RunFolder(work_dir)
         self.checkpoint_meta = checkpoint_meta or {}
         self.identity = identity or {"config_hash": None, "seed": seed}
-        self.oracle = oracle or SimulatedOracle()
+        self.mode = mode or loop_settings.run_mode(regions=getattr(dataset, "regions", None) is not None)
+        self.oracle = make_oracle(self.mode, allow_missing)
         self.state: Optional[LoopState] = None
         self.tensorboard = None
         self.budget = protocol.budget or Budget("images", self.schedule.step_size)
-        self.ledger = CostLedger(dataset, loop_settings.progress and is_main(),
-                                 labels_known=self.oracle.name == "simulated") if dataset.task == "segmentation" \
-            else None
+        self.ledger = CostLedger(dataset, loop_settings.progress and is_main(), labels_known=self.mode.labels_known) \
+            if dataset.task == "segmentation" else None
         self._class_pixels = {}  # labelled pixels per class of each whole labelled image, for region_class_balance
-        check_selection_settings(loop_settings, scorer, dataset)
+        check_selection_settings(loop_settings, scorer, dataset, self.mode)
 
     def prepare(self, resume: bool = False) -> LoopState:
         """Builds the splits, or restores them from ``state.json``; writes nothing.
@@ -144,11 +140,11 @@ class ActiveLoop:
                                     f"choose another --work-dir")
             rng = np.random.default_rng(derive_seed(self.seed, 0, "protocol"))
             pool, protocol_info = self.protocol.build(self.dataset, rng)
-            check_budget_settings(self.protocol.budget, self.scorer, self.dataset, pool.ids(Split.POOL),
+            check_budget_settings(self.protocol.budget, self.scorer, self.dataset, pool.ids(Split.POOL), self.mode,
                                   self.schedule.num_steps)
             if self.ledger is not None:
                 protocol_info["costs"] = self.ledger.pool_totals(pool)
-            self.state = LoopState(pool, [], protocol_info, regions=RegionLabels(pool) if region_mode(self.dataset)
+            self.state = LoopState(pool, [], protocol_info, regions=RegionLabels(pool) if self.mode.regions
                                    else None)
         if self.budget.unit == "images":
             self.oracle.check_budget(self.state.pool, self.schedule.num_steps, self.schedule.step_size)
@@ -159,7 +155,7 @@ class ActiveLoop:
         if self.state is None:
             raise RuntimeError("ActiveLoop.run() needs the state that prepare() builds or restores; call it first")
         if self.loop_settings.tensorboard and is_main():
-            self.tensorboard = TensorBoardWriter(self.work_dir / "tensorboard", self.dataset.classes)
+            self.tensorboard = TensorBoardWriter(self.folder.tensorboard_dir, self.dataset.classes)
         try:
             return self._run(self.state)
         finally:
@@ -173,12 +169,13 @@ class ActiveLoop:
             write_metrics(self.folder.metrics_path, records)
         plan = self.oracle.plan(records, self.schedule.num_steps)
         if plan.finish_last == "select":  # a finished run extended by more steps: its last model selects
-            records[-1].update(self._select(state, records[-1]["step"]))
+            chosen, extra_fields = self._choose(state, self._scoring_context(state, records[-1]["step"]))
+            records[-1].update(self._label(state, records[-1]["step"], chosen, extra_fields))
             self._commit(state, records[-1]["step"])
         elif plan.finish_last == "delivered":  # the selecting model's predictions against the delivered labels
             last = records[-1]
             ranked = last["selected_ids"] or plan.pending.tolist()  # as tools/select.py ranked them
-            last.update(self._selection_fields(plan.delivered))
+            last.update(self._selection_mistakes(plan.delivered))
             last["selected_ids"] = ranked
         if not plan.steps and plan.finish_last is None:
             logger.info("run already complete: %d steps in %s", self.schedule.num_steps, self.work_dir)
@@ -193,7 +190,7 @@ class ActiveLoop:
 
         With pseudo-labels, the stage also trains on the ids the last selection pseudo-labelled.
         """
-        progress = StepProgress(self.work_dir, step, self.identity)
+        progress = StepProgress(self.folder.partial_dir, step, self.identity)
         trained = progress.load_trained()
         if trained is not None:
             self.model.load_state_dict(trained[0])
@@ -203,8 +200,9 @@ class ActiveLoop:
         if saved_stage is not None:
             logger.info("step %d: resuming training after epoch %d", step, saved_stage["epoch"])
         dataset, train_ids = self.dataset, labelled
-        if state.regions is not None and len(state.regions.images()) and self.oracle.name == "simulated":
-            dataset = WithRegionLabels(self.dataset, state.regions, self.loop_settings.region_label)
+        answer = self.mode.trains_on_region_answers  # how the simulated oracle answers a region, if it does
+        if answer is not None and len(state.regions.images()):
+            dataset = WithRegionLabels(self.dataset, state.regions, answer)
         pseudo_ids, pseudo_labels = pseudo_labelled(state.records)
         if len(pseudo_ids):
             dataset = WithPseudoLabels(self.dataset, pseudo_ids, pseudo_labels)
@@ -220,12 +218,32 @@ class ActiveLoop:
         return stage
 
     def _step(self, state: LoopState, step: int, select: bool) -> dict:
-        pool = state.pool
+        """One step: train, evaluate, score and select, label; returns its record (committed by :meth:`_run`)."""
         labelled = state.annotated_ids(lambda ids: self.oracle.usable(self.dataset, ids))
         started = time.perf_counter()
         stage = self._train(state, step, labelled)
         trained = time.perf_counter()
-        confusion, test_loss = self._evaluate(pool.test_ids)
+        record = self._evaluation_record(state, step, labelled, stage)
+        if select:
+            ctx = self._scoring_context(state, step)
+            chosen, extra_fields = self._choose(state, ctx)
+            record.update(self._label(state, step, chosen, extra_fields))
+        else:
+            record.update(self._selection_mistakes([]))
+        metric = headline_metric(record)
+        planned = max(self.schedule.num_steps, step)
+        logger.info(
+            "step %s: %d labelled, test %s %.4f, mistake rate %s (train %.1fs, select %.1fs)",
+            f"{step}/{planned}" if planned else step, len(labelled), metric, record[metric],
+            "-" if record["mistake_rate"] is None else f"{record['mistake_rate']:.3f}",
+            trained - started, time.perf_counter() - trained,
+        )
+        return record
+
+    def _evaluation_record(self, state: LoopState, step: int, labelled: np.ndarray, stage: StageResult) -> dict:
+        """The step's model on the test split, and what the run has labelled (and spent) before it selects."""
+        pool = state.pool
+        confusion, test_loss = self._test_metrics(pool.test_ids)
         annotated = np.union1d(labelled, pool.joined_holdout_ids())
         record = {
             "step": step,
@@ -245,70 +263,69 @@ class ActiveLoop:
             record.update(n_trained=int(len(labelled)), n_holdout=int(len(pool.holdout_ids)))
         if self.loop_settings.pseudo_labels is not None:
             record["n_pseudo_labelled"] = int(len(pseudo_labelled(state.records)[0]))
-        record.update(self._select(state, step) if select else self._selection_fields([]))
-        metric = headline_metric(record)
-        planned = max(self.schedule.num_steps, step)
-        logger.info(
-            "step %s: %d labelled, test %s %.4f, mistake rate %s (train %.1fs, select %.1fs)",
-            f"{step}/{planned}" if planned else step, len(labelled), metric, record[metric],
-            "-" if record["mistake_rate"] is None else f"{record['mistake_rate']:.3f}",
-            trained - started, time.perf_counter() - trained,
-        )
         return record
 
-    def _select(self, state: LoopState, step: int) -> dict:
-        """Scores the pool with the step's model and labels the chosen ids as step ``step + 1``."""
-        pool, settings = state.pool, self.loop_settings
-        ctx = ScoringContext.for_step(self.model, self.dataset, pool, self.device, step, self.seed, settings,
-                                      self.train_settings, score_store=StepProgress(self.work_dir, step, self.identity))
+    def _scoring_context(self, state: LoopState, step: int) -> ScoringContext:
+        return ScoringContext.for_step(self.model, self.dataset, state.pool, self.device, step, self.seed,
+                                       self.loop_settings, self.train_settings,
+                                       score_store=StepProgress(self.folder.partial_dir, step, self.identity))
+
+    def _choose(self, state: LoopState, ctx: ScoringContext):
+        """Scores the candidates with the step's model and chooses what the budget buys: ``(a Selection of images,
+        pseudo-label record fields)``, or in region mode ``(a RegionSelection, {})``."""
         if state.regions is not None:
-            return self._select_regions(state, ctx, step)
-        candidates = len(pool.candidate_ids())
-        started = time.perf_counter()
-        selection, pseudo_fields = select_images(self.scorer, ctx, self.budget, settings, self.ledger,
-                                                 getattr(self.dataset, "labels", None))
+            balance = class_balance_of(self.loop_settings.region_class_balance, self.mode.region_label, self.dataset,
+                                       state.pool, state.regions, self._class_pixels)
+            return select_regions(self.scorer, ctx, state.regions, self.budget, self.ledger.areas, balance)[0], {}
+        candidates, started = len(state.pool.candidate_ids()), time.perf_counter()
+        selection, pseudo_fields = select_images(
+            self.scorer, ctx, self.budget, self.loop_settings.selection, self.ledger,
+            self.loop_settings.pseudo_labels, getattr(self.dataset, "labels", None))
         seconds = time.perf_counter() - started
         logger.info("step %d: %s scored %d pool samples in %s (%.1f samples/s) and selected %d",
-                    step, type(self.scorer).__name__, candidates, format_seconds(seconds),
+                    ctx.step, type(self.scorer).__name__, candidates, format_seconds(seconds),
                     candidates / max(seconds, 1e-9), len(selection.ids))
-        fields = self._selection_fields(selection.ids)  # the oracle reveals their labels
-        if self.dataset.task == "classification":
-            fields["pool_mistakes"] = self._pool_mistakes(pool)
-        fields.update(pseudo_fields)
-        pool.label(selection.ids, step + 1)
-        if settings.holdout_growth is not None:
-            fields["holdout_added_ids"] = grow_holdout(pool, selection.ids, settings.holdout_growth, self.seed,
-                                                       step).tolist()
+        return selection, pseudo_fields
+
+    def _label(self, state: LoopState, step: int, chosen, extra_fields: dict) -> dict:
+        """Labels what step ``step`` chose as step ``step + 1`` (the oracle reveals it) and returns the record's
+        selection fields: how wrong the model was on it, and where labels went (holdout growth)."""
+        if state.regions is not None:
+            answered = RegionLabels(state.pool)  # the mistakes counted are on the selected regions' pixels only
+            record_regions(answered, chosen, step + 1, self.ledger.areas)
+            record_regions(state.regions, chosen, step + 1, self.ledger.areas)
+            fields = self._selection_mistakes(answered.images(), WithRegionLabels(self.dataset, answered, "exact"))
+            return {**fields, **region_fields(chosen)}
+        fields = {**self._selection_mistakes(chosen.ids, pool=state.pool), **extra_fields}
+        state.pool.label(chosen.ids, step + 1)
+        if self.loop_settings.holdout_growth is not None:
+            fields["holdout_added_ids"] = grow_holdout(state.pool, chosen.ids, self.loop_settings.holdout_growth,
+                                                       self.seed, step).tolist()
         return fields
 
-    def _select_regions(self, state: LoopState, ctx: ScoringContext, step: int) -> dict:
-        """Region mode: scores every region of the candidates and labels the bought ones as step ``step + 1``."""
-        balance = class_balance_of(self.loop_settings, self.dataset, state.pool, state.regions, self._class_pixels)
-        selection = select_regions(self.scorer, ctx, state.regions, self.budget, self.ledger.areas, balance)
-        chosen = RegionLabels(state.pool)  # the mistakes counted are on the selected regions' pixels only
-        label_regions(chosen, selection, step + 1, self.ledger)
-        label_regions(state.regions, selection, step + 1, self.ledger)
-        fields = self._selection_fields(chosen.images(), WithRegionLabels(self.dataset, chosen, "exact"))
-        return {**fields, **region_fields(selection)}
+    def _test_metrics(self, ids) -> tuple:
+        """``(confusion, mean loss)`` of the current model on the ``ids`` whose labels the oracle has."""
+        return evaluate_ids(self.model, self.dataset, self.oracle.usable(self.dataset, ids), self.train_settings,
+                            self.device, self.dataset.num_classes, getattr(self.dataset, "ignore_index", None))
 
-    def _pool_mistakes(self, pool: ActivePool) -> int:
-        """How many candidates the selecting model predicts wrongly (classification): the most a selection finds."""
-        confusion, _ = self._evaluate(pool.candidate_ids())
-        return int(confusion.total - np.trace(confusion.matrix))
+    def _selection_mistakes(self, ids, dataset=None, pool: Optional[ActivePool] = None) -> dict:
+        """Selection record fields: the current model's predictions on ``ids`` against their labels (``dataset``'s).
 
-    def _evaluate(self, ids, dataset=None):
-        """Confusion matrix and mean loss of the current model on the ``ids`` whose labels the oracle has."""
-        settings, dataset = self.train_settings, dataset or self.dataset
-        ids = self.oracle.usable(self.dataset, ids)
-        loader = make_loader(dataset, shard(ids), settings.eval_batch_size, settings.num_workers,
-                             pin_memory=self.device.type == "cuda")
-        return evaluate(self.model, loader, self.device, self.dataset.num_classes,
-                        getattr(self.dataset, "ignore_index", None), autocast_dtype(settings.amp, self.device))
-
-    def _selection_fields(self, ids, dataset=None) -> dict:
-        """Selection record fields: the current model's predictions on ``ids`` against their labels (``dataset``'s)."""
-        confusion, _ = self._evaluate(ids, dataset)
-        return selection_fields(ids, confusion, self.dataset.task, self.dataset.classes)
+        With ``pool`` (classification), one pass over every candidate gives both these and ``pool_mistakes``:
+        how many candidates the model predicts wrongly, the most a selection of them can find.
+        """
+        ignore_index, num_classes = getattr(self.dataset, "ignore_index", None), self.dataset.num_classes
+        if pool is None or self.dataset.task != "classification":
+            confusion, _ = evaluate_ids(self.model, dataset or self.dataset, self.oracle.usable(self.dataset, ids),
+                                        self.train_settings, self.device, num_classes, ignore_index)
+            return selection_fields(ids, confusion, self.dataset.task, self.dataset.classes)
+        candidates = self.oracle.usable(self.dataset, pool.candidate_ids())
+        seen, predicted, target = predict_ids(self.model, self.dataset, candidates, self.train_settings, self.device)
+        rows = np.searchsorted(seen, np.asarray(ids, dtype=np.int64))
+        confusion = ConfusionMatrix(num_classes, ignore_index)
+        confusion.update(torch.from_numpy(predicted[rows]), torch.from_numpy(target[rows]))
+        fields = selection_fields(ids, confusion, self.dataset.task, self.dataset.classes)
+        return {**fields, "pool_mistakes": int((predicted != target).sum())}
 
     def _commit(self, state: LoopState, step: int) -> None:
         """Rank 0 writes the step's checkpoint, state and metrics; every rank waits until it has."""
@@ -324,35 +341,18 @@ class ActiveLoop:
         pruned = self.folder.pruned_checkpoints(step, self.loop_settings.keep_checkpoints)
         for path in pruned:
             state.checkpoint_sums.pop(self.folder.relative(path), None)
-        self.folder.write_state({
-            "format": STATE_FORMAT,
-            "seed": self.seed,
-            "config_hash": self.identity["config_hash"],
-            "oracle": self.oracle.name,
-            "completed_step": step,
-            "checkpoint": relative,
-            "checkpoints": dict(state.checkpoint_sums),
-            "protocol": state.protocol_info,
-            "pool": state.pool.state_dict(),
-            **({"regions": state.regions.state_dict()} if state.regions is not None else {}),
-            "records": state.records,
-        })
+        self.folder.write_state(state.saved(step, relative, self.identity, self.mode))
         write_metrics(self.folder.metrics_path, state.records)
-        StepProgress(self.work_dir, step, self.identity).clear()
+        StepProgress(self.folder.partial_dir, step, self.identity).clear()
         for path in pruned:  # after the state that no longer lists them
             path.unlink(missing_ok=True)
         if self.tensorboard is not None:
             self.tensorboard.step(state.records[-1])
 
     def _restore(self) -> LoopState:
-        state = self.folder.read_state(len(self.dataset))
-        self.folder.check_identity(state, self.seed, self.identity["config_hash"])
-        last_step = state["completed_step"]
-        checkpoint = self.folder.read_latest_checkpoint(state, self.device)
-        load_weights(self.model, checkpoint["state_dict"], self.work_dir / state["checkpoint"])
-        logger.info("resuming %s after step %d", self.work_dir, last_step)
-        pool = restored_pool(state)
-        regions = restored_regions(state, pool, self.folder.state_path,
-                                   lambda image: int(self.dataset.region_map(image).max()) + 1) \
-            if region_mode(self.dataset) else None
-        return LoopState(pool, state["records"], state["protocol"], dict(state.get("checkpoints", {})), regions)
+        saved = self.folder.read_state(len(self.dataset))
+        self.folder.check_identity(saved, self.seed, self.identity["config_hash"])
+        checkpoint = self.folder.read_latest_checkpoint(saved, self.device)
+        load_weights(self.model, checkpoint["state_dict"], self.work_dir / saved["checkpoint"])
+        logger.info("resuming %s after step %d", self.work_dir, saved["completed_step"])
+        return LoopState.restored(saved, self.folder.state_path, self.dataset if self.mode.regions else None)

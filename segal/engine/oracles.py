@@ -14,6 +14,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from ..data.pool import ActivePool
+from ..run_mode import RunMode
 from ..scorers.base import BudgetError
 from .run_state import RunStateError
 
@@ -45,8 +46,6 @@ class StepPlan:
 
 class SimulatedOracle:
     """The dataset's labels answer every selection at once: a run trains all its planned steps."""
-
-    name = "simulated"
 
     def usable(self, dataset, ids: np.ndarray) -> np.ndarray:
         """The ids whose labels can be used: all of them."""
@@ -85,8 +84,6 @@ class Annotators:
         allow_missing: Train without pending ids whose labels are still missing
             (with a warning) instead of refusing to.
     """
-
-    name = "annotators"
 
     def __init__(self, allow_missing: bool = False):
         self.allow_missing = allow_missing
@@ -144,6 +141,6 @@ class Annotators:
         logger.info("step %d trained; run tools/select.py to choose the next images to annotate", records[-1]["step"])
 
 
-def make_oracle(name: str, allow_missing: bool = False):
-    """The oracle that ``loop.oracle`` names."""
-    return Annotators(allow_missing) if name == Annotators.name else SimulatedOracle()
+def make_oracle(mode: RunMode, allow_missing: bool = False):
+    """The oracle of a run's mode: annotators' files, or the dataset's own labels."""
+    return Annotators(allow_missing) if mode.labels_from_files else SimulatedOracle()

@@ -10,45 +10,31 @@ import json
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from ..config import IDENTITY_EXCLUDED, RUN_CONFIG, config_differences, read_run_config
+from ..config import IDENTITY_EXCLUDED, config_differences, read_run_config
 from ..data import protocols  # noqa: F401  registers the protocols whose defaults planned_num_steps reads
 from ..models.checkpoints import read_checkpoint
 from ..registry import PROTOCOLS, effective_settings
+from ..utils.lock import work_dir_lock
+from ..utils.run_paths import RunPaths
 from .run_state import RunStateError, checkpoint_in_work_dir, read_run_state, write_run_state
 
-STATE = "state.json"
-METRICS = "metrics.jsonl"
-CHECKPOINTS = "checkpoints"
 
-
-class RunFolder:
-    """The files of one run and the checks on them.
+class RunFolder(RunPaths):
+    """The files of one run (where they lie: :class:`~segal.utils.run_paths.RunPaths`) and the checks on them.
 
     Args:
         root: The run's work dir.
     """
 
-    def __init__(self, root):
-        self.root = Path(root)
-
     @classmethod
     def holding(cls, checkpoint) -> Optional["RunFolder"]:
         """The run whose ``checkpoints/`` folder holds ``checkpoint`` (and that has a state), else ``None``."""
-        checkpoint = Path(checkpoint).resolve()
-        folder = cls(checkpoint.parent.parent)
-        return folder if checkpoint.parent.name == CHECKPOINTS and folder.has_state() else None
+        root = cls.root_of_checkpoint(Path(checkpoint).resolve())
+        return cls(root) if root is not None and cls(root).has_state() else None
 
-    @property
-    def state_path(self) -> Path:
-        return self.root / STATE
-
-    @property
-    def metrics_path(self) -> Path:
-        return self.root / METRICS
-
-    def checkpoint_path(self, step: int) -> Path:
-        """``checkpoints/step_<step>.pth``."""
-        return self.root / CHECKPOINTS / f"step_{step}.pth"
+    def lock(self, holder: str):
+        """Holds the run's lock while the block runs (:func:`~segal.utils.lock.work_dir_lock`)."""
+        return work_dir_lock(self.lock_path, holder)
 
     def pruned_checkpoints(self, step: int, keep: int) -> List[Path]:
         """The checkpoints that ``loop.keep_checkpoints=keep`` lets go once step ``step`` is committed."""
@@ -101,13 +87,13 @@ class RunFolder:
         if saved is None or config_hash is None or saved == config_hash:
             return
         differing = ""
-        if config is not None and (self.root / RUN_CONFIG).is_file():
+        if config is not None and self.config_path.is_file():
             as_saved = json.loads(json.dumps(config, default=str))  # tuples as config.json holds them: lists
             differences = config_differences(read_run_config(self.root), as_saved)
             keys = [k for k in differences if k not in IDENTITY_EXCLUDED]
             differing = f" (it differs in {', '.join(keys)})" if keys else ""
         raise RunStateError(f"{self.state_path} was written by a run of another config{differing}; "
-                            f"use the run's own config, {self.root / RUN_CONFIG}")
+                            f"use the run's own config, {self.config_path}")
 
     def check_checkpoint_of(self, state: dict, meta: dict, checkpoint, require_run: bool = True) -> None:
         """Refuses a checkpoint that is not the one of the state's last committed step.

@@ -17,9 +17,10 @@ import numpy as np
 
 from ..data.pool import ActivePool, PoolError
 from ..data.region_pool import RegionLabels
-from ..errors import SegalError
-from ..settings import ORACLES
+from ..errors import InvalidValue, SegalError
+from ..run_mode import RunMode
 from ..utils.io import ChecksumMismatch, atomic_write_text, read_json
+from ..utils.run_paths import RunPaths
 
 STATE_FORMAT = 1
 METRICS = ("accuracy", "mIoU")
@@ -125,7 +126,7 @@ def _check_against_pool(state: dict, pool: ActivePool, path: Path) -> None:
                             f"(expected {last + 1}); the file is cut short or edited")
     if pool.last_step > last + 1:
         raise RunStateError(f"{path}: 'pool' labels ids at step {pool.last_step}, after the next step {last + 1}")
-    simulated = state.get("oracle", "simulated") == "simulated"
+    simulated = RunMode.of_state(state).selects_in_loop
     regions = restored_regions(state, pool, path) if "regions" in state else None
     labelled_at = np.bincount(pool.labelled_step(np.arange(len(pool))) + 1, minlength=last + 3)  # [0]: unlabelled
     for step, record in enumerate(records):
@@ -189,8 +190,10 @@ def read_run_state(path: Path, num_ids: Optional[int] = None) -> dict:
         raise RunStateError(f"{path}: unsupported state format {state['format']!r}")
     if state["completed_step"] < 0:
         raise RunStateError(f"{path}: 'completed_step' must be >= 0, got {state['completed_step']}")
-    if state.get("oracle", "simulated") not in ORACLES:
-        raise RunStateError(f"{path}: 'oracle' must be one of {ORACLES}, got {state.get('oracle')!r}")
+    try:
+        RunMode.of_state(state)
+    except InvalidValue as err:
+        raise RunStateError(f"{path}: {err}") from None
     if not isinstance(state.get("config_hash"), (str, type(None))):
         raise RunStateError(f"{path}: 'config_hash' must be a string, got {state.get('config_hash')!r}")
     checkpoint_in_work_dir(path.parent, state["checkpoint"])
@@ -222,12 +225,12 @@ def restored_regions(state: dict, pool: ActivePool, path: Optional[Path] = None,
         RunStateError: A row is malformed, labels a region the pool does not allow, or (with ``region_count``)
             names a region its image does not have.
     """
-    regions = RegionLabels(pool)
+    regions, where = RegionLabels(pool), path or "the run's state"
     rows = state.get("regions", [])
     try:
         regions.load_state_dict(rows)
     except PoolError as err:
-        raise RunStateError(f"{path or 'state.json'}: its region labels are not valid: {err}") from None
+        raise RunStateError(f"{where}: its region labels are not valid: {err}") from None
     if region_count is not None:
         highest = {}
         for image, region, _ in rows:
@@ -235,7 +238,7 @@ def restored_regions(state: dict, pool: ActivePool, path: Optional[Path] = None,
         for image, region in sorted(highest.items()):
             count = region_count(image)
             if region >= count:
-                raise RunStateError(f"{path or 'state.json'}: its region labels name region {region} of image "
+                raise RunStateError(f"{where}: its region labels name region {region} of image "
                                     f"{image}, which has {count} regions; the file was edited, or the dataset's "
                                     f"region settings changed")
     return regions
@@ -245,6 +248,6 @@ def checkpoint_in_work_dir(work_dir: Path, relative: str) -> Path:
     """``work_dir / relative``, refusing a path that leads outside the work dir."""
     path = (Path(work_dir) / relative).resolve()
     if not path.is_relative_to(Path(work_dir).resolve()):
-        raise RunStateError(f"{Path(work_dir) / 'state.json'} names checkpoint {relative!r}, outside the work dir; "
+        raise RunStateError(f"{RunPaths(work_dir).state_path} names checkpoint {relative!r}, outside the work dir; "
                             f"a run state may only point at its own checkpoints/")
     return path

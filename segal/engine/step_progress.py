@@ -33,20 +33,18 @@ from ..utils.io import UnreadableFileError, atomic_save_torch, atomic_write_byte
 
 logger = logging.getLogger("segal")
 
-PARTIAL_DIR = "partial"
-
 
 class StepProgress:
     """The saved progress of step ``step`` of the run whose identity is ``identity``.
 
     Args:
-        work_dir: The run folder.
+        folder: Where the progress of steps in progress goes (``RunFolder.partial_dir``).
         step: The step in progress.
         identity: ``{'config_hash': ..., 'seed': ...}`` of the run.
     """
 
-    def __init__(self, work_dir: Path, step: int, identity: dict):
-        self.folder = Path(work_dir) / PARTIAL_DIR
+    def __init__(self, folder: Path, step: int, identity: dict):
+        self.folder = Path(folder)
         self.step = step
         self.identity = {**identity, "step": step}
 

@@ -44,6 +44,7 @@ from ..config import ConfigError, closest_file
 from ..errors import SegalError, one_line
 from ..plugins import given_imports, load_plugins
 from ..utils.paths import find_relative
+from .grid_progress import GridProgress
 from .workers import run_in_workers
 
 logger = logging.getLogger("segal")
@@ -199,6 +200,13 @@ def run_is_finished(work_dir: Path) -> bool:
     return RunFolder(work_dir).is_finished()
 
 
+def run_has_started(work_dir: Path) -> bool:
+    """Whether a start of the run in ``work_dir`` saved its config: a later start resumes it."""
+    from ..engine.run_folder import RunFolder
+
+    return RunFolder(work_dir).config_path.is_file()
+
+
 def _run_one(run: GridRun) -> RunOutcome:
     """Runs (or resumes) one run in this process; a finished run returns at once."""
     from ..apis import run_experiment
@@ -209,7 +217,7 @@ def _run_one(run: GridRun) -> RunOutcome:
     try:
         cfg = load_config(run.config, dict(run.cfg_options))
         cfg.seed = run.seed
-        records = run_experiment(cfg, str(run.work_dir), resume=(run.work_dir / "config.json").is_file())
+        records = run_experiment(cfg, str(run.work_dir), resume=run_has_started(run.work_dir))
     except Exception as err:  # one failing run must not stop the grid; it is reported with its error
         detail = f"{type(err).__name__}: {one_line(err)}"
         logger.debug("%s failed:\n%s", run.label, traceback.format_exc())
@@ -237,8 +245,8 @@ def check_runs(runs: List[GridRun], datasets: bool = True) -> List[GridRun]:
         ConfigError: A run folder holds a run of another config; the message names the keys.
         FileNotFoundError: A dataset's files are missing, as the dataset names them.
     """
-    from ..apis import build_dataset
     from ..config import load_config, resume_conflicts
+    from ..spec import build_dataset
 
     built, unfinished = set(), []
     for run in runs:
@@ -282,33 +290,6 @@ def run_grid(runs: List[GridRun], workers: int, on_outcome: Callable[[RunOutcome
 
     run_in_workers(runs, _run_one, workers, finished, died, _init_worker, (threads, given_imports()))
     return outcomes
-
-
-class GridProgress:
-    """Prints one line per finished or failed run, with the time elapsed and an estimate of the time left.
-
-    Args:
-        total: Runs in the grid.
-        already: Runs finished before this invocation.
-    """
-
-    def __init__(self, total: int, already: int):
-        self.total, self.already, self.done = total, already, already
-        self.failures: List[RunOutcome] = []
-        self.started = time.perf_counter()
-
-    def __call__(self, outcome: RunOutcome) -> None:
-        from ..utils.progress import format_seconds
-
-        if outcome.status == "failed":
-            self.failures.append(outcome)
-            print(f"  failed {outcome.run.label}: {outcome.error}", flush=True)
-            return
-        self.done += 1
-        elapsed = time.perf_counter() - self.started
-        left = elapsed / (self.done - self.already) * (self.total - self.done - len(self.failures))
-        print(f"  [{self.done}/{self.total}] {outcome.run.label}: final {outcome.final:.4f} in {outcome.seconds:.0f}s "
-              f"(elapsed {format_seconds(elapsed)}, about {format_seconds(left)} left)", flush=True)
 
 
 def run_and_report(experiment: Experiment, workers: int, work_root: str, results: str, command: str) -> dict:

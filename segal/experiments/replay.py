@@ -3,16 +3,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from mmengine.config import Config
 
-from ..apis import build_dataset, build_model
 from ..config import read_run_config
 from ..data.pool import UNLABELLED, ActivePool, Split
 from ..engine.run_folder import RunFolder, recorded_checksum
 from ..models.checkpoints import load_weights, read_checkpoint
 from ..scorers.base import ScoringContext
-from ..settings import LoopSettings, TrainSettings, from_section
+from ..spec import ExperimentSpec
 
 
 @dataclass
@@ -66,14 +64,13 @@ def replay_step(run_dir, step: int = 0, device: str = "cpu") -> ReplayedStep:
         raise FileNotFoundError(f"{checkpoint} is missing: step {step} has not finished or its checkpoint was pruned "
                                 f"(loop.keep_checkpoints)")
     state = folder.read_state()
-    dataset = build_dataset(cfg)
-    model = build_model(cfg.model, dataset).to(device)
-    load_weights(model, read_checkpoint(checkpoint, device, recorded_checksum(checkpoint))["state_dict"], checkpoint)
+    spec = ExperimentSpec(cfg, device=device, progress=False)
+    model = spec.build_model().to(spec.device)
+    load_weights(model, read_checkpoint(checkpoint, spec.device, recorded_checksum(checkpoint))["state_dict"],
+                 checkpoint)
     model.eval()
-    device = torch.device(device)
-    loop = from_section(LoopSettings, cfg.loop, "loop", progress=False)
-    ctx = ScoringContext.for_step(model, dataset, pool_at_step(state["pool"], step), device, step, int(cfg.seed),
-                                  loop, from_section(TrainSettings, cfg.train, "train"))
+    ctx = ScoringContext.for_step(model, spec.dataset, pool_at_step(state["pool"], step), spec.device, step,
+                                  spec.seed, spec.loop, spec.train)
     return ReplayedStep(cfg=cfg, ctx=ctx, record=state["records"][step], protocol=state["protocol"])
 
 
@@ -84,7 +81,7 @@ def replay_grid_step(work_root, experiment: str, scorer: str, seed: int, step: i
         FileNotFoundError: The grid has not run it yet; the message gives the command.
     """
     run = Path(work_root) / experiment / scorer / f"seed{seed}"
-    if not (run / "checkpoints" / f"step_{step}.pth").is_file():
+    if not RunFolder(run).checkpoint_path(step).is_file():
         raise FileNotFoundError(f"{run} has no step-{step} checkpoint; run "
                                 f"python tools/grid.py configs/experiments/{experiment}.py first")
     return replay_step(run, step)

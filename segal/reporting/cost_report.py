@@ -2,7 +2,7 @@
 
 Runs may buy different amounts per step (whole images against regions):
 each setting's curve is drawn at its own mean cost per step (from the
-records' ``labelled_<unit>``, :mod:`segal.engine.annotation_costs`).
+records' ``labelled_<unit>``, :mod:`segal.selection.cost_ledger`).
 Settings are the scorer and the mode (``images``, or ``regions`` for runs
 with ``dataset.regions``), plus any other config key that differs. Two
 tables read the curves across settings:

@@ -2,11 +2,12 @@
 from pathlib import Path
 from typing import List
 
-from ..config import RUN_CONFIG, read_run_config
+from ..config import read_run_config
 from ..engine.records import headline_metric, read_metrics
 from ..engine.run_folder import RunFolder, planned_num_steps
 from ..engine.run_state import check_records
 from ..errors import InvalidValue
+from ..run_mode import RunMode
 
 
 class Run:
@@ -15,7 +16,7 @@ class Run:
     def __init__(self, work_dir):
         self.work_dir = Path(work_dir)
         folder = RunFolder(self.work_dir)
-        for path in (self.work_dir / RUN_CONFIG, folder.metrics_path):
+        for path in (folder.config_path, folder.metrics_path):
             if not path.is_file():
                 raise FileNotFoundError(f"{self.work_dir} is not a segal run: {path.name} is missing")
         self.config = read_run_config(self.work_dir)
@@ -44,7 +45,7 @@ class Run:
 
         An annotation run (``loop.oracle='annotators'``) has no planned length: it is as long as it is.
         """
-        if self.config.get("loop", {}).get("oracle") == "annotators":
+        if RunMode.of_config(self.config).labels_from_files:
             return len(self.records)
         planned = planned_num_steps(self.config) + 1
         return planned if self._compared_steps is None else min(planned, self._compared_steps)
@@ -65,7 +66,7 @@ def _check_against_state(folder: RunFolder, records: List[dict]) -> None:
     """
     committed = folder.read_state()["records"]
     metrics, state = folder.metrics_path, folder.state_path
-    rewrite = (f"rewrite it from the state with: python tools/train.py {folder.root / RUN_CONFIG} "
+    rewrite = (f"rewrite it from the state with: python tools/train.py {folder.config_path} "
                f"--work-dir {folder.root} --resume")
     if len(records) > len(committed):
         raise InvalidValue(f"{metrics} has {len(records)} steps, {state} only {len(committed)}; {rewrite}")

@@ -5,10 +5,11 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from ..config import IDENTITY_EXCLUDED, config_differences
+from ..run_mode import RunMode
 
 
 def _is_annotation_run(run) -> bool:
-    return run.config.get("loop", {}).get("oracle") == "annotators"
+    return RunMode.of_config(run.config).labels_from_files
 
 
 def _image_files(data_root: str) -> Optional[List[str]]:

@@ -7,30 +7,28 @@ from typing import Iterator
 
 from ..errors import SegalError
 
-LOCK_NAME = ".lock"
-
 
 class WorkDirLocked(SegalError, RuntimeError):
     """Another segal process is writing to the work dir."""
 
 
 @contextmanager
-def work_dir_lock(work_dir: Path, holder: str) -> Iterator[None]:
-    """Holds ``work_dir/.lock`` while the block runs; refuses at once if another process holds it.
+def work_dir_lock(path: Path, holder: str) -> Iterator[None]:
+    """Holds the lock file ``path`` of a work dir while the block runs; refuses at once if another process holds it.
 
     The lock is ``flock``-based: a killed process does not leave it stuck. The
     file records the holder's pid and what it is doing, for the refusal message.
 
     Args:
-        work_dir: The run folder (created if missing).
+        path: The lock file (``RunFolder.lock_path``); its folder is created if missing.
         holder: What the process does there, e.g. ``'tools/train.py'``.
 
     Raises:
         WorkDirLocked: Another process holds the lock; the message names its pid.
     """
-    work_dir = Path(work_dir)
+    path = Path(path)
+    work_dir = path.parent
     work_dir.mkdir(parents=True, exist_ok=True)
-    path = work_dir / LOCK_NAME
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         try:

@@ -12,42 +12,21 @@ annotators label (at least) the masked pixels in the image's
 ``gtFine_labelIds`` file and leave the rest 0 (unlabelled); labels they add
 outside the mask are kept when ``tools/train.py`` trains.
 """
-import csv
-import io
-import json
 import logging
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 import cv2
 import numpy as np
 
-from ..data.region_pool import RegionLabels
-from ..engine.annotation_costs import CostLedger
-from ..errors import InvalidValue
 from ..reporting.figures import image_stem, write_region_figure
 from ..scorers.base import Scorer, ScoringContext
-from ..scorers.regions import RegionScores, RegionSelection, choose_regions, rank_regions
-from ..utils.io import atomic_write_bytes, atomic_write_text
-from .selection_file import relative_image
+from ..scorers.regions import RegionScores, RegionSelection
+from ..utils.io import atomic_write_bytes
+from ..utils.run_paths import beside_selection
+from .selection_file import REGION_COLUMNS, relative_image, write_selection
 
 logger = logging.getLogger("segal")
-
-#: What ``--budget`` counts in region mode.
-REGION_UNITS = ("regions", "clicks", "pixels")
-
-
-def choose_for_annotators(scorer: Scorer, ctx: ScoringContext, regions: RegionLabels, budget: int,
-                          unit: str) -> Tuple[RegionSelection, RegionScores]:
-    """The best unlabelled regions of the candidates that ``budget`` ``unit`` buy, and every region's score."""
-    if unit not in REGION_UNITS:
-        raise InvalidValue(f"--unit must be one of {REGION_UNITS} with dataset.regions, got {unit!r}")
-    scores, available = rank_regions(scorer, ctx, ctx.pool.candidate_ids(), regions.labelled)
-    selection = choose_regions(scores, available, budget, unit, CostLedger(ctx.dataset, progress=False).areas)
-    if not len(selection.region_ids):
-        raise InvalidValue(f"no unlabelled region fits in --budget {budget} {unit}")
-    return selection, scores
-
 
 def rank_percentiles(scores: RegionScores) -> np.ndarray:
     """``[sum(counts)]`` each region's place in the selection order as a percentile: 100 for the first, 0 for the
@@ -64,7 +43,7 @@ def write_region_selection(out: Path, ctx: ScoringContext, scorer: Scorer, selec
 
     ``predictions`` names each image's predicted label map (:mod:`.predictions`), recorded in its entries.
     """
-    folder = out.parent / f"{out.stem.replace('selection_', 'regions_')}"
+    folder = beside_selection(out, "regions")
     folder.mkdir(parents=True, exist_ok=True)
     images_in_order = list(dict.fromkeys(selection.image_ids.tolist()))
     starts = dict(zip(scores.image_ids.tolist(), (np.cumsum(scores.counts) - scores.counts).tolist()))
@@ -88,21 +67,7 @@ def write_region_selection(out: Path, ctx: ScoringContext, scorer: Scorer, selec
                 "prediction": str(predictions[int(image)])}
                for rank, (image, region, area, score) in enumerate(
                    zip(selection.image_ids, selection.region_ids, selection.areas, selection.scores), 1)]
-    atomic_write_text(out, json.dumps({**meta, "selection": entries}, indent=2))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["rank", "id", "image", "region", "area", "score", "mask"])
-    for e in entries:
-        writer.writerow([e["rank"], e["id"], e["image"], e["region"], e["area"], e["score"], e["mask"]])
-    atomic_write_text(out.with_suffix(".csv"), buffer.getvalue())
+    write_selection(out, meta, entries, REGION_COLUMNS)
     logger.info("%d regions of %d images to label: masks and overlays in %s", len(entries), len(images_in_order),
                 folder)
     return entries
-
-
-def record_pending_regions(regions: RegionLabels, selection: RegionSelection, step: int) -> np.ndarray:
-    """Records the selected regions as annotation step ``step``; returns the images they lie in, sorted."""
-    images = np.unique(selection.image_ids)
-    for image in images.tolist():
-        regions.label(image, np.sort(selection.region_ids[selection.image_ids == image]), step)
-    return images

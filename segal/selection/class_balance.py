@@ -55,11 +55,15 @@ def labelled_class_pixels(dataset, pool: ActivePool, regions: RegionLabels, mode
     return counts
 
 
-def class_balance_of(settings, dataset, pool: ActivePool, regions: RegionLabels, cache: Dict[int, np.ndarray]):
-    """``(beta, labelled pixels per class)`` for ``loop.region_class_balance=beta``, or ``None`` when it is off."""
-    if settings.region_class_balance is None:
+def class_balance_of(beta, region_label: str, dataset, pool: ActivePool, regions: RegionLabels,
+                     cache: Dict[int, np.ndarray]):
+    """``(beta, labelled pixels per class)`` for ``loop.region_class_balance=beta``, or ``None`` when it is off.
+
+    ``region_label`` says how the oracle answered a labelled region (``'dominant'`` or ``'exact'``).
+    """
+    if beta is None:
         return None
-    return settings.region_class_balance, labelled_class_pixels(dataset, pool, regions, settings.region_label, cache)
+    return beta, labelled_class_pixels(dataset, pool, regions, region_label, cache)
 
 
 def class_weights(class_pixels: np.ndarray, power: float) -> np.ndarray:
