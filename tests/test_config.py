@@ -8,7 +8,7 @@ from segal.registry import MODELS, PROTOCOLS, SCORERS, UnknownComponentError, bu
 from segal.spec import build_model
 
 REPO = Path(__file__).resolve().parents[1]
-# run configs; configs/experiments/ holds experiment grids (tests/test_grid.py loads each)
+# run configs; configs/experiments/ holds experiment grids (tests/experiments/test_grid.py loads each)
 LEAF_CONFIGS = sorted(p for p in (REPO / "configs").rglob("*.py") if not {"_base_", "experiments"} & set(p.parts))
 
 

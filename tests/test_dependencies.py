@@ -33,7 +33,7 @@ def declared_distributions() -> set:
 
 def imported_modules():
     """``(top-level module, file:line)`` for every absolute import in the scanned folders."""
-    local = ({p.stem for folder in SCANNED for p in (REPO / folder).glob("*.py")} | set(SCANNED)
+    local = ({p.stem for folder in SCANNED for p in (REPO / folder).rglob("*.py")} | set(SCANNED)
              | {p.parent.name for folder in SCANNED for p in (REPO / folder).glob("*/__init__.py")})
     for folder in SCANNED:
         for path in sorted((REPO / folder).rglob("*.py")):

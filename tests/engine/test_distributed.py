@@ -20,7 +20,7 @@ from segal.data.loading import EpochShuffle
 from segal.models import SegmentationModel
 from segal.utils.distributed import shard
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WORKER = Path(__file__).resolve().parent / "distributed_worker.py"
 
 

@@ -15,7 +15,7 @@ from segal.data import SyntheticCity
 from segal.spec import build_model
 from segal.utils.io import atomic_save_torch
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run_tool(tool, *args):

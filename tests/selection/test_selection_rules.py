@@ -12,7 +12,7 @@ from segal.scorers import Coreset, Entropy, HoldoutLossChangeApprox
 from segal.scorers.selection import top_k, top_k_per_predicted_class
 from segal.settings import LoopSettings
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def rounds_reference(scores, predicted, k):

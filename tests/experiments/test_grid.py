@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXPERIMENT = """experiment = dict(
     title='a tiny grid',
     config='configs/digits/mlp_{scorer}_balanced.py',

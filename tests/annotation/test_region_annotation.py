@@ -11,7 +11,7 @@ from helpers.tools import load_tool, run_main
 from segal.data.label_delivery import deliver_labels, hold_back_labels
 from segal.data.synthetic_city import generate
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIG = str(REPO / "configs/synthetic_city/deeplabv3plus-r18_holdout-loss-change_annotation.py")
 
 

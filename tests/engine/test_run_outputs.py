@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs/digits/mlp_entropy_balanced.py"
 OPTIONS = ["protocol.num_steps=2", "train.max_epochs=6", "train.patience=3", "loop.tensorboard=True", "device=cpu"]
 

@@ -8,7 +8,7 @@ import pytest
 from segal.errors import InvalidValue
 from segal.run_mode import ORACLES, RunMode
 
-SEGAL = Path(__file__).resolve().parents[1] / "segal"
+SEGAL = Path(__file__).resolve().parents[2] / "segal"
 
 
 def mode_name_uses(path: Path) -> list:

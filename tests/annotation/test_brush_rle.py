@@ -9,7 +9,7 @@ from PIL import Image
 
 from segal.annotation.brush_rle import BrushRLEError, decode_mask, decode_rle, encode_mask
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parent / "files"
 
 
 def bit_string(chunks, count, word=8, widths=(3, 4, 8, 16)):

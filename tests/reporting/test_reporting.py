@@ -12,7 +12,7 @@ from segal.apis import run_experiment
 from segal.config import load_config
 from segal.reporting.compare import IncomparableRuns, compare_runs
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHORT = {"loop.progress": False, "protocol.num_steps": 10, "train.max_epochs": 30}
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from segal.data.synthetic_city import generate
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs/cityscapes/deeplabv3plus-r18_holdout-loss-change_annotation.py"
 
 

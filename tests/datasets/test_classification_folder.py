@@ -13,7 +13,7 @@ from segal.data import ClassificationFolder
 from segal.data.classification import DatasetFilesNotFound
 from segal.errors import InvalidValue
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CLASSES = ["zero", "one", "two", "three"]
 
 

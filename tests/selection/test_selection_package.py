@@ -8,7 +8,7 @@ from segal.errors import InvalidValue
 from segal.registry import SCORERS
 from segal.selection.checks import check_scores_regions, region_scorers
 
-SEGAL = Path(__file__).resolve().parents[1] / "segal"
+SEGAL = Path(__file__).resolve().parents[2] / "segal"
 #: What turns scores into a selection; outside segal/scorers/ (where they are defined) only segal/selection/ calls them.
 SELECTING = {"rank_regions", "choose_regions", "fill_budget", "select", "select_from_scores"}
 

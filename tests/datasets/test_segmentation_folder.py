@@ -16,7 +16,7 @@ from segal.data.label_encoding import LabelEncoding, LabelError
 from segal.data.segmentation_folder import SegmentationFolder
 from segal.errors import InvalidValue
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _dataset(base: str, root: Path, **overrides) -> SegmentationFolder:

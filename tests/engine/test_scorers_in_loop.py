@@ -9,7 +9,7 @@ from segal.config import load_config
 from segal.data import ActivePool, Split
 from segal.utils.io import read_json
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DIGITS_CONFIGS = sorted((REPO / "configs" / "digits").glob("*.py"))
 
 

@@ -13,7 +13,7 @@ from segal.apis import run_experiment
 from segal.config import load_config
 from segal.engine.step_progress import StepProgress
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIG = str(REPO / "configs/digits/mlp_holdout-loss-change_balanced.py")
 OPTIONS = {"loop.progress": False, "protocol.num_steps": 3, "train.max_epochs": 8, "train.patience": 3,
            "train.checkpoint_interval": 2, "loop.score_batch_size": 128, "device": "cpu"}

@@ -19,7 +19,7 @@ from segal.annotation.brush_rle import decode_mask, encode_mask
 from segal.data.label_delivery import hold_back_labels
 from segal.data.synthetic_city import generate
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
 

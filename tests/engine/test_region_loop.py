@@ -22,7 +22,7 @@ from segal.models import SegmentationModel
 from segal.reporting.cost_report import reach_cost
 from segal.settings import TrainSettings
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIG = str(REPO / "configs/synthetic_city/deeplabv3plus-r18_holdout-loss-change-approx.py")
 
 

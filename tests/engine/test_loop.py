@@ -15,7 +15,7 @@ from segal.data.cityscapes import TRAIN_CLASSES
 from segal.engine.loop import RunStateError
 from segal.scorers import BudgetError, Entropy
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 QUIET = {"loop.progress": False}
 
 

@@ -1,7 +1,7 @@
 """What each rank runs in the multi-process tests, and the same setups for the single-process side.
 
-    torchrun --nproc_per_node 2 tests/distributed_worker.py scoring OUT MLP_WEIGHTS SEG_WEIGHTS SEG_DATA_ROOT
-    python tests/distributed_worker.py fail|hang OUT     (RANK, WORLD_SIZE, ... set by the test)
+    torchrun --nproc_per_node 2 tests/engine/distributed_worker.py scoring OUT MLP_WEIGHTS SEG_WEIGHTS SEG_DATA_ROOT
+    python tests/engine/distributed_worker.py fail|hang OUT     (RANK, WORLD_SIZE, ... set by the test)
 
 ``scoring``: for classification (digits) and segmentation (a Cityscapes-format
 set), every scorer selects (and, unless it selects jointly, scores every
@@ -130,7 +130,7 @@ def main(argv):
         from segal.errors import InvalidValue
         from segal.utils.distributed import launched
 
-        cfg = load_config(str(Path(__file__).resolve().parent.parent / "configs/digits/mlp_entropy_balanced.py"),
+        cfg = load_config(str(Path(__file__).resolve().parents[2] / "configs/digits/mlp_entropy_balanced.py"),
                           {"dist.timeout": 5, "train.max_epochs": 2, "loop.progress": False})
         with errors_as_lines(), launched("pytorch", cfg):
             if os.environ["RANK"] == "1":

@@ -11,7 +11,7 @@ from segal.config import load_config
 from segal.data import Digits, Split
 from segal.data.pseudo_labels import WithPseudoLabels
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIG = str(REPO / "configs/digits/mlp_holdout-loss-change-approx_imbalanced.py")
 SHORT = {"loop.progress": False, "train.max_epochs": 6, "protocol.num_steps": 2, "loop.pseudo_labels": {"count": 15}}
 

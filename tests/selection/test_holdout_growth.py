@@ -11,7 +11,7 @@ from segal.data import Split
 from segal.experiments.replay import replay_step
 from segal.registry import SCORERS, build
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIG = str(REPO / "configs/digits/mlp_holdout-loss-change-approx_imbalanced.py")
 SHORT = {"loop.progress": False, "train.max_epochs": 6, "protocol.num_steps": 2,
          "loop.holdout_growth": {"fraction": 0.3}}
