@@ -122,7 +122,8 @@ class PhaseClock:
     def installed(self):
         """Wraps the loop's phases and the DataLoader machinery for the duration of the block."""
         saved = [(loop_module, "train_stage", loop_module.train_stage), (train_module, "evaluate", train_module.evaluate),
-                 (loop_module.ActiveLoop, "_evaluate", loop_module.ActiveLoop._evaluate),
+                 (loop_module.ActiveLoop, "_test_metrics", loop_module.ActiveLoop._test_metrics),
+                 (loop_module.ActiveLoop, "_selection_mistakes", loop_module.ActiveLoop._selection_mistakes),
                  (Scorer, "score_ids", Scorer.score_ids),
                  (dataloader._BaseDataLoaderIter, "__next__", dataloader._BaseDataLoaderIter.__next__),
                  (dataloader._MultiProcessingDataLoaderIter, "__init__", dataloader._MultiProcessingDataLoaderIter.__init__)]
@@ -130,8 +131,11 @@ class PhaseClock:
         loop_module.train_stage = self.timed("train stage (holdout evaluation included)", loop_module.train_stage,
                                              lambda a, k, r: len(a[2]) * r.epochs)
         train_module.evaluate = self.timed("holdout evaluation", train_module.evaluate)
-        loop_module.ActiveLoop._evaluate = self.timed("test and selection evaluation", loop_module.ActiveLoop._evaluate,
-                                                      lambda a, k, r: len(a[1]))
+        loop_module.ActiveLoop._test_metrics = self.timed("test evaluation", loop_module.ActiveLoop._test_metrics,
+                                                          lambda a, k, r: len(a[1]))
+        loop_module.ActiveLoop._selection_mistakes = self.timed(
+            "selection evaluation (the model's mistakes on what it chose)", loop_module.ActiveLoop._selection_mistakes,
+            lambda a, k, r: len(a[1]))
         Scorer.score_ids = self.timed("scoring (in the loop)", Scorer.score_ids, lambda a, k, r: len(a[2]))
         next_batch = dataloader._BaseDataLoaderIter.__next__
         start_workers = dataloader._MultiProcessingDataLoaderIter.__init__

@@ -169,8 +169,7 @@ class ActiveLoop:
             write_metrics(self.folder.metrics_path, records)
         plan = self.oracle.plan(records, self.schedule.num_steps)
         if plan.finish_last == "select":  # a finished run extended by more steps: its last model selects
-            chosen, extra_fields = self._choose(state, self._scoring_context(state, records[-1]["step"]))
-            records[-1].update(self._label(state, records[-1]["step"], chosen, extra_fields))
+            records[-1].update(self._select(state, records[-1]["step"]))
             self._commit(state, records[-1]["step"])
         elif plan.finish_last == "delivered":  # the selecting model's predictions against the delivered labels
             last = records[-1]
@@ -218,18 +217,14 @@ class ActiveLoop:
         return stage
 
     def _step(self, state: LoopState, step: int, select: bool) -> dict:
-        """One step: train, evaluate, score and select, label; returns its record (committed by :meth:`_run`)."""
+        """One step: train, evaluate, then (unless it is the last) score, select and label; returns its record,
+        which :meth:`_run` commits."""
         labelled = state.annotated_ids(lambda ids: self.oracle.usable(self.dataset, ids))
         started = time.perf_counter()
         stage = self._train(state, step, labelled)
         trained = time.perf_counter()
         record = self._evaluation_record(state, step, labelled, stage)
-        if select:
-            ctx = self._scoring_context(state, step)
-            chosen, extra_fields = self._choose(state, ctx)
-            record.update(self._label(state, step, chosen, extra_fields))
-        else:
-            record.update(self._selection_mistakes([]))
+        record.update(self._select(state, step) if select else self._selection_mistakes([]))
         metric = headline_metric(record)
         planned = max(self.schedule.num_steps, step)
         logger.info(
@@ -264,6 +259,12 @@ class ActiveLoop:
         if self.loop_settings.pseudo_labels is not None:
             record["n_pseudo_labelled"] = int(len(pseudo_labelled(state.records)[0]))
         return record
+
+    def _select(self, state: LoopState, step: int) -> dict:
+        """Scores the candidates with step ``step``'s model, chooses what the budget buys and labels it as step
+        ``step + 1``; returns the record's selection fields."""
+        chosen, extra_fields = self._choose(state, self._scoring_context(state, step))
+        return self._label(state, step, chosen, extra_fields)
 
     def _scoring_context(self, state: LoopState, step: int) -> ScoringContext:
         return ScoringContext.for_step(self.model, self.dataset, state.pool, self.device, step, self.seed,

@@ -19,7 +19,7 @@ from ..utils.progress import Progress
 from ..utils.seeding import derive_seed
 from .checks import NonFiniteScores, check_finite_scores  # noqa: F401  (NonFiniteScores: part of the API)
 from .region_means import segment_means
-from .selection import top_k, top_k_per_predicted_class
+from .ranking import top_k, top_k_per_predicted_class
 
 
 @dataclass
@@ -318,7 +318,7 @@ class Scorer:
             rule: ``'top'``: the ``k`` best scores. ``'per_predicted_class'``:
                 the best of every class the model predicts, then the second
                 best of every class, and so on
-                (:func:`~segal.scorers.selection.top_k_per_predicted_class`;
+                (:func:`~segal.scorers.ranking.top_k_per_predicted_class`;
                 classification only).
 
         Under torch.distributed every rank makes the same selection from the gathered scores.

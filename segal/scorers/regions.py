@@ -13,7 +13,7 @@ import numpy as np
 from ..utils.distributed import gather_arrays, shard
 from ..utils.precision import no_tf32
 from .checks import check_finite_scores
-from .selection import fill_budget
+from .ranking import fill_budget
 
 logger = logging.getLogger("segal")
 

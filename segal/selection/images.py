@@ -5,7 +5,7 @@ import numpy as np
 
 from ..data.costs import Budget
 from ..scorers.base import BudgetError, Scorer, ScoringContext, Selection
-from ..scorers.selection import fill_budget, top_k
+from ..scorers.ranking import fill_budget, top_k
 from .cost_ledger import CostLedger
 from .pseudo_labels import select_with_pseudo_labels
 

@@ -21,7 +21,7 @@ from segal.data.region_pool import RegionLabels
 from segal.data.regions import RegionSpec
 from segal.errors import InvalidValue
 from segal.scorers.regions import RegionScores, choose_regions
-from segal.scorers.selection import fill_budget
+from segal.scorers.ranking import fill_budget
 
 
 @pytest.fixture()

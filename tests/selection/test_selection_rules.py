@@ -9,7 +9,7 @@ from helpers.scorers import Digits64, digits_context, trained_mlp64
 from segal.apis import run_experiment
 from segal.config import load_config
 from segal.scorers import Coreset, Entropy, HoldoutLossChangeApprox
-from segal.scorers.selection import top_k, top_k_per_predicted_class
+from segal.scorers.ranking import top_k, top_k_per_predicted_class
 from segal.settings import LoopSettings
 
 REPO = Path(__file__).resolve().parents[2]
