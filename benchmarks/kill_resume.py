@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from segal.utils.run_paths import RunPaths
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = "configs/digits/mlp_holdout-loss-change_balanced.py"
 OPTIONS = ["loop.progress=False", "protocol.num_steps=4", "train.checkpoint_interval=2", "loop.score_batch_size=64",
@@ -40,8 +42,14 @@ def train(config: str, work: Path, resume: bool = False, kill_after: float = Non
     return time.perf_counter() - started
 
 
+def started(work: Path) -> bool:
+    """Whether a killed start left anything to resume; a kill during the imports leaves no run folder at all."""
+    paths = RunPaths(work)
+    return any(path.is_file() for path in (paths.state_path, paths.config_path, paths.lock_path))
+
+
 def phase_files(work: Path) -> list:
-    partial = work / "partial"
+    partial = RunPaths(work).partial_dir
     return sorted(p.name for p in partial.iterdir()) if partial.is_dir() else []
 
 
@@ -70,10 +78,10 @@ def main() -> None:
         landed = phase_files(work)
         kills = 1
         if trial % 3 == 2:  # kill the resume too
-            train(args.config, work, resume=True, kill_after=rng.uniform(0.05, 0.5) * duration)
+            train(args.config, work, resume=started(work), kill_after=rng.uniform(0.05, 0.5) * duration)
             kills += 1
         while not (work / "state.json").is_file() or json.loads((work / "metrics.jsonl").read_text().splitlines()[-1])["step"] < 4:
-            train(args.config, work, resume=True)
+            train(args.config, work, resume=started(work))
         same = all((work / name).read_bytes() == content for name, content in expected.items())
         leftovers = [str(p) for p in work.rglob(".*.tmp")]
         trials.append({"trial": trial, "killed_at_s": round(at, 2), "kills": kills, "partial_files_at_kill": landed,
