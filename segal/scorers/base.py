@@ -18,8 +18,8 @@ from ..utils.precision import autocast, autocast_dtype, no_tf32
 from ..utils.progress import Progress
 from ..utils.seeding import derive_seed
 from .checks import NonFiniteScores, check_finite_scores  # noqa: F401  (NonFiniteScores: part of the API)
-from .region_means import segment_means
 from .ranking import top_k, top_k_per_predicted_class
+from .region_means import segment_means
 
 
 @dataclass

@@ -20,8 +20,8 @@ from segal.data.pool import PoolError
 from segal.data.region_pool import RegionLabels
 from segal.data.regions import RegionSpec
 from segal.errors import InvalidValue
-from segal.scorers.regions import RegionScores, choose_regions
 from segal.scorers.ranking import fill_budget
+from segal.scorers.regions import RegionScores, choose_regions
 
 
 @pytest.fixture()
