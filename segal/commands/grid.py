@@ -19,6 +19,9 @@ from pathlib import Path
 from ..cli import add_plugin_imports, errors_as_lines, setup_logging, tool_parser
 from ..errors import InvalidValue
 
+#: Where runs go without --work-root.
+WORK_ROOT = "work_dirs/grid"
+
 EXAMPLE = """examples:
   python tools/grid.py configs/experiments/digits_table1.py --workers 2
   -> work_dirs/grid/digits_table1/<scorer>/seed<k>/, work_dirs/grid/results/digits_table1/{report.md,curves.png,...}
@@ -30,7 +33,7 @@ def build_parser():
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help=f"worker processes; each imports segal once and runs many runs (default: one per core, "
                              f"{os.cpu_count() or 1} here)")
-    parser.add_argument("--work-root", default="work_dirs/grid",
+    parser.add_argument("--work-root", default=WORK_ROOT,
                         help="runs go to WORK_ROOT/<experiment>/... (default: work_dirs/grid)")
     parser.add_argument("--results", help="results pages go to RESULTS/<experiment>/, the index to RESULTS/README.md "
                                           "(default: WORK_ROOT/results; docs/results refreshes the shipped pages)")
@@ -54,6 +57,7 @@ def main(argv=None) -> None:
 
     results = args.results or str(Path(args.work_root) / "results")
     command = f"python tools/grid.py {Path(args.experiment).as_posix()} --workers {args.workers}" + (
+        f" --work-root {Path(args.work_root).as_posix()}" if args.work_root != WORK_ROOT else "") + (
         f" --results {Path(args.results).as_posix()}" if args.results else "")
     with errors_as_lines(args.debug):
         load_plugins(args.imports)

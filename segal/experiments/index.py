@@ -1,4 +1,5 @@
-"""``docs/results/README.md``: one line per experiment with the command that made it and its wall time."""
+"""``docs/results/README.md``: one line per experiment with the command that made it and its wall time; a link to
+``findings.md`` where the results folder has one."""
 import json
 import re
 from pathlib import Path
@@ -7,9 +8,7 @@ from ..utils.io import atomic_write_text
 
 HEADER = """# Results
 
-What the numbers say about the paper's claims: [findings.md](findings.md).
-
-Each experiment below was run with the command in its row, on the machine and
+{findings}Each experiment below was run with the command in its row, on the machine and
 with the wall time given there; its folder holds `report.md` (tables, paired
 differences against the baselines), `curves.png` and `summary.json`. Rerunning
 a command skips the finished runs and resumes interrupted ones.
@@ -48,4 +47,6 @@ def record_experiment(index: Path, name: str, title: str, command: str, runs: in
     """Writes or replaces the row of experiment ``name`` in the results index (created when missing)."""
     rows = _rows(index)
     rows[name] = f"| [{name}]({name}/report.md) | {title} | `{command}` | {runs} | {wall} |"
-    atomic_write_text(index, HEADER + "\n".join(rows[key] for key in sorted(rows)) + "\n")
+    findings = ("What the numbers say about the paper's claims: [findings.md](findings.md).\n\n"
+                if (index.parent / "findings.md").is_file() else "")
+    atomic_write_text(index, HEADER.format(findings=findings) + "\n".join(rows[key] for key in sorted(rows)) + "\n")

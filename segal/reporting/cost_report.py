@@ -7,11 +7,24 @@ Settings are the scorer and the mode (``images``, or ``regions`` for runs
 with ``dataset.regions``), plus any other config key that differs. Two
 tables read the curves across settings:
 
-* **at equal cost**: each run's curve, linearly interpolated between its
-  steps, at costs every setting reaches (mean ± std over a setting's runs);
+* **at equal cost**: at the costs the coarsest setting (the one that buys
+  most per step) reached, each run's curve linearly interpolated between the
+  steps it reached (mean ± std over a setting's runs; none beyond a run's last
+  step, and no std for one run): a whole-image run is never read between its
+  steps, where it cannot stop;
 * **label efficiency**: the cost at which a setting's mean curve first reaches
   another setting's final mean value, as a share of that setting's final cost
   (below 100%: the same quality for less).
+
+and one more reads the selections: each selection's **wrong-pixel share**, the
+share of the pixels it bought that the selecting model predicted wrongly (the
+records' ``mistake_rate``; in region runs over the bought regions only).
+
+A setting is labelled by its scorer, its mode (whole images, or regions and
+how the simulated oracle answers one) and only the other keys that differ.
+The figure draws region settings in one panel and image settings in another
+(more panels where other keys differ), on shared axes, each scorer in one
+colour on every panel.
 
 Writes ``report.md``, ``summary.json`` and ``curves_<unit>.png`` per unit.
 """
@@ -23,19 +36,24 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ..config import config_differences
+from ..run_mode import RunMode
 from ..utils.io import atomic_write_text
 from .compare import IncomparableRuns, Run
 from .figures import pyplot, save_figure
 from .shared_dataset import data_root_note, dataset_differences
 
 COST_UNITS = ("images", "regions", "clicks", "pixels")
-#: Keys that make a run a region run or an image run; the mode names them in a setting's label.
-MODE_KEYS = ("dataset.regions", "protocol.budget", "protocol.step_size")
-EQUAL_COST_POINTS = 5
+#: Keys that make a run a region run or an image run, how a region is answered, and how far a run goes (the
+#: page reads runs by cost, not by step); the mode names the first two, the third is no setting of its own.
+MODE_KEYS = ("dataset.regions", "protocol.budget", "protocol.step_size", "loop.oracle", "protocol.num_steps")
 
 
 def _mode(run: Run) -> str:
-    return "regions" if run.config["dataset"].get("regions") else "images"
+    """``'images'``, ``'regions'`` or ``'regions, exact labels'`` (the simulated oracle's answer to a region)."""
+    mode = RunMode.of_config(run.config)
+    if not mode.regions:
+        return "images"
+    return "regions" if mode.trains_on_region_answers in (None, "dominant") else "regions, exact labels"
 
 
 def group_by_setting(runs: Sequence[Run]) -> "OrderedDict[str, List[Run]]":
@@ -55,7 +73,7 @@ def group_by_setting(runs: Sequence[Run]) -> "OrderedDict[str, List[Run]]":
                   and not any(k == m or k.startswith(m + ".") for m in MODE_KEYS))
     groups: Dict[str, List[Run]] = OrderedDict()
     for run in sorted(runs, key=lambda r: (r.scorer != "Random", r.scorer, _mode(r), str(r.work_dir))):
-        extra = [f"{k}={_lookup(run.config, k)}" for k in keys]
+        extra = [f"{k}={_lookup(run.config, k)}" for k in keys if _lookup(run.config, k) != "<missing>"]
         groups.setdefault(f"{run.scorer} ({', '.join([_mode(run)] + extra)})", []).append(run)
     return groups
 
@@ -75,14 +93,29 @@ def _costs(run: Run, unit: str) -> List[float]:
     return [float(c) for c in costs]
 
 
+def _spread(values: np.ndarray) -> Optional[list]:
+    """The std over runs (axis 0), or ``None`` for one run: there is no spread to show."""
+    return values.std(0).tolist() if len(values) > 1 else None
+
+
 def setting_curve(runs: List[Run], unit: str) -> dict:
-    """One setting: mean cost and mean ± std metric per step over its runs (steps that every run reached)."""
+    """One setting: mean cost, mean ± std metric and the selections' wrong-pixel shares per step over its runs
+    (steps that every run reached)."""
     steps = min(len(run.records) for run in runs)
     costs = np.array([_costs(run, unit)[:steps] for run in runs])
     values = np.array([[r[run.metric] for r in run.records[:steps]] for run in runs])
+    wrong = np.array([[np.nan if r.get("mistake_rate") is None else r["mistake_rate"] for r in run.records[:steps - 1]]
+                      for run in runs]).reshape(len(runs), steps - 1)
+    wrong_std = _spread(wrong)
     return {"runs": [str(run.work_dir) for run in runs], "cost": costs.mean(0).tolist(),
-            "mean": values.mean(0).tolist(), "std": values.std(0).tolist(),
+            "mean": values.mean(0).tolist(), "std": _spread(values),
+            "wrong_share": {"mean": _finite(wrong.mean(0)), "std": None if wrong_std is None else _finite(wrong_std)},
             "per_run": {"cost": costs.tolist(), "value": values.tolist()}}
+
+
+def _finite(values) -> list:
+    """``None`` for NaN (a selection some run did not record), as JSON can hold it."""
+    return [None if np.isnan(v) else float(v) for v in values]
 
 
 def reach_cost(curve: dict, target: float) -> Optional[float]:
@@ -97,17 +130,33 @@ def reach_cost(curve: dict, target: float) -> Optional[float]:
     return None
 
 
+def equal_cost_points(curves: dict) -> List[float]:
+    """The costs the coarsest setting (most bought per step) reached, from the highest first cost of any setting:
+    where every setting can be read without reading a run between two steps it could not stop between."""
+    coarsest = max(curves.values(), key=lambda c: (c["cost"][-1] - c["cost"][0]) / max(len(c["cost"]) - 1, 1))
+    low = max(c["cost"][0] for c in curves.values())
+    return [cost for cost in coarsest["cost"] if cost >= low]
+
+
+def _at_costs(curve: dict, points: List[float]) -> dict:
+    """Each run's curve at ``points``, linear between its steps, then mean and std over the runs; ``None`` where a
+    run did not reach the point (std ``None`` for one run)."""
+    means, stds = [], []
+    for point in points:
+        values = [np.interp(point, cost, value) for cost, value in zip(curve["per_run"]["cost"],
+                                                                        curve["per_run"]["value"])
+                  if cost[0] <= point <= cost[-1]]
+        complete = len(values) == len(curve["runs"])
+        means.append(float(np.mean(values)) if complete else None)
+        stds.append(float(np.std(values)) if complete and len(values) > 1 else None)
+    return {"mean": means, "std": stds if len(curve["runs"]) > 1 else None}
+
+
 def summarise_costs(groups: "OrderedDict[str, List[Run]]", unit: str) -> dict:
     """Per setting its curve against ``unit``, the equal-cost table and the label-efficiency matrix."""
     curves = OrderedDict((name, setting_curve(runs, unit)) for name, runs in groups.items())
-    low = max(c["cost"][0] for c in curves.values())
-    high = min(c["cost"][-1] for c in curves.values())
-    points = np.linspace(low, high, EQUAL_COST_POINTS).tolist() if high > low else []
-    equal = {}
-    for name, c in curves.items():  # each run's curve at the points, then mean and std over the runs
-        at = np.array([np.interp(points, cost, value) for cost, value in zip(c["per_run"]["cost"],
-                                                                             c["per_run"]["value"])])
-        equal[name] = {"mean": at.mean(0).tolist() if points else [], "std": at.std(0).tolist() if points else []}
+    points = equal_cost_points(curves)
+    equal = {name: _at_costs(c, points) for name, c in curves.items()}
     efficiency = {name: {target: (None if (at := reach_cost(c, t["mean"][-1])) is None else at / t["cost"][-1])
                          for target, t in curves.items()} for name, c in curves.items()}
     metric = next(iter(groups.values()))[0].metric
@@ -115,22 +164,31 @@ def summarise_costs(groups: "OrderedDict[str, List[Run]]", unit: str) -> dict:
             "at_equal_cost": equal, "efficiency": efficiency}
 
 
+def _value(mean: Optional[float], std: Optional[float], digits: int = 4) -> str:
+    """``mean ± std``, ``mean`` alone without a spread (one run), ``—`` where there is no value."""
+    if mean is None:
+        return "—"
+    return f"{mean:.{digits}f}" + ("" if std is None else f" ± {std:.{digits}f}")
+
+
+def _column(values: Optional[list], i: int):
+    return None if values is None else values[i]
+
+
 def _lines(summary: dict) -> List[str]:
     unit, metric, curves = summary["unit"], summary["metric"], summary["settings"]
     lines = [f"## {metric} against labelled {unit}", "", f"![{metric} against labelled {unit}](curves_{unit}.png)", "",
              f"| setting | runs | final labelled {unit} | final {metric} |", "|---|---|---|---|"]
     for name, c in curves.items():
-        lines.append(f"| {name} | {len(c['runs'])} | {c['cost'][-1]:,.0f} | {c['mean'][-1]:.4f} ± {c['std'][-1]:.4f} |")
+        final = _value(c["mean"][-1], _column(c["std"], -1))
+        lines.append(f"| {name} | {len(c['runs'])} | {c['cost'][-1]:,.0f} | {final} |")
     points = summary["equal_cost_points"]
-    lines += ["", f"### {metric} at equal {unit}", ""]
-    if points:
-        lines += [f"Each run's curve, linearly interpolated between its steps, at {unit} every setting reaches; "
-                  "mean ± std over the runs.", "", "| setting | " + " | ".join(f"{p:,.0f}" for p in points) + " |",
-                  "|---" * (len(points) + 1) + "|"]
-        lines += [f"| {name} | " + " | ".join(f"{m:.4f} ± {d:.4f}" for m, d in zip(at["mean"], at["std"])) + " |"
-                  for name, at in summary["at_equal_cost"].items()]
-    else:
-        lines.append(f"The settings share no range of labelled {unit}.")
+    lines += ["", f"### {metric} at equal {unit}", "",
+              f"At the {unit} the coarsest setting reached (its steps), each run's curve linearly interpolated between "
+              f"the steps it reached; mean ± std over the runs; — where a run did not get that far.", "",
+              "| setting | " + " | ".join(f"{p:,.0f}" for p in points) + " |", "|---" * (len(points) + 1) + "|"]
+    lines += [f"| {name} | " + " | ".join(_value(m, _column(at["std"], i)) for i, m in enumerate(at["mean"])) + " |"
+              for name, at in summary["at_equal_cost"].items()]
     names = list(curves)
     lines += ["", f"### Label efficiency in {unit}", "",
               f"Row setting's {unit} to reach the column setting's final mean {metric}, as a share of the column "
@@ -142,27 +200,57 @@ def _lines(summary: dict) -> List[str]:
     return lines
 
 
+def wrong_share_lines(summary: dict) -> List[str]:
+    """The table of each selection's wrong-pixel share per setting (mean ± std over runs)."""
+    curves = summary["settings"]
+    selections = max(len(c["wrong_share"]["mean"]) for c in curves.values())
+    lines = ["## Wrong-pixel share of each selection", "",
+             "The share of the pixels each selection bought that the selecting model predicted wrongly (the records' "
+             "`mistake_rate`; region runs count the bought regions' pixels only); mean ± std over the runs.", "",
+             "| setting | " + " | ".join(f"selection {s}" for s in range(1, selections + 1)) + " |",
+             "|---" * (selections + 1) + "|"]
+    for name, c in curves.items():
+        wrong = c["wrong_share"]
+        cells = [_value(m, _column(wrong["std"], i), 3) for i, m in enumerate(wrong["mean"])]
+        lines.append(f"| {name} | " + " | ".join(cells + ["—"] * (selections - len(cells))) + " |")
+    return lines
+
+
+def _panels(names: Sequence[str]) -> "OrderedDict[str, List[str]]":
+    """Settings by panel: region settings, then image settings, split further by the other keys that differ."""
+    panels: Dict[str, List[str]] = OrderedDict()
+    for name in sorted(names, key=lambda n: not n.split(" (", 1)[1].startswith("regions")):
+        panels.setdefault(name.split(" (", 1)[1].rstrip(")"), []).append(name)
+    return panels
+
+
 def plot_cost_curves(summary: dict, path: Path) -> None:
-    """One panel per scorer (its settings, one series per mode), metric against cost, mean ± std band."""
+    """Metric against cost, mean ± std band: one panel per mode (and other differing keys), shared axes, each
+    scorer in one colour on every panel."""
     plt = pyplot()
-    panels: Dict[str, list] = OrderedDict()
-    for name, curve in summary["settings"].items():
-        panels.setdefault(name.split(" (")[0], []).append((name, curve))
+    panels = _panels(list(summary["settings"]))
     columns = min(len(panels), 2)
     rows = -(-len(panels) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(7 * columns, 4.2 * rows + 0.6), sharey=True, squeeze=False)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, (scorer, series) in zip(axes.flat, panels.items()):
-        for i, (name, c) in enumerate(series):
-            cost, mean, std = np.array(c["cost"]), np.array(c["mean"]), np.array(c["std"])
-            ax.plot(cost, mean, marker="o", markersize=3, color=colours[i % len(colours)],
-                    label=f"{name} (n={len(c['runs'])})")
-            ax.fill_between(cost, mean - std, mean + std, color=colours[i % len(colours)], alpha=0.15)
-        ax.set_title(scorer, fontsize=10)
+    fig, axes = plt.subplots(rows, columns, figsize=(7 * columns, 4.2 * rows + 0.6), sharex=True, sharey=True,
+                             squeeze=False)
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    scorers = list(dict.fromkeys(name.split(" (")[0] for name in summary["settings"]))
+    colour = {scorer: palette[i % len(palette)] for i, scorer in enumerate(scorers)}
+    for ax, (panel, names) in zip(axes.flat, panels.items()):
+        for name in names:
+            c = summary["settings"][name]
+            scorer = name.split(" (")[0]
+            cost, mean = np.array(c["cost"]), np.array(c["mean"])
+            ax.plot(cost, mean, marker="o", markersize=3, color=colour[scorer], label=f"{scorer} (n={len(c['runs'])})")
+            if c["std"] is not None:
+                std = np.array(c["std"])
+                ax.fill_between(cost, mean - std, mean + std, color=colour[scorer], alpha=0.15)
+        ax.set_title(panel, fontsize=10)
         ax.set_xlabel(f"labelled {summary['unit']}")
         ax.set_ylabel(f"test {summary['metric']}")
+        ax.tick_params(labelbottom=True, labelleft=True)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="lower right", title="scorer", title_fontsize=7)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     fig.suptitle(f"test {summary['metric']} against labelled {summary['unit']} (mean ± std over seeds)", fontsize=10)
@@ -198,6 +286,7 @@ def compare_by_cost(work_dirs: Sequence[str], out_dir: str, units: Sequence[str]
     for unit in units:
         lines += [""] + _lines(summaries[unit])
         plot_cost_curves(summaries[unit], out / f"curves_{unit}.png")
+    lines += [""] + wrong_share_lines(summaries[units[0]])
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
     atomic_write_text(out / "summary.json", json.dumps(summaries, indent=2))
     return summaries

@@ -60,6 +60,8 @@ def test_grid_survives_a_kill_and_writes_its_results_page(tmp_path):
     index = (tmp_path / "results" / "README.md").read_text()
     row = next(line for line in index.splitlines() if line.startswith("| [tiny]"))
     assert "a tiny grid" in row and "python tools/grid.py" in row and "| 4 |" in row
+    assert f"--work-root {(tmp_path / 'work').as_posix()}" in row, "the command reruns as it ran"
+    assert "findings.md" not in index, "no link to a findings page this folder does not have"
 
     again = grid(tmp_path, "--workers", "1")  # nothing left to run: the report is rewritten, the row replaced
     assert again.returncode == 0 and "4 runs, 4 finished" in again.stdout
