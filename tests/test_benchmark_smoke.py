@@ -111,3 +111,19 @@ def test_bench_dataset_reading_checks_both_readers_agree_and_writes_the_ratio(tm
     report = json.loads(out.read_text())
     assert report["images"] == 5 and report["ratio"] > 0 and set(report["seconds_per_image"]) == {"preset", "generic"}
     assert "ratio generic / preset" in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_region_mistakes_quick_measures_every_scorer_s_first_selection(tmp_path):
+    out = tmp_path / "mistakes.json"
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks/region_mistakes.py"), "--quick", "--seeds", "0",
+                             "--data-root", str(tmp_path / "city"), "--out", str(out)],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    seed = json.loads(out.read_text())["seeds"][0]
+    assert set(seed["scorers"]) == {"Random", "Entropy", "Ours-app", "Ours (rise)", "Ours (mean)"}
+    for measured in seed["scorers"].values():
+        assert 0 <= measured["wrong_share"] <= 1 and measured["regions"] >= 1
+    assert 0 < seed["wrong_share_of_every_region"] < 1
+    assert "share of the chosen pixels predicted wrongly" in result.stdout
