@@ -129,6 +129,10 @@ class LoopSettings:
             ``dataset.regions``, regions whose predicted class is rare among the
             labelled pixels rank higher, by the weight
             ``((n_max + 1) / (n_c + 1)) ** beta`` (:mod:`segal.selection.class_balance`).
+        region_mosaic: ``None`` (off: a partly labelled image trains whole) or ``t >= 2``: with
+            ``dataset.regions`` and the simulated oracle, partly labelled images train as tiles of ``1/t`` of
+            their height and width around their labelled regions, ``t * t`` tiles to a full-size canvas
+            (:mod:`segal.data.region_mosaics`), so a region step costs fewer passes per labelled pixel.
     """
 
     score_batch_size: int = 256
@@ -141,6 +145,7 @@ class LoopSettings:
     pseudo_labels: Optional[dict] = None
     holdout_growth: Optional[dict] = None
     region_class_balance: Optional[float] = None
+    region_mosaic: Optional[int] = None
 
     def __post_init__(self):
         if self.score_batch_size < 1:
@@ -151,6 +156,9 @@ class LoopSettings:
         mode = RunMode.parse(self.oracle)
         if self.selection not in SELECTIONS:
             raise InvalidValue(f"loop.selection must be one of {SELECTIONS}, got {self.selection!r}")
+        if self.region_mosaic is not None and not (isinstance(self.region_mosaic, int) and self.region_mosaic >= 2):
+            raise InvalidValue(f"loop.region_mosaic must be None or an integer >= 2 (tiles per side), got "
+                               f"{self.region_mosaic!r}")
         if self.region_class_balance is not None and not self.region_class_balance > 0:
             raise InvalidValue(f"loop.region_class_balance must be None or a number > 0, got "
                                f"{self.region_class_balance!r}")

@@ -127,3 +127,18 @@ def test_region_mistakes_quick_measures_every_scorer_s_first_selection(tmp_path)
         assert 0 <= measured["wrong_share"] <= 1 and measured["regions"] >= 1
     assert 0 < seed["wrong_share_of_every_region"] < 1
     assert "share of the chosen pixels predicted wrongly" in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_bench_region_step_quick_trains_each_set_and_writes_the_ratios(tmp_path):
+    out = tmp_path / "region_step.json"
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks/bench_region_step.py"), "--quick",
+                             "--data-root", str(tmp_path / "city"), "--out", str(out)],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert list(rows) == ["images", "regions, whole images", "regions, 2x2 mosaics", "regions, 3x3 mosaics"]
+    assert rows["images"]["ratio_to_images"] == 1.0
+    assert rows["regions, 2x2 mosaics"]["samples_per_epoch"] < rows["regions, whole images"]["samples_per_epoch"]
+    assert "per labelled pixel" in result.stdout

@@ -81,3 +81,11 @@ def predict_ids(model: nn.Module, dataset, ids: np.ndarray, settings: TrainSetti
     precision."""
     return predict_classes(model, _loader(dataset, ids, settings, device), device,
                            autocast_dtype(settings.amp, device))
+
+
+def confusion_of(predicted: np.ndarray, target: np.ndarray, num_classes: int,
+                 ignore_index: Optional[int]) -> ConfusionMatrix:
+    """The confusion matrix of ``[N]`` predicted against ``[N]`` true classes (from :func:`predict_ids`)."""
+    confusion = ConfusionMatrix(num_classes, ignore_index)
+    confusion.update(torch.from_numpy(predicted), torch.from_numpy(target))
+    return confusion

@@ -13,8 +13,8 @@ from ..data.partial_labels import WithRegionLabels
 from ..data.pool import ActivePool, Split
 from ..data.protocols import Protocol
 from ..data.pseudo_labels import WithPseudoLabels
+from ..data.region_mosaics import region_training_set
 from ..data.region_pool import RegionLabels
-from ..evaluation import ConfusionMatrix
 from ..models.checkpoints import load_weights, save_checkpoint
 from ..run_mode import RunMode
 from ..scorers.base import Scorer, ScoringContext
@@ -29,7 +29,7 @@ from ..settings import LoopSettings, TrainSettings
 from ..utils.distributed import barrier, is_main
 from ..utils.progress import format_seconds
 from ..utils.seeding import derive_seed
-from .inference import evaluate_ids, predict_ids
+from .inference import confusion_of, evaluate_ids, predict_ids
 from .loop_state import LoopState
 from .oracles import make_oracle
 from .records import evaluation_fields, headline_metric, selection_fields, write_metrics
@@ -201,7 +201,8 @@ class ActiveLoop:
         dataset, train_ids = self.dataset, labelled
         answer = self.mode.trains_on_region_answers  # how the simulated oracle answers a region, if it does
         if answer is not None and len(state.regions.images()):
-            dataset = WithRegionLabels(self.dataset, state.regions, answer)
+            dataset, train_ids = region_training_set(self.dataset, state.regions, answer, labelled,
+                                                     self.loop_settings.region_mosaic)
         pseudo_ids, pseudo_labels = pseudo_labelled(state.records)
         if len(pseudo_ids):
             dataset = WithPseudoLabels(self.dataset, pseudo_ids, pseudo_labels)
@@ -323,8 +324,7 @@ class ActiveLoop:
         candidates = self.oracle.usable(self.dataset, pool.candidate_ids())
         seen, predicted, target = predict_ids(self.model, self.dataset, candidates, self.train_settings, self.device)
         rows = np.searchsorted(seen, np.asarray(ids, dtype=np.int64))
-        confusion = ConfusionMatrix(num_classes, ignore_index)
-        confusion.update(torch.from_numpy(predicted[rows]), torch.from_numpy(target[rows]))
+        confusion = confusion_of(predicted[rows], target[rows], num_classes, ignore_index)
         fields = selection_fields(ids, confusion, self.dataset.task, self.dataset.classes)
         return {**fields, "pool_mistakes": int((predicted != target).sum())}
 
