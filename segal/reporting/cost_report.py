@@ -7,8 +7,8 @@ Settings are the scorer and the mode (``images``, or ``regions`` for runs
 with ``dataset.regions``), plus any other config key that differs. Two
 tables read the curves across settings:
 
-* **at equal cost**: at the costs the coarsest setting (the one that buys
-  most per step) reached, each run's curve linearly interpolated between the
+* **at equal cost**: at the costs every run of the coarsest setting (the one
+  that buys most per step) reached at each of its steps, each run's curve linearly interpolated between the
   steps it reached (mean ± std over a setting's runs; none beyond a run's last
   step, and no std for one run): a whole-image run is never read between its
   steps, where it cannot stop;
@@ -131,11 +131,12 @@ def reach_cost(curve: dict, target: float) -> Optional[float]:
 
 
 def equal_cost_points(curves: dict) -> List[float]:
-    """The costs the coarsest setting (most bought per step) reached, from the highest first cost of any setting:
-    where every setting can be read without reading a run between two steps it could not stop between."""
+    """The costs every run of the coarsest setting (most bought per step) reached at each of its steps (the
+    lowest over its runs), from the highest first cost of any setting: where every setting can be read without
+    reading a run between two steps it could not stop between."""
     coarsest = max(curves.values(), key=lambda c: (c["cost"][-1] - c["cost"][0]) / max(len(c["cost"]) - 1, 1))
     low = max(c["cost"][0] for c in curves.values())
-    return [cost for cost in coarsest["cost"] if cost >= low]
+    return [float(cost) for cost in np.min(coarsest["per_run"]["cost"], axis=0) if cost >= low]
 
 
 def _at_costs(curve: dict, points: List[float]) -> dict:
@@ -216,17 +217,37 @@ def wrong_share_lines(summary: dict) -> List[str]:
     return lines
 
 
+#: At most this many series share a panel; a mode with more is split by its other differing keys.
+SERIES_PER_PANEL = 6
+
+
+def _parts(name: str):
+    """``'Entropy (regions, loop.x=1)'`` -> ``('Entropy', 'regions', 'loop.x=1')``."""
+    scorer, _, rest = name.partition(" (")
+    mode, _, extra = rest.rstrip(")").partition(", ")
+    mode, extra = (f"{mode}, {extra}", "") if extra.startswith("exact labels") else (mode, extra)
+    return scorer, mode, extra
+
+
 def _panels(names: Sequence[str]) -> "OrderedDict[str, List[str]]":
-    """Settings by panel: region settings, then image settings, split further by the other keys that differ."""
+    """Settings by panel: region settings, then image settings; a mode with more than
+    :data:`SERIES_PER_PANEL` settings is split by the other keys that differ."""
+    by_mode: Dict[str, List[str]] = OrderedDict()
+    for name in sorted(names, key=lambda n: not _parts(n)[1].startswith("regions")):
+        by_mode.setdefault(_parts(name)[1], []).append(name)
     panels: Dict[str, List[str]] = OrderedDict()
-    for name in sorted(names, key=lambda n: not n.split(" (", 1)[1].startswith("regions")):
-        panels.setdefault(name.split(" (", 1)[1].rstrip(")"), []).append(name)
+    for mode, members in by_mode.items():
+        for name in members:
+            extra = _parts(name)[2]
+            key = mode if len(members) <= SERIES_PER_PANEL else ", ".join(filter(None, [mode, extra]))
+            panels.setdefault(key, []).append(name)
     return panels
 
 
 def plot_cost_curves(summary: dict, path: Path) -> None:
-    """Metric against cost, mean ± std band: one panel per mode (and other differing keys), shared axes, each
-    scorer in one colour on every panel."""
+    """Metric against cost, mean ± std band: one panel per mode (split by other differing keys beyond
+    :data:`SERIES_PER_PANEL` series), shared axes, each scorer in one colour and each other setting in one line
+    style on every panel."""
     plt = pyplot()
     panels = _panels(list(summary["settings"]))
     columns = min(len(panels), 2)
@@ -234,14 +255,17 @@ def plot_cost_curves(summary: dict, path: Path) -> None:
     fig, axes = plt.subplots(rows, columns, figsize=(7 * columns, 4.2 * rows + 0.6), sharex=True, sharey=True,
                              squeeze=False)
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    scorers = list(dict.fromkeys(name.split(" (")[0] for name in summary["settings"]))
+    scorers = list(dict.fromkeys(_parts(name)[0] for name in summary["settings"]))
     colour = {scorer: palette[i % len(palette)] for i, scorer in enumerate(scorers)}
+    extras = sorted({_parts(name)[2] for name in summary["settings"]}, key=lambda extra: (extra != "", extra))
+    style = {extra: ("-", "--", ":", "-.")[i % 4] for i, extra in enumerate(extras)}
     for ax, (panel, names) in zip(axes.flat, panels.items()):
         for name in names:
             c = summary["settings"][name]
-            scorer = name.split(" (")[0]
+            scorer, _, extra = _parts(name)
             cost, mean = np.array(c["cost"]), np.array(c["mean"])
-            ax.plot(cost, mean, marker="o", markersize=3, color=colour[scorer], label=f"{scorer} (n={len(c['runs'])})")
+            label = f"{scorer}{', ' + extra if extra and extra not in panel else ''} (n={len(c['runs'])})"
+            ax.plot(cost, mean, marker="o", markersize=3, color=colour[scorer], linestyle=style[extra], label=label)
             if c["std"] is not None:
                 std = np.array(c["std"])
                 ax.fill_between(cost, mean - std, mean + std, color=colour[scorer], alpha=0.15)
@@ -250,7 +274,7 @@ def plot_cost_curves(summary: dict, path: Path) -> None:
         ax.set_ylabel(f"test {summary['metric']}")
         ax.tick_params(labelbottom=True, labelleft=True)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right", title="scorer", title_fontsize=7)
+        ax.legend(fontsize=7, loc="lower right", title="setting", title_fontsize=7)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     fig.suptitle(f"test {summary['metric']} against labelled {summary['unit']} (mean ± std over seeds)", fontsize=10)

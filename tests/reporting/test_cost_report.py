@@ -2,6 +2,7 @@
 no spread for one run, the selections' wrong-pixel shares, one panel per mode with one colour per scorer."""
 import json
 
+import numpy as np
 import pytest
 
 from segal.reporting.cost_report import _panels, compare_by_cost, equal_cost_points
@@ -73,13 +74,22 @@ def test_the_page_shows_each_selection_s_wrong_pixel_share(runs, tmp_path):
 def test_region_settings_share_a_panel_and_image_settings_another():
     names = ["Random (images)", "Entropy (regions)", "Random (regions)", "Entropy (images)",
              "Random (regions, loop.region_class_balance=1.0)"]
-    assert _panels(names) == {"regions": ["Entropy (regions)", "Random (regions)"],
-                              "regions, loop.region_class_balance=1.0":
-                                  ["Random (regions, loop.region_class_balance=1.0)"],
+    assert _panels(names) == {"regions": ["Entropy (regions)", "Random (regions)",
+                                          "Random (regions, loop.region_class_balance=1.0)"],
                               "images": ["Random (images)", "Entropy (images)"]}
 
 
+def test_a_mode_with_more_than_six_settings_is_split_by_its_other_keys():
+    scorers = ["Random", "Entropy", "MCDropout", "BALD"]
+    names = [f"{s} (regions{extra})" for s in scorers for extra in ("", ", loop.region_class_balance=1.0")]
+    panels = _panels(names)
+    assert list(panels) == ["regions", "regions, loop.region_class_balance=1.0"]
+    assert all(len(members) == 4 for members in panels.values())
+
+
 def test_the_coarsest_setting_gives_the_columns():
-    curves = {"fine": {"cost": [10.0, 12.0, 14.0, 16.0]}, "coarse": {"cost": [10.0, 20.0, 30.0]},
-              "late": {"cost": [15.0, 16.0]}}
-    assert equal_cost_points(curves) == [20.0, 30.0]
+    def curve(*runs):
+        return {"cost": list(np.mean(runs, axis=0)), "per_run": {"cost": [list(r) for r in runs]}}
+    curves = {"fine": curve([10.0, 12.0, 14.0, 16.0]), "coarse": curve([10.0, 20.0, 30.0], [10.0, 22.0, 29.0]),
+              "late": curve([15.0, 16.0])}
+    assert equal_cost_points(curves) == [20.0, 29.0], "each step's lowest cost over the coarse runs, from 15 on"
