@@ -8,9 +8,9 @@ otherwise the label map's outlines are traced and simplified to polygons
 A region costs one click: the annotator names its dominant class.
 """
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Tuple
+from typing import Callable, List, Tuple
 
 import cv2
 import numpy as np
@@ -30,24 +30,45 @@ class Budget:
     Attributes:
         unit: ``'images'``, ``'regions'``, ``'clicks'`` or ``'pixels'``.
         per_step: How many of that unit one step buys (at most; a step never overspends).
+        first_steps: What the first selections buy instead (selection 1, 2, ...), e.g. smaller steps at the
+            start so that curves are read where they cross; ``per_step`` after them. Not with ``'images'``.
         key: Where the budget was set, for messages (``'--budget'`` in ``tools/select.py``).
     """
 
     unit: str
     per_step: int
+    first_steps: Tuple[int, ...] = ()
     key: str = field(default="protocol.budget.per_step", compare=False)
 
     @classmethod
     def from_config(cls, cfg) -> "Budget":
-        if not isinstance(cfg, dict) or set(cfg) != {"unit", "per_step"}:
-            raise InvalidValue(f"protocol.budget must be dict(unit=..., per_step=N), got {cfg!r}")
+        if not isinstance(cfg, dict) or not {"unit", "per_step"} <= set(cfg) <= {"unit", "per_step", "first_steps"}:
+            raise InvalidValue(f"protocol.budget must be dict(unit=..., per_step=N[, first_steps=[N1, N2, ...]]), "
+                               f"got {cfg!r}")
         if cfg["unit"] not in BUDGET_UNITS:
             raise InvalidValue(f"protocol.budget.unit must be one of {BUDGET_UNITS}, got {cfg['unit']!r}")
-        per_step = cfg["per_step"]
-        if not isinstance(per_step, int) or isinstance(per_step, bool) or per_step < 1:
-            raise InvalidValue(f"protocol.budget.per_step must be an integer >= 1 (one {cfg['unit'][:-1]} at "
-                               f"least), got {per_step!r}")
-        return cls(cfg["unit"], per_step)
+        first_steps = cfg.get("first_steps") or ()
+        if not isinstance(first_steps, (list, tuple)):
+            raise InvalidValue(f"protocol.budget.first_steps must be a list of amounts, got {first_steps!r}")
+        amounts = [("per_step", cfg["per_step"])] + [(f"first_steps[{i}]", v) for i, v in enumerate(first_steps)]
+        for key, value in amounts:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise InvalidValue(f"protocol.budget.{key} must be an integer >= 1 (one {cfg['unit'][:-1]} at "
+                                   f"least), got {value!r}")
+        if first_steps and cfg["unit"] == "images":
+            raise InvalidValue("protocol.budget.first_steps needs unit 'regions', 'clicks' or 'pixels'; whole-image "
+                               "steps of one size keep the runs' labelled counts comparable step by step")
+        return cls(cfg["unit"], cfg["per_step"], tuple(first_steps))
+
+    def of_selection(self, selection: int) -> "Budget":
+        """The budget of selection ``selection`` (1 for the first, made by step 0's model)."""
+        if selection <= len(self.first_steps):
+            return replace(self, per_step=self.first_steps[selection - 1])
+        return self
+
+    def amounts(self, selections: int) -> List[int]:
+        """What each of the first ``selections`` selections buys."""
+        return [self.of_selection(s).per_step for s in range(1, selections + 1)]
 
 
 def polygons_path(image: Path) -> Path:

@@ -267,7 +267,8 @@ class RandomSplitProtocol(Protocol):
         holdout_size: Images in the holdout.
         step_size: Images added per annotation step; ``None`` when ``budget`` says what a step buys.
         num_steps: Number of annotation steps.
-        budget: ``dict(unit='images'|'regions'|'clicks'|'pixels', per_step=N)``
+        budget: ``dict(unit='images'|'regions'|'clicks'|'pixels', per_step=N)``, with
+            ``first_steps=[N1, ...]`` for what the first selections buy instead
             (:class:`~segal.data.costs.Budget`); ``dict(unit='images', per_step=N)``
             is ``step_size=N``. Regions need ``dataset.regions``.
     """

@@ -275,13 +275,14 @@ class ActiveLoop:
     def _choose(self, state: LoopState, ctx: ScoringContext):
         """Scores the candidates with the step's model and chooses what the budget buys: ``(a Selection of images,
         pseudo-label record fields)``, or in region mode ``(a RegionSelection, {})``."""
+        budget = self.budget.of_selection(ctx.step + 1)
         if state.regions is not None:
             balance = class_balance_of(self.loop_settings.region_class_balance, self.mode.region_label, self.dataset,
                                        state.pool, state.regions, self._class_pixels)
-            return select_regions(self.scorer, ctx, state.regions, self.budget, self.ledger.areas, balance)[0], {}
+            return select_regions(self.scorer, ctx, state.regions, budget, self.ledger.areas, balance)[0], {}
         candidates, started = len(state.pool.candidate_ids()), time.perf_counter()
         selection, pseudo_fields = select_images(
-            self.scorer, ctx, self.budget, self.loop_settings.selection, self.ledger,
+            self.scorer, ctx, budget, self.loop_settings.selection, self.ledger,
             self.loop_settings.pseudo_labels, getattr(self.dataset, "labels", None))
         seconds = time.perf_counter() - started
         logger.info("step %d: %s scored %d pool samples in %s (%.1f samples/s) and selected %d",

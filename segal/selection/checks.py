@@ -67,16 +67,17 @@ def _check_pixel_budget(budget: Budget, dataset, pool_ids: np.ndarray, mode: Run
     if mode.regions:
         spec = dataset.regions.spec
         smallest = min(spec.size ** 2, width * height) if spec.type == "Grid" else width * height // spec.n_segments
-    if budget.per_step < smallest:
-        raise InvalidValue(f"protocol.budget.per_step={budget.per_step} pixels is less than one "
-                           f"{'region' if mode.regions else 'image'} (about {smallest:,} pixels at {width}x{height}); "
-                           f"raise it")
+    amounts = [("per_step", budget.per_step)] + [(f"first_steps[{i}]", a) for i, a in enumerate(budget.first_steps)]
+    for key, amount in amounts:
+        if amount < smallest:
+            raise InvalidValue(f"protocol.budget.{key}={amount} pixels is less than one "
+                               f"{'region' if mode.regions else 'image'} (about {smallest:,} pixels at "
+                               f"{width}x{height}); raise it")
     if num_steps:
         pool_pixels = sum(int(np.prod(image_size(dataset.image_path(int(i))))) for i in pool_ids)
-        if budget.per_step * num_steps > pool_pixels:
-            raise InvalidValue(f"protocol.budget.per_step={budget.per_step:,} pixels for {num_steps} steps asks "
-                               f"for {budget.per_step * num_steps:,} pixels; the pool holds {pool_pixels:,}; "
-                               f"lower the budget or protocol.num_steps")
+        if sum(budget.amounts(num_steps)) > pool_pixels:
+            raise InvalidValue(f"protocol.budget for {num_steps} steps asks for {sum(budget.amounts(num_steps)):,} "
+                               f"pixels; the pool holds {pool_pixels:,}; lower the budget or protocol.num_steps")
 
 
 def check_selection_settings(settings: LoopSettings, scorer: Scorer, dataset, mode: RunMode) -> None:
