@@ -13,6 +13,7 @@ the report gives seconds per labelled pixel and the ratio to the image set (the 
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +48,7 @@ def region_labels(dataset, images: np.ndarray, per_image: int, pixels: int, rng)
 def timed_stage(spec, model_state, dataset, ids, holdout, epochs: int) -> float:
     model = spec.build_model().to(spec.device)
     model.load_state_dict(model_state)
-    settings = spec.train.__class__(**{**spec.train.__dict__, "max_epochs": epochs, "patience": epochs,
-                                      "min_epochs": epochs, "checkpoint_interval": 0})
+    settings = replace(spec.train, max_epochs=epochs, patience=epochs, min_epochs=epochs, checkpoint_interval=0)
     started = time.perf_counter()
     train_stage(model, dataset, ids, holdout, settings, spec.device, seed=0, progress=False)
     return time.perf_counter() - started

@@ -51,7 +51,7 @@ class ExperimentSpec:
         self.train = from_section(TrainSettings, cfg.train, "train")
         self.mode = self.loop.run_mode(regions=cfg.dataset.get("regions") is not None)
 
-    @property
+    @cached_property
     def identity(self) -> dict:
         """``{'config_hash', 'seed'}``: what the run's checkpoints, state and saved progress carry."""
         return {"config_hash": config_hash(self.cfg.to_dict()), "seed": self.seed}

@@ -85,10 +85,10 @@ class RegionMosaics(WithRegionLabels):
         super().__init__(dataset, region_labels, mode)
         self.tiles_per_side = tiles_per_side
         tiles: List[Tile] = []
-        self.canvas_shape = (0, 0)
-        for image in sorted(self.labelled):
+        images = sorted(self.labelled)
+        self.canvas_shape = dataset.region_map(images[0]).shape if images else (0, 0)  # every image has one size
+        for image in images:
             regions = dataset.region_map(image)
-            self.canvas_shape = self.canvas_shape if tiles else regions.shape
             tiles += [(image, int(region), top, left) for region in self.labelled[image]
                       for top, left in covering_tiles(regions == region, self.tile_shape)]
         per_canvas = tiles_per_side * tiles_per_side

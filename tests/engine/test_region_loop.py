@@ -2,12 +2,12 @@
 import json
 import logging
 import shutil
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from helpers.region_runs import CONFIG, options
 from helpers.tools import load_tool, run_main
 
 from segal.apis import run_experiment
@@ -21,18 +21,6 @@ from segal.engine.train import train_stage
 from segal.models import SegmentationModel
 from segal.reporting.cost_report import reach_cost
 from segal.settings import TrainSettings
-
-REPO = Path(__file__).resolve().parents[2]
-CONFIG = str(REPO / "configs/synthetic_city/deeplabv3plus-r18_holdout-loss-change-approx.py")
-
-
-def options(data_root, **extra):
-    base = {"dataset.data_root": str(data_root), "dataset.generate": True, "dataset.num_train": 40, "dataset.num_val": 6,
-            "dataset.regions": dict(type="Grid", size=16), "protocol.initial_size": 4, "protocol.holdout_size": 4,
-            "protocol.step_size": None, "protocol.budget": dict(unit="regions", per_step=12),
-            "protocol.num_steps": 2, "train.max_epochs": 2, "train.patience": 1, "train.checkpoint_interval": 1,
-            "loop.progress": False, "loop.score_batch_size": 8, "device": "cpu"}
-    return {**base, **extra}
 
 
 @pytest.fixture(scope="module")

@@ -1,15 +1,13 @@
 """protocol.budget.first_steps: smaller (or larger) first selections, then per_step."""
-from pathlib import Path
-
 import pytest
+from helpers.region_runs import CONFIG, options
 
 from segal.apis import run_experiment
 from segal.config import load_config
 from segal.data.costs import Budget
 from segal.errors import SegalError
 
-REPO = Path(__file__).resolve().parents[2]
-CONFIG = str(REPO / "configs/synthetic_city/deeplabv3plus-r18_holdout-loss-change-approx.py")
+SMALL = {"dataset.num_train": 24, "dataset.num_val": 4}
 
 
 def test_each_selection_buys_its_amount_then_per_step():
@@ -31,23 +29,16 @@ def test_a_bad_schedule_is_refused_by_name(budget, named):
 
 
 def test_a_region_run_buys_the_scheduled_amounts(tmp_path):
-    options = {"dataset.data_root": str(tmp_path / "data"), "dataset.generate": True, "dataset.num_train": 24,
-               "dataset.num_val": 4, "dataset.regions": dict(type="Grid", size=16), "protocol.initial_size": 4,
-               "protocol.holdout_size": 4, "protocol.step_size": None,
-               "protocol.budget": dict(unit="regions", per_step=12, first_steps=[4]), "protocol.num_steps": 2,
-               "train.max_epochs": 1, "train.patience": 1, "loop.progress": False, "loop.score_batch_size": 8,
-               "device": "cpu"}
-    records = run_experiment(load_config(CONFIG, options), tmp_path / "run")
+    cfg = options(tmp_path / "data", **SMALL, **{"protocol.budget": dict(unit="regions", per_step=12, first_steps=[4]),
+                                                 "train.max_epochs": 1})
+    records = run_experiment(load_config(CONFIG, cfg), tmp_path / "run")
     assert [len(r["selected_regions"]) for r in records[:-1]] == [4, 12]
     assert records[2]["labelled_regions"] - records[0]["labelled_regions"] == 16
 
 
 def test_a_scheduled_pixel_budget_below_one_region_is_refused_before_anything_is_written(tmp_path):
-    options = {"dataset.data_root": str(tmp_path / "data"), "dataset.generate": True, "dataset.num_train": 24,
-               "dataset.num_val": 4, "dataset.regions": dict(type="Grid", size=16), "protocol.initial_size": 4,
-               "protocol.holdout_size": 4, "protocol.step_size": None,
-               "protocol.budget": dict(unit="pixels", per_step=8192, first_steps=[100]), "protocol.num_steps": 2,
-               "loop.progress": False, "device": "cpu"}
+    cfg = options(tmp_path / "data", **SMALL, **{"protocol.budget": dict(unit="pixels", per_step=8192,
+                                                                         first_steps=[100])})
     with pytest.raises(SegalError, match=r"first_steps\[0\]=100 pixels is less than one region"):
-        run_experiment(load_config(CONFIG, options), tmp_path / "run")
+        run_experiment(load_config(CONFIG, cfg), tmp_path / "run")
     assert not (tmp_path / "run").exists()
