@@ -3,9 +3,9 @@
     python benchmarks/region_mistakes.py [--seeds 0 1 2] [--budget 8192] [--shortlist 32] [--quick]
                                          [--out benchmarks/results/region_mistakes.json]
 
-For each seed it trains step 0 of the synthetic-city region runs (the settings of
+For each seed the loop itself trains step 0 of the synthetic-city region runs (the settings of
 ``configs/experiments/synthetic_city_regions.py``: 4 labelled images, SLIC regions of about
-512 pixels), exactly as the loop does, and lets each scorer choose the regions of a
+512 pixels; ``protocol.num_steps=0``, runs beside the data root), and each scorer chooses the regions of a
 ``--budget``-pixel step. It reports, per scorer, the share of the chosen regions' pixels that
 the model predicts wrongly (the ``mistake_rate`` a region run records), the same share over
 every candidate region (what a random choice finds on average), and how many of the chosen
@@ -22,15 +22,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from segal.apis import run_experiment
 from segal.config import load_config
 from segal.data.costs import Budget
 from segal.data.region_pool import RegionLabels
-from segal.engine.train import train_stage
+from segal.experiments.replay import replay_step
 from segal.scorers import Entropy, HoldoutLossChange, HoldoutLossChangeApprox, Random, ScoringContext
 from segal.selection.cost_ledger import CostLedger
 from segal.selection.regions import select_regions
 from segal.spec import ExperimentSpec
-from segal.utils.seeding import derive_seed
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = "configs/synthetic_city/deeplabv3plus-r18_holdout-loss-change.py"
@@ -39,19 +39,17 @@ OPTIONS = {"loop.progress": False, "dataset.generate": True, "protocol.initial_s
            "protocol.step_size": None, "protocol.budget": dict(unit="pixels", per_step=8192), "device": "cpu"}
 
 
-def step_zero(seed: int, data_root: str, quick: bool):
-    """The model, dataset and pool of step 0 of a region run with ``seed``, trained as the loop trains it."""
-    options = {**OPTIONS, "seed": seed, "dataset.data_root": data_root}
+def step_zero(seed: int, data_root: str, work_root: Path, quick: bool):
+    """Step 0 of a region run with ``seed``, run by the loop itself (``protocol.num_steps=0``) and rebuilt for
+    rescoring: ``(spec, scoring context)``."""
+    options = {**OPTIONS, "seed": seed, "dataset.data_root": data_root, "protocol.num_steps": 0}
     if quick:
         options.update({"dataset.num_train": 24, "dataset.num_val": 4, "train.max_epochs": 1,
                         "protocol.holdout_size": 4})
-    spec = ExperimentSpec(load_config(str(REPO / CONFIG), options))
-    pool, _ = spec.build_protocol().build(spec.dataset, np.random.default_rng(derive_seed(seed, 0, "protocol")))
-    torch.manual_seed(derive_seed(seed, 0, "init"))
-    model = spec.build_model().to(spec.device)
-    train_stage(model, spec.dataset, pool.training_ids(), pool.holdout_ids, spec.train, spec.device,
-                seed=derive_seed(seed, 0, "train"), progress=False)
-    return spec, model, pool
+    work = work_root / f"seed{seed}"
+    run_experiment(load_config(str(REPO / CONFIG), options), str(work), resume=(work / "state.json").is_file())
+    replayed = replay_step(work, 0)
+    return ExperimentSpec(replayed.cfg), replayed.ctx
 
 
 def scorers(spec, shortlist: int) -> dict:
@@ -92,13 +90,13 @@ def shares(selection, truths) -> dict:
             "regions": int(len(selection.region_ids)), "images": int(len(np.unique(selection.image_ids)))}
 
 
-def measure(seed: int, data_root: str, budget: int, shortlist: int, quick: bool) -> dict:
-    spec, model, pool = step_zero(seed, data_root, quick)
-    ctx = ScoringContext.for_step(model, spec.dataset, pool, spec.device, 0, seed, spec.loop, spec.train)
+def measure(seed: int, data_root: str, work_root: Path, budget: int, shortlist: int, quick: bool) -> dict:
+    spec, ctx = step_zero(seed, data_root, work_root, quick)
+    pool = ctx.pool
     candidates = pool.candidate_ids()
     truths = region_truths(ctx, candidates)
     every = sum(int(t[1].sum()) for t in truths.values()) / max(sum(int(t[2].sum()) for t in truths.values()), 1)
-    areas = CostLedger(spec.dataset, progress=False).areas
+    areas = CostLedger(ctx.dataset, progress=False).areas
     result = {"seed": seed, "candidates": int(len(candidates)), "wrong_share_of_every_region": every, "scorers": {}}
     for name, scorer in scorers(spec, shortlist).items():
         started = time.perf_counter()
@@ -116,7 +114,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny data and one epoch: a smoke test")
     parser.add_argument("--out", default=str(REPO / "benchmarks/results/region_mistakes.json"))
     args = parser.parse_args()
-    results = [measure(seed, args.data_root, args.budget, args.shortlist, args.quick) for seed in args.seeds]
+    work_root = Path(args.data_root).parent / "runs"
+    results = [measure(seed, args.data_root, work_root, args.budget, args.shortlist, args.quick)
+               for seed in args.seeds]
     names = list(results[0]["scorers"])
     print(f"first region selection ({args.budget:,} pixels) on the synthetic city, seeds {args.seeds}: "
           f"share of the chosen pixels predicted wrongly (all candidates: "
