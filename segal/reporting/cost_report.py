@@ -31,7 +31,7 @@ Writes ``report.md``, ``summary.json`` and ``curves_<unit>.png`` per unit.
 import json
 from collections import OrderedDict
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -56,8 +56,17 @@ def _mode(run: Run) -> str:
     return "regions" if mode.trains_on_region_answers in (None, "dominant") else "regions, exact labels"
 
 
-def group_by_setting(runs: Sequence[Run]) -> "OrderedDict[str, List[Run]]":
-    """Runs grouped by scorer, mode and the other config keys that differ; Random settings first.
+class Setting(NamedTuple):
+    """One setting's runs and what names it: ``'<scorer> (<mode>[, <extra>])'``."""
+
+    runs: List[Run]
+    scorer: str
+    mode: str
+    extra: str
+
+
+def group_by_setting(runs: Sequence[Run]) -> "OrderedDict[str, Setting]":
+    """Runs grouped by scorer, mode and the other config keys that differ (``extra``); Random settings first.
 
     Raises:
         IncomparableRuns: Two runs use different datasets beyond their regions.
@@ -71,10 +80,11 @@ def group_by_setting(runs: Sequence[Run]) -> "OrderedDict[str, List[Run]]":
         differing |= set(config_differences(first.config, run.config)) - {"dataset.data_root"}
     keys = sorted(k for k in differing if not k.startswith(("scorer.", "seed", "work_dir"))
                   and not any(k == m or k.startswith(m + ".") for m in MODE_KEYS))
-    groups: Dict[str, List[Run]] = OrderedDict()
+    groups: Dict[str, Setting] = OrderedDict()
     for run in sorted(runs, key=lambda r: (r.scorer != "Random", r.scorer, _mode(r), str(r.work_dir))):
-        extra = [f"{k}={_lookup(run.config, k)}" for k in keys if _lookup(run.config, k) != "<missing>"]
-        groups.setdefault(f"{run.scorer} ({', '.join([_mode(run)] + extra)})", []).append(run)
+        extra = ", ".join(f"{k}={_lookup(run.config, k)}" for k in keys if _lookup(run.config, k) != "<missing>")
+        name = f"{run.scorer} ({', '.join(filter(None, [_mode(run), extra]))})"
+        groups.setdefault(name, Setting([], run.scorer, _mode(run), extra)).runs.append(run)
     return groups
 
 
@@ -153,14 +163,15 @@ def _at_costs(curve: dict, points: List[float]) -> dict:
     return {"mean": means, "std": stds if len(curve["runs"]) > 1 else None}
 
 
-def summarise_costs(groups: "OrderedDict[str, List[Run]]", unit: str) -> dict:
+def summarise_costs(groups: "OrderedDict[str, Setting]", unit: str) -> dict:
     """Per setting its curve against ``unit``, the equal-cost table and the label-efficiency matrix."""
-    curves = OrderedDict((name, setting_curve(runs, unit)) for name, runs in groups.items())
+    curves = OrderedDict((name, {"scorer": setting.scorer, "mode": setting.mode, "extra": setting.extra,
+                                 **setting_curve(setting.runs, unit)}) for name, setting in groups.items())
     points = equal_cost_points(curves)
     equal = {name: _at_costs(c, points) for name, c in curves.items()}
     efficiency = {name: {target: (None if (at := reach_cost(c, t["mean"][-1])) is None else at / t["cost"][-1])
                          for target, t in curves.items()} for name, c in curves.items()}
-    metric = next(iter(groups.values()))[0].metric
+    metric = next(iter(groups.values())).runs[0].metric
     return {"unit": unit, "metric": metric, "settings": curves, "equal_cost_points": points,
             "at_equal_cost": equal, "efficiency": efficiency}
 
@@ -221,25 +232,16 @@ def wrong_share_lines(summary: dict) -> List[str]:
 SERIES_PER_PANEL = 6
 
 
-def _parts(name: str):
-    """``'Entropy (regions, loop.x=1)'`` -> ``('Entropy', 'regions', 'loop.x=1')``."""
-    scorer, _, rest = name.partition(" (")
-    mode, _, extra = rest.rstrip(")").partition(", ")
-    mode, extra = (f"{mode}, {extra}", "") if extra.startswith("exact labels") else (mode, extra)
-    return scorer, mode, extra
-
-
-def _panels(names: Sequence[str]) -> "OrderedDict[str, List[str]]":
-    """Settings by panel: region settings, then image settings; a mode with more than
-    :data:`SERIES_PER_PANEL` settings is split by the other keys that differ."""
+def _panels(settings: dict) -> "OrderedDict[str, List[str]]":
+    """Setting names by panel: region settings, then image settings; a mode with more than
+    :data:`SERIES_PER_PANEL` settings is split by the other keys that differ (``settings``: name -> its curve)."""
     by_mode: Dict[str, List[str]] = OrderedDict()
-    for name in sorted(names, key=lambda n: not _parts(n)[1].startswith("regions")):
-        by_mode.setdefault(_parts(name)[1], []).append(name)
+    for name in sorted(settings, key=lambda n: not settings[n]["mode"].startswith("regions")):
+        by_mode.setdefault(settings[name]["mode"], []).append(name)
     panels: Dict[str, List[str]] = OrderedDict()
     for mode, members in by_mode.items():
         for name in members:
-            extra = _parts(name)[2]
-            key = mode if len(members) <= SERIES_PER_PANEL else ", ".join(filter(None, [mode, extra]))
+            key = mode if len(members) <= SERIES_PER_PANEL else ", ".join(filter(None, [mode, settings[name]["extra"]]))
             panels.setdefault(key, []).append(name)
     return panels
 
@@ -249,20 +251,21 @@ def plot_cost_curves(summary: dict, path: Path) -> None:
     :data:`SERIES_PER_PANEL` series), shared axes, each scorer in one colour and each other setting in one line
     style on every panel."""
     plt = pyplot()
-    panels = _panels(list(summary["settings"]))
+    settings = summary["settings"]
+    panels = _panels(settings)
     columns = min(len(panels), 2)
     rows = -(-len(panels) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(7 * columns, 4.2 * rows + 0.6), sharex=True, sharey=True,
                              squeeze=False)
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    scorers = list(dict.fromkeys(_parts(name)[0] for name in summary["settings"]))
+    scorers = list(dict.fromkeys(c["scorer"] for c in settings.values()))
     colour = {scorer: palette[i % len(palette)] for i, scorer in enumerate(scorers)}
-    extras = sorted({_parts(name)[2] for name in summary["settings"]}, key=lambda extra: (extra != "", extra))
+    extras = sorted({c["extra"] for c in settings.values()}, key=lambda extra: (extra != "", extra))
     style = {extra: ("-", "--", ":", "-.")[i % 4] for i, extra in enumerate(extras)}
     for ax, (panel, names) in zip(axes.flat, panels.items()):
         for name in names:
-            c = summary["settings"][name]
-            scorer, _, extra = _parts(name)
+            c = settings[name]
+            scorer, extra = c["scorer"], c["extra"]
             cost, mean = np.array(c["cost"]), np.array(c["mean"])
             label = f"{scorer}{', ' + extra if extra and extra not in panel else ''} (n={len(c['runs'])})"
             ax.plot(cost, mean, marker="o", markersize=3, color=colour[scorer], linestyle=style[extra], label=label)

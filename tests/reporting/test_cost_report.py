@@ -71,20 +71,32 @@ def test_the_page_shows_each_selection_s_wrong_pixel_share(runs, tmp_path):
     assert "| Entropy (regions) | 0.600 ± 0.000 | 0.550 ± 0.050 | 0.400 ± 0.000 | 0.300 ± 0.000 |" in report
 
 
+def settings(*parts):
+    """``{name: curve}`` with what names each setting, as summarise_costs writes them."""
+    return {f"{scorer} ({', '.join(filter(None, [mode, extra]))})": {"scorer": scorer, "mode": mode, "extra": extra}
+            for scorer, mode, extra in parts}
+
+
 def test_region_settings_share_a_panel_and_image_settings_another():
-    names = ["Random (images)", "Entropy (regions)", "Random (regions)", "Entropy (images)",
-             "Random (regions, loop.region_class_balance=1.0)"]
-    assert _panels(names) == {"regions": ["Entropy (regions)", "Random (regions)",
+    named = settings(("Random", "images", ""), ("Entropy", "regions", ""), ("Random", "regions", ""),
+                     ("Entropy", "images", ""), ("Random", "regions", "loop.region_class_balance=1.0"))
+    assert _panels(named) == {"regions": ["Entropy (regions)", "Random (regions)",
                                           "Random (regions, loop.region_class_balance=1.0)"],
                               "images": ["Random (images)", "Entropy (images)"]}
 
 
 def test_a_mode_with_more_than_six_settings_is_split_by_its_other_keys():
-    scorers = ["Random", "Entropy", "MCDropout", "BALD"]
-    names = [f"{s} (regions{extra})" for s in scorers for extra in ("", ", loop.region_class_balance=1.0")]
-    panels = _panels(names)
+    named = settings(*[(scorer, "regions", extra) for scorer in ("Random", "Entropy", "MCDropout", "BALD")
+                       for extra in ("", "loop.region_class_balance=1.0")])
+    panels = _panels(named)
     assert list(panels) == ["regions", "regions, loop.region_class_balance=1.0"]
     assert all(len(members) == 4 for members in panels.values())
+
+
+def test_the_summary_says_what_names_each_setting(runs, tmp_path):
+    summary = compare_by_cost(runs, str(tmp_path / "page"), ["pixels"])["pixels"]
+    assert {k: summary["settings"]["Entropy (regions)"][k] for k in ("scorer", "mode", "extra")} == \
+        {"scorer": "Entropy", "mode": "regions", "extra": ""}
 
 
 def test_the_coarsest_setting_gives_the_columns():
