@@ -15,6 +15,8 @@ AMP_MODES = ("auto", "bf16", "fp16", None)
 MONITORS = ("loss", "accuracy", "miou")
 #: How scores become a selection.
 SELECTIONS = ("top", "per_predicted_class")
+#: How an epoch of a region step draws its partly labelled samples (``None``: every one, every epoch).
+REGION_SAMPLINGS = (None, "pixels")
 Section = TypeVar("Section")
 
 #: Process-group backends; ``None`` picks nccl on CUDA and gloo on CPU.
@@ -133,6 +135,11 @@ class LoopSettings:
             ``dataset.regions`` and the simulated oracle, partly labelled images train as tiles of ``1/t`` of
             their height and width around their labelled regions, ``t * t`` tiles to a full-size canvas
             (:mod:`segal.data.region_mosaics`), so a region step costs fewer passes per labelled pixel.
+        region_sampling: ``None`` (off: every partly labelled sample trains every epoch) or ``'pixels'``: with
+            ``dataset.regions`` and the simulated oracle, an epoch draws as many partly labelled samples (images,
+            or canvases with ``region_mosaic``) as their labelled pixels fill whole images, each by its labelled
+            pixels (:class:`~segal.data.loading.LabelledPixelShuffle`), so a region step costs the passes of an
+            image step with the same labelled pixels.
     """
 
     score_batch_size: int = 256
@@ -146,6 +153,7 @@ class LoopSettings:
     holdout_growth: Optional[dict] = None
     region_class_balance: Optional[float] = None
     region_mosaic: Optional[int] = None
+    region_sampling: Optional[str] = None
 
     def __post_init__(self):
         if self.score_batch_size < 1:
@@ -159,6 +167,8 @@ class LoopSettings:
         if self.region_mosaic is not None and not (isinstance(self.region_mosaic, int) and self.region_mosaic >= 2):
             raise InvalidValue(f"loop.region_mosaic must be None or an integer >= 2 (tiles per side), got "
                                f"{self.region_mosaic!r}")
+        if self.region_sampling not in REGION_SAMPLINGS:
+            raise InvalidValue(f"loop.region_sampling must be one of {REGION_SAMPLINGS}, got {self.region_sampling!r}")
         if self.region_class_balance is not None and not self.region_class_balance > 0:
             raise InvalidValue(f"loop.region_class_balance must be None or a number > 0, got "
                                f"{self.region_class_balance!r}")

@@ -1,7 +1,7 @@
 """Run an experiment grid (scorer x variant x seed) in worker processes, then write its results page.
 
-    python tools/grid.py EXPERIMENT [--workers N] [--work-root DIR] [--results DIR] [--dry-run] [--import MODULE]
-                                [--debug]
+    python tools/grid.py EXPERIMENT [--workers N] [--work-root DIR] [--results DIR] [--seeds S,S,...] [--dry-run]
+                                [--import MODULE] [--debug]
 
 Finished runs are skipped and interrupted ones resumed, so the same command
 continues a stopped grid. When every run has finished, the runs are compared
@@ -9,9 +9,12 @@ continues a stopped grid. When every run has finished, the runs are compared
 RESULTS/<experiment>/ and the experiment's row in RESULTS/README.md gives the
 command and the wall time. RESULTS is WORK_ROOT/results unless given: the
 shipped pages in docs/results/ change only with --results docs/results.
+--seeds runs a long grid in parts: only those seeds' runs are run, and the page
+is written from them; the same command without --seeds finishes the grid.
 
 Installed as the ``segal-grid`` command; ``python tools/grid.py`` runs the same ``main``.
 """
+import argparse
 import os
 import shlex
 from pathlib import Path
@@ -25,7 +28,18 @@ WORK_ROOT = "work_dirs/grid"
 EXAMPLE = """examples:
   python tools/grid.py configs/experiments/digits_table1.py --workers 2
   -> work_dirs/grid/digits_table1/<scorer>/seed<k>/, work_dirs/grid/results/digits_table1/{report.md,curves.png,...}
-  python tools/grid.py configs/experiments/digits_table1.py --workers 2 --results docs/results   # the shipped page"""
+  python tools/grid.py configs/experiments/digits_table1.py --workers 2 --results docs/results   # the shipped page
+  python tools/grid.py configs/experiments/digits_table1.py --seeds 0,1   # a part: seeds 0 and 1 only"""
+
+
+def seed_list(text: str) -> list:
+    """``'0,1,2'`` -> ``[0, 1, 2]``, for ``--seeds``."""
+    try:
+        return sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seeds separated by commas, e.g. 0,1,2; got {text!r}") from None
+
+
 def build_parser():
     parser = tool_parser("Run an experiment grid in worker processes (resumable), then write its results page.",
                          EXAMPLE)
@@ -37,6 +51,8 @@ def build_parser():
                         help="runs go to WORK_ROOT/<experiment>/... (default: work_dirs/grid)")
     parser.add_argument("--results", help="results pages go to RESULTS/<experiment>/, the index to RESULTS/README.md "
                                           "(default: WORK_ROOT/results; docs/results refreshes the shipped pages)")
+    parser.add_argument("--seeds", type=seed_list, help="run and report only these of the experiment's seeds, "
+                                                        "e.g. 0,1,2 (a long grid in parts; default: all)")
     parser.add_argument("--dry-run", action="store_true", help="list the runs and what would happen to each")
     add_plugin_imports(parser)
     return parser
@@ -58,12 +74,15 @@ def main(argv=None) -> None:
     results = args.results or str(Path(args.work_root) / "results")
     command = f"python tools/grid.py {Path(args.experiment).as_posix()} --workers {args.workers}" + (
         f" --work-root {Path(args.work_root).as_posix()}" if args.work_root != WORK_ROOT else "") + (
-        f" --results {Path(args.results).as_posix()}" if args.results else "")
+        f" --results {Path(args.results).as_posix()}" if args.results else "") + (
+        f" --seeds {','.join(map(str, args.seeds))}" if args.seeds else "")
     with errors_as_lines(args.debug):
         load_plugins(args.imports)
         if args.workers < 1:
             raise InvalidValue(f"--workers must be >= 1, got {args.workers}")
         experiment = load_experiment(args.experiment, args.work_root)
+        if args.seeds:
+            experiment = experiment.part(args.seeds)
         every_run = experiment.all_runs
         finished = [run for run in every_run if run_is_finished(run.work_dir)]
         confirming = f" ({len(experiment.confirm_runs)} on the confirmation seeds)" if experiment.confirm_runs else ""

@@ -1,5 +1,5 @@
 """DataLoaders over a subset of global ids."""
-from typing import Iterator, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -96,16 +96,56 @@ class EpochShuffle(Sampler):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def drawn(self) -> int:
+        """How many samples an epoch draws (over every rank)."""
+        return self.size
+
     def __len__(self) -> int:
-        return -(-self.size // self.world)
+        return -(-self.drawn() // self.world)
+
+    def epoch_order(self, generator: torch.Generator) -> List[int]:
+        """The positions this epoch trains, in order."""
+        return torch.randperm(self.size, generator=generator).tolist()
 
     def __iter__(self) -> Iterator[Tuple[int, int]]:
-        order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()
+        order = self.epoch_order(torch.Generator().manual_seed(self.seed + self.epoch))
         augmentation = np.random.SeedSequence([self.seed, self.epoch]).generate_state(self.size)
         if self.world > 1:
             order = (order * self.world)[: len(self) * self.world][self.rank:: self.world]
         for position, augmentation_seed in zip(order, augmentation[order].tolist()):
             yield position, augmentation_seed
+
+
+class LabelledPixelShuffle(EpochShuffle):
+    """An epoch that trains as many partly labelled samples as their labelled pixels fill whole ones.
+
+    Samples labelled whole (share 1) train every epoch. Of the partly labelled
+    ones (share below 1), an epoch draws ``ceil(sum of their shares)`` without
+    replacement, each with a probability that grows with its labelled pixels
+    (weighted sampling by keys ``log(u) / share``), then shuffles them in with
+    the rest. A region step then costs about the passes of an image step with
+    the same labelled pixels; each labelled pixel trains on fewer epochs.
+
+    Args:
+        shares: ``[N]`` the share of each sample's pixels that is labelled, in ``(0, 1]``.
+        seed, rank, world: As for :class:`EpochShuffle`.
+    """
+
+    def __init__(self, shares: Sequence[float], seed: int, rank: int = 0, world: int = 1):
+        super().__init__(len(shares), seed, rank, world)
+        self.shares = np.asarray(shares, dtype=np.float64)
+        self.whole, self.partial = np.flatnonzero(self.shares >= 1), np.flatnonzero(self.shares < 1)
+        self.partial_drawn = min(len(self.partial), int(np.ceil(self.shares[self.partial].sum() - 1e-9)))
+
+    def drawn(self) -> int:
+        return len(self.whole) + self.partial_drawn
+
+    def epoch_order(self, generator: torch.Generator) -> List[int]:
+        keys = torch.log(torch.rand(len(self.partial), generator=generator, dtype=torch.float64))
+        keys = keys / torch.from_numpy(np.maximum(self.shares[self.partial], 1e-12))
+        picked = self.partial[torch.argsort(keys, descending=True)[:self.partial_drawn].numpy()]
+        chosen = np.concatenate([self.whole, np.sort(picked)])
+        return chosen[torch.randperm(len(chosen), generator=generator).numpy()].tolist()
 
 
 def collate(batch):
@@ -146,10 +186,12 @@ def make_train_loader(
     seed: int,
     num_workers: int = 0,
     pin_memory: bool = False,
+    labelled_shares: Optional[Sequence[float]] = None,
 ) -> DataLoader:
     """One loader for a whole training stage: call ``loader.sampler.set_epoch(epoch)`` before each epoch.
 
-    Shuffled by :class:`EpochShuffle`, through the training pipeline; its
+    Shuffled by :class:`EpochShuffle` (or, given ``labelled_shares``, drawn by
+    :class:`LabelledPixelShuffle`), through the training pipeline; its
     workers persist across epochs. A last batch of one sample is dropped
     (batch norm cannot train on it). Under torch.distributed each rank loads
     its share of every epoch (``batch_size`` is per rank).
@@ -161,8 +203,12 @@ def make_train_loader(
         seed: The stage's seed: epoch ``e`` is shuffled and augmented from ``seed + e``.
         num_workers: DataLoader worker processes, started once per stage.
         pin_memory: Collate into page-locked memory.
+        labelled_shares: ``[N]`` the labelled share of each id's pixels, to draw partly labelled ids by.
     """
-    sampler = EpochShuffle(len(ids), seed, *rank_and_world())
+    if labelled_shares is None:
+        sampler = EpochShuffle(len(ids), seed, *rank_and_world())
+    else:
+        sampler = LabelledPixelShuffle(labelled_shares, seed, *rank_and_world())
     return DataLoader(
         IdSubset(dataset, ids, train=True),
         batch_size=batch_size,

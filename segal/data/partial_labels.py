@@ -11,7 +11,7 @@ The simulated oracle answers a labelled region in one of two ways
 
 Everything outside the labelled regions is 255 (ignored by the loss).
 """
-from typing import Dict
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 from torch.utils.data import Dataset
@@ -55,10 +55,12 @@ class WithRegionLabels(Dataset):
     """``dataset`` whose partly labelled images train on the oracle's answers for their labelled regions.
 
     Images without region labels (the initial set, the holdout, the test
-    split) read their full labels as before.
+    split) read their full labels as before. The answers are worked out once,
+    when the view is made, and kept as the labelled pixels' positions and
+    values: a load then reads only the image, not its full label and region map.
 
     Args:
-        dataset: A segmentation dataset with ``read``, ``region_map`` and ``transformed``.
+        dataset: A segmentation dataset with ``read``, ``read_image``, ``region_map`` and ``transformed``.
         region_labels: Which regions of which images are labelled.
         mode: ``'dominant'`` or ``'exact'``.
     """
@@ -66,6 +68,11 @@ class WithRegionLabels(Dataset):
     def __init__(self, dataset, region_labels: RegionLabels, mode: str):
         self.dataset, self.mode = dataset, mode
         self.labelled: Dict[int, np.ndarray] = {int(i): region_labels.labelled(i) for i in region_labels.images()}
+        self.answers: Dict[int, Tuple[Tuple[int, int], np.ndarray, np.ndarray]] = {}
+        for image in self.labelled:
+            answer = self.answer(image)
+            positions = np.flatnonzero(answer != IGNORE)
+            self.answers[image] = answer.shape, positions.astype(np.int64), answer.ravel()[positions]
 
     def __getattr__(self, name):  # the dataset's attributes (classes, ignore_index, ...); safe to unpickle
         if name == "dataset" or name.startswith("__"):
@@ -78,9 +85,25 @@ class WithRegionLabels(Dataset):
     def __getitem__(self, idx: int) -> dict:
         return self.load(idx)
 
+    def answer(self, image: int) -> np.ndarray:
+        """The oracle's ``[H, W]`` uint8 answer for a partly labelled image, read from its label and region map."""
+        return partial_label(self.dataset.read(image)[1], self.dataset.region_map(image), self.labelled[image],
+                             self.mode)
+
+    def cached_answer(self, image: int) -> np.ndarray:
+        """:meth:`answer`, rebuilt from the positions and values kept when the view was made."""
+        shape, positions, values = self.answers[image]
+        answer = np.full(shape[0] * shape[1], IGNORE, dtype=np.uint8)
+        answer[positions] = values
+        return answer.reshape(shape)
+
+    def labelled_share(self, ids: Sequence[int]) -> np.ndarray:
+        """``[N]`` the share of each id's pixels that trains: its labelled pixels over its pixels, 1 for an image
+        labelled whole."""
+        return np.array([len(self.answers[i][1]) / np.prod(self.answers[i][0]) if i in self.answers else 1.0
+                         for i in map(int, ids)])
+
     def load(self, idx: int, train: bool = False, with_target: bool = True) -> dict:
         if idx not in self.labelled or not with_target:
             return self.dataset.load(idx, train=train, with_target=with_target)
-        image, label = self.dataset.read(idx)
-        answer = partial_label(label, self.dataset.region_map(idx), self.labelled[idx], self.mode)
-        return self.dataset.transformed(image, answer, idx, train)
+        return self.dataset.transformed(self.dataset.read_image(idx), self.cached_answer(idx), idx, train)

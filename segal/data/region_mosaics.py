@@ -15,15 +15,12 @@ training loader, its shuffling and its augmentation seeds treat them as samples.
 
 Shapes: images ``[H, W, 3]`` uint8, labels ``[H, W]`` uint8, every image of the same size.
 """
-from typing import List, Optional, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .partial_labels import IGNORE, WithRegionLabels, partial_label
+from .partial_labels import IGNORE, WithRegionLabels
 from .region_pool import RegionLabels
-
-#: A tile: ``(image id, region id, top row and left column of its grid cell)``.
-Tile = Tuple[int, int, int, int]
 
 
 def covering_tiles(labelled_mask: np.ndarray, tile_shape: Tuple[int, int]) -> List[Tuple[int, int]]:
@@ -54,9 +51,9 @@ def tile_window(cell: Tuple[int, int], tile_shape: Tuple[int, int], image_shape:
 
 
 def region_training_set(dataset, region_labels: RegionLabels, mode: str, labelled: np.ndarray,
-                        tiles_per_side: Optional[int] = None) -> Tuple[WithRegionLabels, np.ndarray]:
-    """``(dataset, train ids)`` of a stage that trains on region labels: the partly labelled images whole, with
-    the oracle's ``mode`` answers (``tiles_per_side=None``), or as the canvases of their tiles.
+                        tiles_per_side: Optional[int] = None, sampling: Optional[str] = None):
+    """``(dataset, train ids, labelled shares)`` of a stage that trains on region labels: the partly labelled images
+    whole, with the oracle's ``mode`` answers (``tiles_per_side=None``), or as the canvases of their tiles.
 
     Args:
         dataset: The run's segmentation dataset.
@@ -64,18 +61,39 @@ def region_training_set(dataset, region_labels: RegionLabels, mode: str, labelle
         mode: ``'dominant'`` or ``'exact'``.
         labelled: ``[N]`` the ids the stage trains on: whole labelled images and partly labelled ones.
         tiles_per_side: ``loop.region_mosaic``.
+        sampling: ``loop.region_sampling``: with ``'pixels'``, the shares are ``[M]`` each train id's labelled
+            share of its pixels (:class:`~segal.data.loading.LabelledPixelShuffle`); else ``None``.
     """
     if tiles_per_side is None:
-        return WithRegionLabels(dataset, region_labels, mode), labelled
-    mosaics = RegionMosaics(dataset, region_labels, mode, tiles_per_side)
-    return mosaics, np.concatenate([np.setdiff1d(labelled, mosaics.partly_labelled_ids), mosaics.canvas_ids])
+        view, ids = WithRegionLabels(dataset, region_labels, mode), labelled
+    else:
+        view = RegionMosaics(dataset, region_labels, mode, tiles_per_side)
+        ids = np.concatenate([np.setdiff1d(labelled, view.partly_labelled_ids), view.canvas_ids])
+    return view, ids, view.labelled_share(ids) if sampling == "pixels" else None
+
+
+class Tile(NamedTuple):
+    """One tile of a mosaic: where it is cut from, and the labelled pixels it owns.
+
+    Attributes:
+        image: The global id it is cut from.
+        top, left: The tile's window in that image (its top row and left column).
+        positions: ``[L]`` flat positions, within the tile, of the labelled pixels it owns.
+        values: ``[L]`` uint8 the oracle's answers at those positions.
+    """
+
+    image: int
+    top: int
+    left: int
+    positions: np.ndarray
+    values: np.ndarray
 
 
 class RegionMosaics(WithRegionLabels):
     """``dataset`` whose partly labelled images train as tiles in mosaics (see the module).
 
     Args:
-        dataset: A segmentation dataset with ``read``, ``region_map`` and ``transformed``.
+        dataset: A segmentation dataset with ``read``, ``read_image``, ``region_map`` and ``transformed``.
         region_labels: Which regions of which images are labelled.
         mode: How the oracle answers a region: ``'dominant'`` or ``'exact'``.
         tiles_per_side: ``t``: tiles of ``H/t x W/t``, ``t * t`` to a canvas.
@@ -86,13 +104,22 @@ class RegionMosaics(WithRegionLabels):
         self.tiles_per_side = tiles_per_side
         tiles: List[Tile] = []
         images = sorted(self.labelled)
-        self.canvas_shape = dataset.region_map(images[0]).shape if images else (0, 0)  # every image has one size
+        self.canvas_shape = self.answers[images[0]][0] if images else (0, 0)  # every image has one size
         for image in images:
-            regions = dataset.region_map(image)
-            tiles += [(image, int(region), top, left) for region in self.labelled[image]
-                      for top, left in covering_tiles(regions == region, self.tile_shape)]
+            tiles += self._tiles(image)
         per_canvas = tiles_per_side * tiles_per_side
         self.canvases = [tiles[i:i + per_canvas] for i in range(0, len(tiles), per_canvas)]
+
+    def _tiles(self, image: int) -> List[Tile]:
+        """The tiles of ``image``'s labelled regions, region after region."""
+        answer, regions, tiles = self.cached_answer(image), self.dataset.region_map(image), []
+        for region in self.labelled[image]:
+            for cell in covering_tiles(regions == region, self.tile_shape):
+                rows, cols, owned = tile_window(cell, self.tile_shape, answer.shape)
+                patch = np.where(owned & (regions[rows, cols] == region), answer[rows, cols], IGNORE).ravel()
+                positions = np.flatnonzero(patch != IGNORE)
+                tiles.append(Tile(image, rows.start, cols.start, positions, patch[positions]))
+        return tiles
 
     @property
     def tile_shape(self) -> Tuple[int, int]:
@@ -117,17 +144,22 @@ class RegionMosaics(WithRegionLabels):
         image = np.zeros((height, width, 3), dtype=np.uint8)
         label = np.full((height, width), IGNORE, dtype=np.uint8)
         sources = {}
-        for slot, (source, region, top, left) in enumerate(self.canvases[k]):
+        for slot, tile in enumerate(self.canvases[k]):
+            if tile.image not in sources:
+                sources[tile.image] = self.dataset.read_image(tile.image)
             row, col = divmod(slot, self.tiles_per_side)
-            if source not in sources:
-                (pixels, truth), regions = self.dataset.read(source), self.dataset.region_map(source)
-                sources[source] = pixels, partial_label(truth, regions, self.labelled[source], self.mode), regions
-            pixels, answer, regions = sources[source]
-            rows, cols, owned = tile_window((top, left), self.tile_shape, answer.shape)
-            owned &= regions[rows, cols] == region
             place = (slice(row * tile_h, (row + 1) * tile_h), slice(col * tile_w, (col + 1) * tile_w))
-            image[place], label[place] = pixels[rows, cols], np.where(owned, answer[rows, cols], IGNORE)
+            image[place] = sources[tile.image][tile.top:tile.top + tile_h, tile.left:tile.left + tile_w]
+            patch = np.full(tile_h * tile_w, IGNORE, dtype=np.uint8)
+            patch[tile.positions] = tile.values
+            label[place] = patch.reshape(tile_h, tile_w)
         return image, label
+
+    def labelled_share(self, ids: Sequence[int]) -> np.ndarray:
+        """``[N]`` the share of each id's pixels that trains; a canvas's labelled pixels over its pixels."""
+        first, area = len(self.dataset), self.canvas_shape[0] * self.canvas_shape[1]
+        return np.array([sum(len(tile.positions) for tile in self.canvases[i - first]) / area if i >= first
+                         else super(RegionMosaics, self).labelled_share([i])[0] for i in map(int, ids)])
 
     def load(self, idx: int, train: bool = False, with_target: bool = True) -> dict:
         if idx < len(self.dataset):

@@ -88,8 +88,7 @@ class ActiveLoop:
         model: nn.Module,
         scorer: Scorer,
         protocol: Protocol,
-        train_settings: TrainSettings,
-        loop_settings: LoopSettings,
+        train_settings: TrainSettings, loop_settings: LoopSettings,
         work_dir: Path,
         device: torch.device,
         seed: int,
@@ -198,11 +197,12 @@ class ActiveLoop:
         saved_stage = progress.load_training()
         if saved_stage is not None:
             logger.info("step %d: resuming training after epoch %d", step, saved_stage["epoch"])
-        dataset, train_ids = self.dataset, labelled
+        dataset, train_ids, shares = self.dataset, labelled, None
         answer = self.mode.trains_on_region_answers  # how the simulated oracle answers a region, if it does
         if answer is not None and len(state.regions.images()):
-            dataset, train_ids = region_training_set(self.dataset, state.regions, answer, labelled,
-                                                     self.loop_settings.region_mosaic)
+            dataset, train_ids, shares = region_training_set(self.dataset, state.regions, answer, labelled,
+                                                             self.loop_settings.region_mosaic,
+                                                             self.loop_settings.region_sampling)
         pseudo_ids, pseudo_labels = pseudo_labelled(state.records)
         if len(pseudo_ids):
             dataset = WithPseudoLabels(self.dataset, pseudo_ids, pseudo_labels)
@@ -211,7 +211,7 @@ class ActiveLoop:
             self.model, dataset, train_ids, state.pool.holdout_ids, self.train_settings, self.device,
             seed=derive_seed(self.seed, step, "train"), progress=self.loop_settings.progress, desc=f"train step {step}",
             on_epoch=None if self.tensorboard is None else lambda info: self.tensorboard.epoch(step, info),
-            saved=saved_stage, save=progress.save_training if is_main() else None,
+            saved=saved_stage, save=progress.save_training if is_main() else None, labelled_shares=shares,
         )
         if is_main():
             progress.save_trained(self.model.state_dict(), stage.__dict__)

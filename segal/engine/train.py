@@ -130,10 +130,13 @@ class TrainingStage:
         device: Where to train.
         seed: Seeds shuffling and dropout, so a stage is reproducible.
         desc: What the stage is called in messages, e.g. ``'train step 3'``.
+        labelled_shares: ``[N]`` the labelled share of each train id's pixels: an epoch then draws partly
+            labelled ids by their labelled pixels (:class:`~segal.data.loading.LabelledPixelShuffle`).
     """
 
     def __init__(self, model: nn.Module, dataset, train_ids: Sequence[int], holdout_ids: Sequence[int],
-                 settings: TrainSettings, device: torch.device, seed: int, desc: str):
+                 settings: TrainSettings, device: torch.device, seed: int, desc: str,
+                 labelled_shares: Optional[Sequence[float]] = None):
         torch.manual_seed(seed)
         self.model, self.dataset, self.settings, self.device, self.desc = model, dataset, settings, device, desc
         self.ignore_index = getattr(dataset, "ignore_index", None)
@@ -145,7 +148,8 @@ class TrainingStage:
         self.optimizer = build(OPTIMIZERS, dict(settings.optimizer), "train.optimizer", params=model.parameters())
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
         pin = device.type == "cuda"
-        self.train_loader = make_train_loader(dataset, train_ids, settings.batch_size, seed, settings.num_workers, pin)
+        self.train_loader = make_train_loader(dataset, train_ids, settings.batch_size, seed, settings.num_workers, pin,
+                                              labelled_shares)
         self.schedule = _poly_schedule(self.optimizer, settings, len(self.train_loader))
         self.holdout_loader = make_loader(dataset, shard(holdout_ids), settings.eval_batch_size,
                                           settings.num_workers, pin_memory=pin, persistent=True)
@@ -228,6 +232,7 @@ def train_stage(
     on_epoch: Optional[Callable[[EpochInfo], None]] = None,
     saved: Optional[dict] = None,
     save: Optional[Callable[[dict], None]] = None,
+    labelled_shares: Optional[Sequence[float]] = None,
 ) -> StageResult:
     """Trains ``model`` in place from its current weights with a fresh optimizer (see :class:`TrainingStage`).
 
@@ -244,12 +249,13 @@ def train_stage(
         saved: A stage in progress, as ``save`` received it: training continues
             after its epoch exactly as it would have without the interruption.
         save: Called with the stage's state (:data:`STAGE_KEYS`) every ``settings.checkpoint_interval`` epochs.
+        labelled_shares: As for :class:`TrainingStage` (``None``: every id trains every epoch).
 
     Raises:
         DivergenceError: The training or holdout loss became NaN or infinite;
             the message names the stage, the epoch and the setting to change.
     """
-    stage = TrainingStage(model, dataset, train_ids, holdout_ids, settings, device, seed, desc)
+    stage = TrainingStage(model, dataset, train_ids, holdout_ids, settings, device, seed, desc, labelled_shares)
     first_epoch = stage.restore(saved) if saved is not None else 1
     # The bar's length is the epoch at which early stopping would stop if nothing improves from now on.
     bar = Progress(stage.stopping.last_epoch(), desc, unit="epoch", enabled=progress, initial=first_epoch - 1)

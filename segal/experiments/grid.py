@@ -34,14 +34,14 @@ import logging
 import os
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, List, Optional
 
 from mmengine.config import Config
 
 from ..config import ConfigError, closest_file
-from ..errors import SegalError, one_line
+from ..errors import InvalidValue, SegalError, one_line
 from ..plugins import given_imports, load_plugins
 from ..utils.paths import find_relative
 from .grid_progress import GridProgress
@@ -104,6 +104,20 @@ class Experiment:
     def all_runs(self) -> List[GridRun]:
         """The discovery runs, then the confirmation runs: the order the grid runs them in."""
         return self.runs + self.confirm_runs
+
+    def part(self, seeds: List[int]) -> "Experiment":
+        """The experiment cut to ``seeds``: a long grid run (and reported) in parts.
+
+        Raises:
+            InvalidValue: A seed is not one of the experiment's (discovery or confirmation) seeds.
+        """
+        declared = sorted({run.seed for run in self.all_runs})
+        unknown = sorted(set(seeds) - set(declared))
+        if unknown:
+            raise InvalidValue(f"--seeds {','.join(map(str, unknown))}: not seeds of experiment {self.name} "
+                               f"(it declares {declared})")
+        return replace(self, runs=[run for run in self.runs if run.seed in seeds],
+                       confirm_runs=[run for run in self.confirm_runs if run.seed in seeds])
 
 
 def load_experiment(path: str, work_root: str) -> Experiment:

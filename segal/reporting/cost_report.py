@@ -31,7 +31,7 @@ Writes ``report.md``, ``summary.json`` and ``curves_<unit>.png`` per unit.
 import json
 from collections import OrderedDict
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -246,38 +246,46 @@ def _panels(settings: dict) -> "OrderedDict[str, List[str]]":
     return panels
 
 
+def _series_styles(settings: dict, palette: List[str]) -> Tuple[Dict[str, str], Dict[str, str]]:
+    """``(colour, line style)`` by setting name: each scorer in one colour and each other setting in one line style
+    on every panel; with one scorer, each setting in its own colour, solid."""
+    scorers = list(dict.fromkeys(c["scorer"] for c in settings.values()))
+    extras = sorted({c["extra"] for c in settings.values()}, key=lambda extra: (extra != "", extra))
+    if len(scorers) == 1:
+        return ({name: palette[extras.index(c["extra"]) % len(palette)] for name, c in settings.items()},
+                dict.fromkeys(settings, "-"))
+    return ({name: palette[scorers.index(c["scorer"]) % len(palette)] for name, c in settings.items()},
+            {name: ("-", "--", ":", "-.")[extras.index(c["extra"]) % 4] for name, c in settings.items()})
+
+
 def plot_cost_curves(summary: dict, path: Path) -> None:
     """Metric against cost, mean ± std band: one panel per mode (split by other differing keys beyond
-    :data:`SERIES_PER_PANEL` series), shared axes, each scorer in one colour and each other setting in one line
-    style on every panel."""
+    :data:`SERIES_PER_PANEL` series), shared axes, styled by :func:`_series_styles`."""
     plt = pyplot()
     settings = summary["settings"]
     panels = _panels(settings)
     columns = min(len(panels), 2)
     rows = -(-len(panels) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(7 * columns, 4.2 * rows + 0.6), sharex=True, sharey=True,
-                             squeeze=False)
-    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    scorers = list(dict.fromkeys(c["scorer"] for c in settings.values()))
-    colour = {scorer: palette[i % len(palette)] for i, scorer in enumerate(scorers)}
-    extras = sorted({c["extra"] for c in settings.values()}, key=lambda extra: (extra != "", extra))
-    style = {extra: ("-", "--", ":", "-.")[i % 4] for i, extra in enumerate(extras)}
+    legend_lines = max(len(names) for names in panels.values()) + 1  # below each panel: its settings and a title
+    fig, axes = plt.subplots(rows, columns, figsize=(7 * columns, (4.2 + 0.16 * legend_lines) * rows + 0.6),
+                             sharex=True, sharey=True, squeeze=False)
+    colour, style = _series_styles(settings, plt.rcParams["axes.prop_cycle"].by_key()["color"])
     for ax, (panel, names) in zip(axes.flat, panels.items()):
         for name in names:
             c = settings[name]
             scorer, extra = c["scorer"], c["extra"]
             cost, mean = np.array(c["cost"]), np.array(c["mean"])
             label = f"{scorer}{', ' + extra if extra and extra not in panel else ''} (n={len(c['runs'])})"
-            ax.plot(cost, mean, marker="o", markersize=3, color=colour[scorer], linestyle=style[extra], label=label)
+            ax.plot(cost, mean, marker="o", markersize=3, color=colour[name], linestyle=style[name], label=label)
             if c["std"] is not None:
                 std = np.array(c["std"])
-                ax.fill_between(cost, mean - std, mean + std, color=colour[scorer], alpha=0.15)
+                ax.fill_between(cost, mean - std, mean + std, color=colour[name], alpha=0.12)
         ax.set_title(panel, fontsize=10)
         ax.set_xlabel(f"labelled {summary['unit']}")
         ax.set_ylabel(f"test {summary['metric']}")
         ax.tick_params(labelbottom=True, labelleft=True)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right", title="setting", title_fontsize=7)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), title="setting", title_fontsize=7)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     fig.suptitle(f"test {summary['metric']} against labelled {summary['unit']} (mean ± std over seeds)", fontsize=10)

@@ -81,11 +81,12 @@ def _check_pixel_budget(budget: Budget, dataset, pool_ids: np.ndarray, mode: Run
 
 
 def check_selection_settings(settings: LoopSettings, scorer: Scorer, dataset, mode: RunMode) -> None:
-    """Refuses a selection rule, pseudo-labels or region mosaics that the scorer, the task or the run mode cannot
-    serve."""
-    if settings.region_mosaic is not None and mode.trains_on_region_answers is None:
-        raise InvalidValue("loop.region_mosaic needs dataset.regions and the simulated oracle (annotators' label "
-                           "files are trained whole)")
+    """Refuses a selection rule, pseudo-labels, region mosaics or region sampling that the scorer, the task or the
+    run mode cannot serve."""
+    for key in ("region_mosaic", "region_sampling"):
+        if getattr(settings, key) is not None and mode.trains_on_region_answers is None:
+            raise InvalidValue(f"loop.{key} needs dataset.regions and the simulated oracle (annotators' label "
+                               f"files are trained whole)")
     per_sample = scorer.scores_each_sample and dataset.task == "classification"
     if settings.selection != "top" and not per_sample:
         raise InvalidValue(f"loop.selection={settings.selection!r} needs a classification dataset and a scorer that "

@@ -66,9 +66,9 @@ def test_a_cell_past_the_edge_is_cut_inside_the_image_and_owns_only_its_pixels()
 def test_the_training_set_swaps_the_partly_labelled_images_for_canvases(city):
     regions = labelled_regions(city, PICKS)
     labelled = np.array([1, 4, 0, 2, 3, 5, 7])  # two whole images and the partly labelled ones
-    whole, ids = region_training_set(city, regions, "dominant", labelled)
+    whole, ids, _ = region_training_set(city, regions, "dominant", labelled)
     assert not isinstance(whole, RegionMosaics) and ids is labelled
-    mosaics, ids = region_training_set(city, regions, "dominant", labelled, tiles_per_side=2)
+    mosaics, ids, _ = region_training_set(city, regions, "dominant", labelled, tiles_per_side=2)
     assert sorted(ids.tolist()) == [1, 4] + list(range(len(city), len(city) + len(mosaics.canvases)))
     sample = mosaics.load(len(city), train=False)
     assert tuple(sample["inputs"].shape) == (3, 64, 128) and sample["id"] == len(city)

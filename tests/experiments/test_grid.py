@@ -248,3 +248,22 @@ def test_confirmation_seeds_must_be_fresh(tmp_path):
         load_experiment(str(tmp_path / "tiny.py"), str(tmp_path / "work"))
     experiment = load_experiment(str(REPO / "configs/experiments/digits_imbalanced.py"), str(tmp_path))
     assert {r.seed for r in experiment.confirm_runs} == set(range(30, 50)) and len(experiment.confirm_runs) >= 20 * 9
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_a_grid_run_in_parts_reports_each_part_and_finishes_where_it_stopped(tmp_path):
+    (tmp_path / "tiny.py").write_text(EXPERIMENT.replace("scorers=['random', 'holdout-loss-change']",
+                                                         "scorers=['random']"))
+    first = grid(tmp_path, "--workers", "1", "--seeds", "1")
+    assert first.returncode == 0, first.stderr
+    summary = json.loads((tmp_path / "results/tiny/summary.json").read_text())
+    assert [s["seeds"] for s in summary["settings"].values()] == [[1]]
+    assert not (tmp_path / "work/tiny/random/seed0").exists()
+    assert "--seeds 1" in (tmp_path / "results/README.md").read_text(), "the index shows the part's command"
+    rest = grid(tmp_path, "--workers", "1")
+    assert rest.returncode == 0 and "2 runs, 1 finished" in rest.stdout
+    summary = json.loads((tmp_path / "results/tiny/summary.json").read_text())
+    assert [sorted(s["seeds"]) for s in summary["settings"].values()] == [[0, 1]]
+    refused = grid(tmp_path, "--seeds", "1,7", "--dry-run")
+    assert refused.returncode == 1 and "--seeds 7: not seeds of experiment tiny (it declares [0, 1])" in refused.stderr

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from segal.reporting.cost_report import _panels, compare_by_cost, equal_cost_points
+from segal.reporting.cost_report import _panels, _series_styles, compare_by_cost, equal_cost_points
 
 IMAGE_PIXELS = 32768  # an image step buys 4 images of 64x128
 REGION_PIXELS = 8192
@@ -91,6 +91,18 @@ def test_a_mode_with_more_than_six_settings_is_split_by_its_other_keys():
     panels = _panels(named)
     assert list(panels) == ["regions", "regions, loop.region_class_balance=1.0"]
     assert all(len(members) == 4 for members in panels.values())
+
+
+def test_a_scorer_keeps_its_colour_and_a_lone_scorer_s_settings_get_one_each():
+    palette = ["c0", "c1", "c2", "c3"]
+    named = settings(("Random", "images", ""), ("Entropy", "regions", ""), ("Random", "regions", ""),
+                     ("Random", "regions", "loop.region_class_balance=1.0"))
+    colour, style = _series_styles(named, palette)
+    assert {colour[n] for n in named if n.startswith("Random")} == {"c0"} and colour["Entropy (regions)"] == "c1"
+    assert style["Random (regions)"] != style["Random (regions, loop.region_class_balance=1.0)"]
+    alone = settings(*[("Random", "regions", extra) for extra in ("", "a=1", "b=2", "c=3", "d=4")])
+    colour, style = _series_styles(alone, palette)
+    assert len(set(colour.values())) == 4 and set(style.values()) == {"-"}, "five settings, a palette of four"
 
 
 def test_the_summary_says_what_names_each_setting(runs, tmp_path):
