@@ -108,8 +108,8 @@ class ActiveLoop:
         self.state: Optional[LoopState] = None
         self.tensorboard = None
         self.budget = protocol.budget or Budget("images", self.schedule.step_size)
-        self.ledger = CostLedger(dataset, loop_settings.progress and is_main(), labels_known=self.mode.labels_known) \
-            if dataset.task == "segmentation" else None
+        self.ledger = CostLedger(dataset, loop_settings.progress and is_main(), self.mode.labels_known,
+                                 self.mode.trains_on_region_answers == "exact") if dataset.task == "segmentation" else None
         self._class_pixels = {}  # labelled pixels per class of each whole labelled image, for region_class_balance
         check_selection_settings(loop_settings, scorer, dataset, self.mode)
 

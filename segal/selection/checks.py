@@ -49,6 +49,9 @@ def check_budget_settings(budget: Optional[Budget], scorer: Scorer, dataset, poo
             raise InvalidValue("dataset.regions selects regions: protocol.budget.unit must be 'regions', 'clicks' or "
                                "'pixels' (remove dataset.regions to select whole images)")
         check_scores_regions(scorer)
+        if budget.unit == "clicks" and mode.trains_on_region_answers == "exact":
+            raise InvalidValue("protocol.budget.unit='clicks' cannot buy exact region labels: a region's clicks (one "
+                               "per class in it) are known only once it is labelled; buy 'pixels' or 'regions'")
     elif budget.unit == "regions":
         raise InvalidValue("protocol.budget.unit='regions' needs dataset.regions, e.g. dict(type='SLIC', "
                            "n_segments=2000, compactness=10)")

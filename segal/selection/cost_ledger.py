@@ -12,7 +12,11 @@ are unknown (they are counted on labels), so ``labelled_clicks_fraction`` is
 * an image labelled whole costs its polygon vertices
   (:func:`~segal.data.costs.image_clicks`: ``gtFine_polygons`` where the file
   exists, else ``label_contours``), all its pixels and all its regions;
-* a labelled region costs one click and its pixels.
+* a labelled region costs its pixels and one click (``one_per_region``: the
+  annotator names its dominant class), or, where the simulated oracle answers
+  with the region's exact labels (``region_label='exact'``), one click per
+  class present in it (``one_per_class_in_region``: the annotator names each
+  class and marks where it lies), void alone counting as one.
 
 ``labelled_regions`` is ``None`` for a dataset without ``dataset.regions``.
 """
@@ -36,14 +40,18 @@ class CostLedger:
         progress: Show a progress bar while the pool's totals are counted.
         labels_known: Every pool label is on disk (the simulated oracle); otherwise (annotators) clicks are
             counted only on delivered labels.
+        per_class_regions: A region costs one click per class present in it (the simulated oracle's
+            ``region_label='exact'``), not one.
     """
 
-    def __init__(self, dataset, progress: bool = True, labels_known: bool = True):
+    def __init__(self, dataset, progress: bool = True, labels_known: bool = True, per_class_regions: bool = False):
         self.dataset, self.progress, self.labels_known = dataset, progress, labels_known
         self.has_regions = getattr(dataset, "regions", None) is not None
+        self.per_class_regions = per_class_regions
         self._pixels: Dict[int, int] = {}
         self._clicks: Dict[int, int] = {}
         self._areas: Dict[int, np.ndarray] = {}
+        self._region_clicks: Dict[int, np.ndarray] = {}
         self.click_models = set()
 
     def pixels(self, image: int) -> int:
@@ -63,6 +71,18 @@ class CostLedger:
         if image not in self._areas:
             self._areas[image] = np.bincount(self.dataset.region_map(image).ravel())
         return self._areas[image]
+
+    def region_clicks(self, image: int) -> np.ndarray:
+        """``[R]`` clicks to label each region of ``image``: 1, or the classes present in it (at least 1)."""
+        if not self.per_class_regions:
+            return np.ones(len(self.areas(image)), dtype=np.int64)
+        if image not in self._region_clicks:
+            regions, label = self.dataset.region_map(image), self.dataset.read(image)[1]
+            present = np.zeros((len(self.areas(image)), 256), dtype=bool)
+            present[regions.ravel(), label.ravel()] = True
+            present[:, getattr(self.dataset, "ignore_index", 255)] = False
+            self._region_clicks[image] = np.maximum(present.sum(1), 1)
+        return self._region_clicks[image]
 
     def whole_image(self, image: int, clicks: bool = True) -> dict:
         """What labelling ``image`` whole costs, by unit (clicks ``None`` when not asked for)."""
@@ -98,9 +118,10 @@ class CostLedger:
                 labelled = regions.labelled(image)
                 spent["images"] += 1
                 spent["regions"] += len(labelled)
-                spent["clicks"] += len(labelled)
+                spent["clicks"] += int(self.region_clicks(image)[labelled].sum())
                 spent["pixels"] += int(self.areas(image)[labelled].sum())
-        fields = {"click_model": "+".join(sorted(self.click_models)) + ("+one_per_region" if regions else "")}
+        region_model = "+one_per_class_in_region" if self.per_class_regions else "+one_per_region"
+        fields = {"click_model": "+".join(sorted(self.click_models)) + (region_model if regions else "")}
         for unit in COST_UNITS:
             value = spent[unit] if unit != "regions" or self.has_regions else None
             fields[f"labelled_{unit}"] = value

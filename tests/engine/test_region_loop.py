@@ -129,6 +129,8 @@ def test_an_edited_region_state_is_refused_before_anything_runs(region_run, city
     ({"protocol.budget.per_step": 0}, ["protocol.budget.per_step", "at least"]),
     ({"protocol.step_size": 4}, ["protocol.step_size and protocol.budget"]),
     ({"loop.oracle": dict(type="simulated", region_label="majority")}, ["region_label", "majority"]),
+    ({"loop.oracle": dict(type="simulated", region_label="exact"), "protocol.budget": dict(unit="clicks", per_step=12)},
+     ["unit='clicks'", "exact region labels", "one per class"]),
 ])
 def test_a_budget_that_cannot_be_served_is_one_line_before_anything_is_written(city, tmp_path, capsys, extra, words):
     work = tmp_path / "run"
