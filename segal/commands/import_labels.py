@@ -48,6 +48,11 @@ def main(argv=None) -> None:
     with errors_as_lines(args.debug):
         report = import_labels(args.export, args.source, args.data_root, args.split, args.state, args.overwrite,
                                args.overlap, args.config, args.cfg_options)
+    print_import_report(report, checked_against_run=bool(args.state))
+
+
+def print_import_report(report, checked_against_run: bool) -> None:
+    """What an import wrote, left out and resolved, for the user (an :class:`ImportReport`)."""
     if report.overlaps:
         print(f"{counted(len(report.overlaps), 'task')} had overlapping layers of different classes "
               f"({sum(report.overlaps.values())} pixels in all); the later layer won (--overlap refuse refuses them)")
@@ -56,5 +61,5 @@ def main(argv=None) -> None:
               f"{', '.join(report.unfinished[:5])}" + (" ..." if len(report.unfinished) > 5 else ""))
     print(f"wrote {counted(len(report.written), 'label file')}, {len(report.unchanged)} already up to date"
           + (f"; e.g. {report.written[0]}" if report.written else ""))
-    if not args.state:
+    if not checked_against_run:
         print("without --state, images were not checked against a run's pending annotation step")

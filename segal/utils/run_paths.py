@@ -61,6 +61,11 @@ class RunPaths:
         """``tensorboard/``: TensorBoard events, with ``loop.tensorboard=True``."""
         return self.root / "tensorboard"
 
+    def labelstudio_pull_path(self, project_id: int, stamp: str) -> Path:
+        """``labelstudio_pulls/project<id>_<stamp>.json``: a Label Studio export fetched by ``segal-labelstudio
+        pull``, kept as the record of what was imported."""
+        return self.root / "labelstudio_pulls" / f"project{project_id}_{stamp}.json"
+
     def checkpoint_path(self, step: int) -> Path:
         """``checkpoints/step_<step>.pth``."""
         return self.root / CHECKPOINTS / f"step_{step}.pth"

@@ -4,43 +4,24 @@ project, import the labels with segal and train the next step. Label Studio runs
 cannot be installed or started, these tests fail."""
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from cityscapesscripts.helpers.labels import name2label
-from helpers.annotation_runs import CONFIG, run_options
-from helpers.label_studio import LabelStudio
+from helpers.annotation_runs import CONFIG, exported_labelstudio_run, run_options, run_tool
+from helpers.label_studio import LabelStudio, brush, label_ids, layers_of
 from helpers.tool_envs import tool_python
 
-from segal.annotation.brush_rle import decode_mask, encode_mask
-from segal.data.label_delivery import hold_back_labels
-from segal.data.synthetic_city import generate
+from segal.annotation.brush_rle import encode_mask
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
 
-def run_tool(tool, *args):
-    result = subprocess.run([sys.executable, str(REPO / "tools" / tool), *args], capture_output=True, text=True,
-                            cwd=REPO)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
-
-
 @pytest.fixture(scope="module")
 def exported_run(tmp_path_factory):
-    """Step 0 trained and 3 images selected with ``select.py --export labelstudio``, as a user runs it."""
-    folder = tmp_path_factory.mktemp("ls_run")
-    root = generate(folder / "city", num_train=20, num_val=4, progress=False)
-    hold_back_labels(root, keep=8)
-    work = folder / "work"
-    run_tool("train.py", CONFIG, "--work-dir", str(work), *run_options(root))
-    run_tool("select.py", CONFIG, str(work / "checkpoints/step_0.pth"), "--budget", "3", "--state",
-             str(work / "state.json"), "--export", "labelstudio", *run_options(root))
-    return root, work
+    return exported_labelstudio_run(tmp_path_factory.mktemp("ls_run"))
 
 
 @pytest.fixture(scope="module")
@@ -48,25 +29,6 @@ def label_studio(tmp_path_factory, exported_run):
     server = LabelStudio(tmp_path_factory.mktemp("ls_data"), document_root=exported_run[0])
     yield server
     server.stop()
-
-
-def layers_of(results):
-    return [(r["value"]["brushlabels"][0], decode_mask(r["value"]["rle"], r["original_height"], r["original_width"]))
-            for r in results if r["from_name"] == "label"]
-
-
-def brush(name, mask):
-    height, width = mask.shape
-    return {"from_name": "label", "to_name": "image", "type": "brushlabels", "original_width": width,
-            "original_height": height, "image_rotation": 0,
-            "value": {"format": "rle", "rle": encode_mask(mask.astype(np.uint8) * 255), "brushlabels": [name]}}
-
-
-def label_ids(layers):
-    truth = np.zeros(layers[0][1].shape, np.uint8)
-    for name, mask in layers:
-        truth[mask] = name2label[name].id
-    return truth
 
 
 def test_select_label_in_label_studio_import_and_train(exported_run, label_studio):

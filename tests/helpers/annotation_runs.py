@@ -5,6 +5,8 @@ labels writes them into a copy of the dataset. A test that trains the next
 step builds a run of its own, since a run is tied to its dataset's path.
 """
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,3 +60,23 @@ def make_pending_selection(folder: Path, budget: int = 3, regions: bool = False)
     load_tool("select").main([CONFIG, str(run.work / "checkpoints/step_0.pth"), "--budget", str(budget), *unit,
                               "--state", str(run.state), *run.options()])
     return run
+
+
+def run_tool(tool, *args):
+    """Runs ``tools/<tool>`` as a user does; fails the test with its error output if it fails."""
+    result = subprocess.run([sys.executable, str(REPO / "tools" / tool), *args], capture_output=True, text=True,
+                            cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def exported_labelstudio_run(folder: Path):
+    """``(dataset root, run folder)``: step 0 trained and 3 images selected with ``select.py --export labelstudio``,
+    as a user runs it (the tasks in ``<run>/labelstudio_step1/``)."""
+    root = generate(folder / "city", num_train=20, num_val=4, progress=False)
+    hold_back_labels(root, keep=8)
+    work = folder / "work"
+    run_tool("train.py", CONFIG, "--work-dir", str(work), *run_options(root))
+    run_tool("select.py", CONFIG, str(work / "checkpoints/step_0.pth"), "--budget", "3", "--state",
+             str(work / "state.json"), "--export", "labelstudio", *run_options(root))
+    return root, work

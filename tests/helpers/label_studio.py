@@ -19,7 +19,11 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import numpy as np
+from cityscapesscripts.helpers.labels import name2label
+
 from helpers.tool_envs import tool_python
+from segal.annotation.brush_rle import decode_mask, encode_mask
 
 USER, PASSWORD = "annotator@segal.test", "segal-annotator-1"
 #: Seconds to wait for ``/health``; the server took about 150 s on a busy 2-core machine.
@@ -120,3 +124,25 @@ class LabelStudio:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, 9)
                 self.process.wait()
+
+
+def layers_of(results):
+    """``(class name, [H, W] bool)`` of each brush result of the ``label`` control."""
+    return [(r["value"]["brushlabels"][0], decode_mask(r["value"]["rle"], r["original_height"], r["original_width"]))
+            for r in results if r["from_name"] == "label"]
+
+
+def brush(name, mask):
+    """A brush result painting ``mask`` as class ``name``, as Label Studio's editor saves it."""
+    height, width = mask.shape
+    return {"from_name": "label", "to_name": "image", "type": "brushlabels", "original_width": width,
+            "original_height": height, "image_rotation": 0,
+            "value": {"format": "rle", "rle": encode_mask(mask.astype(np.uint8) * 255), "brushlabels": [name]}}
+
+
+def label_ids(layers):
+    """The Cityscapes label ids that ``layers`` give, later over earlier; 0 where none paints."""
+    truth = np.zeros(layers[0][1].shape, np.uint8)
+    for name, mask in layers:
+        truth[mask] = name2label[name].id
+    return truth
