@@ -139,7 +139,8 @@ def project_status(client: LabelStudioClient, project_id: int) -> ProjectStatus:
 def pull_export(client: LabelStudioClient, project_id: int, out: Path) -> int:
     """Writes the project's JSON export (every task, each with its annotations) to ``out``; returns the number of
     tasks with a finished annotation."""
-    tasks = client.call("GET", f"/api/projects/{project_id}/export", query={"exportType": "JSON", "download_all_tasks": "true"})
+    tasks = client.call("GET", f"/api/projects/{project_id}/export",
+                        query={"exportType": "JSON", "download_all_tasks": "true"})
     if not isinstance(tasks, list):
         raise LabelStudioError(f"the export of project {project_id} is not a list of tasks")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -89,8 +89,7 @@ class ActiveLoop:
         scorer: Scorer,
         protocol: Protocol,
         train_settings: TrainSettings, loop_settings: LoopSettings,
-        work_dir: Path,
-        device: torch.device,
+        work_dir: Path, device: torch.device,
         seed: int,
         checkpoint_meta: Optional[dict] = None,
         identity: Optional[dict] = None,
@@ -108,8 +107,9 @@ class ActiveLoop:
         self.state: Optional[LoopState] = None
         self.tensorboard = None
         self.budget = protocol.budget or Budget("images", self.schedule.step_size)
-        self.ledger = CostLedger(dataset, loop_settings.progress and is_main(), self.mode.labels_known,
-                                 self.mode.trains_on_region_answers == "exact") if dataset.task == "segmentation" else None
+        exact = self.mode.trains_on_region_answers == "exact"  # a region costs one click per class in it
+        self.ledger = None if dataset.task != "segmentation" else CostLedger(
+            dataset, loop_settings.progress and is_main(), self.mode.labels_known, exact)
         self._class_pixels = {}  # labelled pixels per class of each whole labelled image, for region_class_balance
         check_selection_settings(loop_settings, scorer, dataset, self.mode)
 
