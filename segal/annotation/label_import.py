@@ -89,7 +89,7 @@ def merge_layers(annotated: AnnotatedImage, scheme: LabelScheme, overlap: str,
     return merged
 
 
-class _DatasetImages:
+class DatasetImages:
     """The pool-split images of the dataset the labels go into, found by their path below the data root, by file
     name or by file stem (a CVAT item)."""
 
@@ -144,7 +144,7 @@ class _LabelFiles:
         return self.dataset.label_file_bytes(values)
 
 
-def _pending_images(state: Path, images: _DatasetImages) -> Tuple[set, bool]:
+def _pending_images(state: Path, images: DatasetImages) -> Tuple[set, bool]:
     """The global ids that may receive labels: those of the run's annotation step that waits for labels and those
     of earlier steps still without a label file; and whether the run labels regions."""
     folder = RunFolder(state.parent)
@@ -248,7 +248,7 @@ def import_labels(export, source: str, data_root=None, split: str = "train", sta
     if not export.is_dir() or source != "cvat":
         check_regular_file(export, "export")
     dataset = import_dataset(data_root, split, state, config, cfg_options)
-    images, scheme = _DatasetImages(dataset), LabelScheme.of_dataset(dataset)
+    images, scheme = DatasetImages(dataset), LabelScheme.of_dataset(dataset)
     pending, merge = _pending_images(Path(state), images) if state is not None else (None, False)
     plan = _ImportPlan(images, _LabelFiles(dataset, scheme), pending, state, merge, overwrite)
     finished = _finished_labels(export, source, scheme, overlap, report)
@@ -264,7 +264,7 @@ def import_labels(export, source: str, data_root=None, split: str = "train", sta
 class _ImportPlan:
     """The labels to write, each added after every check on its task or item."""
 
-    images: _DatasetImages
+    images: DatasetImages
     files: _LabelFiles
     pending: Optional[set]
     state: Optional[str]

@@ -59,7 +59,7 @@ def label_config(scheme: LabelScheme, regions: bool) -> str:
             f'{outline}</View>\n')
 
 
-def _brush_result(control: str, label: str, mask: np.ndarray, result_id: str) -> dict:
+def brush_result(control: str, label: str, mask: np.ndarray, result_id: str) -> dict:
     height, width = mask.shape
     return {"id": result_id, "from_name": control, "to_name": IMAGE_OBJECT, "type": "brushlabels",
             "original_width": width, "original_height": height, "image_rotation": 0,
@@ -83,9 +83,9 @@ def write_labelstudio_project(selection: SelectionFile, scheme: LabelScheme, out
     tasks = []
     for image, predicted, mask in pre_annotations(selection, scheme, progress):
         present = np.flatnonzero(np.bincount(predicted.ravel(), minlength=256)[:NO_CLASS])
-        results = [_brush_result(LABEL_CONTROL, scheme.names[c], predicted == c, f"s{image.rank}c{c}") for c in present]
+        results = [brush_result(LABEL_CONTROL, scheme.names[c], predicted == c, f"s{image.rank}c{c}") for c in present]
         if mask is not None:
-            results.append(_brush_result(REGIONS_CONTROL, REGIONS_LABEL, region_outlines(mask), f"s{image.rank}r"))
+            results.append(brush_result(REGIONS_CONTROL, REGIONS_LABEL, region_outlines(mask), f"s{image.rank}r"))
         # Label Studio shows a prediction's score as a percentage: the rank's share of the selection reads
         # right there (100% for the best image) and sorts as segal ranked; segal's own score is data.segal_score
         prediction = {"model_version": selection.model_version, "result": results,
@@ -152,7 +152,7 @@ def _latest_annotation(task: dict, name: str) -> Optional[dict]:
     return max(finished, key=lambda a: (str(a.get("updated_at", "")), a.get("id") or 0)) if finished else None
 
 
-def _task_image(task: dict, name: str) -> str:
+def task_image(task: dict, name: str) -> str:
     data = task.get("data")
     if not isinstance(data, dict):
         raise InvalidValue(f"{name} has no 'data'")
@@ -226,7 +226,7 @@ def read_labelstudio_export(path) -> Dict[str, List[AnnotatedImage]]:
         if not isinstance(task, dict):
             raise InvalidValue(f"{path}: entry {position} is not a task")
         name = f"{path.name}: task {task.get('id', position)}"
-        image = _task_image(task, name)
+        image = task_image(task, name)
         digest = task["data"].get("segal_sha256")
         if digest is not None and not isinstance(digest, str):
             raise InvalidValue(f"{name}: data.segal_sha256 is {digest!r}")

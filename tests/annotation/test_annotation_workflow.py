@@ -124,14 +124,14 @@ def test_allow_missing_trains_on_the_delivered_labels(tmp_path):
     assert [r["n_labelled"] for r in records] == [4, 5]
 
     # the late label may still be imported after the next selection, and counts from the next step on
-    from segal.annotation.label_import import _DatasetImages, _pending_images, import_dataset
+    from segal.annotation.label_import import DatasetImages, _pending_images, import_dataset
 
     assert run_tool("select.py", str(CONFIG), str(work / "checkpoints/step_1.pth"), "--budget", "1",
                     "--state", str(work / "state.json"), *options(root)).returncode == 0
     late_image = next(Path(e["image"]) for e in json.loads((work / "selection_step1.json").read_text())["selection"]
                       if Path(e["image"]).name.replace("_leftImg8bit.png", "_gtFine_labelIds.png") != stem)
     dataset = import_dataset(str(root), state=str(work / "state.json"))
-    pending, _ = _pending_images(work / "state.json", _DatasetImages(dataset))
+    pending, _ = _pending_images(work / "state.json", DatasetImages(dataset))
     assert late_image.resolve() in {Path(dataset.image_path(i)).resolve() for i in pending}, \
         "an image that trained without its label"
     second = json.loads((work / "selection_step2.json").read_text())["selection"][0]

@@ -1,0 +1,187 @@
+"""What segal's Label Studio ML backend does, apart from HTTP: predict and score tasks, take annotations, train.
+
+* :class:`RunPredictor` holds an annotation run's latest model: for each
+  task it returns the model's prediction as brush layers and the configured
+  scorer's score of the image, under ``model_version`` ``<run>/step_<N>``
+  (the same as ``select.py --export labelstudio``'s). Scores are computed in
+  batches and kept per checkpoint; a new checkpoint clears them.
+* :class:`AnnotationIntake` imports an annotated task's labels through every
+  check of ``import_labels.py`` and, once enough new labels came in (or on
+  request), trains the next step in a child process, one at a time; the
+  training step is ``tools/train.py``'s, so it holds the run's lock and
+  resumes after a kill like any other.
+"""
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import torch
+
+from ..data.image_files import image_size
+from ..data.pool import Split
+from ..engine.run_folder import RunFolder
+from ..engine.run_state import restored_pool
+from ..errors import InvalidValue
+from ..scorers.base import ScoringContext
+from ..spec import ExperimentSpec
+from ..utils.io import atomic_write_text
+from .checkpoint import load_checkpoint
+from .label_import import DatasetImages, import_labels
+from .label_scheme import LabelScheme
+from .labelstudio import LABEL_CONTROL, brush_result, task_image
+from .predictions import predicted_label_map
+
+#: Label Studio's webhook actions that carry a task's new or changed annotation.
+ANNOTATION_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED")
+
+
+class TaskError(InvalidValue):
+    """A task the backend cannot serve; the message names it."""
+
+
+class RunPredictor:
+    """An annotation run's latest model, answering Label Studio's ``/predict``.
+
+    Args:
+        spec: The run's experiment (its config as ``tools/train.py`` got it).
+        work_dir: The run folder.
+    """
+
+    def __init__(self, spec: ExperimentSpec, work_dir):
+        self.spec, self.folder = spec, RunFolder(work_dir)
+        self.dataset = spec.dataset
+        if self.dataset.task != "segmentation" or spec.mode.regions:
+            raise InvalidValue("the ML backend serves segmentation runs that label whole images (region runs: "
+                               "export with select.py --export labelstudio)")
+        self.root = Path(self.dataset.data_root).resolve()
+        self.images, self.scheme = DatasetImages(self.dataset), LabelScheme.of_dataset(self.dataset)
+        self.scorer = spec.build_scorer()
+        self.step: Optional[int] = None
+        self.scores = {}
+        self.refresh()
+
+    @property
+    def model_version(self) -> str:
+        return f"{self.folder.root.name}/step_{self.step}"
+
+    def refresh(self) -> bool:
+        """Loads the run's latest checkpoint if it is newer than the one held; returns whether it was."""
+        saved = self.folder.read_state(len(self.dataset))
+        step = saved.get("completed_step")
+        if step is None:
+            raise InvalidValue(f"{self.folder.state_path} has no trained step yet; run tools/train.py first")
+        if step == self.step:
+            return False
+        model = self.spec.build_model(self.dataset).to(self.spec.device)
+        load_checkpoint(self.folder.checkpoint_path(step), model, self.spec.cfg.model, list(self.dataset.classes),
+                        self.spec.device)
+        model.eval()
+        self.ctx = ScoringContext.for_step(model, self.dataset, restored_pool(saved), self.spec.device, step,
+                                           self.spec.seed, self.spec.loop, self.spec.train)
+        self.step, self.scores = step, {}
+        return True
+
+    def task_id(self, task, position: int) -> int:
+        """The dataset id of a task's image; refuses an image outside the dataset root or not in its pool."""
+        name = f"task {task.get('id', position) if isinstance(task, dict) else position}"
+        if not isinstance(task, dict):
+            raise TaskError(f"{name} is not an object")
+        reference = task_image(task, name)
+        if not (self.root / reference).resolve().is_relative_to(self.root):
+            raise TaskError(f"{name}: image {reference!r} lies outside the dataset root")
+        idx = self.images.find(reference)
+        if idx is None or self.ctx.pool.split_of([idx])[0] == Split.TEST:
+            raise TaskError(f"{name}: image {reference!r} is not one of the run's pool images")
+        return idx
+
+    def predict(self, tasks: List[dict]) -> List[dict]:
+        """One prediction per task: ``{result: brush layers, score, model_version}``.
+
+        Raises:
+            TaskError: A task names no image, or one outside the dataset root or the run's pool.
+        """
+        self.refresh()
+        ids = [self.task_id(task, position) for position, task in enumerate(tasks)]
+        unique = np.array(sorted(set(ids)), dtype=np.int64)
+        unscored = unique[[int(i) not in self.scores for i in unique]]
+        if len(unscored):
+            self.scores.update(zip(unscored.tolist(), self.scorer.score_ids(self.ctx, unscored).tolist()))
+        layers = {}
+        for batch in self.ctx.batches(unique):
+            with torch.no_grad():
+                logits = self.ctx.model(batch["inputs"])
+            for row, idx in enumerate(batch["id"].tolist()):
+                width, height = image_size(self.dataset.image_path(idx))
+                predicted = predicted_label_map(logits[row], height, width)
+                layers[idx] = [brush_result(LABEL_CONTROL, self.scheme.names[c], predicted == c, f"m{idx}c{c}")
+                               for c in np.flatnonzero(np.bincount(predicted.ravel(), minlength=256)[:255])]
+        return [{"result": layers[i], "score": float(self.scores[i]), "model_version": self.model_version}
+                for i in ids]
+
+
+class AnnotationIntake:
+    """Annotations from Label Studio's webhook into the run, and the training steps they call for.
+
+    Args:
+        config: The config file the run was made with.
+        work_dir: The run folder.
+        train_every: Start a training step once this many new label files were written.
+        cfg_options: The ``--cfg-options`` the run was made with.
+    """
+
+    def __init__(self, config: str, work_dir, train_every: int, cfg_options: Optional[dict] = None):
+        self.config, self.folder, self.train_every = config, RunFolder(work_dir), train_every
+        self.cfg_options = cfg_options or {}
+        self.new_labels, self.training = 0, None
+        self.log = self.folder.root / "ml_backend_training.log"
+
+    def receive(self, payload: dict) -> dict:
+        """Handles one webhook call; returns what it did."""
+        action = payload.get("action") if isinstance(payload, dict) else None
+        if action in ANNOTATION_ACTIONS:
+            written = self.import_task(payload)
+            self.new_labels += written
+            started = self.new_labels >= self.train_every and self.start_training()
+            return {"action": action, "labels_written": written, "training_started": bool(started)}
+        if action == "START_TRAINING":
+            return {"action": action, "training_started": self.start_training()}
+        return {"action": action, "ignored": True}
+
+    def import_task(self, payload: dict) -> int:
+        """Writes the label file of the task a webhook call carries; returns how many were written (0 or 1)."""
+        task, annotation = payload.get("task"), payload.get("annotation")
+        if not isinstance(task, dict) or not isinstance(annotation, dict):
+            raise TaskError(f"webhook {payload.get('action')}: expected 'task' and 'annotation' objects")
+        export = self.folder.labelstudio_pull_path(task.get("id", "x"), time.strftime("%Y%m%d_%H%M%S"))
+        export.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(export, json.dumps([{**task, "annotations": [annotation]}]))
+        report = import_labels(export, "labelstudio", state=str(self.folder.state_path),
+                               overwrite=payload.get("action") == "ANNOTATION_UPDATED")
+        return len(report.written)
+
+    def resume_interrupted(self) -> bool:
+        """Starts training again if a step was interrupted (its progress is saved in the run); returns whether."""
+        partial = self.folder.partial_dir
+        return partial.is_dir() and any(partial.iterdir()) and self.start_training()
+
+    @property
+    def is_training(self) -> bool:
+        return self.training is not None and self.training.poll() is None
+
+    def start_training(self) -> bool:
+        """Starts ``tools/train.py``'s next step on the labels delivered so far, unless one runs; returns whether
+        it started."""
+        if self.is_training:
+            return False
+        options = [f"{key}={value}" for key, value in self.cfg_options.items()]
+        command = [sys.executable, "-c", "from segal.commands.train import main; main()", self.config,
+                   "--work-dir", str(self.folder.root), "--allow-missing",
+                   *(["--cfg-options", *options] if options else [])]
+        with open(self.log, "a") as log:
+            self.training = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        self.new_labels = 0
+        return True

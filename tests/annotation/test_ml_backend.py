@@ -1,0 +1,107 @@
+"""segal's Label Studio ML backend, through its HTTP app: predictions and scores equal select.py's for the same
+checkpoint, bad requests get clean errors and the server goes on, basic auth, and a submitted annotation trains
+the next step and moves the model version."""
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from helpers.annotation_runs import CONFIG, exported_labelstudio_run, run_options
+from helpers.label_studio import brush, label_ids, layers_of
+from starlette.testclient import TestClient
+
+from segal.annotation.ml_backend import AnnotationIntake, RunPredictor
+from segal.annotation.ml_server import create_app
+from segal.config import load_config
+from segal.config_options import parse_cfg_options
+from segal.spec import ExperimentSpec
+
+pytestmark = [pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def exported_run(tmp_path_factory):
+    return exported_labelstudio_run(tmp_path_factory.mktemp("ml_run"))
+
+
+def backend(root, work, train_every=10, credentials=None, max_tasks=256):
+    options = parse_cfg_options(run_options(root)[1:])
+    predictor = RunPredictor(ExperimentSpec(load_config(CONFIG, options)), work)
+    intake = AnnotationIntake(CONFIG, work, train_every, options)
+    return TestClient(create_app(predictor, intake, credentials, max_tasks=max_tasks)), intake
+
+
+def exported_tasks(work):
+    return json.loads((work / "labelstudio_step1/tasks.json").read_text())
+
+
+def test_predictions_and_scores_equal_select_py_s_for_the_same_checkpoint(exported_run):
+    root, work = exported_run
+    client, _ = backend(root, work)
+    assert client.get("/health").json()["status"] == "UP"
+    assert client.post("/setup", json={"project": "1.1"}).json() == {"model_version": "work/step_0"}
+    tasks = exported_tasks(work)
+    asked = [{"id": 10 + n, "data": task["data"]} for n, task in enumerate(reversed(tasks))]
+    results = client.post("/predict", json={"tasks": asked}).json()["results"]
+    assert len(results) == len(tasks) and {r["model_version"] for r in results} == {"work/step_0"}
+    scores = {task["data"]["segal_image"]: r["score"] for task, r in zip(asked, results)}
+    np.testing.assert_allclose([scores[t["data"]["segal_image"]] for t in tasks],
+                               [t["data"]["segal_score"] for t in tasks], rtol=1e-6)  # float32 batches differ
+    by_score = sorted(scores, key=scores.get, reverse=True)
+    assert by_score == [t["data"]["segal_image"] for t in tasks], "Label Studio's order by score is select.py's"
+    for task, result in zip(asked, results):
+        sent = next(t for t in tasks if t["data"]["segal_image"] == task["data"]["segal_image"])
+        ours, theirs = layers_of(result["result"]), layers_of(sent["predictions"][0]["result"])
+        assert [name for name, _ in ours] == [name for name, _ in theirs]
+        assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(ours, theirs)), "the same pre-annotation"
+
+
+def test_a_bad_request_gets_a_clean_error_and_the_server_goes_on(exported_run):
+    root, work = exported_run
+    client, _ = backend(root, work, max_tasks=2)
+    task = exported_tasks(work)[0]
+    outside = {"id": 7, "data": {"image": "/data/local-files/?d=../../../etc/passwd"}}
+    answer = client.post("/predict", json={"tasks": [outside]})
+    assert answer.status_code == 422 and answer.json()["error"].startswith("task 7: image '../../../etc/passwd' lies "
+                                                                           "outside the dataset root")
+    unknown = {"id": 8, "data": {"image": "/data/local-files/?d=leftImg8bit/train/nowhere/x_leftImg8bit.png"}}
+    assert "task 8" in client.post("/predict", json={"tasks": [unknown]}).json()["error"]
+    assert client.post("/predict", json={"tasks": [task] * 3}).status_code == 413
+    assert client.post("/predict", content=b"{not json").status_code == 400
+    assert client.post("/predict", json={"tasks": []}).status_code == 400
+    assert client.post("/predict", json={"tasks": [task]}).status_code == 200, "still serving"
+
+
+def test_every_route_but_health_asks_for_basic_auth_when_set(exported_run):
+    root, work = exported_run
+    client, _ = backend(root, work, credentials=("segal", "s3cret"))
+    assert client.get("/health").status_code == 200
+    refused = client.post("/setup", json={})
+    assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Basic"
+    assert client.post("/setup", json={}, auth=("segal", "wrong")).status_code == 401
+    assert client.post("/setup", json={}, auth=("segal", "s3cret")).json()["model_version"] == "work/step_0"
+
+
+def test_a_submitted_annotation_is_imported_and_trains_the_next_step(tmp_path):
+    root, work = exported_labelstudio_run(tmp_path)
+    client, intake = backend(root, work, train_every=1)
+    task = {"id": 21, **exported_tasks(work)[0]}
+    layers = layers_of(task["predictions"][0]["result"])
+    car = np.zeros_like(layers[0][1])
+    car[8:40, 16:80] = True
+    annotation = {"id": 5, "result": task["predictions"][0]["result"] + [brush("car", car)], "was_cancelled": False}
+    done = client.post("/webhook", json={"action": "ANNOTATION_CREATED", "task": task, "annotation": annotation})
+    assert done.json() == {"action": "ANNOTATION_CREATED", "labels_written": 1, "training_started": True}
+    label = root / task["data"]["segal_image"].replace("leftImg8bit/", "gtFine/", 1).replace(
+        "_leftImg8bit.png", "_gtFine_labelIds.png")
+    np.testing.assert_array_equal(cv2.imread(str(label), cv2.IMREAD_UNCHANGED), label_ids(layers + [("car", car)]))
+    assert client.get("/status").json()["training"] is True
+    deadline = time.monotonic() + 300
+    while intake.is_training and time.monotonic() < deadline:
+        time.sleep(1)
+    assert intake.training.returncode == 0, Path(intake.log).read_text()[-2000:]
+    answer = client.post("/predict", json={"tasks": [task]}).json()["results"][0]
+    assert answer["model_version"] == "work/step_1", "predictions move to the new step's model"
+    assert client.post("/webhook", json={"action": "PROJECT_UPDATED"}).json()["ignored"] is True
