@@ -107,6 +107,9 @@ def create_app(predictor: RunPredictor, intake: AnnotationIntake, credentials: O
     async def status(request: Request):
         if credentials is not None:
             _check_credentials(request, credentials)
+        if not intake.is_training:  # a step trained since: show it
+            async with lock:
+                await asyncio.to_thread(predictor.refresh)
         return state()
 
     def route(path, handler, methods):

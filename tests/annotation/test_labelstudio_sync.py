@@ -1,17 +1,22 @@
-"""tools/labelstudio.py against a real Label Studio server: setup, push (twice, no duplicates), annotate through
-the API, status, pull; the label files equal what was annotated, pending tasks stay pending, and the token appears
-in nothing the tools write or print."""
+"""Label Studio's API and ML backend against a real server. tools/labelstudio.py: setup, push (twice, no
+duplicates), annotate through the API, status, pull; the label files equal what was annotated, pending tasks stay
+pending, and the token appears in nothing the tools write or print. tools/ml_backend.py: connected to a project,
+its predictions sort the tasks as select.py ranked them, and a submitted annotation trains the next step."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from helpers.annotation_runs import exported_labelstudio_run
-from helpers.label_studio import LabelStudio, brush, label_ids, layers_of
+from helpers.annotation_runs import CONFIG, exported_labelstudio_run, run_options
+from helpers.label_studio import LabelStudio, brush, free_port, label_ids, layers_of
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
@@ -25,7 +30,9 @@ def exported_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def label_studio(tmp_path_factory, exported_run):
-    server = LabelStudio(tmp_path_factory.mktemp("sync_ls"), document_root=exported_run[0])
+    # the ML backend runs on this machine: Label Studio must be let to call 127.0.0.1, which it blocks by default
+    server = LabelStudio(tmp_path_factory.mktemp("sync_ls"), document_root=exported_run[0],
+                         env={"USE_DEFAULT_BANNED_SUBNETS": "false"})
     yield server
     server.stop()
 
@@ -100,3 +107,64 @@ def test_a_wrong_token_or_project_is_one_line_that_shows_no_token(exported_run, 
                                  env={**os.environ, "LABEL_STUDIO_API_KEY": "legacy-token"})
     assert unreachable.returncode == 1 and "cannot reach Label Studio at http://127.0.0.1:9" in unreachable.stderr
     assert "legacy-token" not in unreachable.stderr
+
+
+@pytest.fixture
+def ml_backend(exported_run):
+    """``tools/ml_backend.py`` serving the run on a free port, training after every new label."""
+    root, work = exported_run
+    port = free_port()
+    process = subprocess.Popen([sys.executable, str(REPO / "tools/ml_backend.py"), CONFIG, str(work), "--port",
+                                str(port), "--train-every", "1", *run_options(root)], cwd=REPO,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=5) as answer:
+                if answer.status == 200:
+                    break
+        except (urllib.error.URLError, ConnectionError):
+            assert process.poll() is None, process.stdout.read()
+            time.sleep(1)
+    yield url
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=60)
+
+
+def backend_status(url):
+    with urllib.request.urlopen(f"{url}/status", timeout=120) as answer:
+        return json.loads(answer.read())
+
+
+def test_the_ml_backend_ranks_tasks_in_label_studio_and_trains_on_a_submit(exported_run, label_studio, ml_backend):
+    root, work = exported_run
+    export = json.loads((work / "labelstudio_step1/tasks.json").read_text())
+    project = label_studio.call("POST", "/api/projects", {
+        "title": "segal ml", "label_config": (work / "labelstudio_step1/label_config.xml").read_text()})
+    label_studio.call("POST", "/api/storages/localfiles", {"project": project["id"], "title": "images",
+                                                           "path": str(root / "leftImg8bit"), "use_blob_urls": False})
+    label_studio.call("POST", f"/api/projects/{project['id']}/import", [{"data": t["data"]} for t in export])
+    label_studio.call("POST", "/api/ml", {"url": ml_backend, "project": project["id"], "title": "segal"})
+    label_studio.call("POST", f"/api/dm/actions?id=retrieve_tasks_predictions&project={project['id']}",
+                      {"selectedItems": {"all": True, "excluded": []}})
+    listed = label_studio.call("GET", f"/api/tasks?project={project['id']}&fields=all&page_size=50")["tasks"]
+    scored = {}
+    for task in listed:
+        (prediction,) = label_studio.call("GET", f"/api/predictions?task={task['id']}")
+        assert prediction["model_version"] == "work/step_0" and layers_of(prediction["result"])
+        scored[task["data"]["segal_image"]] = (prediction["score"], task, prediction)
+    by_score = sorted(scored, key=lambda image: scored[image][0], reverse=True)
+    assert by_score == [t["data"]["segal_image"] for t in export], "Label Studio's order by score is select.py's"
+
+    unlabelled = [image for image in by_score if not label_file(root, image).exists()]
+    score, task, prediction = scored[unlabelled[0]]
+    label_studio.call("POST", f"/api/tasks/{task['id']}/annotations",
+                      {"result": prediction["result"], "was_cancelled": False})  # accepted as predicted
+    deadline = time.monotonic() + 600
+    while backend_status(ml_backend)["step"] != 1 and time.monotonic() < deadline:
+        time.sleep(2)
+    status = backend_status(ml_backend)
+    assert status["step"] == 1 and status["model_version"] == "work/step_1", status
+    np.testing.assert_array_equal(cv2.imread(str(label_file(root, unlabelled[0])), cv2.IMREAD_UNCHANGED),
+                                  label_ids(layers_of(prediction["result"])))

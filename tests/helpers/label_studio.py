@@ -18,6 +18,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 from cityscapesscripts.helpers.labels import name2label
@@ -39,14 +40,14 @@ def free_port() -> int:
 class LabelStudio:
     """A running server; :meth:`call` sends one API request and returns the decoded JSON (or raw bytes)."""
 
-    def __init__(self, data_dir: Path, document_root: Path):
+    def __init__(self, data_dir: Path, document_root: Path, env: Optional[dict] = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = data_dir / "server.log"
         env = {**os.environ, "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED": "true",
                "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT": str(document_root),
                "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
-               "LATEST_VERSION_CHECK": "false", "COLLECT_ANALYTICS": "false"}  # nothing leaves the machine
+               "LATEST_VERSION_CHECK": "false", "COLLECT_ANALYTICS": "false", **(env or {})}  # nothing leaves the machine
         command = [str(tool_python("label-studio").parent / "label-studio"), "start", "--no-browser",
                    "--internal-host", "127.0.0.1", "--port", str(self.port), "--data-dir", str(data_dir),
                    "--username", USER, "--password", PASSWORD]
