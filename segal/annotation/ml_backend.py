@@ -85,6 +85,11 @@ class RunPredictor:
         self.step, self.scores = step, {}
         return True
 
+    def labels_waiting(self) -> int:
+        """How many images pending annotation already have their label file (delivered, not yet trained on)."""
+        pending = self.ctx.pool.labelled_ids(self.step + 1)
+        return int(np.asarray(self.dataset.has_label(pending)).sum()) if len(pending) else 0
+
     def task_id(self, task, position: int) -> int:
         """The dataset id of a task's image; refuses an image outside the dataset root or not in its pool."""
         name = f"task {task.get('id', position) if isinstance(task, dict) else position}"
@@ -163,10 +168,13 @@ class AnnotationIntake:
                                overwrite=payload.get("action") == "ANNOTATION_UPDATED")
         return len(report.written)
 
-    def resume_interrupted(self) -> bool:
-        """Starts training again if a step was interrupted (its progress is saved in the run); returns whether."""
+    def resume(self, waiting: int) -> bool:
+        """At start: counts the ``waiting`` labels delivered before, and trains if a step was interrupted (its
+        progress is saved in the run) or enough labels wait; returns whether a step started."""
+        self.new_labels = waiting
         partial = self.folder.partial_dir
-        return partial.is_dir() and any(partial.iterdir()) and self.start_training()
+        interrupted = partial.is_dir() and any(partial.iterdir())
+        return (interrupted or waiting >= self.train_every) and self.start_training()
 
     @property
     def is_training(self) -> bool:

@@ -73,8 +73,9 @@ def main(argv=None) -> None:
         cfg.loop.progress = False
         predictor = RunPredictor(ExperimentSpec(cfg), args.work_dir)
         intake = AnnotationIntake(args.config, args.work_dir, args.train_every, args.cfg_options)
-        if intake.resume_interrupted():
-            print(f"resuming the training step interrupted in {args.work_dir} (log: {intake.log})")
+        waiting = predictor.labels_waiting()
+        if intake.resume(waiting):
+            print(f"training the next step: {waiting} labels were waiting (log: {intake.log})")
         app = create_app(predictor, intake, auth, int(args.max_mb * 2**20), args.max_tasks)
         print(f"serving {args.work_dir} ({predictor.model_version}) to Label Studio at http://{args.host}:{args.port}")
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

@@ -2,14 +2,20 @@
 checkpoint, bad requests get clean errors and the server goes on, basic auth, and a submitted annotation trains
 the next step and moves the model version."""
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from helpers.annotation_runs import CONFIG, exported_labelstudio_run, run_options
-from helpers.label_studio import brush, label_ids, layers_of
+from helpers.label_studio import brush, free_port, label_ids, layers_of
 from starlette.testclient import TestClient
 
 from segal.annotation.ml_backend import AnnotationIntake, RunPredictor
@@ -18,6 +24,7 @@ from segal.config import load_config
 from segal.config_options import parse_cfg_options
 from segal.spec import ExperimentSpec
 
+REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow]
 
 
@@ -105,3 +112,60 @@ def test_a_submitted_annotation_is_imported_and_trains_the_next_step(tmp_path):
     answer = client.post("/predict", json={"tasks": [task]}).json()["results"][0]
     assert answer["model_version"] == "work/step_1", "predictions move to the new step's model"
     assert client.post("/webhook", json={"action": "PROJECT_UPDATED"}).json()["ignored"] is True
+
+
+def start_backend(root, work, port):
+    return subprocess.Popen([sys.executable, str(REPO / "tools/ml_backend.py"), CONFIG, str(work), "--port", str(port),
+                             "--train-every", "1", *run_options(root)], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def call(url, path, payload=None):
+    data = None if payload is None else json.dumps(payload).encode()
+    request = urllib.request.Request(url + path, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=120) as answer:
+        return json.loads(answer.read())
+
+
+def wait_for(condition, seconds=300):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return True
+        except (urllib.error.URLError, ConnectionError):
+            pass
+        time.sleep(0.5)
+    return False
+
+
+@pytest.mark.subprocess
+def test_a_backend_killed_while_training_trains_the_step_when_it_starts_again(tmp_path):
+    root, work = exported_labelstudio_run(tmp_path)
+    port = free_port()
+    url, task = f"http://127.0.0.1:{port}", {"id": 3, **exported_tasks(work)[0]}
+    backend = start_backend(root, work, port)
+    assert wait_for(lambda: call(url, "/health")["status"] == "UP"), backend.stdout.read()
+    annotation = {"id": 9, "result": task["predictions"][0]["result"], "was_cancelled": False}
+    assert call(url, "/webhook", {"action": "ANNOTATION_CREATED", "task": task, "annotation": annotation})[
+        "training_started"]
+    os.killpg(backend.pid, signal.SIGKILL)  # the backend and its training step, mid-step
+    backend.wait()
+    assert call_fails(url)
+    assert json.loads((work / "state.json").read_text())["completed_step"] == 0, "killed before the step committed"
+    restarted = start_backend(root, work, port)
+    try:
+        assert wait_for(lambda: call(url, "/status")["step"] == 1), restarted.stdout.read()
+        assert call(url, "/status")["model_version"] == "work/step_1"
+    finally:
+        os.killpg(restarted.pid, signal.SIGTERM)
+        restarted.wait(timeout=60)
+    assert "training the next step: 1 labels were waiting" in restarted.stdout.read()
+
+
+def call_fails(url) -> bool:
+    try:
+        call(url, "/health")
+    except (urllib.error.URLError, ConnectionError):
+        return True
+    return False
