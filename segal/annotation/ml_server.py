@@ -7,6 +7,7 @@ and a ``/status`` page.
   task (:class:`~segal.annotation.ml_backend.RunPredictor`).
 * ``POST /webhook``: Label Studio's event; annotations are imported and may start a training step
   (:class:`~segal.annotation.ml_backend.AnnotationIntake`).
+* ``POST /train``: starts the next training step (Label Studio's "Start Training").
 * ``GET /status``: the current step, the labels waiting for the next step, whether a step trains.
 
 A request that fails its checks gets a 4xx answer whose ``error`` names the
@@ -104,6 +105,10 @@ def create_app(predictor: RunPredictor, intake: AnnotationIntake, credentials: O
             done = await asyncio.to_thread(intake.receive, payload)
         return done
 
+    async def train(request: Request):  # Label Studio's "Start Training" without its webhook feature flag
+        await body(request)
+        return {"training_started": intake.start_training()}
+
     async def status(request: Request):
         if credentials is not None:
             _check_credentials(request, credentials)
@@ -126,7 +131,8 @@ def create_app(predictor: RunPredictor, intake: AnnotationIntake, credentials: O
 
     return Starlette(routes=[route("/health", health, ["GET"]), route("/", health, ["GET"]),
                              route("/setup", setup, ["POST"]), route("/predict", predict, ["POST"]),
-                             route("/webhook", webhook, ["POST"]), route("/status", status, ["GET"])])
+                             route("/webhook", webhook, ["POST"]), route("/train", train, ["POST"]),
+                             route("/status", status, ["GET"])])
 
 
 def _check_credentials(request: Request, credentials: Tuple[str, str]) -> None:

@@ -112,6 +112,8 @@ def test_a_submitted_annotation_is_imported_and_trains_the_next_step(tmp_path):
     answer = client.post("/predict", json={"tasks": [task]}).json()["results"][0]
     assert answer["model_version"] == "work/step_1", "predictions move to the new step's model"
     assert client.post("/webhook", json={"action": "PROJECT_UPDATED"}).json()["ignored"] is True
+    assert client.post("/train", json={}).json() == {"training_started": True}, "Start Training"
+    intake.training.wait(timeout=300)
 
 
 def start_backend(root, work, port):
