@@ -10,12 +10,12 @@ trains in the background (tools/train.py --allow-missing). Connect it in Label S
 
 It listens on 127.0.0.1 unless --host says otherwise; on any other address it requires basic auth, with the user
 and password from $SEGAL_ML_BACKEND_USER and $SEGAL_ML_BACKEND_PASSWORD (set the same in Label Studio's
-connection). Installed with ``pip install segal[labelstudio]``; ``python tools/ml_backend.py`` runs the same main.
+connection). Installed as the ``segal-ml-backend`` command; ``python tools/ml_backend.py`` runs the same main.
 """
 import os
 
 from ..cli import add_cfg_options, errors_as_lines, setup_logging, tool_parser
-from ..errors import InvalidValue, MissingDependency
+from ..errors import InvalidValue
 
 USER_VARIABLE, PASSWORD_VARIABLE = "SEGAL_ML_BACKEND_USER", "SEGAL_ML_BACKEND_PASSWORD"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -59,11 +59,8 @@ def main(argv=None) -> None:
         if args.train_every < 1 or args.max_tasks < 1 or args.max_mb <= 0:
             raise InvalidValue("--train-every and --max-tasks must be at least 1, --max-mb above 0")
         auth = credentials(args.host)
-        try:
-            import uvicorn
-        except ImportError:
-            raise MissingDependency("segal-ml-backend needs starlette and uvicorn: pip install 'segal[labelstudio]'") \
-                from None
+        import uvicorn
+
         from segal.annotation.ml_backend import AnnotationIntake, RunPredictor
         from segal.annotation.ml_server import create_app
         from segal.config import load_config
