@@ -54,19 +54,53 @@ def create_app(predictor: RunPredictor, intake: AnnotationIntake, credentials: O
         max_bytes: The largest request body accepted.
         max_tasks: The most tasks one ``/predict`` call may ask for.
     """
-    lock = asyncio.Lock()  # one model, one run: requests take turns
+    backend = MLBackend(predictor, intake, credentials, max_bytes, max_tasks)
+    routes = [("/health", backend.health, ["GET"]), ("/", backend.health, ["GET"]),
+              ("/setup", backend.setup, ["POST"]), ("/predict", backend.predict, ["POST"]),
+              ("/webhook", backend.webhook, ["POST"]), ("/train", backend.train, ["POST"]),
+              ("/status", backend.status, ["GET"])]
+    return Starlette(routes=[Route(path, _answering(path, handler), methods=methods)
+                             for path, handler, methods in routes])
 
-    async def body(request: Request) -> dict:
-        if credentials is not None:
-            _check_credentials(request, credentials)
+
+def _answering(path: str, handler):
+    """An endpoint that answers ``handler``'s dict as JSON, and a refused or failed request with its error."""
+    async def endpoint(request: Request):
+        try:
+            return JSONResponse(await handler(request))
+        except Refused as err:
+            return JSONResponse({"error": str(err)}, status_code=err.status,
+                                headers={"WWW-Authenticate": "Basic"} if err.status == 401 else None)
+        except (SegalError, OSError) as err:
+            logger.warning("%s %s refused: %s", request.method, path, err)
+            return JSONResponse({"error": str(err)}, status_code=422)
+    return endpoint
+
+
+class MLBackend:
+    """The routes' handlers; requests that touch the model or the run take turns (one model, one run).
+
+    Args:
+        predictor, intake, credentials, max_bytes, max_tasks: As for :func:`create_app`.
+    """
+
+    def __init__(self, predictor: RunPredictor, intake: AnnotationIntake, credentials: Optional[Tuple[str, str]],
+                 max_bytes: int, max_tasks: int):
+        self.predictor, self.intake, self.credentials = predictor, intake, credentials
+        self.max_bytes, self.max_tasks = max_bytes, max_tasks
+        self.lock = asyncio.Lock()
+
+    async def body(self, request: Request) -> dict:
+        """The request's JSON object, once its credentials and size have passed."""
+        self.authorise(request)
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-            raise Refused(413, f"request body of {declared} bytes is over the limit of {max_bytes}")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            raise Refused(413, f"request body of {declared} bytes is over the limit of {self.max_bytes}")
         raw = b""
         async for chunk in request.stream():
             raw += chunk
-            if len(raw) > max_bytes:
-                raise Refused(413, f"request body is over the limit of {max_bytes} bytes")
+            if len(raw) > self.max_bytes:
+                raise Refused(413, f"request body is over the limit of {self.max_bytes} bytes")
         try:
             payload = json.loads(raw or b"{}")
         except ValueError:
@@ -75,64 +109,50 @@ def create_app(predictor: RunPredictor, intake: AnnotationIntake, credentials: O
             raise Refused(400, "request body must be a JSON object")
         return payload
 
-    def state() -> dict:
+    def authorise(self, request: Request) -> None:
+        if self.credentials is not None:
+            _check_credentials(request, self.credentials)
+
+    def state(self) -> dict:
+        predictor, intake = self.predictor, self.intake
         return {"run": str(predictor.folder.root), "step": predictor.step, "model_version": predictor.model_version,
                 "labels_waiting": intake.new_labels, "train_every": intake.train_every,
                 "training": intake.is_training}
 
-    async def health(request: Request):
-        return {"status": "UP", "model_class": "segal", **state()}
+    async def health(self, request: Request) -> dict:
+        return {"status": "UP", "model_class": "segal", **self.state()}
 
-    async def setup(request: Request):
-        await body(request)
-        async with lock:
-            await asyncio.to_thread(predictor.refresh)
-        return {"model_version": predictor.model_version}
+    async def setup(self, request: Request) -> dict:
+        await self.body(request)
+        async with self.lock:
+            await asyncio.to_thread(self.predictor.refresh)
+        return {"model_version": self.predictor.model_version}
 
-    async def predict(request: Request):
-        tasks = (await body(request)).get("tasks")
+    async def predict(self, request: Request) -> dict:
+        tasks = (await self.body(request)).get("tasks")
         if not isinstance(tasks, list) or not tasks:
             raise Refused(400, "expected 'tasks': a non-empty list")
-        if len(tasks) > max_tasks:
-            raise Refused(413, f"{len(tasks)} tasks in one call; at most {max_tasks}")
-        async with lock:
-            results = await asyncio.to_thread(predictor.predict, tasks)
-        return {"results": results}
+        if len(tasks) > self.max_tasks:
+            raise Refused(413, f"{len(tasks)} tasks in one call; at most {self.max_tasks}")
+        async with self.lock:
+            return {"results": await asyncio.to_thread(self.predictor.predict, tasks)}
 
-    async def webhook(request: Request):
-        payload = await body(request)
-        async with lock:
-            done = await asyncio.to_thread(intake.receive, payload)
-        return done
+    async def webhook(self, request: Request) -> dict:
+        payload = await self.body(request)
+        async with self.lock:
+            return await asyncio.to_thread(self.intake.receive, payload)
 
-    async def train(request: Request):  # Label Studio's "Start Training" without its webhook feature flag
-        await body(request)
-        return {"training_started": intake.start_training()}
+    async def train(self, request: Request) -> dict:
+        """Label Studio's "Start Training" (without its webhook feature flag)."""
+        await self.body(request)
+        return {"training_started": self.intake.start_training()}
 
-    async def status(request: Request):
-        if credentials is not None:
-            _check_credentials(request, credentials)
-        if not intake.is_training:  # a step trained since: show it
-            async with lock:
-                await asyncio.to_thread(predictor.refresh)
-        return state()
-
-    def route(path, handler, methods):
-        async def endpoint(request: Request):
-            try:
-                return JSONResponse(await handler(request))
-            except Refused as err:
-                return JSONResponse({"error": str(err)}, status_code=err.status,
-                                    headers={"WWW-Authenticate": "Basic"} if err.status == 401 else None)
-            except (SegalError, OSError) as err:
-                logger.warning("%s %s refused: %s", request.method, path, err)
-                return JSONResponse({"error": str(err)}, status_code=422)
-        return Route(path, endpoint, methods=methods)
-
-    return Starlette(routes=[route("/health", health, ["GET"]), route("/", health, ["GET"]),
-                             route("/setup", setup, ["POST"]), route("/predict", predict, ["POST"]),
-                             route("/webhook", webhook, ["POST"]), route("/train", train, ["POST"]),
-                             route("/status", status, ["GET"])])
+    async def status(self, request: Request) -> dict:
+        self.authorise(request)
+        if not self.intake.is_training:  # a step trained since: show it
+            async with self.lock:
+                await asyncio.to_thread(self.predictor.refresh)
+        return self.state()
 
 
 def _check_credentials(request: Request, credentials: Tuple[str, str]) -> None:
