@@ -37,8 +37,11 @@ from .selection_file import SelectionFile
 #: URL prefix of files that Label Studio serves from ``LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT``.
 LOCAL_FILES = "/data/local-files/?d="
 LABEL_CONTROL = "label"
+POLYGON_CONTROL = "polygon"
 REGIONS_CONTROL = "segal_regions"
 REGIONS_LABEL = "to label"
+#: The result types a label layer may have, and the key of each one's geometry.
+LAYER_KEYS = {"brushlabels": "rle", "polygonlabels": "points"}
 #: Colour of the region outlines: cyan, which no Cityscapes class uses.
 REGIONS_COLOUR = (0, 255, 255)
 IMAGE_OBJECT = "image"
@@ -46,7 +49,8 @@ OUTLINE_WIDTH = 3
 
 
 def label_config(scheme: LabelScheme, regions: bool) -> str:
-    """The labelling config: the classes as brush labels, and in region mode a layer for the region outlines."""
+    """The labelling config: the classes as brush labels and as polygon labels, and in region mode a layer for
+    the region outlines."""
     labels = "\n".join(f"    <Label value={quoteattr(name)} background={quoteattr(hex_colour(colour))}/>"
                        for name, colour in zip(scheme.names, scheme.colours))
     outline = ""
@@ -56,7 +60,8 @@ def label_config(scheme: LabelScheme, regions: bool) -> str:
                    f'  </BrushLabels>\n')
     return (f'<View>\n  <Image name="{IMAGE_OBJECT}" value="$image" zoom="true" zoomControl="true"/>\n'
             f'  <BrushLabels name="{LABEL_CONTROL}" toName="{IMAGE_OBJECT}">\n{labels}\n  </BrushLabels>\n'
-            f'{outline}</View>\n')
+            f'  <PolygonLabels name="{POLYGON_CONTROL}" toName="{IMAGE_OBJECT}" strokeWidth="2">\n{labels}\n'
+            f'  </PolygonLabels>\n{outline}</View>\n')
 
 
 def brush_result(control: str, label: str, mask: np.ndarray, result_id: str) -> dict:
@@ -184,25 +189,48 @@ def _layers(results: Sequence, name: str, size: Optional[Tuple[int, int]] = None
         if result.get("from_name") == REGIONS_CONTROL:
             continue
         kind = result.get("type")
-        if kind != "brushlabels":
-            raise InvalidValue(f"{name}: result {position} is a {kind!r}; segal reads brushlabels results")
+        if kind not in LAYER_KEYS:
+            raise InvalidValue(f"{name}: result {position} is a {kind!r}; segal reads brushlabels and polygonlabels "
+                               f"results")
         value = result.get("value")
         if not isinstance(value, dict):
             raise InvalidValue(f"{name}: result {position} has value {repr(value)[:40]}; expected an object with "
-                               f"'rle' and 'brushlabels'")
-        labels = value.get("brushlabels")
+                               f"{LAYER_KEYS[kind]!r}")
+        labels = value.get(kind)
         if not isinstance(labels, list) or len(labels) != 1 or not isinstance(labels[0], str):
-            raise InvalidValue(f"{name}: result {position} has brushlabels {labels!r}; expected one class name")
+            raise InvalidValue(f"{name}: result {position} has {kind} {labels!r}; expected one class name")
         where = f"{name}: result {position} ({labels[0]})"
         height, width = _dimension(result, "original_height", where), _dimension(result, "original_width", where)
         if size is not None and (height, width) != tuple(size):
             raise InvalidValue(f"{where} is {width}x{height}; the image is {size[1]}x{size[0]}")
+        if kind == "polygonlabels":
+            layers.append((labels[0], polygon_mask(value.get("points"), height, width, where)))
+            continue
         try:
-            mask = decode_mask(value.get("rle"), height, width)
+            layers.append((labels[0], decode_mask(value.get("rle"), height, width)))
         except BrushRLEError as err:
             raise InvalidValue(f"{where}: {err}") from None
-        layers.append((labels[0], mask))
     return layers
+
+
+def polygon_mask(points, height: int, width: int, where: str = "polygon") -> np.ndarray:
+    """``[H, W]`` bool: the pixels whose centres lie inside a Label Studio polygon.
+
+    Args:
+        points: ``[[x, y], ...]`` in percent of the image's width and height, as Label Studio stores them.
+        height, width: The image's size.
+        where: How messages name the result.
+    """
+    try:
+        corners = np.asarray(points, dtype=np.float64)
+    except (TypeError, ValueError):
+        corners = np.empty((0,))
+    if corners.ndim != 2 or corners.shape[1] != 2 or len(corners) < 3 or not np.isfinite(corners).all():
+        raise InvalidValue(f"{where}: points must be three or more [x, y] pairs in percent, got {repr(points)[:60]}")
+    from skimage.draw import polygon2mask
+
+    pixels = corners * [width / 100.0, height / 100.0] - 0.5  # percent -> coordinates of pixel centres
+    return polygon2mask((height, width), pixels[:, ::-1])
 
 
 def read_labelstudio_export(path) -> Dict[str, List[AnnotatedImage]]:

@@ -15,6 +15,7 @@ from helpers.tools import load_tool, run_main, snapshot
 from PIL import Image
 
 from segal.annotation.brush_rle import decode_mask, encode_mask
+from segal.annotation.labelstudio import polygon_mask
 
 
 def brush(name, mask):
@@ -22,6 +23,12 @@ def brush(name, mask):
     return {"from_name": "label", "to_name": "image", "type": "brushlabels", "original_width": width,
             "original_height": height, "value": {"format": "rle", "rle": encode_mask(mask.astype(np.uint8) * 255),
                                                  "brushlabels": [name]}}
+
+
+def polygon(name, points, width=128, height=64):
+    """A polygon result as Label Studio saves it: corners in percent of the image's width and height."""
+    return {"from_name": "polygon", "to_name": "image", "type": "polygonlabels", "original_width": width,
+            "original_height": height, "value": {"points": points, "closed": True, "polygonlabels": [name]}}
 
 
 def finished(task, results, task_id, **annotation):
@@ -121,7 +128,9 @@ def _overlapping(task):
     (lambda task: [brush("lamp post", np.ones((64, 128), bool))], "unknown class name 'lamp post'"),
     (lambda task: [brush("road", np.ones((32, 64), bool))], "result 0 (road) is 64x32; the image is 128x64"),
     (_overlapping, "its sky and road layers overlap on 8192 pixels"),
-    (lambda task: [{**brush("road", np.ones((64, 128), bool)), "type": "polygonlabels"}], "is a 'polygonlabels'"),
+    (lambda task: [{**brush("road", np.ones((64, 128), bool)), "type": "rectanglelabels"}], "is a 'rectanglelabels'"),
+    (lambda task: [polygon("road", [[10, 10], [50, 10]])], "points must be three or more [x, y] pairs"),
+    (lambda task: [polygon("road", [[10, 10], [50, "x"], [5, 5]])], "points must be three or more"),
     (lambda task: [{**brush("road", np.ones((64, 128), bool)), "original_height": 60}], "is 128x60; the image"),
     # what the fault campaign sent: each is one line naming the task, found before anything is decoded
     (lambda task: [{**brush("road", np.ones((64, 128), bool)), "original_width": 128.5}],
@@ -140,6 +149,40 @@ def test_a_bad_task_is_refused_naming_it_and_nothing_is_written(pending, tasks, 
     code, err = run_import(export, root, capsys, "--state", str(pending.state), "--overlap", "refuse")
     assert code == 1 and expected in err and "task 7" in err and len(err.strip().splitlines()) == 1, err
     assert snapshot(root) == before
+
+
+def test_polygons_are_rasterised_in_order_over_the_brush_layers(pending, tasks, tmp_path, capsys):
+    root = pending.dataset_copy(tmp_path / "city")
+    everything = np.ones((64, 128), bool)
+    box = [[25, 25], [75, 25], [75, 75], [25, 75]]  # columns 32..95, rows 16..47: corners on pixel edges
+    corner = [[0, 0], [50, 0], [0, 100]]
+    export = write_export(tmp_path / "export.json", [finished(tasks[0], [
+        brush("road", everything), polygon("car", box), polygon("sky", corner)], 1)])
+    import_ok(export, root, "--state", str(pending.state))
+    written = cv2.imread(str(label_file(root, tasks[0])), cv2.IMREAD_UNCHANGED)
+    sky = polygon_mask(corner, 64, 128)
+    expected = np.full((64, 128), name2label["road"].id, np.uint8)
+    expected[16:48, 32:96] = name2label["car"].id
+    expected[sky] = name2label["sky"].id
+    np.testing.assert_array_equal(written, expected)
+    assert sky[0, 0] and sky[63, 0] and not sky[0, 70] and sky.sum() == pytest.approx(64 * 128 / 4, rel=0.05)
+
+
+def test_a_polygon_covers_the_pixels_whose_centres_it_holds():
+    """Against OpenCV's polygon fill at the pixel centres (which takes the outline's pixels too): they may differ
+    only next to the outline."""
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        scattered = rng.uniform(0, 100, size=(int(rng.integers(3, 9)), 2)).astype(np.float32)
+        corners = cv2.convexHull(scattered)[:, 0].astype(np.float64)  # convex: no fill rule to disagree on
+        ours = polygon_mask(corners.tolist(), 48, 80)
+        centres = corners * [80 / 100, 48 / 100] - 0.5
+        reference = np.zeros((48, 80), np.uint8)
+        cv2.fillPoly(reference, [np.round(centres * 256).astype(np.int32)], 1, shift=8)
+        outline = np.zeros((48, 80), np.uint8)
+        cv2.polylines(outline, [np.round(centres * 256).astype(np.int32)], True, 1, shift=8)
+        near_outline = cv2.dilate(outline, np.ones((3, 3), np.uint8)).astype(bool)
+        assert not ((ours != reference.astype(bool)) & ~near_outline).any()
 
 
 def test_overlaps_go_to_the_later_layer_and_are_counted(pending, tasks, tmp_path, capsys):

@@ -18,6 +18,8 @@ import pytest
 from helpers.annotation_runs import CONFIG, exported_labelstudio_run, run_options
 from helpers.label_studio import LabelStudio, brush, free_port, label_ids, layers_of
 
+from segal.annotation.labelstudio import polygon_mask
+
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 PROJECT = "segal sync"
@@ -71,10 +73,13 @@ def test_setup_push_annotate_status_and_pull_through_the_api(exported_run, label
     (prediction,) = label_studio.call("GET", f"/api/predictions?task={done['id']}")
     car = np.zeros_like(layers_of(prediction["result"])[0][1])
     car[8:40, 16:80] = True  # the annotator paints a car over the prediction and submits
+    corners = [[0, 0], [40, 0], [0, 60]]  # and draws a sky polygon on top, in percent of the image
+    sky = {"from_name": "polygon", "to_name": "image", "type": "polygonlabels", "original_width": car.shape[1],
+           "original_height": car.shape[0], "value": {"points": corners, "closed": True, "polygonlabels": ["sky"]}}
     label_studio.call("POST", f"/api/tasks/{done['id']}/annotations",
-                      {"result": prediction["result"] + [brush("car", car)], "was_cancelled": False})
+                      {"result": prediction["result"] + [brush("car", car), sky], "was_cancelled": False})
     label_studio.call("POST", f"/api/tasks/{skipped['id']}/annotations", {"result": [], "was_cancelled": True})
-    submitted = label_ids(layers_of(prediction["result"]) + [("car", car)])
+    submitted = label_ids(layers_of(prediction["result"]) + [("car", car), ("sky", polygon_mask(corners, *car.shape))])
 
     outputs.append(tool(label_studio, "status", "--project", PROJECT))
     assert "step 1: 1 done, 1 skipped, 1 pending" in outputs[-1].stdout, outputs[-1].stderr
