@@ -20,6 +20,7 @@ import numpy as np
 from ..config import load_config
 from ..data.classification import DatasetFilesNotFound
 from ..data.image_files import image_size, read_image_file
+from ..data.region_pool import RegionLabels
 from ..engine.run_folder import RunFolder
 from ..engine.run_state import RunStateError, restored_pool, restored_regions
 from ..errors import InvalidValue
@@ -42,13 +43,15 @@ _UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")  # Label Studio prefixes uploaded 
 
 @dataclass
 class ImportReport:
-    """What an import did: label files written, already up to date, tasks left for later, and the pixels of
-    each task where a later layer covered an earlier one of another class."""
+    """What an import did: label files written, already up to date, tasks left for later, the pixels of each task
+    where a later layer covered an earlier one of another class, and (region mode) the pixels of each task painted
+    outside its regions to label, left out."""
 
     written: List[Path] = field(default_factory=list)
     unchanged: List[Path] = field(default_factory=list)
     unfinished: List[str] = field(default_factory=list)
     overlaps: Dict[str, int] = field(default_factory=dict)
+    clipped: Dict[str, int] = field(default_factory=dict)
 
 
 def merge_layers(annotated: AnnotatedImage, scheme: LabelScheme, overlap: str,
@@ -144,9 +147,9 @@ class _LabelFiles:
         return self.dataset.label_file_bytes(values)
 
 
-def _pending_images(state: Path, images: DatasetImages) -> Tuple[set, bool]:
+def _pending_images(state: Path, images: DatasetImages) -> Tuple[set, Optional[RegionLabels]]:
     """The global ids that may receive labels: those of the run's annotation step that waits for labels and those
-    of earlier steps still without a label file; and whether the run labels regions."""
+    of earlier steps still without a label file; and the run's region labels if it labels regions."""
     folder = RunFolder(state.parent)
     saved = folder.read_state()
     if not RunMode.of_state(saved).labels_from_files:
@@ -158,13 +161,14 @@ def _pending_images(state: Path, images: DatasetImages) -> Tuple[set, bool]:
                            f"has {images.count}; --data-root must be the run's dataset")
     step = saved["completed_step"] + 1
     regions = RunMode.of_state(saved).regions
-    ids = restored_regions(saved, pool, state).images(step) if regions else pool.labelled_ids(step)
+    region_labels = restored_regions(saved, pool, state) if regions else None
+    ids = region_labels.images(step) if regions else pool.labelled_ids(step)
     pending = {int(i) for i in ids}
     # images of earlier steps that trained without their labels (--allow-missing) may still arrive: they count
     # from the next step on, as the loop trains on every selected image whose label file exists
     late = {int(i) for i in pool.labelled_ids() if int(i) < run_images} - pending
     late = {i for i in late if images.dataset.label_path(i) is None}
-    return pending | late, regions
+    return pending | late, region_labels
 
 
 def import_dataset(data_root: Optional[str], split: str = "train", state: Optional[str] = None,
@@ -249,8 +253,8 @@ def import_labels(export, source: str, data_root=None, split: str = "train", sta
         check_regular_file(export, "export")
     dataset = import_dataset(data_root, split, state, config, cfg_options)
     images, scheme = DatasetImages(dataset), LabelScheme.of_dataset(dataset)
-    pending, merge = _pending_images(Path(state), images) if state is not None else (None, False)
-    plan = _ImportPlan(images, _LabelFiles(dataset, scheme), pending, state, merge, overwrite)
+    pending, regions = _pending_images(Path(state), images) if state is not None else (None, None)
+    plan = _ImportPlan(images, _LabelFiles(dataset, scheme), pending, state, regions, overwrite, report)
     finished = _finished_labels(export, source, scheme, overlap, report)
     with Progress(len(finished), "check labels", unit="img") as progress:
         for name, reference, decode, digest in finished:
@@ -268,8 +272,9 @@ class _ImportPlan:
     files: _LabelFiles
     pending: Optional[set]
     state: Optional[str]
-    merge: bool
+    regions: Optional[RegionLabels]  # region mode: what each image's annotators were asked to label
     overwrite: bool
+    report: ImportReport
     labels: Dict[int, np.ndarray] = field(default_factory=dict)
     unchanged: set = field(default_factory=set)  # ids whose target file already holds their label
 
@@ -302,9 +307,20 @@ class _ImportPlan:
         if values.shape != (height, width):
             raise InvalidValue(f"{name}: its label is {values.shape[1]}x{values.shape[0]}, image "
                                f"{image.name} {width}x{height}")
+        if self.regions is not None:
+            values = self._clipped(name, idx, values)
         if (values == self.files.scheme.unlabelled).all():
             logger.warning("%s: image %s has no labelled pixel (all void)", name, image.name)
         self.labels[idx] = self._final(name, idx, image, values)
+
+    def _clipped(self, name: str, idx: int, values: np.ndarray) -> np.ndarray:
+        """Region mode: ``values`` inside the regions the image's annotators were asked to label; the pixels
+        painted outside them are counted in the report."""
+        inside = np.isin(self.images.dataset.region_map(idx), self.regions.labelled(idx))
+        outside = int(((values != self.files.scheme.unlabelled) & ~inside).sum())
+        if outside:
+            self.report.clipped[name] = outside
+        return np.where(inside, values, self.files.scheme.unlabelled).astype(np.uint8)
 
     def _final(self, name: str, idx: int, image: Path, values: np.ndarray) -> np.ndarray:
         """The label to write: checked against the image's existing label files, merged in region mode."""
@@ -315,7 +331,8 @@ class _ImportPlan:
         if not target.is_file():
             return values
         existing = self.files.read(target)
-        merged = self.merge and not self.overwrite and existing.shape == values.shape and existing.dtype == np.uint8
+        merged = (self.regions is not None and not self.overwrite and existing.shape == values.shape
+                  and existing.dtype == np.uint8)
         if merged:  # region mode: the new pixels join the partial label of earlier steps
             values = np.where(values != self.files.scheme.unlabelled, values, existing).astype(np.uint8)
         if np.array_equal(existing, values):

@@ -56,6 +56,9 @@ def print_import_report(report, checked_against_run: bool) -> None:
     if report.overlaps:
         print(f"{counted(len(report.overlaps), 'task')} had overlapping layers of different classes "
               f"({sum(report.overlaps.values())} pixels in all); the later layer won (--overlap refuse refuses them)")
+    if report.clipped:
+        print(f"{counted(len(report.clipped), 'task')} painted outside the regions to label "
+              f"({sum(report.clipped.values())} pixels in all), left out: {', '.join(list(report.clipped)[:5])}")
     if report.unfinished:
         print(f"{counted(len(report.unfinished), 'task')} without a finished annotation yet, left out: "
               f"{', '.join(report.unfinished[:5])}" + (" ..." if len(report.unfinished) > 5 else ""))

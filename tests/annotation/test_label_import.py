@@ -387,12 +387,17 @@ def test_region_labels_merge_into_the_partial_label_of_earlier_steps(tmp_path_fa
     earlier = np.zeros((64, 128), np.uint8)
     earlier[:, :32] = name2label["sky"].id  # an earlier step's region, already delivered
     cv2.imwrite(str(target), earlier)
-    car = np.zeros((64, 128), bool)
-    car[:, 16:64] = True
+    car = np.ones((64, 128), bool)  # the annotator paints the whole image
     export = write_export(tmp_path / "export.json", [finished(task, [brush("car", car)], 1)])
     code, err = run_import(export, root, capsys)
     assert code == 1 and "already has a label" in err, "without the run, nothing says the file is partial"
     import_ok(export, root, "--state", str(pending.state))
-    merged = cv2.imread(str(target), cv2.IMREAD_UNCHANGED)
-    assert (merged[:, :16] == name2label["sky"].id).all() and (merged[:, 16:64] == name2label["car"].id).all()
-    assert (merged[:, 64:] == 0).all()
+    entries = json.loads(pending.selection.read_text())["selection"]
+    mask = next(e["mask"] for e in entries if e["image"].endswith(Path(task["data"]["segal_image"]).name))
+    inside = cv2.imread(mask, cv2.IMREAD_UNCHANGED) > 0  # the regions this step asked for
+    assert 0 < inside.sum() < inside.size
+    expected = np.where(inside, name2label["car"].id, earlier)
+    np.testing.assert_array_equal(cv2.imread(str(target), cv2.IMREAD_UNCHANGED), expected)
+    clipped = int((car & ~inside).sum())
+    assert clipped > 0 and f"1 task painted outside the regions to label ({clipped} pixels in all)" in \
+        capsys.readouterr().out, "paint outside the regions is left out, counted and reported"
