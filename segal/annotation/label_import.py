@@ -8,7 +8,6 @@ a file that already holds the same label is left alone, so a rerun changes
 nothing.
 """
 import logging
-import re
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -18,6 +17,7 @@ import cv2
 import numpy as np
 
 from ..config import load_config
+from ..data.annotation_times import AnnotationTimes
 from ..data.classification import DatasetFilesNotFound
 from ..data.image_files import image_size, read_image_file
 from ..data.region_pool import RegionLabels
@@ -28,7 +28,9 @@ from ..run_mode import RunMode
 from ..utils.checksums import file_sha256
 from ..utils.io import atomic_write_bytes, check_regular_file
 from ..utils.progress import Progress
+from ..utils.run_paths import RunPaths
 from .cvat import label_ids_of, read_cvat_export
+from .dataset_images import DatasetImages
 from .export import TOOLS
 from .label_scheme import LabelScheme, name_key
 from .labelstudio import AnnotatedImage, read_labelstudio_export
@@ -38,7 +40,6 @@ logger = logging.getLogger("segal")
 #: What to do where brush layers of different classes overlap: let the later layer win (it is drawn on top in
 #: Label Studio, and a correction painted over a pre-annotation always overlaps it), or refuse the task.
 OVERLAP_RULES = ("later", "refuse")
-_UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")  # Label Studio prefixes uploaded file names with a short hash
 
 
 @dataclass
@@ -90,36 +91,6 @@ def merge_layers(annotated: AnnotatedImage, scheme: LabelScheme, overlap: str,
             overlaps[annotated.task] = overlaps.get(annotated.task, 0) + int(clash.sum())
         merged[mask] = label_id
     return merged
-
-
-class DatasetImages:
-    """The pool-split images of the dataset the labels go into, found by their path below the data root, by file
-    name or by file stem (a CVAT item)."""
-
-    def __init__(self, dataset):
-        self.dataset, self.root = dataset, Path(dataset.data_root)
-        self.folder = self.root / dataset.folders["pool"].img_dir
-        self.by_relative, self.by_name = {}, {}
-        for idx in np.flatnonzero(~np.asarray(dataset.is_test)).tolist():
-            image = Path(dataset.image_path(idx))
-            self.by_relative[image.relative_to(self.root).as_posix()] = idx
-            for key in (image.name, image.stem, image.name[: -len(dataset.img_suffix)]):
-                self.by_name.setdefault(key, idx)
-        self.count = len(self.by_relative)
-
-    def find(self, reference: str) -> Optional[int]:
-        """The global id of the image a task or item names, or ``None``."""
-        parts = Path(reference).parts
-        if reference in self.by_relative:
-            return self.by_relative[reference]
-        if "leftImg8bit" in parts[:-1]:  # a Cityscapes path: matched as a whole from leftImg8bit/ on
-            return self.by_relative.get("/".join(parts[len(parts) - 1 - parts[::-1].index("leftImg8bit"):]))
-        name = Path(reference).name
-        for candidate in (name, _UPLOAD_PREFIX.sub("", name)):
-            for key in (candidate, Path(candidate).stem, f"{Path(candidate).stem}_leftImg8bit"):
-                if key in self.by_name:
-                    return self.by_name[key]
-        return None
 
 
 class _LabelFiles:
@@ -209,15 +180,16 @@ def import_dataset(data_root: Optional[str], split: str = "train", state: Option
 
 
 def _finished_labels(export: Path, source: str, scheme: LabelScheme, overlap: str, report: ImportReport) -> list:
-    """``(task or item name, image reference, label ids)`` per finished image of the export, where ``label ids()``
-    decodes the ``[H, W]`` map (``None``: nothing labelled)."""
+    """``(task or item name, image reference, label ids, image digest, seconds)`` per finished image of the export,
+    where ``label ids()`` decodes the ``[H, W]`` map (``None``: nothing labelled) and seconds is the annotator's
+    time (Label Studio's ``lead_time``; ``None`` when not known)."""
     if source == "labelstudio":
         tasks = read_labelstudio_export(export)
         report.unfinished = [task.task for task in tasks["unfinished"]]
         return [(task.task, task.image_path, partial(merge_layers, task, scheme, overlap, report.overlaps),
-                 task.image_digest) for task in tasks["annotated"]]
+                 task.image_digest, task.lead_time) for task in tasks["annotated"]]
     return [(f"{export.name}: {name}", stem, lambda size, load=load, names=names, name=name: label_ids_of(
-        load(size), names, scheme, f"{export.name}: {name}"), None)
+        load(size), names, scheme, f"{export.name}: {name}"), None, None)
         for name, stem, load, names in read_cvat_export(export)]
 
 
@@ -257,10 +229,14 @@ def import_labels(export, source: str, data_root=None, split: str = "train", sta
     plan = _ImportPlan(images, _LabelFiles(dataset, scheme), pending, state, regions, overwrite, report)
     finished = _finished_labels(export, source, scheme, overlap, report)
     with Progress(len(finished), "check labels", unit="img") as progress:
-        for name, reference, decode, digest in finished:
+        for name, reference, decode, digest, seconds in finished:
             plan.add(name, reference, decode, digest)
+            if seconds is not None:
+                plan.times[plan.images.relative(reference)] = seconds
             progress.update(1)
     _write_labels(plan, report)
+    if state is not None:
+        AnnotationTimes(RunPaths(Path(state).parent).annotation_times_path).record(plan.times)
     return report
 
 
@@ -277,6 +253,7 @@ class _ImportPlan:
     report: ImportReport
     labels: Dict[int, np.ndarray] = field(default_factory=dict)
     unchanged: set = field(default_factory=set)  # ids whose target file already holds their label
+    times: Dict[str, float] = field(default_factory=dict)  # annotators' seconds by image path below the data root
 
     def add(self, name: str, reference: str, decode: Callable[[Tuple[int, int]], Optional[np.ndarray]],
             digest: Optional[str] = None) -> None:

@@ -116,12 +116,14 @@ class AnnotatedImage:
         image_path: ``data.segal_image`` if the task has it, else the image URL's path.
         results: The annotation's results as exported (empty for a task without a finished annotation).
         image_digest: ``data.segal_sha256``: the SHA-256 of the image file the task was exported for.
+        lead_time: The annotation's ``lead_time``: seconds the annotator spent on it, as Label Studio measured.
     """
 
     task: str
     image_path: str
     results: List[dict]
     image_digest: Optional[str] = None
+    lead_time: Optional[float] = None
 
     def layers(self, size: Optional[Tuple[int, int]] = None) -> List[tuple]:
         """``(class name, [H, W] bool)`` per brush layer, in the order the annotation lists them; the region
@@ -155,6 +157,15 @@ def _latest_annotation(task: dict, name: str) -> Optional[dict]:
         if not cancelled:
             finished.append(annotation)
     return max(finished, key=lambda a: (str(a.get("updated_at", "")), a.get("id") or 0)) if finished else None
+
+
+def _lead_time(annotation: dict, name: str) -> Optional[float]:
+    seconds = annotation.get("lead_time")
+    if seconds is None:
+        return None
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 <= seconds < float("inf"):
+        raise InvalidValue(f"{name}: its annotation's lead_time is {seconds!r}; expected seconds >= 0")
+    return float(seconds)
 
 
 def task_image(task: dict, name: str) -> str:
@@ -265,5 +276,5 @@ def read_labelstudio_export(path) -> Dict[str, List[AnnotatedImage]]:
         results = annotation.get("result") or []
         if not isinstance(results, list):
             raise InvalidValue(f"{name}: its annotation's 'result' is not a list")
-        found["annotated"].append(AnnotatedImage(name, image, results, digest))
+        found["annotated"].append(AnnotatedImage(name, image, results, digest, _lead_time(annotation, name)))
     return found

@@ -30,7 +30,8 @@ from ..scorers.base import ScoringContext
 from ..spec import ExperimentSpec
 from ..utils.io import atomic_write_text
 from .checkpoint import load_checkpoint
-from .label_import import DatasetImages, import_labels
+from .dataset_images import DatasetImages
+from .label_import import import_labels
 from .label_scheme import LabelScheme
 from .labelstudio import LABEL_CONTROL, brush_result, task_image
 from .predictions import predicted_label_map

@@ -5,9 +5,10 @@
 Writes DIR/curves.png, DIR/report.md and DIR/summary.json. Seeds of one
 setting are aggregated; runs on different datasets or step sizes are refused,
 and so are unfinished runs beside longer ones unless --allow-partial is given.
-With --x (images, regions, clicks, pixels), curves and tables are drawn against
-that annotation cost instead of the step, so region runs and image runs
-compare (DIR/curves_<unit>.png; see segal.reporting.cost_report).
+With --x (images, regions, clicks, pixels, or seconds: the annotators' times
+that annotation runs record from Label Studio), curves and tables are drawn
+against that annotation cost instead of the step, so region runs and image
+runs compare (DIR/curves_<unit>.png; see segal.reporting.cost_report).
 
 Installed as the ``segal-report`` command; ``python tools/report.py`` runs the same ``main``.
 """
@@ -25,9 +26,10 @@ def build_parser():
     parser.add_argument("--out", required=True, help="output folder for curves.png, report.md and summary.json")
     parser.add_argument("--allow-partial", action="store_true",
                         help="compare unfinished runs with longer ones (marked in the table and dashed on the plot)")
-    parser.add_argument("--x", nargs="+", choices=["images", "regions", "clicks", "pixels"], metavar="UNIT",
-                        help="draw against the annotation cost in UNIT (images, regions, clicks, pixels; several "
-                             "allowed) instead of the step: region and image runs side by side")
+    parser.add_argument("--x", nargs="+", choices=["images", "regions", "clicks", "pixels", "seconds"],
+                        metavar="UNIT", help="draw against the annotation cost in UNIT (images, regions, clicks, "
+                                             "pixels, seconds; several allowed) instead of the step: region and "
+                                             "image runs side by side")
     return parser
 
 

@@ -107,9 +107,8 @@ class ActiveLoop:
         self.state: Optional[LoopState] = None
         self.tensorboard = None
         self.budget = protocol.budget or Budget("images", self.schedule.step_size)
-        exact = self.mode.trains_on_region_answers == "exact"  # a region costs one click per class in it
-        self.ledger = None if dataset.task != "segmentation" else CostLedger(
-            dataset, loop_settings.progress and is_main(), self.mode.labels_known, exact)
+        self.ledger = None if dataset.task != "segmentation" else CostLedger.for_run(
+            dataset, self.mode, loop_settings.progress and is_main(), self.folder.annotation_times_path)
         self._class_pixels = {}  # labelled pixels per class of each whole labelled image, for region_class_balance
         check_selection_settings(loop_settings, scorer, dataset, self.mode)
 

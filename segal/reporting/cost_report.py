@@ -37,12 +37,12 @@ import numpy as np
 
 from ..config import config_differences
 from ..run_mode import RunMode
+from ..selection.cost_ledger import REPORT_UNITS
 from ..utils.io import atomic_write_text
 from .compare import IncomparableRuns, Run
 from .figures import pyplot, save_figure
 from .shared_dataset import data_root_note, dataset_differences
 
-COST_UNITS = ("images", "regions", "clicks", "pixels")
 #: Keys that make a run a region run or an image run, how a region is answered, and how far a run goes (the
 #: page reads runs by cost, not by step); the mode names the first two, the third is no setting of its own.
 MODE_KEYS = ("dataset.regions", "protocol.budget", "protocol.step_size", "loop.oracle", "protocol.num_steps")
@@ -281,7 +281,7 @@ def plot_cost_curves(summary: dict, path: Path) -> None:
                 std = np.array(c["std"])
                 ax.fill_between(cost, mean - std, mean + std, color=colour[name], alpha=0.12)
         ax.set_title(panel, fontsize=10)
-        ax.set_xlabel(f"labelled {summary['unit']}")
+        ax.set_xlabel("annotation time (s)" if summary["unit"] == "seconds" else f"labelled {summary['unit']}")
         ax.set_ylabel(f"test {summary['metric']}")
         ax.tick_params(labelbottom=True, labelleft=True)
         ax.grid(alpha=0.3)
@@ -300,9 +300,9 @@ def compare_by_cost(work_dirs: Sequence[str], out_dir: str, units: Sequence[str]
         IncomparableRuns: A run lacks the costs, or the runs use different datasets.
         ValueError: An unknown unit.
     """
-    bad = [u for u in units if u not in COST_UNITS]
+    bad = [u for u in units if u not in REPORT_UNITS]
     if bad or not units:
-        raise ValueError(f"--x must be among {COST_UNITS}, got {list(units)}")
+        raise ValueError(f"--x must be among {REPORT_UNITS}, got {list(units)}")
     runs = [Run(w) for w in work_dirs]
     unfinished = [str(run.work_dir) for run in runs if not run.finished]
     if unfinished:

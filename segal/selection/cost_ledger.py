@@ -19,17 +19,25 @@ are unknown (they are counted on labels), so ``labelled_clicks_fraction`` is
   class and marks where it lies), void alone counting as one.
 
 ``labelled_regions`` is ``None`` for a dataset without ``dataset.regions``.
+An annotation run's records also carry ``labelled_seconds``: the annotators'
+times recorded on import (:mod:`segal.data.annotation_times`), 0 for an
+image without one (the initial set, labels delivered by hand).
 """
+from pathlib import Path
 from typing import Dict, Optional
 
 import numpy as np
 
+from ..data.annotation_times import AnnotationTimes
 from ..data.image_files import image_size
 from ..data.pool import ActivePool, Split
 from ..data.region_pool import RegionLabels
+from ..run_mode import RunMode
 from ..utils.progress import Progress
 
 COST_UNITS = ("images", "regions", "clicks", "pixels")
+#: What a report may put on its x axis: the costs, and the annotators' recorded seconds (annotation runs).
+REPORT_UNITS = COST_UNITS + ("seconds",)
 
 
 class CostLedger:
@@ -42,10 +50,18 @@ class CostLedger:
             counted only on delivered labels.
         per_class_regions: A region costs one click per class present in it (the simulated oracle's
             ``region_label='exact'``), not one.
+        times: Annotation runs: the annotators' recorded times, for ``labelled_seconds``.
     """
 
-    def __init__(self, dataset, progress: bool = True, labels_known: bool = True, per_class_regions: bool = False):
-        self.dataset, self.progress, self.labels_known = dataset, progress, labels_known
+    @classmethod
+    def for_run(cls, dataset, mode: RunMode, progress: bool, times_path) -> "CostLedger":
+        """The ledger of a run in ``mode``; an annotation run's reads its annotation times from ``times_path``."""
+        return cls(dataset, progress, mode.labels_known, mode.trains_on_region_answers == "exact",
+                   None if mode.labels_known else AnnotationTimes(times_path))
+
+    def __init__(self, dataset, progress: bool = True, labels_known: bool = True, per_class_regions: bool = False,
+                 times: Optional[AnnotationTimes] = None):
+        self.dataset, self.progress, self.labels_known, self.times = dataset, progress, labels_known, times
         self.has_regions = getattr(dataset, "regions", None) is not None
         self.per_class_regions = per_class_regions
         self._pixels: Dict[int, int] = {}
@@ -89,6 +105,12 @@ class CostLedger:
         return {"images": 1, "pixels": self.pixels(image), "clicks": self.clicks(image) if clicks else None,
                 "regions": len(self.areas(image)) if self.has_regions else 0}
 
+    def seconds(self, ids) -> float:
+        """The annotators' recorded seconds on the images ``ids`` (0 for an image without a record)."""
+        times, root = self.times.read(), Path(self.dataset.data_root)
+        return float(sum(times.get(Path(self.dataset.image_path(int(i))).relative_to(root).as_posix(), 0.0)
+                         for i in ids))
+
     def pool_totals(self, pool: ActivePool) -> dict:
         """What labelling every image of the pool split whole would cost (reads every label once)."""
         totals = dict.fromkeys(COST_UNITS, 0)
@@ -120,8 +142,10 @@ class CostLedger:
                 spent["regions"] += len(labelled)
                 spent["clicks"] += int(self.region_clicks(image)[labelled].sum())
                 spent["pixels"] += int(self.areas(image)[labelled].sum())
+        timed = np.union1d(labelled_ids, regions.images()) if regions is not None else labelled_ids
+        fields = {"labelled_seconds": self.seconds(timed)} if self.times is not None else {}
         region_model = "+one_per_class_in_region" if self.per_class_regions else "+one_per_region"
-        fields = {"click_model": "+".join(sorted(self.click_models)) + (region_model if regions else "")}
+        fields["click_model"] = "+".join(sorted(self.click_models)) + (region_model if regions else "")
         for unit in COST_UNITS:
             value = spent[unit] if unit != "regions" or self.has_regions else None
             fields[f"labelled_{unit}"] = value

@@ -61,6 +61,11 @@ class RunPaths:
         """``tensorboard/``: TensorBoard events, with ``loop.tensorboard=True``."""
         return self.root / "tensorboard"
 
+    @property
+    def annotation_times_path(self) -> Path:
+        """``annotation_times.json``: each imported image's annotation time (:mod:`segal.data.annotation_times`)."""
+        return self.root / "annotation_times.json"
+
     def labelstudio_pull_path(self, project_id: int, stamp: str) -> Path:
         """``labelstudio_pulls/project<id>_<stamp>.json``: a Label Studio export fetched by ``segal-labelstudio
         pull``, kept as the record of what was imported."""

@@ -80,7 +80,7 @@ def test_a_labelstudio_export_becomes_label_files_and_a_rerun_changes_nothing(pe
     results, truth = corrected(tasks[0])
     accepted = [r for r in tasks[1]["predictions"][0]["result"]]
     export = write_export(tmp_path / "export.json", [
-        finished(tasks[0], results, 1),
+        finished(tasks[0], results, 1, lead_time=31.5),
         finished(tasks[1], accepted, 2),
         {"id": 3, "data": tasks[2]["data"], "annotations": []},  # not annotated yet
     ])
@@ -94,6 +94,8 @@ def test_a_labelstudio_export_becomes_label_files_and_a_rerun_changes_nothing(pe
         accepted_truth[mask] = name2label[name].id
     assert np.array_equal(cv2.imread(str(label_file(root, tasks[1])), cv2.IMREAD_UNCHANGED), accepted_truth)
     assert not label_file(root, tasks[2]).exists()
+    times = json.loads((pending.state.parent / "annotation_times.json").read_text())
+    assert times == {tasks[0]["data"]["segal_image"]: 31.5}, "the annotator's lead_time, by image"
     before = snapshot(root / "gtFine")
     target = label_file(root, tasks[0])
     stale = target.parent / f".{target.name}.k1ll3d.tmp"  # what an import killed mid-write leaves
@@ -138,13 +140,15 @@ def _overlapping(task):
     (lambda task: [{**brush("road", np.ones((64, 128), bool)), "value": ["rle", 1]}], "has value ['rle', 1]"),
     (lambda task: [{**brush("road", np.ones((64, 128), bool)), "value": "road"}], "has value 'road'"),
     (lambda task: [brush("road", np.ones((64, 128), bool)), 7, "junk"], "result 1 is int 7, not a result object"),
+    ("lead_time", "its annotation's lead_time is -3; expected seconds >= 0"),
 ])
 def test_a_bad_task_is_refused_naming_it_and_nothing_is_written(pending, tasks, tmp_path, capsys, make_results,
                                                                   expected):
     root = pending.dataset_copy(tmp_path / "city")
     good, _ = corrected(tasks[1])
-    export = write_export(tmp_path / "export.json", [finished(tasks[1], good, 2),
-                                                     finished(tasks[0], make_results(tasks[0]), 7)])
+    bad = finished(tasks[0], corrected(tasks[0])[0], 7, lead_time=-3) if make_results == "lead_time" else \
+        finished(tasks[0], make_results(tasks[0]), 7)
+    export = write_export(tmp_path / "export.json", [finished(tasks[1], good, 2), bad])
     before = snapshot(root)
     code, err = run_import(export, root, capsys, "--state", str(pending.state), "--overlap", "refuse")
     assert code == 1 and expected in err and "task 7" in err and len(err.strip().splitlines()) == 1, err

@@ -79,6 +79,7 @@ def test_select_label_in_label_studio_import_and_train(exported_run, label_studi
     result = run_tool("train.py", CONFIG, "--work-dir", str(work), "--allow-missing", *run_options(root))
     records = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
     assert [r["n_labelled"] for r in records] == [6, 8] and (work / "checkpoints/step_1.pth").is_file()
+    assert [r["labelled_seconds"] for r in records] == [0.0, 25.0], "Label Studio's lead_time of the 2 tasks"
 
 
 def test_the_brush_encoder_matches_label_studio_sdk_bit_for_bit(tmp_path):
