@@ -11,14 +11,12 @@ import logging
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import cv2
 import numpy as np
 
-from ..config import load_config
 from ..data.annotation_times import AnnotationTimes
-from ..data.classification import DatasetFilesNotFound
 from ..data.image_files import image_size, read_image_file
 from ..data.region_pool import RegionLabels
 from ..engine.run_folder import RunFolder
@@ -29,8 +27,9 @@ from ..utils.checksums import file_sha256
 from ..utils.io import atomic_write_bytes, check_regular_file
 from ..utils.progress import Progress
 from ..utils.run_paths import RunPaths
+from .agreement import agreement
 from .cvat import label_ids_of, read_cvat_export
-from .dataset_images import DatasetImages
+from .dataset_images import DatasetImages, import_dataset
 from .export import TOOLS
 from .label_scheme import LabelScheme, name_key
 from .labelstudio import AnnotatedImage, read_labelstudio_export
@@ -40,19 +39,24 @@ logger = logging.getLogger("segal")
 #: What to do where brush layers of different classes overlap: let the later layer win (it is drawn on top in
 #: Label Studio, and a correction painted over a pre-annotation always overlaps it), or refuse the task.
 OVERLAP_RULES = ("later", "refuse")
+#: Which annotation of a Label Studio task counts (:func:`import_labels`'s ``take``).
+TAKE_RULES = ("latest", "ground_truth")
 
 
 @dataclass
 class ImportReport:
     """What an import did: label files written, already up to date, tasks left for later, the pixels of each task
-    where a later layer covered an earlier one of another class, and (region mode) the pixels of each task painted
-    outside its regions to label, left out."""
+    where a later layer covered an earlier one of another class, (region mode) the pixels of each task painted
+    outside its regions to label, left out, and the agreement of the tasks several annotators labelled, with those
+    left out for disagreeing."""
 
     written: List[Path] = field(default_factory=list)
     unchanged: List[Path] = field(default_factory=list)
     unfinished: List[str] = field(default_factory=list)
     overlaps: Dict[str, int] = field(default_factory=dict)
     clipped: Dict[str, int] = field(default_factory=dict)
+    agreement: Dict[str, float] = field(default_factory=dict)
+    flagged: List[str] = field(default_factory=list)
 
 
 def merge_layers(annotated: AnnotatedImage, scheme: LabelScheme, overlap: str,
@@ -142,60 +146,36 @@ def _pending_images(state: Path, images: DatasetImages) -> Tuple[set, Optional[R
     return pending | late, region_labels
 
 
-def import_dataset(data_root: Optional[str], split: str = "train", state: Optional[str] = None,
-                   config: Optional[str] = None, cfg_options: Optional[dict] = None):
-    """The dataset labels are imported into, with every pool image listed whether labelled or not.
+class Finished(NamedTuple):
+    """A finished image of an export: the task or item, the image it names, and how to decode its labels."""
 
-    From ``config`` (with ``cfg_options``), else the run's ``config.json`` beside ``state``, else Cityscapes'
-    layout at ``data_root`` (``split`` as its pool split); ``data_root`` overrides the config's.
-
-    Raises:
-        InvalidValue: Neither a config, a run nor a data root is given, or the dataset is not a segmentation
-            folder dataset; FileNotFoundError / DatasetFilesNotFound as the dataset names them.
-    """
-    from ..data.cityscapes import Cityscapes
-    from ..spec import build_dataset
-
-    if config is None and state is not None and RunFolder(Path(state).parent).config_path.is_file():
-        config = str(RunFolder(Path(state).parent).config_path)
-    if config is None:
-        if data_root is None:
-            raise InvalidValue("give --data-root (a Cityscapes-layout folder), --config, or --state of the run")
-        try:
-            return Cityscapes(str(data_root), pool_split=split, test_split=None, require_labels=False)
-        except DatasetFilesNotFound:
-            raise InvalidValue(f"no images in {Path(data_root) / 'leftImg8bit' / split}: --data-root must hold "
-                               f"leftImg8bit/{split}/<city>/<name>_leftImg8bit.png (choose the split with "
-                               f"--split)") from None
-    cfg = load_config(str(config), dict(cfg_options or {}))
-    cfg.dataset.require_labels = False
-    if data_root is not None:
-        cfg.dataset.data_root = str(data_root)
-    if state is not None and cfg.dataset.get("pool_split", split) != split:
-        raise InvalidValue(f"--split {split}: the run of {state} selects from the {cfg.dataset.pool_split} split")
-    dataset = build_dataset(cfg)
-    if not hasattr(dataset, "label_sources"):
-        raise InvalidValue(f"{config}: dataset.type={cfg.dataset.type!r} has no label files to import into")
-    return dataset
+    name: str
+    reference: str
+    decode: Callable[[Tuple[int, int]], Optional[np.ndarray]]  # (height, width) -> [H, W] label values or None
+    digest: Optional[str] = None  # the SHA-256 of the image file the task was exported for
+    seconds: Optional[float] = None  # the annotator's time (Label Studio's lead_time)
+    others: tuple = ()  # decoders of the other annotators' labels of the same task
 
 
-def _finished_labels(export: Path, source: str, scheme: LabelScheme, overlap: str, report: ImportReport) -> list:
-    """``(task or item name, image reference, label ids, image digest, seconds)`` per finished image of the export,
-    where ``label ids()`` decodes the ``[H, W]`` map (``None``: nothing labelled) and seconds is the annotator's
-    time (Label Studio's ``lead_time``; ``None`` when not known)."""
+def _finished_labels(export: Path, source: str, scheme: LabelScheme, overlap: str, report: ImportReport,
+                     take: str) -> List[Finished]:
+    """Every finished image of the export (``take``: which annotation of a Label Studio task counts)."""
     if source == "labelstudio":
-        tasks = read_labelstudio_export(export)
+        tasks = read_labelstudio_export(export, take)
         report.unfinished = [task.task for task in tasks["unfinished"]]
-        return [(task.task, task.image_path, partial(merge_layers, task, scheme, overlap, report.overlaps),
-                 task.image_digest, task.lead_time) for task in tasks["annotated"]]
-    return [(f"{export.name}: {name}", stem, lambda size, load=load, names=names, name=name: label_ids_of(
-        load(size), names, scheme, f"{export.name}: {name}"), None, None)
-        for name, stem, load, names in read_cvat_export(export)]
+        return [Finished(task.task, task.image_path, partial(merge_layers, task, scheme, overlap, report.overlaps),
+                         task.image_digest, task.lead_time,
+                         tuple(partial(merge_layers, AnnotatedImage(task.task, task.image_path, results), scheme,
+                                       "later", {}) for results in task.others))
+                for task in tasks["annotated"]]
+    return [Finished(f"{export.name}: {name}", stem, lambda size, load=load, names=names, name=name: label_ids_of(
+        load(size), names, scheme, f"{export.name}: {name}")) for name, stem, load, names in read_cvat_export(export)]
 
 
 def import_labels(export, source: str, data_root=None, split: str = "train", state: Optional[str] = None,
                   overwrite: bool = False, overlap: str = "later", config: Optional[str] = None,
-                  cfg_options: Optional[dict] = None) -> ImportReport:
+                  cfg_options: Optional[dict] = None, take: str = "latest",
+                  min_agreement: Optional[float] = None) -> ImportReport:
     """Writes the label files of every finished image of an export, in the dataset's own encoding and folders.
 
     Args:
@@ -212,12 +192,18 @@ def import_labels(export, source: str, data_root=None, split: str = "train", sta
             ``'later'`` layer win (counted in the report), or ``'refuse'`` the task.
         config: A config naming the dataset (any ``SegmentationFolder``, or a Cityscapes preset).
         cfg_options: Overrides of ``config``.
+        take: Which annotation of a Label Studio task counts: ``'latest'`` finished, or ``'ground_truth'``
+            (the latest marked ground truth, as a reviewer does; tasks without one wait).
+        min_agreement: Where several annotators labelled a task, leave it out when their agreement (mean
+            pairwise IoU, :mod:`.agreement`) is below this; every such task's agreement is reported.
 
     Raises:
         InvalidValue: Any check fails; the message names the task or image, and nothing is written.
     """
     if source not in TOOLS:
         raise InvalidValue(f"--from must be one of {TOOLS}, got {source!r}")
+    if take not in TAKE_RULES:
+        raise InvalidValue(f"--take must be one of {TAKE_RULES}, got {take!r}")
     if overlap not in OVERLAP_RULES:
         raise InvalidValue(f"--overlap must be one of {OVERLAP_RULES}, got {overlap!r}")
     export, report = Path(export), ImportReport()
@@ -227,12 +213,12 @@ def import_labels(export, source: str, data_root=None, split: str = "train", sta
     images, scheme = DatasetImages(dataset), LabelScheme.of_dataset(dataset)
     pending, regions = _pending_images(Path(state), images) if state is not None else (None, None)
     plan = _ImportPlan(images, _LabelFiles(dataset, scheme), pending, state, regions, overwrite, report)
-    finished = _finished_labels(export, source, scheme, overlap, report)
+    plan.min_agreement = min_agreement
+    finished = _finished_labels(export, source, scheme, overlap, report, take)
     with Progress(len(finished), "check labels", unit="img") as progress:
-        for name, reference, decode, digest, seconds in finished:
-            plan.add(name, reference, decode, digest)
-            if seconds is not None:
-                plan.times[plan.images.relative(reference)] = seconds
+        for task in finished:
+            if plan.add(task) and task.seconds is not None:
+                plan.times[plan.images.relative(task.reference)] = task.seconds
             progress.update(1)
     _write_labels(plan, report)
     if state is not None:
@@ -254,23 +240,17 @@ class _ImportPlan:
     labels: Dict[int, np.ndarray] = field(default_factory=dict)
     unchanged: set = field(default_factory=set)  # ids whose target file already holds their label
     times: Dict[str, float] = field(default_factory=dict)  # annotators' seconds by image path below the data root
+    min_agreement: Optional[float] = None
 
-    def add(self, name: str, reference: str, decode: Callable[[Tuple[int, int]], Optional[np.ndarray]],
-            digest: Optional[str] = None) -> None:
-        """Checks one finished task or item and plans its label file.
-
-        Args:
-            name: How messages name the task or item.
-            reference: The image it names.
-            decode: ``decode((height, width))`` gives its ``[H, W]`` label values, refusing another size before
-                decoding.
-            digest: The SHA-256 of the image file the task was made for (exports record it), if known.
-        """
+    def add(self, task: Finished) -> bool:
+        """Checks one finished task or item and plans its label file; returns ``False`` for a task left out
+        because its annotators disagree (below ``min_agreement``)."""
+        name, reference = task.name, task.reference
         idx = self.images.find(reference)
         if idx is None:
             raise InvalidValue(f"{name}: image {reference} is not in {self.images.folder}")
         image = Path(self.images.dataset.image_path(idx))
-        if digest is not None and file_sha256(image) != digest:
+        if task.digest is not None and file_sha256(image) != task.digest:
             raise InvalidValue(f"{name}: {image} is not the image the task was exported for (its SHA-256 "
                                f"differs); --data-root must be the dataset the selection was made on")
         if self.pending is not None and idx not in self.pending:
@@ -278,9 +258,9 @@ class _ImportPlan:
         if idx in self.labels:
             raise InvalidValue(f"{name}: image {image.name} appears twice in the export")
         width, height = image_size(image)
-        values = decode((height, width))
-        if values is None:
-            values = np.full((height, width), self.files.scheme.unlabelled, np.uint8)
+        values = self._decoded(task.decode, (height, width))
+        if task.others and not self._agreed(name, [values] + [self._decoded(d, (height, width)) for d in task.others]):
+            return False
         if values.shape != (height, width):
             raise InvalidValue(f"{name}: its label is {values.shape[1]}x{values.shape[0]}, image "
                                f"{image.name} {width}x{height}")
@@ -289,6 +269,19 @@ class _ImportPlan:
         if (values == self.files.scheme.unlabelled).all():
             logger.warning("%s: image %s has no labelled pixel (all void)", name, image.name)
         self.labels[idx] = self._final(name, idx, image, values)
+        return True
+
+    def _decoded(self, decode, size: Tuple[int, int]) -> np.ndarray:
+        values = decode(size)
+        return np.full(size, self.files.scheme.unlabelled, np.uint8) if values is None else values
+
+    def _agreed(self, name: str, maps: List[np.ndarray]) -> bool:
+        """Records the annotators' agreement on a task; ``False`` (and flagged) below ``min_agreement``."""
+        self.report.agreement[name] = agreement(maps, self.files.scheme.unlabelled)
+        if self.min_agreement is not None and self.report.agreement[name] < self.min_agreement:
+            self.report.flagged.append(name)
+            return False
+        return True
 
     def _clipped(self, name: str, idx: int, values: np.ndarray) -> np.ndarray:
         """Region mode: ``values`` inside the regions the image's annotators were asked to label; the pixels

@@ -17,7 +17,7 @@ In: a project's JSON export; each task's most recently updated annotation
 that was not cancelled gives one layer per brush result, by class name.
 """
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 from urllib.parse import unquote, urlparse
@@ -117,6 +117,7 @@ class AnnotatedImage:
         results: The annotation's results as exported (empty for a task without a finished annotation).
         image_digest: ``data.segal_sha256``: the SHA-256 of the image file the task was exported for.
         lead_time: The annotation's ``lead_time``: seconds the annotator spent on it, as Label Studio measured.
+        others: The results of the task's other finished annotations (other annotators'), for their agreement.
     """
 
     task: str
@@ -124,6 +125,7 @@ class AnnotatedImage:
     results: List[dict]
     image_digest: Optional[str] = None
     lead_time: Optional[float] = None
+    others: List[List[dict]] = field(default_factory=list)
 
     def layers(self, size: Optional[Tuple[int, int]] = None) -> List[tuple]:
         """``(class name, [H, W] bool)`` per brush layer, in the order the annotation lists them; the region
@@ -140,7 +142,9 @@ class AnnotatedImage:
         return _layers(self.results, self.task, size)
 
 
-def _latest_annotation(task: dict, name: str) -> Optional[dict]:
+def _chosen_annotations(task: dict, name: str, take: str) -> Tuple[Optional[dict], List[dict]]:
+    """``(the annotation to import, the task's other finished annotations)``: the most recently updated one that
+    was not cancelled (``take='latest'``), or that was also marked ground truth (``take='ground_truth'``)."""
     annotations = task.get("annotations") or []
     if not isinstance(annotations, list):
         raise InvalidValue(f"{name}: 'annotations' is not a list")
@@ -156,7 +160,18 @@ def _latest_annotation(task: dict, name: str) -> Optional[dict]:
             raise InvalidValue(f"{name}: annotation {position} has id {number!r}; expected a number")
         if not cancelled:
             finished.append(annotation)
-    return max(finished, key=lambda a: (str(a.get("updated_at", "")), a.get("id") or 0)) if finished else None
+    candidates = [a for a in finished if take == "latest" or a.get("ground_truth") is True]
+    if not candidates:
+        return None, finished
+    chosen = max(candidates, key=lambda a: (str(a.get("updated_at", "")), a.get("id") or 0))
+    return chosen, [a for a in finished if a is not chosen]
+
+
+def _results(annotation: dict, name: str) -> List[dict]:
+    results = annotation.get("result") or []
+    if not isinstance(results, list):
+        raise InvalidValue(f"{name}: its annotation's 'result' is not a list")
+    return results
 
 
 def _lead_time(annotation: dict, name: str) -> Optional[float]:
@@ -244,8 +259,13 @@ def polygon_mask(points, height: int, width: int, where: str = "polygon") -> np.
     return polygon2mask((height, width), pixels[:, ::-1])
 
 
-def read_labelstudio_export(path) -> Dict[str, List[AnnotatedImage]]:
+def read_labelstudio_export(path, take: str = "latest") -> Dict[str, List[AnnotatedImage]]:
     """Reads a Label Studio JSON export.
+
+    Args:
+        path: The export.
+        take: Which annotation of a task counts: the most recently updated finished one (``'latest'``), or the
+            most recently updated one marked ground truth (``'ground_truth'``; a task without one is unfinished).
 
     Returns:
         ``{'annotated': [...], 'unfinished': [...]}``: tasks with a finished
@@ -269,12 +289,10 @@ def read_labelstudio_export(path) -> Dict[str, List[AnnotatedImage]]:
         digest = task["data"].get("segal_sha256")
         if digest is not None and not isinstance(digest, str):
             raise InvalidValue(f"{name}: data.segal_sha256 is {digest!r}")
-        annotation = _latest_annotation(task, name)
+        annotation, others = _chosen_annotations(task, name, take)
         if annotation is None:
             found["unfinished"].append(AnnotatedImage(name, image, [], digest))
             continue
-        results = annotation.get("result") or []
-        if not isinstance(results, list):
-            raise InvalidValue(f"{name}: its annotation's 'result' is not a list")
-        found["annotated"].append(AnnotatedImage(name, image, results, digest, _lead_time(annotation, name)))
+        results, others = _results(annotation, name), [_results(other, name) for other in others]
+        found["annotated"].append(AnnotatedImage(name, image, results, digest, _lead_time(annotation, name), others))
     return found

@@ -2,7 +2,7 @@
 
     python tools/import_labels.py EXPORT --from labelstudio|cvat [--state WORK_DIR/state.json]
         [--config CONFIG [--cfg-options ...]] [--data-root ROOT] [--split train] [--overwrite]
-        [--overlap later|refuse] [--debug]
+        [--overlap later|refuse] [--take latest|ground_truth] [--min-agreement IOU] [--debug]
 
 The dataset the labels go into comes from --config, else the run's config.json beside --state, else Cityscapes'
 layout at --data-root; labels are written in that dataset's encoding and folders.
@@ -37,7 +37,18 @@ def build_parser():
     parser.add_argument("--overlap", choices=["later", "refuse"], default="later",
                         help="where brush layers of different classes overlap: the later layer (drawn on top in "
                              "Label Studio) wins (default), or refuse the task")
+    add_review_options(parser)
     return parser
+
+
+def add_review_options(parser) -> None:
+    """``--take`` and ``--min-agreement``: which annotations count, and how far their annotators must agree."""
+    parser.add_argument("--take", choices=["latest", "ground_truth"], default="latest",
+                        help="which annotation of a Label Studio task counts: the latest finished one (default), "
+                             "or the latest marked ground truth (reviewed; tasks without one wait)")
+    parser.add_argument("--min-agreement", type=float, metavar="IOU",
+                        help="where several annotators labelled a task, leave it out for review when their mean "
+                             "pairwise IoU is below IOU (each such task's agreement is reported either way)")
 
 
 def main(argv=None) -> None:
@@ -47,7 +58,7 @@ def main(argv=None) -> None:
 
     with errors_as_lines(args.debug):
         report = import_labels(args.export, args.source, args.data_root, args.split, args.state, args.overwrite,
-                               args.overlap, args.config, args.cfg_options)
+                               args.overlap, args.config, args.cfg_options, args.take, args.min_agreement)
     print_import_report(report, checked_against_run=bool(args.state))
 
 
@@ -59,6 +70,14 @@ def print_import_report(report, checked_against_run: bool) -> None:
     if report.clipped:
         print(f"{counted(len(report.clipped), 'task')} painted outside the regions to label "
               f"({sum(report.clipped.values())} pixels in all), left out: {', '.join(list(report.clipped)[:5])}")
+    if report.agreement:
+        values = sorted(report.agreement.values())
+        print(f"{counted(len(values), 'task')} labelled by several annotators: agreement (mean IoU) from "
+              f"{values[0]:.3f} to {values[-1]:.3f}, median {values[len(values) // 2]:.3f}")
+    if report.flagged:
+        print(f"{counted(len(report.flagged), 'task')} below --min-agreement left out for review: "
+              + ", ".join(f"{name} ({report.agreement[name]:.3f})" for name in report.flagged[:5])
+              + (" ..." if len(report.flagged) > 5 else ""))
     if report.unfinished:
         print(f"{counted(len(report.unfinished), 'task')} without a finished annotation yet, left out: "
               f"{', '.join(report.unfinished[:5])}" + (" ..." if len(report.unfinished) > 5 else ""))

@@ -5,7 +5,7 @@
     python tools/labelstudio.py status --project TITLE [--url URL]
     python tools/labelstudio.py pull --project TITLE --state WORK_DIR/state.json [--data-root ROOT]
                                      [--config CONFIG [--cfg-options ...]] [--overwrite] [--overlap later|refuse]
-                                     [--out FILE] [--url URL]
+                                     [--take latest|ground_truth] [--min-agreement IOU] [--out FILE] [--url URL]
     (every subcommand also takes --token TOKEN and --debug)
 
 EXPORT_DIR is what ``select.py --export labelstudio`` wrote (label_config.xml and tasks.json). The server
@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..cli import add_cfg_options, counted, errors_as_lines, setup_logging, tool_parser
 from ..errors import InvalidValue
+from .import_labels import add_review_options, print_import_report
 
 EXAMPLE = """examples:
   export LABEL_STUDIO_URL=http://127.0.0.1:8080 LABEL_STUDIO_API_KEY=<personal access token>
@@ -53,6 +54,7 @@ def build_parser():
     pull.add_argument("--overwrite", action="store_true", help="replace label files that exist and differ")
     pull.add_argument("--overlap", choices=["later", "refuse"], default="later",
                       help="where layers of different classes overlap: the later wins (default), or refuse the task")
+    add_review_options(pull)
     pull.add_argument("--out", help="where the export is kept (default: WORK_DIR/labelstudio_pulls/...json)")
     return parser
 
@@ -137,8 +139,6 @@ def _pull(client, args) -> None:
     from segal.annotation.labelstudio_project import pull_export, require_project
     from segal.utils.run_paths import RunPaths
 
-    from .import_labels import print_import_report
-
     if not args.out and not args.state:
         raise InvalidValue("pull needs --state WORK_DIR/state.json (or --out FILE to keep the export elsewhere)")
     project = require_project(client, args.project)
@@ -147,5 +147,5 @@ def _pull(client, args) -> None:
     finished = pull_export(client, project["id"], out)
     print(f"exported {counted(finished, 'finished task')} of {args.project!r} to {out}")
     report = import_labels(out, "labelstudio", args.data_root, "train", args.state, args.overwrite, args.overlap,
-                           args.config, args.cfg_options)
+                           args.config, args.cfg_options, args.take, args.min_agreement)
     print_import_report(report, checked_against_run=bool(args.state))

@@ -124,8 +124,8 @@ def test_allow_missing_trains_on_the_delivered_labels(tmp_path):
     assert [r["n_labelled"] for r in records] == [4, 5]
 
     # the late label may still be imported after the next selection, and counts from the next step on
-    from segal.annotation.dataset_images import DatasetImages
-    from segal.annotation.label_import import _pending_images, import_dataset
+    from segal.annotation.dataset_images import DatasetImages, import_dataset
+    from segal.annotation.label_import import _pending_images
 
     assert run_tool("select.py", str(CONFIG), str(work / "checkpoints/step_1.pth"), "--budget", "1",
                     "--state", str(work / "state.json"), *options(root)).returncode == 0

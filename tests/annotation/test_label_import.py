@@ -13,7 +13,9 @@ from cityscapesscripts.helpers.labels import name2label, trainId2label
 from helpers.annotation_runs import make_pending_selection
 from helpers.tools import load_tool, run_main, snapshot
 from PIL import Image
+from sklearn.metrics import jaccard_score
 
+from segal.annotation.agreement import agreement, pair_iou
 from segal.annotation.brush_rle import decode_mask, encode_mask
 from segal.annotation.labelstudio import polygon_mask
 
@@ -405,3 +407,38 @@ def test_region_labels_merge_into_the_partial_label_of_earlier_steps(tmp_path_fa
     clipped = int((car & ~inside).sum())
     assert clipped > 0 and f"1 task painted outside the regions to label ({clipped} pixels in all)" in \
         capsys.readouterr().out, "paint outside the regions is left out, counted and reported"
+
+
+def test_agreement_is_the_macro_jaccard_of_each_pair():
+    """Against scikit-learn's macro Jaccard score over the classes either map holds."""
+    rng = np.random.default_rng(1)
+    first, second = rng.integers(0, 4, (20, 30)), rng.integers(0, 4, (20, 30))
+    second[:10] = first[:10]
+    for a, b in [(first, second), (first, first), (first, np.zeros_like(first))]:
+        classes = sorted((set(np.unique(a)) | set(np.unique(b))) - {0})
+        expected = jaccard_score(a.ravel(), b.ravel(), labels=classes, average="macro", zero_division=0)
+        assert pair_iou(a, b, unlabelled=0) == pytest.approx(expected)
+    assert agreement([first, first, second], 0) == pytest.approx((1 + 2 * pair_iou(first, second, 0)) / 3)
+
+
+def test_reviewed_imports_take_ground_truth_and_disagreeing_annotators_wait(pending, tasks, tmp_path, capsys):
+    root = pending.dataset_copy(tmp_path / "city")
+    everything = np.ones((64, 128), bool)
+    left = np.zeros((64, 128), bool)
+    left[:, :64] = True
+    road, split = [brush("road", everything)], [brush("road", everything), brush("car", left)]
+    two = finished(tasks[0], road, 1, ground_truth=True)  # the reviewer's, older, and a later one that disagrees
+    two["annotations"].append({"id": 300, "result": split, "was_cancelled": False,
+                               "updated_at": "2026-12-02T10:00:00Z", "completed_by": 2})
+    unreviewed = finished(tasks[1], road, 2)
+    export = write_export(tmp_path / "export.json", [two, unreviewed])
+    import_ok(export, root, "--state", str(pending.state), "--take", "ground_truth")
+    out = capsys.readouterr().out
+    assert (cv2.imread(str(label_file(root, tasks[0])), cv2.IMREAD_UNCHANGED) == name2label["road"].id).all()
+    assert not label_file(root, tasks[1]).exists() and "1 task without a finished annotation yet" in out
+    assert "1 task labelled by several annotators: agreement (mean IoU) from 0.250 to 0.250" in out  # road 1/2, car 0
+    label_file(root, tasks[0]).unlink()
+    import_ok(export, root, "--state", str(pending.state), "--min-agreement", "0.5")
+    out = capsys.readouterr().out
+    assert "1 task below --min-agreement left out for review" in out and "task 1 (0.250)" in out
+    assert not label_file(root, tasks[0]).exists() and label_file(root, tasks[1]).exists()
