@@ -1,4 +1,4 @@
-"""CVAT: pre-annotation archives out, its Cityscapes 1.0 or Segmentation mask 1.1 exports in.
+"""CVAT: pre-annotation archives out, its Cityscapes 1.0, Segmentation mask 1.1 or CVAT for images 1.1 exports in.
 
 Out, in ``<out>/``:
 
@@ -218,7 +218,7 @@ def _colour_lines(text: str, where: str, cityscapes: bool) -> List[Tuple[str, Tu
 
 
 def read_cvat_export(path) -> List[Tuple[str, str, Callable[[], np.ndarray], List[str]]]:
-    """Reads a CVAT Cityscapes 1.0 or Segmentation mask 1.1 export (zip or folder).
+    """Reads a CVAT Cityscapes 1.0, Segmentation mask 1.1 or CVAT for images 1.1 (polygons) export (zip or folder).
 
     Returns:
         ``(item name, image file stem, load, class names by index)`` per item; ``load((height, width))``
@@ -228,12 +228,16 @@ def read_cvat_export(path) -> List[Tuple[str, str, Callable[[], np.ndarray], Lis
         InvalidValue: It is neither format, or a file in it cannot be read; the message names the file.
     """
     export = _Export(Path(path))
+    if "annotations.xml" in export.names:
+        from .cvat_polygons import read_cvat_polygons
+
+        return read_cvat_polygons(export)
     if any(name.startswith("gtFine/") for name in export.names):
         return _read_cityscapes(export)
     if any(name.startswith("SegmentationClass/") for name in export.names):
         return _read_segmentation_mask(export)
-    raise InvalidValue(f"{path} is neither a CVAT Cityscapes 1.0 export (gtFine/) nor a Segmentation mask 1.1 "
-                       f"export (SegmentationClass/)")
+    raise InvalidValue(f"{path} is neither a CVAT Cityscapes 1.0 export (gtFine/), a Segmentation mask 1.1 export "
+                       f"(SegmentationClass/) nor a CVAT for images 1.1 export (annotations.xml)")
 
 
 def _read_cityscapes(export: _Export) -> list:

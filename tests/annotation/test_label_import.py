@@ -347,6 +347,51 @@ def test_a_cvat_segmentation_mask_export_with_a_palette_png(pending, tmp_path, c
     assert np.array_equal(cv2.imread(str(target), cv2.IMREAD_UNCHANGED), ids[index])
 
 
+def cvat_for_images(image, shapes, labels=("road", "car", "sky"), width=128, height=64):
+    """``annotations.xml`` as CVAT for images 1.1 writes it: the task's labels, then the image and its shapes."""
+    names = "".join(f"<label><name>{name}</name><color>#ffffff</color></label>" for name in labels)
+    return (f'<?xml version="1.0" encoding="utf-8"?>\n<annotations><version>1.1</version><meta><task><labels>'
+            f'{names}</labels></task></meta><image id="0" name="{image.name}" width="{width}" height="{height}">'
+            f'{"".join(shapes)}</image></annotations>')
+
+
+def test_a_cvat_for_images_export_fills_its_polygons_and_boxes_in_z_order(pending, tmp_path, capsys):
+    root = pending.dataset_copy(tmp_path / "city")
+    image = _selected_images(pending)[0]
+    shapes = ['<box label="sky" xtl="0" ytl="0" xbr="64" ybr="16" z_order="1"/>',  # drawn on top, listed first
+              '<polygon label="road" points="0,0;128,0;128,64;0,64" z_order="0"/>',
+              '<box label="car" xtl="48" ytl="8" xbr="96" ybr="40" z_order="0"/>']
+    archive = tmp_path / "task_1-cvat.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("annotations.xml", cvat_for_images(image, shapes))
+    import_ok(archive, root, source="cvat")
+    expected = np.full((64, 128), name2label["road"].id, np.uint8)
+    expected[8:40, 48:96] = name2label["car"].id
+    expected[0:16, 0:64] = name2label["sky"].id
+    target = label_file(root, {"data": {"segal_image": f"leftImg8bit/train/{image.parent.name}/{image.name}"}})
+    np.testing.assert_array_equal(cv2.imread(str(target), cv2.IMREAD_UNCHANGED), expected)
+
+
+@pytest.mark.parametrize("xml, expected", [
+    (lambda image: cvat_for_images(image, ['<mask label="car" rle="3, 4" left="0" top="0" width="2" height="2"/>']),
+     "a <mask>; segal reads polygons and boxes"),
+    (lambda image: cvat_for_images(image, ['<polygon label="lamp" points="0,0;9,0;9,9"/>']),
+     "label 'lamp', which the export's labels do not list"),
+    (lambda image: cvat_for_images(image, ['<polygon label="car" points="0,0;9,x;9,9"/>']), "unreadable corners"),
+    (lambda image: '<?xml version="1.0"?><!DOCTYPE a [<!ENTITY b "c">]><annotations/>', "declares a document type"),
+    (lambda image: cvat_for_images(image, [], width=100), "is 100x64; its image is 128x64"),
+])
+def test_a_bad_cvat_for_images_export_is_refused_in_one_line(pending, tmp_path, capsys, xml, expected):
+    root = pending.dataset_copy(tmp_path / "city")
+    archive = tmp_path / "task_1-cvat.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("annotations.xml", xml(_selected_images(pending)[0]))
+    before = snapshot(root)
+    code, err = run_import(archive, root, capsys, source="cvat")
+    assert code == 1 and expected in err and len(err.strip().splitlines()) == 1, err
+    assert snapshot(root) == before
+
+
 def png_header(width, height):
     """The first chunk of a PNG claiming ``width`` x ``height`` 8-bit grey pixels: what a decompression bomb
     shows before its few compressed bytes."""
