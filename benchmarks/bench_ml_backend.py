@@ -11,7 +11,8 @@ annotation run trains step 0 (one epoch on random crops). Then, each in a fresh 
 * ``select``: tools/select.py's selection of all --tasks pool images with --scorer (score, rank, write the
   selection and each image's predicted label map);
 * ``backend``: RunPredictor.predict on the same images as Label Studio tasks (scores computed, brush layers
-  encoded), then again with the scores cached, then one task with its score cached.
+  encoded); then the batch again (scores and predictions cached); then one task whose score is cached but
+  not its prediction.
 
 Reports seconds, the backend's cold batch over select.py's, the single task's latency, and each process's peak
 resident memory. Targets (issue 35): the backend adds at most 10% over select.py; one task with a cached score in
@@ -34,7 +35,8 @@ def options(args) -> dict:
     root = Path(args.work_root) / f"city_{args.height}x{args.width}_{args.tasks}"
     return {"dataset.data_root": str(root), "dataset.num_train": args.tasks + LABELLED, "dataset.num_val": 2,
             "dataset.height": args.height, "dataset.width": args.width, "protocol.holdout_size": 2,
-            "train.max_epochs": 1, "train.batch_size": 4, "loop.progress": False, "device": "cpu"}
+            "train.max_epochs": 1, "train.batch_size": 4, "loop.score_batch_size": 2, "loop.progress": False,
+            "device": "cpu"}  # 2 images a batch at full size, as the Cityscapes annotation config scores
 
 
 def load(args):
@@ -86,13 +88,14 @@ def backend_phase(args, work: Path, out) -> None:
     cold = time.perf_counter()
     predictor.predict(tasks)
     warm = time.perf_counter()
+    predictor.layers.clear()  # the score stays cached, the prediction must be made again
     predictor.predict(tasks[:1])
     single = time.perf_counter()
     scores = {entry["relative"]: entry["score"] for entry in selection}
     agree = all(abs(r["score"] - scores[t["data"]["segal_image"]]) <= 1e-6 * max(1.0, abs(r["score"]))
                 for t, r in zip(tasks, results))
     out.put({"seconds": cold - started, "load_seconds": loaded - started, "predict_seconds": cold - loaded,
-             "cached_batch_seconds": warm - cold, "single_task_seconds": single - warm,
+             "batch_again_seconds": warm - cold, "single_task_seconds": single - warm,
              "scores_equal_select": agree, "peak_rss_mb": peak_rss_mb()})
 
 
@@ -138,9 +141,8 @@ def main() -> None:
     print(f"  select.py        {select['seconds']:8.1f} s   peak {select['peak_rss_mb']:7.0f} MB")
     print(f"  backend /predict {backend['seconds']:8.1f} s   peak {backend['peak_rss_mb']:7.0f} MB   "
           f"x{result['backend_over_select']:.2f} select.py's (target <= 1.10)")
-    print(f"  cached batch     {backend['cached_batch_seconds']:8.1f} s; one task with a cached score "
-          f"{backend['single_task_seconds']:.2f} s (target <= 2 s); scores equal select.py's: "
-          f"{backend['scores_equal_select']}")
+    print(f"  one task with a cached score {backend['single_task_seconds']:.2f} s (target <= 2 s); the batch again "
+          f"{backend['batch_again_seconds']:.2f} s; scores equal select.py's: {backend['scores_equal_select']}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(f"wrote {args.out}")

@@ -3,8 +3,8 @@
 * :class:`RunPredictor` holds an annotation run's latest model: for each
   task it returns the model's prediction as brush layers and the configured
   scorer's score of the image, under ``model_version`` ``<run>/step_<N>``
-  (the same as ``select.py --export labelstudio``'s). Scores are computed in
-  batches and kept per checkpoint; a new checkpoint clears them.
+  (the same as ``select.py --export labelstudio``'s). Scores and predictions
+  are computed in batches and kept per checkpoint; a new checkpoint clears them.
 * :class:`AnnotationIntake` imports an annotated task's labels through every
   check of ``import_labels.py`` and, once enough new labels came in (or on
   request), trains the next step in a child process, one at a time; the
@@ -36,6 +36,8 @@ from .label_scheme import LabelScheme
 from .labelstudio import LABEL_CONTROL, brush_result, task_image
 from .predictions import predicted_label_map
 
+#: Predictions (brush layers, a few kB each) kept per checkpoint, so that opening a task again costs no pass.
+MAX_CACHED_PREDICTIONS = 4096
 #: Label Studio's webhook actions that carry a task's new or changed annotation.
 ANNOTATION_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED")
 
@@ -62,7 +64,7 @@ class RunPredictor:
         self.images, self.scheme = DatasetImages(self.dataset), LabelScheme.of_dataset(self.dataset)
         self.scorer = spec.build_scorer()
         self.step: Optional[int] = None
-        self.scores = {}
+        self.scores, self.layers = {}, {}  # of the held checkpoint, by id: scores, and predictions as brush layers
         self.refresh()
 
     @property
@@ -83,7 +85,7 @@ class RunPredictor:
         model.eval()
         self.ctx = ScoringContext.for_step(model, self.dataset, restored_pool(saved), self.spec.device, step,
                                            self.spec.seed, self.spec.loop, self.spec.train)
-        self.step, self.scores = step, {}
+        self.step, self.scores, self.layers = step, {}, {}
         return True
 
     def labels_waiting(self) -> int:
@@ -116,17 +118,20 @@ class RunPredictor:
         unscored = unique[[int(i) not in self.scores for i in unique]]
         if len(unscored):
             self.scores.update(zip(unscored.tolist(), self.scorer.score_ids(self.ctx, unscored).tolist()))
-        layers = {}
-        for batch in self.ctx.batches(unique):
+        unpredicted = unique[[int(i) not in self.layers for i in unique]]
+        for batch in self.ctx.batches(unpredicted):
             with torch.no_grad():
                 logits = self.ctx.model(batch["inputs"])
             for row, idx in enumerate(batch["id"].tolist()):
                 width, height = image_size(self.dataset.image_path(idx))
                 predicted = predicted_label_map(logits[row], height, width)
-                layers[idx] = [brush_result(LABEL_CONTROL, self.scheme.names[c], predicted == c, f"m{idx}c{c}")
-                               for c in np.flatnonzero(np.bincount(predicted.ravel(), minlength=256)[:255])]
-        return [{"result": layers[i], "score": float(self.scores[i]), "model_version": self.model_version}
-                for i in ids]
+                self.layers[idx] = [brush_result(LABEL_CONTROL, self.scheme.names[c], predicted == c, f"m{idx}c{c}")
+                                    for c in np.flatnonzero(np.bincount(predicted.ravel(), minlength=256)[:255])]
+        answers = [{"result": self.layers[i], "score": float(self.scores[i]), "model_version": self.model_version}
+                   for i in ids]
+        while len(self.layers) > MAX_CACHED_PREDICTIONS:  # the oldest go first
+            del self.layers[next(iter(self.layers))]
+        return answers
 
 
 class AnnotationIntake:

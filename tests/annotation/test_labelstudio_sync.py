@@ -99,6 +99,32 @@ def test_setup_push_annotate_status_and_pull_through_the_api(exported_run, label
     assert not any(label_studio.personal_token in out.stdout + out.stderr for out in outputs)
 
 
+def test_a_reviewed_only_pull_waits_for_the_reviewer_s_ground_truth_mark(exported_run, label_studio):
+    root, work = exported_run
+    export_dir, project = work / "labelstudio_step1", "segal review"
+    for command in ("setup", "push"):
+        extra = ["--data-root", root] if command == "setup" else []
+        assert tool(label_studio, command, export_dir, "--project", project, *extra).returncode == 0
+    (found,) = [p for p in label_studio.call("GET", "/api/projects")["results"] if p["title"] == project]
+    listed = label_studio.call("GET", f"/api/tasks?project={found['id']}&fields=all&page_size=50")["tasks"]
+    task = next(t for t in listed if not label_file(root, t["data"]["segal_image"]).exists())
+    (prediction,) = label_studio.call("GET", f"/api/predictions?task={task['id']}")
+    annotation = label_studio.call("POST", f"/api/tasks/{task['id']}/annotations",
+                                   {"result": prediction["result"], "was_cancelled": False, "lead_time": 41.0})
+    pull = ["pull", "--project", project, "--state", work / "state.json", "--take", "ground_truth"]
+    waiting = tool(label_studio, *pull)
+    assert waiting.returncode == 0 and "wrote 0 label files" in waiting.stdout, waiting.stderr
+    assert not label_file(root, task["data"]["segal_image"]).exists(), "not reviewed yet: it waits"
+    label_studio.call("PATCH", f"/api/annotations/{annotation['id']}", {"ground_truth": True})  # the reviewer's star
+    reviewed = tool(label_studio, *pull)
+    assert reviewed.returncode == 0 and "wrote 1 label file" in reviewed.stdout, reviewed.stderr
+    np.testing.assert_array_equal(
+        cv2.imread(str(label_file(root, task["data"]["segal_image"])), cv2.IMREAD_UNCHANGED),
+        label_ids(layers_of(prediction["result"])))
+    times = json.loads((work / "annotation_times.json").read_text())
+    assert times[task["data"]["segal_image"]] == 41.0, "Label Studio's lead_time, recorded for the run's costs"
+
+
 def test_a_wrong_token_or_project_is_one_line_that_shows_no_token(exported_run, label_studio):
     root, work = exported_run
     wrong = label_studio.personal_token[:-6] + "AAAAAA"
