@@ -66,7 +66,8 @@ class Setting(NamedTuple):
 
 
 def group_by_setting(runs: Sequence[Run]) -> "OrderedDict[str, Setting]":
-    """Runs grouped by scorer, mode and the other config keys that differ (``extra``); Random settings first.
+    """Runs grouped by scorer, mode and the other config keys that differ (``extra``; scorer options where they
+    differ within one scorer and mode); Random settings first.
 
     Raises:
         IncomparableRuns: Two runs use different datasets beyond their regions.
@@ -79,13 +80,26 @@ def group_by_setting(runs: Sequence[Run]) -> "OrderedDict[str, Setting]":
             raise IncomparableRuns(f"{run.work_dir} and {first.work_dir} use different datasets (dataset.{data[0]})")
         differing |= set(config_differences(first.config, run.config)) - {"dataset.data_root"}
     keys = sorted(k for k in differing if not k.startswith(("scorer.", "seed", "work_dir"))
-                  and not any(k == m or k.startswith(m + ".") for m in MODE_KEYS))
+                  and not any(k == m or k.startswith(m + ".") for m in MODE_KEYS)) + _scorer_keys(runs)
     groups: Dict[str, Setting] = OrderedDict()
     for run in sorted(runs, key=lambda r: (r.scorer != "Random", r.scorer, _mode(r), str(r.work_dir))):
         extra = ", ".join(f"{k}={_lookup(run.config, k)}" for k in keys if _lookup(run.config, k) != "<missing>")
         name = f"{run.scorer} ({', '.join(filter(None, [_mode(run), extra]))})"
         groups.setdefault(name, Setting([], run.scorer, _mode(run), extra)).runs.append(run)
     return groups
+
+
+def _scorer_keys(runs: Sequence[Run]) -> List[str]:
+    """The scorer options that differ between runs of one scorer in one mode (``scorer.reduction``): options of
+    different scorers, or of one scorer in different modes, say nothing about a setting of their own."""
+    alike: Dict[tuple, List[Run]] = {}
+    for run in runs:
+        alike.setdefault((run.scorer, _mode(run)), []).append(run)
+    keys = set()
+    for group in alike.values():
+        for run in group[1:]:
+            keys |= {k for k in config_differences(group[0].config, run.config) if k.startswith("scorer.")}
+    return sorted(keys)
 
 
 def _lookup(config: dict, dotted: str):
@@ -232,16 +246,23 @@ def wrong_share_lines(summary: dict) -> List[str]:
 SERIES_PER_PANEL = 6
 
 
+def _setting_keys(curve: dict) -> List[str]:
+    """The ``key=value`` parts of a setting's extra that are no scorer option: what splits a crowded panel (the
+    scorer's own options stay beside it, in its label)."""
+    return [part for part in curve["extra"].split(", ") if part and not part.startswith("scorer.")]
+
+
 def _panels(settings: dict) -> "OrderedDict[str, List[str]]":
     """Setting names by panel: region settings, then image settings; a mode with more than
-    :data:`SERIES_PER_PANEL` settings is split by the other keys that differ (``settings``: name -> its curve)."""
+    :data:`SERIES_PER_PANEL` settings is split by the other keys that differ, scorer options aside
+    (``settings``: name -> its curve)."""
     by_mode: Dict[str, List[str]] = OrderedDict()
     for name in sorted(settings, key=lambda n: not settings[n]["mode"].startswith("regions")):
         by_mode.setdefault(settings[name]["mode"], []).append(name)
     panels: Dict[str, List[str]] = OrderedDict()
     for mode, members in by_mode.items():
         for name in members:
-            key = mode if len(members) <= SERIES_PER_PANEL else ", ".join(filter(None, [mode, settings[name]["extra"]]))
+            key = mode if len(members) <= SERIES_PER_PANEL else ", ".join([mode] + _setting_keys(settings[name]))
             panels.setdefault(key, []).append(name)
     return panels
 
@@ -275,7 +296,8 @@ def plot_cost_curves(summary: dict, path: Path) -> None:
             c = settings[name]
             scorer, extra = c["scorer"], c["extra"]
             cost, mean = np.array(c["cost"]), np.array(c["mean"])
-            label = f"{scorer}{', ' + extra if extra and extra not in panel else ''} (n={len(c['runs'])})"
+            shown = [part for part in extra.split(", ") if part and part not in panel]
+            label = f"{', '.join([scorer] + shown)} (n={len(c['runs'])})"
             ax.plot(cost, mean, marker="o", markersize=3, color=colour[name], linestyle=style[name], label=label)
             if c["std"] is not None:
                 std = np.array(c["std"])

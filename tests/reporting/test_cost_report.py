@@ -117,3 +117,27 @@ def test_the_coarsest_setting_gives_the_columns():
     curves = {"fine": curve([10.0, 12.0, 14.0, 16.0]), "coarse": curve([10.0, 20.0, 30.0], [10.0, 22.0, 29.0]),
               "late": curve([15.0, 16.0])}
     assert equal_cost_points(curves) == [20.0, 29.0], "each step's lowest cost over the coarse runs, from 15 on"
+
+
+def test_a_scorer_option_that_differs_within_one_scorer_and_mode_names_a_setting(tmp_path):
+    folders = []
+    for reduction, seed in (("rise", 0), ("mean", 0), ("rise", 1)):
+        folder = write_run(tmp_path / f"ours_{reduction}_{seed}", "HoldoutLossChange", True, seed, [0.1, 0.2], [0.5])
+        config = json.loads((tmp_path / f"ours_{reduction}_{seed}" / "config.json").read_text())
+        config["scorer"]["reduction"] = reduction
+        (tmp_path / f"ours_{reduction}_{seed}" / "config.json").write_text(json.dumps(config))
+        folders.append(folder)
+    folders.append(write_run(tmp_path / "random", "Random", True, 0, [0.1, 0.2], [0.5]))
+    summary = compare_by_cost(folders, str(tmp_path / "page"), ["pixels"])["pixels"]
+    assert {name: len(s["runs"]) for name, s in summary["settings"].items()} == {
+        "Random (regions)": 1, "HoldoutLossChange (regions, scorer.reduction=mean)": 1,
+        "HoldoutLossChange (regions, scorer.reduction=rise)": 2}
+
+
+def test_a_crowded_mode_is_split_by_its_settings_not_by_scorer_options():
+    named = settings(*[(scorer, "regions", extra) for scorer in ("Random", "Entropy", "Ours")
+                       for extra in ("", "loop.region_class_balance=1.0")],
+                     ("Ours", "regions", "scorer.reduction=mean"))
+    panels = _panels(named)
+    assert list(panels) == ["regions", "regions, loop.region_class_balance=1.0"]
+    assert "Ours (regions, scorer.reduction=mean)" in panels["regions"]
