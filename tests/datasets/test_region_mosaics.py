@@ -1,31 +1,18 @@
 """Region mosaics (loop.region_mosaic): partly labelled images train as tiles packed into full-size canvases."""
 import numpy as np
 import pytest
-from helpers.region_runs import CONFIG, options
+from helpers.region_runs import CONFIG, grid_city, labelled_regions, options
 
 from segal.apis import run_experiment
 from segal.config import load_config
-from segal.data import ActivePool, Split, SyntheticCity
 from segal.data.partial_labels import IGNORE, partial_label
 from segal.data.region_mosaics import RegionMosaics, covering_tiles, region_training_set, tile_window
-from segal.data.region_pool import RegionLabels
 from segal.errors import SegalError
 
 
 @pytest.fixture(scope="module")
 def city(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mosaic_city")
-    return SyntheticCity(str(root), num_train=12, num_val=2, height=64, width=128, workers=1, generate=True,
-                         regions=dict(type="Grid", size=16))
-
-
-def labelled_regions(dataset, picks):
-    """Region labels: ``{image: region ids}`` labelled at step 1."""
-    pool = ActivePool(np.where(dataset.is_test, Split.TEST, Split.POOL).astype(np.int8))
-    regions = RegionLabels(pool)
-    for image, chosen in picks.items():
-        regions.label(image, chosen, 1, num_regions=int(dataset.region_map(image).max()) + 1)
-    return regions
+    return grid_city(tmp_path_factory.mktemp("mosaic_city"))
 
 
 PICKS = {0: [0, 9, 31], 2: [5], 3: [12, 13, 20, 21], 5: [7, 24], 7: [30]}  # Grid of 4 x 8 cells of 16 px

@@ -3,15 +3,13 @@
 import numpy as np
 import pytest
 import torch
-from helpers.region_runs import CONFIG, options
+from helpers.region_runs import CONFIG, grid_city, labelled_regions, options
 
 from segal.apis import run_experiment
 from segal.config import load_config
-from segal.data import ActivePool, Split, SyntheticCity
 from segal.data.loading import EpochShuffle, LabelledPixelShuffle, make_train_loader
 from segal.data.partial_labels import IGNORE, WithRegionLabels, partial_label
 from segal.data.region_mosaics import RegionMosaics, region_training_set
-from segal.data.region_pool import RegionLabels
 from segal.engine.records import headline_metric
 from segal.errors import SegalError
 
@@ -20,17 +18,7 @@ PICKS = {0: [0, 9, 31], 2: [5], 3: [12, 13, 20, 21], 5: [7, 24]}  # Grid of 4 x 
 
 @pytest.fixture(scope="module")
 def city(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sampling_city")
-    return SyntheticCity(str(root), num_train=12, num_val=2, height=64, width=128, workers=1, generate=True,
-                         regions=dict(type="Grid", size=16))
-
-
-def labelled_regions(dataset, picks):
-    pool = ActivePool(np.where(dataset.is_test, Split.TEST, Split.POOL).astype(np.int8))
-    regions = RegionLabels(pool)
-    for image, chosen in picks.items():
-        regions.label(image, chosen, 1, num_regions=int(dataset.region_map(image).max()) + 1)
-    return regions
+    return grid_city(tmp_path_factory.mktemp("sampling_city"))
 
 
 @pytest.mark.parametrize("mode", ["dominant", "exact"])
