@@ -138,7 +138,11 @@ def test_bench_region_step_quick_trains_each_set_and_writes_the_ratios(tmp_path)
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = json.loads(out.read_text())["rows"]
-    assert list(rows) == ["images", "regions, whole images", "regions, 2x2 mosaics", "regions, 3x3 mosaics"]
+    assert list(rows) == ["images", "regions, whole images", "regions, drawn by pixels", "regions, 2x2 mosaics",
+                          "regions, 2x2 mosaics drawn", "regions, 3x3 mosaics"]
     assert rows["images"]["ratio_to_images"] == 1.0
     assert rows["regions, 2x2 mosaics"]["samples_per_epoch"] < rows["regions, whole images"]["samples_per_epoch"]
+    drawn = rows["regions, drawn by pixels"]["samples_per_epoch"]
+    assert drawn < rows["regions, whole images"]["samples_per_epoch"]
+    assert drawn <= -(-rows["regions, drawn by pixels"]["labelled_pixels"] // (64 * 128)), "the pixels of whole images"
     assert "per labelled pixel" in result.stdout
