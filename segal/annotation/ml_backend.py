@@ -167,7 +167,7 @@ class AnnotationIntake:
         task, annotation = payload.get("task"), payload.get("annotation")
         if not isinstance(task, dict) or not isinstance(annotation, dict):
             raise TaskError(f"webhook {payload.get('action')}: expected 'task' and 'annotation' objects")
-        export = self.folder.labelstudio_pull_path(task.get("id", "x"), time.strftime("%Y%m%d_%H%M%S"))
+        export = self.folder.labelstudio_pull_path(f"webhook_task{task.get('id')}_{time.strftime('%Y%m%d_%H%M%S')}")
         export.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(export, json.dumps([{**task, "annotations": [annotation]}]))
         report = import_labels(export, "labelstudio", state=str(self.folder.state_path),

@@ -85,8 +85,9 @@ def read_export(export_dir: str):
 
 def storage_folder(data_root: str, tasks: list) -> Path:
     """The tasks' top image folder under ``data_root`` (Label Studio refuses its document root itself)."""
-    tops = {Path(task["data"]["segal_image"]).parts[0] for task in tasks if "segal_image" in task.get("data", {})}
-    if len(tops) != 1 or len(Path(next(iter(tops))).parts) == 0 or Path(next(iter(tops))).suffix:
+    images = [Path(task["data"]["segal_image"]) for task in tasks if "segal_image" in task.get("data", {})]
+    tops = {image.parts[0] for image in images}
+    if len(tops) != 1 or any(len(image.parts) < 2 for image in images):
         raise InvalidValue(f"cannot tell the image folder under {data_root} from the tasks (top folders: "
                            f"{sorted(tops)[:3]}); pass --storage")
     return Path(data_root).resolve() / tops.pop()
@@ -143,7 +144,7 @@ def _pull(client, args) -> None:
         raise InvalidValue("pull needs --state WORK_DIR/state.json (or --out FILE to keep the export elsewhere)")
     project = require_project(client, args.project)
     out = Path(args.out) if args.out else RunPaths(Path(args.state).parent).labelstudio_pull_path(
-        project["id"], time.strftime("%Y%m%d_%H%M%S"))
+        f"project{project['id']}_{time.strftime('%Y%m%d_%H%M%S')}")
     finished = pull_export(client, project["id"], out)
     print(f"exported {counted(finished, 'finished task')} of {args.project!r} to {out}")
     report = import_labels(out, "labelstudio", args.data_root, "train", args.state, args.overwrite, args.overlap,

@@ -66,10 +66,10 @@ class RunPaths:
         """``annotation_times.json``: each imported image's annotation time (:mod:`segal.data.annotation_times`)."""
         return self.root / "annotation_times.json"
 
-    def labelstudio_pull_path(self, project_id: int, stamp: str) -> Path:
-        """``labelstudio_pulls/project<id>_<stamp>.json``: a Label Studio export fetched by ``segal-labelstudio
-        pull``, kept as the record of what was imported."""
-        return self.root / "labelstudio_pulls" / f"project{project_id}_{stamp}.json"
+    def labelstudio_pull_path(self, name: str) -> Path:
+        """``labelstudio_pulls/<name>.json``: a Label Studio export that ``segal-labelstudio pull`` fetched or the
+        ML backend's webhook received, kept as the record of what was imported."""
+        return self.root / "labelstudio_pulls" / f"{name}.json"
 
     def checkpoint_path(self, step: int) -> Path:
         """``checkpoints/step_<step>.pth``."""
