@@ -1,7 +1,7 @@
 """Run an experiment grid (scorer x variant x seed) in worker processes, then write its results page.
 
     python tools/grid.py EXPERIMENT [--workers N] [--work-root DIR] [--results DIR] [--seeds S,S,...] [--dry-run]
-                                [--import MODULE] [--debug]
+                                [--keep-runs] [--import MODULE] [--debug]
 
 Finished runs are skipped and interrupted ones resumed, so the same command
 continues a stopped grid. When every run has finished, the runs are compared
@@ -11,6 +11,9 @@ command and the wall time. RESULTS is WORK_ROOT/results unless given: the
 shipped pages in docs/results/ change only with --results docs/results.
 --seeds runs a long grid in parts: only those seeds' runs are run, and the page
 is written from them; the same command without --seeds finishes the grid.
+--keep-runs keeps each finished run's records (no checkpoints) in
+RESULTS/<experiment>/runs/ and brings them back into an empty work root, so the
+parts of a grid may run on machines whose work roots do not last.
 
 Installed as the ``segal-grid`` command; ``python tools/grid.py`` runs the same ``main``.
 """
@@ -54,6 +57,9 @@ def build_parser():
     parser.add_argument("--seeds", type=seed_list, help="run and report only these of the experiment's seeds, "
                                                         "e.g. 0,1,2 (a long grid in parts; default: all)")
     parser.add_argument("--dry-run", action="store_true", help="list the runs and what would happen to each")
+    parser.add_argument("--keep-runs", action="store_true",
+                        help="keep finished runs' records (no checkpoints) in RESULTS/<experiment>/runs/ and bring "
+                             "them back into a work root that lacks them (parts of a grid on different machines)")
     add_plugin_imports(parser)
     return parser
 
@@ -68,6 +74,7 @@ def main(argv=None) -> None:
         run_has_started,
         run_is_finished,
     )
+    from segal.experiments.kept_runs import sync_kept_runs
     from segal.plugins import load_plugins
     from segal.utils.progress import format_seconds
 
@@ -75,7 +82,7 @@ def main(argv=None) -> None:
     command = f"python tools/grid.py {Path(args.experiment).as_posix()} --workers {args.workers}" + (
         f" --work-root {Path(args.work_root).as_posix()}" if args.work_root != WORK_ROOT else "") + (
         f" --results {Path(args.results).as_posix()}" if args.results else "") + (
-        f" --seeds {','.join(map(str, args.seeds))}" if args.seeds else "")
+        f" --seeds {','.join(map(str, args.seeds))}" if args.seeds else "") + (" --keep-runs" if args.keep_runs else "")
     with errors_as_lines(args.debug):
         load_plugins(args.imports)
         if args.workers < 1:
@@ -84,6 +91,9 @@ def main(argv=None) -> None:
         if args.seeds:
             experiment = experiment.part(args.seeds)
         every_run = experiment.all_runs
+        if args.keep_runs and not args.dry_run:
+            back = sync_kept_runs(every_run, results, experiment.name, args.work_root)
+            print(f"brought back {len(back)} finished runs from {Path(results) / experiment.name / 'runs'}")
         finished = [run for run in every_run if run_is_finished(run.work_dir)]
         confirming = f" ({len(experiment.confirm_runs)} on the confirmation seeds)" if experiment.confirm_runs else ""
         print(f"{experiment.name}: {len(every_run)} runs{confirming}, {len(finished)} finished; {experiment.title}")
@@ -94,7 +104,7 @@ def main(argv=None) -> None:
                     else "start"
                 print(f"  {state:<9} {run.label:<45} {run.work_dir}")
             return
-        summary = run_and_report(experiment, args.workers, args.work_root, results, command)
+        summary = run_and_report(experiment, args.workers, args.work_root, results, command, args.keep_runs)
     print(f"wrote {Path(results) / experiment.name}/report.md, its curves and summary.json; "
           f"{len(summary['settings'])} settings (wall time {format_seconds(summary['wall_seconds'])}, "
           f"command: {shlex.quote(command)})")

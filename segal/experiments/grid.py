@@ -306,7 +306,8 @@ def run_grid(runs: List[GridRun], workers: int, on_outcome: Callable[[RunOutcome
     return outcomes
 
 
-def run_and_report(experiment: Experiment, workers: int, work_root: str, results: str, command: str) -> dict:
+def run_and_report(experiment: Experiment, workers: int, work_root: str, results: str, command: str,
+                   keep_runs: bool = False) -> dict:
     """Runs what is left of ``experiment``, then writes its results page and its row in the results index.
 
     Args:
@@ -315,6 +316,8 @@ def run_and_report(experiment: Experiment, workers: int, work_root: str, results
         work_root: The runs' root folder (the grid's wall time is kept there).
         results: Where ``<experiment>/`` and ``README.md`` go.
         command: The command to show in the index.
+        keep_runs: Keep each run's records under ``results/<experiment>/runs/`` as it finishes
+            (:mod:`~segal.experiments.kept_runs`).
 
     Returns:
         The comparison's summary (see :func:`~segal.reporting.compare.summarise`).
@@ -328,11 +331,12 @@ def run_and_report(experiment: Experiment, workers: int, work_root: str, results
     from ..reporting.cost_report import compare_by_cost
     from ..utils.progress import format_seconds
     from .index import accumulate_wall_time, has_row, record_experiment
+    from .kept_runs import KeepingFinished
 
     every_run = experiment.all_runs
     todo = check_runs(every_run)
     progress = GridProgress(len(every_run), len(every_run) - len(todo))
-    run_grid(todo, workers, progress)
+    run_grid(todo, workers, KeepingFinished(progress, results, experiment.name, work_root) if keep_runs else progress)
     wall = accumulate_wall_time(Path(work_root) / experiment.name / "wall_time.json",
                                 time.perf_counter() - progress.started)
     if progress.failures:

@@ -1,6 +1,7 @@
 """tools/grid.py: a declared grid runs in worker processes, resumes after a kill and writes its results page."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -267,3 +268,36 @@ def test_a_grid_run_in_parts_reports_each_part_and_finishes_where_it_stopped(tmp
     assert [sorted(s["seeds"]) for s in summary["settings"].values()] == [[0, 1]]
     refused = grid(tmp_path, "--seeds", "1,7", "--dry-run")
     assert refused.returncode == 1 and "--seeds 7: not seeds of experiment tiny (it declares [0, 1])" in refused.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_kept_runs_come_back_into_a_fresh_work_root_and_a_damaged_one_is_run_again(tmp_path):
+    (tmp_path / "tiny.py").write_text(EXPERIMENT.replace("scorers=['random', 'holdout-loss-change']",
+                                                         "scorers=['random']"))
+    first = grid(tmp_path, "--workers", "1", "--seeds", "0,1", "--keep-runs")
+    assert first.returncode == 0, first.stderr
+    kept = tmp_path / "results/tiny/runs/random"
+    assert {p.name for p in (kept / "seed0").iterdir()} >= {"config.json", "state.json", "metrics.jsonl"}
+    assert not (kept / "seed0/checkpoints").exists(), "a kept run leaves its weights behind"
+    metrics = {seed: (kept / f"seed{seed}/metrics.jsonl").read_bytes() for seed in (0, 1)}
+    assert metrics[0] == (tmp_path / "work/tiny/random/seed0/metrics.jsonl").read_bytes()
+
+    # the next part runs on a fresh work root; seed 1's kept state was damaged on the way
+    shutil.rmtree(tmp_path / "work")
+    state = kept / "seed1/state.json"
+    state.write_text(state.read_text().replace('"seed": 1', '"seed": 7'))
+    rest = grid(tmp_path, "--workers", "1", "--keep-runs")
+    assert rest.returncode == 0, rest.stderr
+    assert "seed1 is not a finished run whose state passes its checks" in rest.stderr
+    assert "brought back 1 finished runs" in rest.stdout and "2 runs, 1 finished" in rest.stdout
+    assert (tmp_path / "work/tiny/random/seed0/metrics.jsonl").read_bytes() == metrics[0]
+    assert (kept / "seed1/metrics.jsonl").read_bytes() == metrics[1], "the damaged run ran again, identically"
+    assert json.loads(state.read_text())["seed"] == 1, "and its kept copy was replaced"
+    summary = json.loads((tmp_path / "results/tiny/summary.json").read_text())
+    assert [sorted(s["seeds"]) for s in summary["settings"].values()] == [[0, 1]]
+    assert "--keep-runs" in (tmp_path / "results/README.md").read_text()
+    # the kept records are enough to re-make the page
+    report = subprocess.run([sys.executable, str(REPO / "tools/report.py"), *map(str, sorted(kept.glob("seed*"))),
+                             "--out", str(tmp_path / "again")], cwd=REPO, capture_output=True, text=True)
+    assert report.returncode == 0, report.stderr
