@@ -3,8 +3,10 @@
 * :class:`RunPredictor` holds an annotation run's latest model: for each
   task it returns the model's prediction as brush layers and the configured
   scorer's score of the image, under ``model_version`` ``<run>/step_<N>``
-  (the same as ``select.py --export labelstudio``'s). Scores and predictions
-  are computed in batches and kept per checkpoint; a new checkpoint clears them.
+  (the same as ``select.py --export labelstudio``'s). In region mode it adds
+  the outlines of the regions pending annotation, and the score is that of the
+  image's best regions (:mod:`.region_tasks`). Scores and predictions are
+  computed in batches and kept per checkpoint; a new checkpoint clears them.
 * :class:`AnnotationIntake` imports an annotated task's labels through every
   check of ``import_labels.py`` and, once enough new labels came in (or on
   request), trains the next step in a child process, one at a time; the
@@ -16,25 +18,27 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
 
 from ..data.image_files import image_size
 from ..data.pool import Split
+from ..data.region_pool import RegionLabels
 from ..engine.run_folder import RunFolder
-from ..engine.run_state import restored_pool
+from ..engine.run_state import restored_pool, restored_regions
 from ..errors import InvalidValue
 from ..scorers.base import ScoringContext
 from ..spec import ExperimentSpec
 from ..utils.io import atomic_write_text
 from .checkpoint import load_checkpoint
 from .dataset_images import DatasetImages
-from .label_import import import_labels
+from .label_import import ImportReport, import_labels
 from .label_scheme import LabelScheme
-from .labelstudio import LABEL_CONTROL, brush_result, task_image
+from .labelstudio import LABEL_CONTROL, REGIONS_CONTROL, REGIONS_LABEL, brush_result, region_outlines, task_image
 from .predictions import predicted_label_map
+from .region_tasks import region_task_scores, requested_regions
 
 #: Predictions (brush layers, a few kB each) kept per checkpoint, so that opening a task again costs no pass.
 MAX_CACHED_PREDICTIONS = 4096
@@ -57,14 +61,15 @@ class RunPredictor:
     def __init__(self, spec: ExperimentSpec, work_dir):
         self.spec, self.folder = spec, RunFolder(work_dir)
         self.dataset = spec.dataset
-        if self.dataset.task != "segmentation" or spec.mode.regions:
-            raise InvalidValue("the ML backend serves segmentation runs that label whole images (region runs: "
-                               "export with select.py --export labelstudio)")
+        if self.dataset.task != "segmentation":
+            raise InvalidValue("the ML backend serves segmentation runs")
         self.root = Path(self.dataset.data_root).resolve()
         self.images, self.scheme = DatasetImages(self.dataset), LabelScheme.of_dataset(self.dataset)
         self.scorer = spec.build_scorer()
         self.step: Optional[int] = None
-        self.scores, self.layers = {}, {}  # of the held checkpoint, by id: scores, and predictions as brush layers
+        # of the held checkpoint: scores by (id, pending regions), predictions as brush layers by id
+        self.scores, self.layers = {}, {}
+        self.regions: Optional[RegionLabels] = None
         self.refresh()
 
     @property
@@ -77,6 +82,8 @@ class RunPredictor:
         step = saved.get("completed_step")
         if step is None:
             raise InvalidValue(f"{self.folder.state_path} has no trained step yet; run tools/train.py first")
+        if self.spec.mode.regions:  # select.py may have recorded new pending regions since
+            self.regions = restored_regions(saved, restored_pool(saved), self.folder.state_path)
         if step == self.step:
             return False
         model = self.spec.build_model(self.dataset).to(self.spec.device)
@@ -90,7 +97,8 @@ class RunPredictor:
 
     def labels_waiting(self) -> int:
         """How many images pending annotation already have their label file (delivered, not yet trained on)."""
-        pending = self.ctx.pool.labelled_ids(self.step + 1)
+        pending = (self.regions.images(self.step + 1) if self.regions is not None
+                   else self.ctx.pool.labelled_ids(self.step + 1))
         return int(np.asarray(self.dataset.has_label(pending)).sum()) if len(pending) else 0
 
     def task_id(self, task, position: int) -> int:
@@ -115,9 +123,14 @@ class RunPredictor:
         self.refresh()
         ids = [self.task_id(task, position) for position, task in enumerate(tasks)]
         unique = np.array(sorted(set(ids)), dtype=np.int64)
-        unscored = unique[[int(i) not in self.scores for i in unique]]
-        if len(unscored):
-            self.scores.update(zip(unscored.tolist(), self.scorer.score_ids(self.ctx, unscored).tolist()))
+        keys = {int(i): (int(i), self.requested(int(i))) for i in unique}
+        unscored = unique[[keys[int(i)] not in self.scores for i in unique]]
+        if len(unscored) and self.regions is not None:
+            scores = region_task_scores(self.scorer, self.ctx, self.regions, unscored, self.step + 1)
+            self.scores.update((keys[i], scores[i]) for i in unscored.tolist())
+        elif len(unscored):
+            self.scores.update(zip([keys[i] for i in unscored.tolist()],
+                                   self.scorer.score_ids(self.ctx, unscored).tolist()))
         unpredicted = unique[[int(i) not in self.layers for i in unique]]
         for batch in self.ctx.batches(unpredicted):
             with torch.no_grad():
@@ -127,11 +140,25 @@ class RunPredictor:
                 predicted = predicted_label_map(logits[row], height, width)
                 self.layers[idx] = [brush_result(LABEL_CONTROL, self.scheme.names[c], predicted == c, f"m{idx}c{c}")
                                     for c in np.flatnonzero(np.bincount(predicted.ravel(), minlength=256)[:255])]
-        answers = [{"result": self.layers[i], "score": float(self.scores[i]), "model_version": self.model_version}
-                   for i in ids]
+        answers = [{"result": self.layers[i] + self.outlines(i), "score": self.scores[keys[i]],
+                    "model_version": self.model_version} for i in ids]
         while len(self.layers) > MAX_CACHED_PREDICTIONS:  # the oldest go first
             del self.layers[next(iter(self.layers))]
         return answers
+
+
+    def requested(self, idx: int) -> Tuple[int, ...]:
+        """Region mode: the regions of image ``idx`` pending annotation; ``()`` otherwise."""
+        return requested_regions(self.regions, idx, self.step + 1) if self.regions is not None else ()
+
+    def outlines(self, idx: int) -> List[dict]:
+        """Region mode: the outline layer of the regions of image ``idx`` pending annotation, as the export draws
+        it; none for an image without any."""
+        requested = self.requested(idx)
+        if not requested:
+            return []
+        mask = np.isin(self.dataset.region_map(idx), requested)
+        return [brush_result(REGIONS_CONTROL, REGIONS_LABEL, region_outlines(mask), f"m{idx}r")]
 
 
 class AnnotationIntake:
@@ -154,16 +181,19 @@ class AnnotationIntake:
         """Handles one webhook call; returns what it did."""
         action = payload.get("action") if isinstance(payload, dict) else None
         if action in ANNOTATION_ACTIONS:
-            written = self.import_task(payload)
-            self.new_labels += written
+            report = self.import_task(payload)
+            self.new_labels += len(report.written)
             started = self.new_labels >= self.train_every and self.start_training()
-            return {"action": action, "labels_written": written, "training_started": bool(started)}
+            answer = {"action": action, "labels_written": len(report.written), "training_started": bool(started)}
+            if report.clipped:  # region mode: paint outside the regions to label, left out
+                answer["pixels_outside_regions"] = sum(report.clipped.values())
+            return answer
         if action == "START_TRAINING":
             return {"action": action, "training_started": self.start_training()}
         return {"action": action, "ignored": True}
 
-    def import_task(self, payload: dict) -> int:
-        """Writes the label file of the task a webhook call carries; returns how many were written (0 or 1)."""
+    def import_task(self, payload: dict) -> ImportReport:
+        """Writes the label file of the task a webhook call carries; returns the import's report."""
         task, annotation = payload.get("task"), payload.get("annotation")
         if not isinstance(task, dict) or not isinstance(annotation, dict):
             raise TaskError(f"webhook {payload.get('action')}: expected 'task' and 'annotation' objects")
@@ -172,7 +202,7 @@ class AnnotationIntake:
         atomic_write_text(export, json.dumps([{**task, "annotations": [annotation]}]))
         report = import_labels(export, "labelstudio", state=str(self.folder.state_path),
                                overwrite=payload.get("action") == "ANNOTATION_UPDATED")
-        return len(report.written)
+        return report
 
     def resume(self, waiting: int) -> bool:
         """At start: counts the ``waiting`` labels delivered before, and trains if a step was interrupted (its

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from cityscapesscripts.helpers.labels import name2label
 from helpers.annotation_runs import CONFIG, exported_labelstudio_run, run_options
 from helpers.label_studio import brush, free_port, label_ids, layers_of
 from starlette.testclient import TestClient
@@ -33,8 +34,8 @@ def exported_run(tmp_path_factory):
     return exported_labelstudio_run(tmp_path_factory.mktemp("ml_run"))
 
 
-def backend(root, work, train_every=10, credentials=None, max_tasks=256):
-    options = parse_cfg_options(run_options(root)[1:])
+def backend(root, work, train_every=10, credentials=None, max_tasks=256, regions=False):
+    options = parse_cfg_options(run_options(root, regions)[1:])
     predictor = RunPredictor(ExperimentSpec(load_config(CONFIG, options)), work)
     intake = AnnotationIntake(CONFIG, work, train_every, options)
     return TestClient(create_app(predictor, intake, credentials, max_tasks=max_tasks)), intake
@@ -63,6 +64,53 @@ def test_predictions_and_scores_equal_select_py_s_for_the_same_checkpoint(export
         ours, theirs = layers_of(result["result"]), layers_of(sent["predictions"][0]["result"])
         assert [name for name, _ in ours] == [name for name, _ in theirs]
         assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(ours, theirs)), "the same pre-annotation"
+
+
+def test_a_region_run_s_tasks_show_their_pending_regions_and_sort_as_select_py_ranked_them(tmp_path):
+    root, work = exported_labelstudio_run(tmp_path, regions=True)
+    client, _ = backend(root, work, train_every=1, regions=True)
+    tasks = exported_tasks(work)
+    asked = [{"id": 30 + n, "data": task["data"]} for n, task in enumerate(reversed(tasks))]
+    results = client.post("/predict", json={"tasks": asked}).json()["results"]
+    scores = {task["data"]["segal_image"]: r["score"] for task, r in zip(asked, results)}
+    assert sorted(scores, key=scores.get, reverse=True) == [t["data"]["segal_image"] for t in tasks], \
+        "Label Studio's order by score is the export's"
+    selected = json.loads((work / "selection_step1.json").read_text())["selection"]
+    best = {}
+    for entry in selected:  # an image's score is its best selected region's, exactly re-scored as select.py did
+        best[entry["relative"]] = max(best.get(entry["relative"], -np.inf), entry["score"])
+    np.testing.assert_allclose([scores[name] for name in best], list(best.values()), rtol=1e-5)
+    for task, result in zip(asked, results):
+        sent = next(t for t in tasks if t["data"]["segal_image"] == task["data"]["segal_image"])
+        ours = [r for r in result["result"] if r["from_name"] == "segal_regions"]
+        theirs = [r for r in sent["predictions"][0]["result"] if r["from_name"] == "segal_regions"]
+        assert [r["value"]["rle"] for r in ours] == [r["value"]["rle"] for r in theirs], "the same outlines"
+
+    # an image not selected: scored by its best unlabelled region, with no outline to label
+    others = sorted((root / "leftImg8bit/train").glob("*/*.png"))
+    other = next(p.relative_to(root).as_posix() for p in others if p.relative_to(root).as_posix() not in scores
+                 and not (root / p.relative_to(root).as_posix().replace("leftImg8bit", "gtFine", 1).replace(
+                     "gtFine.png", "gtFine_labelIds.png")).exists())
+    answer = client.post("/predict", json={"tasks": [{"id": 99, "data": {"image": f"/data/local-files/?d={other}"}}]})
+    result = answer.json()["results"][0]
+    assert np.isfinite(result["score"]) and all(r["from_name"] != "segal_regions" for r in result["result"])
+
+    # an annotation painted over the whole image keeps only its pending regions' pixels
+    task = {"id": 31, **tasks[0]}
+    layers = layers_of([r for r in task["predictions"][0]["result"] if r["from_name"] != "segal_regions"])
+    car = np.ones_like(layers[0][1])
+    annotation = {"id": 6, "result": [brush("car", car)], "was_cancelled": False}
+    done = client.post("/webhook", json={"action": "ANNOTATION_CREATED", "task": task, "annotation": annotation})
+    answer = done.json()
+    assert answer["labels_written"] == 1 and answer["pixels_outside_regions"] > 0
+    label = root / task["data"]["segal_image"].replace("leftImg8bit/", "gtFine/", 1).replace(
+        "_leftImg8bit.png", "_gtFine_labelIds.png")
+    written = cv2.imread(str(label), cv2.IMREAD_UNCHANGED)
+    chosen = [e for e in selected if e["relative"] == task["data"]["segal_image"]]
+    dataset = ExperimentSpec(load_config(CONFIG, parse_cfg_options(run_options(root, True)[1:]))).dataset
+    pending = np.isin(dataset.region_map(chosen[0]["id"]), [e["region"] for e in chosen])
+    np.testing.assert_array_equal(written, np.where(pending, name2label["car"].id, 0))
+    assert answer["pixels_outside_regions"] == written.size - pending.sum(), "the paint left out, counted"
 
 
 def test_a_bad_request_gets_a_clean_error_and_the_server_goes_on(exported_run):

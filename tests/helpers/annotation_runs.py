@@ -70,13 +70,14 @@ def run_tool(tool, *args):
     return result
 
 
-def exported_labelstudio_run(folder: Path):
-    """``(dataset root, run folder)``: step 0 trained and 3 images selected with ``select.py --export labelstudio``,
-    as a user runs it (the tasks in ``<run>/labelstudio_step1/``)."""
+def exported_labelstudio_run(folder: Path, regions: bool = False):
+    """``(dataset root, run folder)``: step 0 trained and 3 images (with ``regions``, 6 grid cells) selected with
+    ``select.py --export labelstudio``, as a user runs it (the tasks in ``<run>/labelstudio_step1/``)."""
     root = generate(folder / "city", num_train=20, num_val=4, progress=False)
     hold_back_labels(root, keep=8)
     work = folder / "work"
-    run_tool("train.py", CONFIG, "--work-dir", str(work), *run_options(root))
-    run_tool("select.py", CONFIG, str(work / "checkpoints/step_0.pth"), "--budget", "3", "--state",
-             str(work / "state.json"), "--export", "labelstudio", *run_options(root))
+    run_tool("train.py", CONFIG, "--work-dir", str(work), *run_options(root, regions))
+    budget = ["--budget", "6", "--unit", "regions"] if regions else ["--budget", "3"]
+    run_tool("select.py", CONFIG, str(work / "checkpoints/step_0.pth"), *budget, "--state",
+             str(work / "state.json"), "--export", "labelstudio", *run_options(root, regions))
     return root, work
