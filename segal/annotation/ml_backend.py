@@ -14,11 +14,12 @@
   resumes after a kill like any other.
 """
 import json
+import math
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -30,8 +31,10 @@ from ..engine.run_folder import RunFolder
 from ..engine.run_state import restored_pool, restored_regions
 from ..errors import InvalidValue
 from ..scorers.base import ScoringContext
+from ..scorers.checks import check_finite_scores
 from ..spec import ExperimentSpec
 from ..utils.io import atomic_write_text
+from ..utils.precision import no_tf32
 from .checkpoint import load_checkpoint
 from .dataset_images import DatasetImages
 from .label_import import ImportReport, import_labels
@@ -56,9 +59,15 @@ class RunPredictor:
     Args:
         spec: The run's experiment (its config as ``tools/train.py`` got it).
         work_dir: The run folder.
+        score_scale: What the scores are multiplied by in the answers (the order stays); ``'auto'``: the power of
+            ten that brings the largest score of a checkpoint's first scored tasks into [1, 10), kept for that
+            checkpoint, since Label Studio's score column shows three decimals.
     """
 
-    def __init__(self, spec: ExperimentSpec, work_dir):
+    def __init__(self, spec: ExperimentSpec, work_dir, score_scale: Union[float, str] = "auto"):
+        if score_scale != "auto" and not (isinstance(score_scale, (int, float)) and score_scale > 0):
+            raise InvalidValue(f"the score scale must be a number above 0 or 'auto', got {score_scale!r}")
+        self.score_scale, self.scale = score_scale, None if score_scale == "auto" else float(score_scale)
         self.spec, self.folder = spec, RunFolder(work_dir)
         self.dataset = spec.dataset
         if self.dataset.task != "segmentation":
@@ -67,6 +76,7 @@ class RunPredictor:
         self.images, self.scheme = DatasetImages(self.dataset), LabelScheme.of_dataset(self.dataset)
         self.scorer = spec.build_scorer()
         self.step: Optional[int] = None
+        self.prepared: Optional[int] = None  # the step the scorer was prepared for (its holdout pass)
         # of the held checkpoint: scores by (id, pending regions), predictions as brush layers by id
         self.scores, self.layers = {}, {}
         self.regions: Optional[RegionLabels] = None
@@ -93,6 +103,8 @@ class RunPredictor:
         self.ctx = ScoringContext.for_step(model, self.dataset, restored_pool(saved), self.spec.device, step,
                                            self.spec.seed, self.spec.loop, self.spec.train)
         self.step, self.scores, self.layers = step, {}, {}
+        if self.score_scale == "auto":
+            self.scale = None
         return True
 
     def labels_waiting(self) -> int:
@@ -128,24 +140,55 @@ class RunPredictor:
         if len(unscored) and self.regions is not None:
             scores = region_task_scores(self.scorer, self.ctx, self.regions, unscored, self.step + 1)
             self.scores.update((keys[i], scores[i]) for i in unscored.tolist())
-        elif len(unscored):
-            self.scores.update(zip([keys[i] for i in unscored.tolist()],
-                                   self.scorer.score_ids(self.ctx, unscored).tolist()))
-        unpredicted = unique[[int(i) not in self.layers for i in unique]]
-        for batch in self.ctx.batches(unpredicted):
-            with torch.no_grad():
-                logits = self.ctx.model(batch["inputs"])
-            for row, idx in enumerate(batch["id"].tolist()):
-                width, height = image_size(self.dataset.image_path(idx))
-                predicted = predicted_label_map(logits[row], height, width)
-                self.layers[idx] = [brush_result(LABEL_CONTROL, self.scheme.names[c], predicted == c, f"m{idx}c{c}")
-                                    for c in np.flatnonzero(np.bincount(predicted.ravel(), minlength=256)[:255])]
-        answers = [{"result": self.layers[i] + self.outlines(i), "score": self.scores[keys[i]],
-                    "model_version": self.model_version} for i in ids]
+        self.score_and_predict(unique[[keys[int(i)] not in self.scores or int(i) not in self.layers for i in unique]])
+        scale = self.display_scale([self.scores[keys[i]] for i in ids])
+        answers = [{"result": self.layers[i] + self.outlines(i), "model_version": self.model_version,
+                    "score": None if self.scores[keys[i]] is None else self.scores[keys[i]] * scale} for i in ids]
         while len(self.layers) > MAX_CACHED_PREDICTIONS:  # the oldest go first
             del self.layers[next(iter(self.layers))]
         return answers
 
+
+    def display_scale(self, scores: List[Optional[float]]) -> float:
+        """The scale of the held checkpoint's answers; with ``'auto'``, fixed by the first non-zero ``scores``."""
+        if self.scale is None:
+            largest = max((abs(score) for score in scores if score), default=0.0)
+            if not largest:
+                return 1.0
+            self.scale = 10.0 ** -math.floor(math.log10(largest))
+        return self.scale
+
+    def score_and_predict(self, ids: np.ndarray) -> None:
+        """Predicts ``ids`` and scores those without a score, one forward pass a batch: the scorer reads the
+        trunk features the prediction was made from (:meth:`~segal.scorers.base.ScoringContext.remembering`).
+
+        Raises:
+            NonFiniteScores: A score is NaN or infinite; the message names the ids.
+        """
+        precision = getattr(self.scorer, "precision", "exact")
+        with no_tf32():
+            if len(ids) and self.regions is None and self.prepared != self.step:
+                self.scorer.prepare(self.ctx)
+                self.prepared = self.step
+            for batch in self.ctx.batches(ids):
+                batch_ids = batch["id"].tolist()
+                with torch.no_grad():
+                    features = self.ctx.trunk(batch["inputs"], precision)
+                    logits = self.ctx.model.head(features)
+                if any((i, ()) not in self.scores for i in batch_ids) and self.regions is None:
+                    values = self.scorer.score(self.ctx.remembering(batch["inputs"], precision, features), batch)
+                    values = values.detach().double().cpu().numpy()
+                    check_finite_scores(type(self.scorer).__name__, np.asarray(batch_ids), values)
+                    self.scores.update(((i, ()), float(v)) for i, v in zip(batch_ids, values))
+                for row, idx in enumerate(batch_ids):
+                    self.layers[idx] = self.brush_layers(idx, logits[row])
+
+    def brush_layers(self, idx: int, logits: torch.Tensor) -> List[dict]:
+        """One brush layer per class that ``[C, h, w]`` logits predict somewhere in image ``idx``."""
+        width, height = image_size(self.dataset.image_path(idx))
+        predicted = predicted_label_map(logits, height, width)
+        return [brush_result(LABEL_CONTROL, self.scheme.names[c], predicted == c, f"m{idx}c{c}")
+                for c in np.flatnonzero(np.bincount(predicted.ravel(), minlength=256)[:255])]
 
     def requested(self, idx: int) -> Tuple[int, ...]:
         """Region mode: the regions of image ``idx`` pending annotation; ``()`` otherwise."""

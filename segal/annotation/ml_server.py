@@ -117,7 +117,7 @@ class MLBackend:
         predictor, intake = self.predictor, self.intake
         return {"run": str(predictor.folder.root), "step": predictor.step, "model_version": predictor.model_version,
                 "labels_waiting": intake.new_labels, "train_every": intake.train_every,
-                "training": intake.is_training}
+                "training": intake.is_training, "score_scale": predictor.scale}
 
     async def health(self, request: Request) -> dict:
         return {"status": "UP", "model_class": "segal", **self.state()}

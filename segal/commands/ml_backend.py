@@ -1,7 +1,7 @@
 """Serve an annotation run to Label Studio as an ML backend: pre-annotations, scores to sort by, training on submit.
 
     segal-ml-backend CONFIG WORK_DIR [--host 127.0.0.1] [--port 9090] [--train-every N] [--max-tasks N]
-                     [--max-mb MB] [--cfg-options KEY=VALUE ...] [--debug]
+                     [--max-mb MB] [--score-scale auto|S] [--cfg-options KEY=VALUE ...] [--debug]
 
 Label Studio calls ``/predict`` for the tasks it shows (the run's latest model's prediction as brush layers, and
 the config's scorer's score, which the Data Manager sorts by) and ``/webhook`` when an annotation is submitted: its
@@ -10,8 +10,11 @@ trains in the background (tools/train.py --allow-missing). Connect it in Label S
 
 It listens on 127.0.0.1 unless --host says otherwise; on any other address it requires basic auth, with the user
 and password from $SEGAL_ML_BACKEND_USER and $SEGAL_ML_BACKEND_PASSWORD (set the same in Label Studio's
-connection). Installed as the ``segal-ml-backend`` command; ``python tools/ml_backend.py`` runs the same main.
+connection). Scores are shown multiplied by --score-scale (default auto: the power of ten that brings a checkpoint's
+first scores into [1, 10), as /status reports it), so that Label Studio's three decimals tell them apart. Installed
+as the ``segal-ml-backend`` command; ``python tools/ml_backend.py`` runs the same main.
 """
+import argparse
 import os
 
 from ..cli import add_cfg_options, errors_as_lines, setup_logging, tool_parser
@@ -37,8 +40,24 @@ def build_parser():
                         help="train the next step after this many new labels (default: 10)")
     parser.add_argument("--max-tasks", type=int, default=256, help="most tasks in one /predict call (default: 256)")
     parser.add_argument("--max-mb", type=float, default=32, help="largest request body in MB (default: 32)")
+    parser.add_argument("--score-scale", type=score_scale, default="auto",
+                        help="multiply the scores by this in the answers; auto (default): the power of ten that "
+                             "brings each checkpoint's first scores into [1, 10) (the order never changes)")
     add_cfg_options(parser)
     return parser
+
+
+def score_scale(text: str):
+    """``--score-scale``: ``'auto'`` or a number above 0."""
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected auto or a number above 0, got {text!r}")
+    return value
 
 
 def credentials(host: str):
@@ -68,7 +87,7 @@ def main(argv=None) -> None:
 
         cfg = load_config(args.config, args.cfg_options)
         cfg.loop.progress = False
-        predictor = RunPredictor(ExperimentSpec(cfg), args.work_dir)
+        predictor = RunPredictor(ExperimentSpec(cfg), args.work_dir, args.score_scale)
         intake = AnnotationIntake(args.config, args.work_dir, args.train_every, args.cfg_options)
         waiting = predictor.labels_waiting()
         if intake.resume(waiting):

@@ -1,6 +1,6 @@
 """The scorer interface: prepare once per step, score the pool batch by batch, select."""
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -41,6 +41,8 @@ class ScoringContext:
             ``load_scores() -> (ids, scores) or None``); ``None`` saves nothing.
         amp_dtype: The training precision (``train.amp``): scorers with
             ``precision='fast'`` compute trunk features under autocast in it.
+        remembered: ``(inputs, precision, features)``: :meth:`trunk` answers these inputs with these features
+            instead of computing them again (see :meth:`remembering`).
     """
 
     model: nn.Module
@@ -54,6 +56,7 @@ class ScoringContext:
     progress: bool = True
     score_store: Optional[object] = None
     amp_dtype: Optional[torch.dtype] = None
+    remembered: Optional[tuple] = None
 
     @classmethod
     def for_step(cls, model: nn.Module, dataset, pool: ActivePool, device: torch.device, step: int, run_seed: int,
@@ -93,10 +96,16 @@ class ScoringContext:
         difference of two losses would; what follows the trunk stays in the
         model's dtype.
         """
+        if self.remembered is not None and inputs is self.remembered[0] and precision == self.remembered[1]:
+            return self.remembered[2]
         dtype = self.amp_dtype if precision == "fast" else None
         with autocast(self.device, dtype):
             features = self.model.trunk(inputs)
         return features.float() if dtype is not None else features
+
+    def remembering(self, inputs: torch.Tensor, precision: str, features: torch.Tensor) -> "ScoringContext":
+        """This context, whose :meth:`trunk` of ``inputs`` at ``precision`` gives ``features`` (one pass, two uses)."""
+        return replace(self, remembered=(inputs, precision, features))
 
     def logits(self, inputs: torch.Tensor, precision: str = "exact") -> torch.Tensor:
         """``model.head(trunk(inputs))``, the trunk as :meth:`trunk` computes it."""

@@ -34,9 +34,9 @@ def exported_run(tmp_path_factory):
     return exported_labelstudio_run(tmp_path_factory.mktemp("ml_run"))
 
 
-def backend(root, work, train_every=10, credentials=None, max_tasks=256, regions=False):
+def backend(root, work, train_every=10, credentials=None, max_tasks=256, regions=False, score_scale=1.0):
     options = parse_cfg_options(run_options(root, regions)[1:])
-    predictor = RunPredictor(ExperimentSpec(load_config(CONFIG, options)), work)
+    predictor = RunPredictor(ExperimentSpec(load_config(CONFIG, options)), work, score_scale)
     intake = AnnotationIntake(CONFIG, work, train_every, options)
     return TestClient(create_app(predictor, intake, credentials, max_tasks=max_tasks)), intake
 
@@ -64,6 +64,28 @@ def test_predictions_and_scores_equal_select_py_s_for_the_same_checkpoint(export
         ours, theirs = layers_of(result["result"]), layers_of(sent["predictions"][0]["result"])
         assert [name for name, _ in ours] == [name for name, _ in theirs]
         assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(ours, theirs)), "the same pre-annotation"
+
+    # by default the scores come scaled by the power of ten that puts the largest in [1, 10): the same order
+    client, _ = backend(root, work, score_scale="auto")
+    shown = [r["score"] for r in client.post("/predict", json={"tasks": asked}).json()["results"]]
+    scale = client.get("/status").json()["score_scale"]
+    assert 1 <= max(abs(s) for s in shown) < 10 and np.log10(scale) == round(np.log10(scale))
+    np.testing.assert_allclose(shown, [scores[t["data"]["segal_image"]] * scale for t in asked], rtol=1e-12)
+
+
+def test_one_forward_pass_a_batch_gives_both_the_prediction_and_the_score(exported_run):
+    root, work = exported_run
+    predictor = RunPredictor(ExperimentSpec(load_config(CONFIG, parse_cfg_options(run_options(root)[1:]))), work)
+    tasks = exported_tasks(work)
+    first = predictor.predict(tasks)  # prepares the scorer (its holdout pass) for the checkpoint
+    predictor.scores.clear(), predictor.layers.clear()
+    calls = []
+    predictor.ctx.model.trunk.register_forward_hook(lambda module, args, out: calls.append(len(args[0])))
+    again = predictor.predict(tasks)
+    size = predictor.ctx.batch_size
+    assert calls == [min(size, len(tasks) - start) for start in range(0, len(tasks), size)], "one pass a batch"
+    assert [a["score"] for a in again] == [f["score"] for f in first]
+    assert [a["result"] for a in again] == [f["result"] for f in first]
 
 
 def test_a_region_run_s_tasks_show_their_pending_regions_and_sort_as_select_py_ranked_them(tmp_path):

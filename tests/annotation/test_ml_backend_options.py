@@ -1,7 +1,9 @@
-"""segal-ml-backend's options: listening beyond this machine needs basic auth, given whole."""
+"""segal-ml-backend's options: listening beyond this machine needs basic auth, given whole; the score scale."""
+import argparse
+
 import pytest
 
-from segal.commands.ml_backend import PASSWORD_VARIABLE, USER_VARIABLE, credentials
+from segal.commands.ml_backend import PASSWORD_VARIABLE, USER_VARIABLE, build_parser, credentials, score_scale
 from segal.errors import InvalidValue
 
 
@@ -16,3 +18,13 @@ def test_listening_beyond_this_machine_needs_a_user_and_a_password(monkeypatch):
         credentials("0.0.0.0")
     monkeypatch.setenv(PASSWORD_VARIABLE, "s3cret")
     assert credentials("0.0.0.0") == ("segal", "s3cret") == credentials("127.0.0.1")
+
+
+def test_a_score_scale_is_auto_or_a_positive_number(capsys):
+    assert score_scale("auto") == "auto" and score_scale("1e3") == 1000.0
+    for bad in ("0", "-2", "nan", "big"):
+        with pytest.raises(argparse.ArgumentTypeError, match=f"expected auto or a number above 0, got '{bad}'"):
+            score_scale(bad)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["config.py", "work", "--score-scale", "0"])
+    assert "--score-scale: expected auto or a number above 0, got '0'" in capsys.readouterr().err
