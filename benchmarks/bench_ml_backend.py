@@ -10,9 +10,9 @@ annotation run trains step 0 (one epoch on random crops). Then, each in a fresh 
 
 * ``select``: tools/select.py's selection of all --tasks pool images with --scorer (score, rank, write the
   selection and each image's predicted label map);
-* ``backend``: RunPredictor.predict on the same images as Label Studio tasks (scores computed, brush layers
-  encoded); then the batch again (scores and predictions cached); then one task whose score is cached but
-  not its prediction.
+* ``backend``: RunPredictor.predict on the same images as Label Studio tasks (scores and predictions from one
+  forward pass a batch, brush layers encoded); then the batch again (scores and predictions cached); then one
+  task whose score is cached but not its prediction (its prediction fell out of the cache).
 
 Reports seconds, the backend's cold batch over select.py's, the single task's latency, and each process's peak
 resident memory. Targets (issue 35): the backend adds at most 10% over select.py; one task with a cached score in
@@ -82,7 +82,7 @@ def backend_phase(args, work: Path, out) -> None:
     selection = json.loads((work / "selection_step1.json").read_text())["selection"]
     tasks = [{"id": n, "data": {"segal_image": entry["relative"]}} for n, entry in enumerate(selection)]
     started = time.perf_counter()
-    predictor = RunPredictor(ExperimentSpec(load(args)), work)
+    predictor = RunPredictor(ExperimentSpec(load(args)), work, score_scale=1.0)  # raw scores, to compare
     loaded = time.perf_counter()
     results = predictor.predict(tasks)
     cold = time.perf_counter()

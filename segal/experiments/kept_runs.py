@@ -20,8 +20,9 @@ from ..engine.run_folder import RunFolder
 
 logger = logging.getLogger("segal")
 
-#: What a kept run leaves behind: its weights, caches and the lock.
-LEFT_BEHIND = ("checkpoints", "partial", "tensorboard", ".lock")
+#: What a kept run leaves behind: its weights, caches, the lock, and ``config.py`` (the config for people to read;
+#: ``config.json`` is the config segal reads).
+LEFT_BEHIND = ("checkpoints", "partial", "tensorboard", ".lock", "config.py")
 
 
 def kept_run_dir(results: str, experiment: str, work_root: str, work_dir: Path) -> Path:

@@ -280,6 +280,7 @@ def test_kept_runs_come_back_into_a_fresh_work_root_and_a_damaged_one_is_run_aga
     kept = tmp_path / "results/tiny/runs/random"
     assert {p.name for p in (kept / "seed0").iterdir()} >= {"config.json", "state.json", "metrics.jsonl"}
     assert not (kept / "seed0/checkpoints").exists(), "a kept run leaves its weights behind"
+    assert not (kept / "seed0/config.py").exists(), "and the config written for people to read"
     metrics = {seed: (kept / f"seed{seed}/metrics.jsonl").read_bytes() for seed in (0, 1)}
     assert metrics[0] == (tmp_path / "work/tiny/random/seed0/metrics.jsonl").read_bytes()
 
