@@ -148,7 +148,6 @@ class RunPredictor:
             del self.layers[next(iter(self.layers))]
         return answers
 
-
     def display_scale(self, scores: List[Optional[float]]) -> float:
         """The scale of the held checkpoint's answers; with ``'auto'``, fixed by the first non-zero ``scores``."""
         if self.scale is None:
