@@ -20,11 +20,6 @@ from ..engine.run_folder import RunFolder
 
 logger = logging.getLogger("segal")
 
-#: What a kept run leaves behind: its weights, caches, the lock, and ``config.py`` (the config for people to read;
-#: ``config.json`` is the config segal reads).
-LEFT_BEHIND = ("checkpoints", "partial", "tensorboard", ".lock", "config.py")
-
-
 def kept_run_dir(results: str, experiment: str, work_root: str, work_dir: Path) -> Path:
     """Where the run in ``work_dir`` (under ``work_root/experiment``) is kept: the same path under the page."""
     return Path(results) / experiment / "runs" / Path(work_dir).relative_to(Path(work_root) / experiment)
@@ -34,7 +29,8 @@ def keep_run(work_dir: Path, kept: Path) -> None:
     """Copies a finished run's records to ``kept``, replacing an older copy only once the new one is whole."""
     staging = kept.with_name(kept.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(work_dir, staging, ignore=shutil.ignore_patterns(*LEFT_BEHIND))
+    left_behind = [path.name for path in RunFolder(work_dir).beyond_records()]
+    shutil.copytree(work_dir, staging, ignore=lambda folder, names: left_behind if Path(folder) == work_dir else [])
     if kept.exists():
         shutil.rmtree(kept)
     staging.rename(kept)

@@ -5,7 +5,7 @@ the reads, writes and checks of those files; code below the engine (the
 config, the plugin record, the command line) takes the paths from here.
 """
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 CONFIG_JSON = "config.json"
 CHECKPOINTS = "checkpoints"
@@ -70,6 +70,11 @@ class RunPaths:
         """``labelstudio_pulls/<name>.json``: a Label Studio export that ``segal-labelstudio pull`` fetched or the
         ML backend's webhook received, kept as the record of what was imported."""
         return self.root / "labelstudio_pulls" / f"{name}.json"
+
+    def beyond_records(self) -> List[Path]:
+        """What a copy of the run's records leaves out (a grid's kept runs): the checkpoints, the caches, the lock,
+        and ``config.py`` (written for people; segal reads ``config.json``)."""
+        return [self.root / CHECKPOINTS, self.partial_dir, self.tensorboard_dir, self.lock_path, self.config_py_path]
 
     def checkpoint_path(self, step: int) -> Path:
         """``checkpoints/step_<step>.pth``."""
