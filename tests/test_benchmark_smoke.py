@@ -146,3 +146,11 @@ def test_bench_region_step_quick_trains_each_set_and_writes_the_ratios(tmp_path)
     assert drawn < rows["regions, whole images"]["samples_per_epoch"]
     assert drawn <= -(-rows["regions, drawn by pixels"]["labelled_pixels"] // (64 * 128)), "the pixels of whole images"
     assert "per labelled pixel" in result.stdout
+
+
+@pytest.mark.subprocess
+def test_bench_argmax_runs_and_finds_the_maps_identical():
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks/bench_argmax.py"), "--height", "64", "--width",
+                             "128", "--repeats", "1"], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert "identical: True" in result.stdout

@@ -8,9 +8,10 @@ image with no pending region (not selected this step) is scored by its best
 region still unlabelled: where annotators would look next.
 
 A scorer that re-scores a shortlist (Ours) re-scores exactly the pending
-regions of each image; the other regions keep the first pass's score
-(Ours-app), which is on another scale, so only pending images compare with
-each other on the exact criterion.
+regions of the images asked, in one pass, at most its shortlist of them as
+``select.py`` did; the other regions keep the first pass's score (Ours-app),
+which is on another scale, so only pending images compare with each other on
+the exact criterion.
 """
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -42,15 +43,16 @@ def region_task_scores(scorer: Scorer, ctx: ScoringContext, regions: RegionLabel
     """
     scores = score_regions(scorer.region_pass(), ctx, np.asarray(ids, dtype=np.int64))
     images, region_ids = scores.rows
+    pending = np.zeros(len(images), dtype=bool)
     for image in scores.image_ids.tolist():
-        pending = (images == image) & np.isin(region_ids, requested_regions(regions, image, step))
-        if pending.any():
-            scores = scorer.rerank_regions(ctx, scores, pending)
+        mine = images == image
+        pending[mine] = np.isin(region_ids[mine], requested_regions(regions, image, step))
+    if pending.any():  # one re-scoring pass (a shortlist's holdout pass is costly) for every pending region
+        scores = scorer.rerank_regions(ctx, scores, pending)
     unlabelled = available_regions(scores, regions.labelled)
     answers = {}
     for image in scores.image_ids.tolist():
         mine = images == image
-        pending = mine & np.isin(region_ids, requested_regions(regions, image, step))
-        candidates = pending if pending.any() else mine & unlabelled
+        candidates = mine & pending if (mine & pending).any() else mine & unlabelled
         answers[image] = float(scores.scores[candidates].max()) if candidates.any() else None
     return answers

@@ -20,6 +20,7 @@ from ..engine.run_folder import RunFolder
 
 logger = logging.getLogger("segal")
 
+
 def kept_run_dir(results: str, experiment: str, work_root: str, work_dir: Path) -> Path:
     """Where the run in ``work_dir`` (under ``work_root/experiment``) is kept: the same path under the page."""
     return Path(results) / experiment / "runs" / Path(work_dir).relative_to(Path(work_root) / experiment)

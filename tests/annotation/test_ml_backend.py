@@ -78,7 +78,8 @@ def test_one_forward_pass_a_batch_gives_both_the_prediction_and_the_score(export
     predictor = RunPredictor(ExperimentSpec(load_config(CONFIG, parse_cfg_options(run_options(root)[1:]))), work)
     tasks = exported_tasks(work)
     first = predictor.predict(tasks)  # prepares the scorer (its holdout pass) for the checkpoint
-    predictor.scores.clear(), predictor.layers.clear()
+    predictor.scores.clear()
+    predictor.layers.clear()
     calls = []
     predictor.ctx.model.trunk.register_forward_hook(lambda module, args, out: calls.append(len(args[0])))
     again = predictor.predict(tasks)
@@ -109,10 +110,8 @@ def test_a_region_run_s_tasks_show_their_pending_regions_and_sort_as_select_py_r
         assert [r["value"]["rle"] for r in ours] == [r["value"]["rle"] for r in theirs], "the same outlines"
 
     # an image not selected: scored by its best unlabelled region, with no outline to label
-    others = sorted((root / "leftImg8bit/train").glob("*/*.png"))
-    other = next(p.relative_to(root).as_posix() for p in others if p.relative_to(root).as_posix() not in scores
-                 and not (root / p.relative_to(root).as_posix().replace("leftImg8bit", "gtFine", 1).replace(
-                     "gtFine.png", "gtFine_labelIds.png")).exists())
+    pool = sorted(p.relative_to(root).as_posix() for p in (root / "leftImg8bit/train").glob("*/*.png"))
+    other = next(name for name in pool if name not in scores)
     answer = client.post("/predict", json={"tasks": [{"id": 99, "data": {"image": f"/data/local-files/?d={other}"}}]})
     result = answer.json()["results"][0]
     assert np.isfinite(result["score"]) and all(r["from_name"] != "segal_regions" for r in result["result"])
